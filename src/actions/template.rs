@@ -1,0 +1,1 @@
+//! Handlebars templates over the context of SPEC §6.

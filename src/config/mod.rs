@@ -1,0 +1,143 @@
+//! The config file (SPEC §2): its model, `${VAR}` substitution, and validation whose every error
+//! names the file, line, column and field path. This module only reads and checks; it never
+//! starts anything.
+
+pub mod duration;
+mod load;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hooks::Hook;
+
+pub use load::{ConfigError, ConfigIssue, find_config_path, load_file, load_str};
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Commands hooks may run, by id. Only the config file defines tools.
+    #[serde(default)]
+    pub tools: BTreeMap<String, ToolDef>,
+    #[serde(default)]
+    pub hooks: Vec<Hook>,
+}
+
+/// `server:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `127.0.0.1:3005` when absent.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The public base URL senders use (for copying webhook URLs).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Where the database lives; `./data` when absent.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    /// How many actions may run at once across all hooks.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+fn default_max_body() -> u64 {
+    1024 * 1024
+}
+
+fn default_workers() -> usize {
+    20
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            public_url: None,
+            data_dir: None,
+            max_body_bytes: default_max_body(),
+            retention: RetentionConfig::default(),
+            workers: default_workers(),
+        }
+    }
+}
+
+/// `server.retention:` how long executions are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default = "default_max_age", with = "duration")]
+    pub max_age: Duration,
+    #[serde(default = "default_max_per_hook")]
+    pub max_per_hook: usize,
+}
+
+fn default_max_age() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_max_per_hook() -> usize {
+    10_000
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            max_age: default_max_age(),
+            max_per_hook: default_max_per_hook(),
+        }
+    }
+}
+
+/// `admin:`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The admin token. When empty, the first start generates one and stores only its hash.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// A tool under `tools:`: a command run without a shell unless `shell: true`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ToolDef {
+    /// argv; each element is a template rendered into exactly one argument.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Named alternatives to `command`, picked by a hook's `toolAction`.
+    #[serde(default)]
+    pub actions: BTreeMap<String, ToolActionDef>,
+    #[serde(default)]
+    pub working_dir: Option<PathBuf>,
+    #[serde(default = "default_tool_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// Run `command` (one string) through `sh -c`, with every value shell-quoted.
+    #[serde(default)]
+    pub shell: bool,
+    /// Extra environment variables; values are templates.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+fn default_tool_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// One of a tool's named `actions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ToolActionDef {
+    pub command: Vec<String>,
+}

@@ -1,0 +1,246 @@
+//! The execution: one run of one hook, as the execution log records it (SPEC §7).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::clock::Millis;
+
+/// `exe_` + a ULID. ULIDs sort by creation time, so the store keeps executions in arrival order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExecutionId(pub ulid::Ulid);
+
+impl ExecutionId {
+    const PREFIX: &'static str = "exe_";
+
+    /// A new id stamped with `now_ms`.
+    pub fn new(now_ms: Millis) -> Self {
+        Self(ulid::Ulid::from_parts(now_ms, rand::random()))
+    }
+
+    /// When the execution was received.
+    pub fn timestamp_ms(&self) -> Millis {
+        self.0.timestamp_ms()
+    }
+}
+
+impl fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, self.0)
+    }
+}
+
+impl FromStr for ExecutionId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s
+            .strip_prefix(Self::PREFIX)
+            .ok_or_else(|| format!("`{s}` is not an execution id (exe_…)"))?;
+        ulid::Ulid::from_string(rest)
+            .map(Self)
+            .map_err(|_| format!("`{s}` is not an execution id (exe_…)"))
+    }
+}
+
+impl Serialize for ExecutionId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExecutionId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where an execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    /// No more attempts will be made.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Skipped)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Retrying => "retrying",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
+            format!(
+                "`{s}` is not a status (queued, running, retrying, succeeded, failed, skipped)"
+            )
+        })
+    }
+}
+
+/// One run of one hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Execution {
+    pub id: ExecutionId,
+    pub hook_id: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    #[serde(with = "time")]
+    pub received_at: Millis,
+    #[serde(default, with = "time::option", skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Millis>,
+    #[serde(default, with = "time::option", skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    pub trigger: Trigger,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, with = "time::option", skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Millis>,
+    /// Made by `POST /api/hooks/:id/test` rather than a real delivery.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+    /// The execution this one replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<ExecutionId>,
+}
+
+/// What arrived: enough to run the action again, byte for byte.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    pub path: String,
+    pub method: String,
+    /// Lower-cased names; secrets replaced by `[redacted]`.
+    pub headers: BTreeMap<String, String>,
+    pub query: BTreeMap<String, String>,
+    /// The parsed payload (query parameters merged in).
+    pub body: Value,
+    /// The body exactly as received, for forwarding it unchanged.
+    pub raw_body: RawBody,
+}
+
+/// Bytes stored as text when they are UTF-8 and as `{"base64": …}` otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawBody(pub Vec<u8>);
+
+impl Serialize for RawBody {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => {
+                let mut map = BTreeMap::new();
+                map.insert(
+                    "base64",
+                    base64::engine::general_purpose::STANDARD.encode(&self.0),
+                );
+                map.serialize(s)
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Binary { base64: String },
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(t) => Ok(RawBody(t.into_bytes())),
+            Raw::Binary { base64 } => base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map(RawBody)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// One try at running the action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    #[serde(with = "time")]
+    pub started_at: Millis,
+    pub duration_ms: u64,
+    pub outcome: AttemptOutcome,
+    /// What happened, in the action's own terms (HTTP status and response, exit code and output…).
+    pub detail: Value,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Succeeded,
+    /// Failed in a way worth trying again.
+    Retryable,
+    /// Failed for good.
+    Failed,
+}
+
+/// Times as RFC 3339 text in JSON, milliseconds in memory.
+mod time {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::clock::rfc3339(*ms))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::clock::parse_rfc3339(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time")))
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+            match ms {
+                Some(ms) => super::serialize(ms, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}

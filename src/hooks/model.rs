@@ -1,0 +1,199 @@
+//! The hook object (SPEC §3): one shape for the YAML file, the admin API and the UI.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A hook: where deliveries arrive, how the sender is verified, and the one action they run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hook {
+    /// Unique slug. The API makes one from `name` when it is not given.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub trigger: TriggerKind,
+    pub trigger_config: TriggerConfig,
+    pub action: ActionKind,
+    #[serde(default)]
+    pub action_config: ActionConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What starts a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// `POST /api/webhooks/:path`.
+    #[default]
+    Webhook,
+}
+
+/// How deliveries reach the hook and how their sender is verified (SPEC §4, §5).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// The `:path` of `/api/webhooks/:path`.
+    #[serde(default)]
+    pub webhook_path: String,
+    /// One secret or a list of them; any one verifying is enough.
+    #[serde(default, skip_serializing_if = "Secrets::is_empty")]
+    pub webhook_secret: Secrets,
+    /// The verification scheme's name; `github` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// HTTP methods accepted besides POST.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// `header`/`hmac` schemes: the header that carries the secret or signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// `hmac` scheme: sha1, sha256 or sha512.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// `hmac` scheme: hex or base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// `hmac` scheme: text before the signature in the header, such as `sha256=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `hmac` scheme: what is signed, with `{timestamp}` and `{body}`; `{body}` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_payload: Option<String>,
+    /// `hmac` scheme: the header carrying the timestamp used in `signedPayload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_header: Option<String>,
+    /// `hmac` scheme: how old a timestamp may be.
+    #[serde(
+        default,
+        with = "crate::config::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tolerance: Option<Duration>,
+}
+
+impl TriggerConfig {
+    /// The scheme name in force.
+    pub fn scheme_name(&self) -> &str {
+        self.scheme.as_deref().unwrap_or("github")
+    }
+}
+
+/// The action a hook runs (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Forward the event to another URL.
+    Webhook,
+    /// Run a tool defined in the config file.
+    ExecuteTool,
+}
+
+impl ActionKind {
+    /// The name used in YAML and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Webhook => "webhook",
+            ActionKind::ExecuteTool => "execute_tool",
+        }
+    }
+}
+
+/// Settings of the action. One flat object as in SPEC §3; validation refuses fields that
+/// belong to another action kind, so a typo never passes silently.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionConfig {
+    // --- webhook (forward) ---
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_method: Option<String>,
+    /// Extra request headers; values are templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Template for the forwarded body; the received body unchanged when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_template: Option<String>,
+    /// How the forwarded request is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<SignMode>,
+    #[serde(default, skip_serializing_if = "Secrets::is_empty")]
+    pub signing_secret: Secrets,
+
+    // --- execute_tool ---
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_action: Option<String>,
+    /// Values are templates; they reach the tool's argv as `{{params.NAME}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_params: BTreeMap<String, String>,
+
+    // --- any action ---
+    /// How many executions of this hook may run at once (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Run an `execute_tool` action again when a crash interrupted it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_on_crash: bool,
+}
+
+/// How an outgoing forward is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignMode {
+    /// Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    Standard,
+    /// `X-Hub-Signature-256: sha256=<hex>`.
+    Github,
+    /// Not signed.
+    None,
+}
+
+/// One secret or a list of them (for rotation). Written as a string or a list of strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secrets(pub Vec<String>);
+
+impl Secrets {
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|s| s.is_empty())
+    }
+
+    /// The non-empty secrets.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str).filter(|s| !s.is_empty())
+    }
+}
+
+impl Serialize for Secrets {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secrets {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "a secret string or a list of secret strings")]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(s) => Secrets(vec![s]),
+            OneOrMany::Many(v) => Secrets(v),
+        })
+    }
+}

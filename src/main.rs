@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(hookhub::cli::main());
+}

@@ -1,0 +1,1 @@
+//! The forward retry schedule (SPEC §6), as a pure function.
