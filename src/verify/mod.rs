@@ -3,6 +3,13 @@
 //! without touching it. Comparisons are constant-time. This module never sees the network.
 
 mod github;
+mod mac;
+mod sign;
+mod standard;
+#[cfg(test)]
+mod testing;
+
+pub use sign::{SIGNABLE, sign_headers};
 
 use std::fmt;
 
@@ -46,7 +53,14 @@ impl VerifyError {
 
 /// A verification scheme: checks one delivery against one secret.
 pub trait Scheme: Send + Sync + fmt::Debug {
+    /// Ok when `delivery` was sent by someone holding `secret`.
     fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError>;
+
+    /// Refuses a secret this scheme can never verify with (such as a `whsec_` key that is not
+    /// base64), so the mistake shows up as a config error instead of every delivery failing.
+    fn check_secret(&self, _secret: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A hook's verifier: its scheme and its secrets, any one of which may verify.
@@ -60,8 +74,14 @@ impl Verifier {
     /// Builds the verifier a trigger config asks for. The error text explains what is wrong
     /// with the config, for `triggerConfig.scheme` (or the field it names).
     pub fn new(config: &TriggerConfig) -> Result<Self, String> {
+        let scheme = build(config)?;
+        for (i, secret) in config.webhook_secret.iter().enumerate() {
+            scheme
+                .check_secret(secret)
+                .map_err(|e| format!("webhookSecret[{i}]: {e}"))?;
+        }
         Ok(Self {
-            scheme: build(config)?,
+            scheme,
             secrets: config.webhook_secret.iter().map(str::to_string).collect(),
         })
     }
@@ -86,12 +106,17 @@ impl Verifier {
 pub fn build(config: &TriggerConfig) -> Result<Box<dyn Scheme>, String> {
     match config.scheme_name() {
         "github" => Ok(Box::new(github::GitHub)),
-        other => Err(format!("unknown scheme `{other}`; known: {}", SCHEMES.join(", "))),
+        "gitea" => Ok(Box::new(github::Gitea)),
+        "standard" => Ok(Box::new(standard::Standard)),
+        other => Err(format!(
+            "unknown scheme `{other}`; known: {}",
+            SCHEMES.join(", ")
+        )),
     }
 }
 
 /// The names [`build`] knows.
-pub const SCHEMES: &[&str] = &["github"];
+pub const SCHEMES: &[&str] = &["github", "gitea", "standard"];
 
 /// Constant-time equality of two byte strings.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
