@@ -2,24 +2,47 @@
 //! One call of [`run`] is one attempt; the queue decides about retries. Actions read the stored
 //! execution and never reach back into ingress.
 
+mod forward;
 pub mod template;
+mod tool;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Millis};
 use crate::config::ToolDef;
-use crate::execution::{Attempt, Execution};
-use crate::hooks::Hook;
+use crate::execution::{Attempt, AttemptOutcome, Execution};
+use crate::hooks::{ActionKind, Hook};
 
 /// What actions share: the HTTP client and the clock.
 #[derive(Clone)]
 pub struct ActionEnv {
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
+}
+
+impl ActionEnv {
+    /// An environment with [`http_client`] and `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            http: http_client(),
+            clock,
+        }
+    }
+}
+
+/// The HTTP client actions expect: redirects are not followed, because a forward answered
+/// with 3xx is a failure to report (SPEC §6), not something to chase with a changed method.
+/// Per-request timeouts are set by each action.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        // Building only fails when the TLS backend cannot initialise, which is a broken build.
+        .expect("the HTTP client can be built")
 }
 
 /// One attempt's inputs.
@@ -35,8 +58,12 @@ pub struct Run<'a> {
 /// How an attempt ended, for the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Succeeded { output: Option<Value> },
-    Failed { error: String },
+    Succeeded {
+        output: Option<Value>,
+    },
+    Failed {
+        error: String,
+    },
     /// Worth trying again, no sooner than `retry_after` when the other side said so.
     Retry {
         error: String,
@@ -49,4 +76,93 @@ pub enum Outcome {
 pub struct Report {
     pub attempt: Attempt,
     pub outcome: Outcome,
+}
+
+/// Runs one attempt of `run.hook`'s action. Never panics on bad input: a misconfigured action
+/// is a `Failed` outcome whose error says what to fix.
+pub async fn run(env: &ActionEnv, run: Run<'_>) -> Report {
+    match run.hook.action {
+        ActionKind::Webhook => forward::forward(env, run).await,
+        ActionKind::ExecuteTool => tool::execute(env, run).await,
+    }
+}
+
+/// Builds the report of an attempt that began at `started_at` (wall clock, for the log) and
+/// `started` (monotonic, for its duration).
+fn report(started_at: Millis, started: Instant, detail: Value, outcome: Outcome) -> Report {
+    let attempt_outcome = match outcome {
+        Outcome::Succeeded { .. } => AttemptOutcome::Succeeded,
+        Outcome::Failed { .. } => AttemptOutcome::Failed,
+        Outcome::Retry { .. } => AttemptOutcome::Retryable,
+    };
+    Report {
+        attempt: Attempt {
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome: attempt_outcome,
+            detail,
+        },
+        outcome,
+    }
+}
+
+/// Hand-built hooks and executions for the actions' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+
+    use crate::execution::{Execution, ExecutionId, RawBody, Status, Trigger};
+    use crate::hooks::{ActionConfig, ActionKind, Hook, TriggerConfig};
+
+    /// A hook with id `test-hook` running `action`.
+    pub fn hook(action: ActionKind, action_config: ActionConfig) -> Hook {
+        Hook {
+            id: "test-hook".into(),
+            name: "Test hook".into(),
+            enabled: true,
+            trigger: Default::default(),
+            trigger_config: TriggerConfig {
+                webhook_path: "incoming".into(),
+                ..Default::default()
+            },
+            action,
+            action_config,
+        }
+    }
+
+    /// A queued `push` execution of `test-hook` whose payload is `body`, received as `raw`.
+    pub fn execution(body: Value, raw: &[u8]) -> Execution {
+        let headers = BTreeMap::from([
+            ("content-type".to_string(), "application/json".to_string()),
+            ("x-github-event".to_string(), "push".to_string()),
+        ]);
+        Execution {
+            id: ExecutionId::new(1_700_000_000_000),
+            hook_id: "test-hook".into(),
+            status: Status::Running,
+            label: None,
+            event_type: Some("push".into()),
+            delivery_id: Some("d-1".into()),
+            received_at: 1_700_000_000_000,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            trigger: Trigger {
+                path: "incoming".into(),
+                method: "POST".into(),
+                headers,
+                query: BTreeMap::from([("q".to_string(), "1".to_string())]),
+                body,
+                raw_body: RawBody(raw.to_vec()),
+            },
+            attempts: Vec::new(),
+            output: None,
+            error: None,
+            next_attempt_at: None,
+            test: false,
+            replay_of: None,
+        }
+    }
 }

@@ -1,1 +1,301 @@
 //! The forward retry schedule (SPEC §6), as a pure function.
+//!
+//! Kept free of clocks and randomness: the caller passes the jitter draw and the receiver's
+//! `Retry-After`, so every step of the schedule is tested exactly and the queue stores the
+//! resulting time with the execution, which is what makes retries survive a restart.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::clock::{Millis, system_ms};
+
+/// When to try a failed forward again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetrySchedule;
+
+impl RetrySchedule {
+    /// The wait after attempt `n` is `DELAYS[n - 1]`: one first attempt, then up to seven
+    /// retries, each four times further out, the last a little over an hour after the one before.
+    pub const DELAYS: [Duration; 7] = [
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+        Duration::from_secs(16),
+        Duration::from_secs(64),
+        Duration::from_secs(256),
+        Duration::from_secs(1024),
+        Duration::from_secs(4096),
+    ];
+
+    /// How far a jittered delay may stray from the schedule, either way.
+    pub const JITTER: f64 = 0.2;
+
+    /// The longest `Retry-After` obeyed: a receiver cannot park a delivery for days.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+    /// The wait before the next attempt, after `attempts_made` attempts have failed, or `None`
+    /// when it is time to give up (after the eighth). `jitter` is a uniform draw in `[0, 1)`:
+    /// 0.5 keeps the scheduled delay, 0 shortens it by 20 %, values near 1 lengthen it by 20 %,
+    /// so receivers recovering from an outage are not hit by every retry in the same second.
+    /// A `Retry-After` makes the wait at least that long, though never more than an hour.
+    /// With no attempt made yet there is nothing to wait for: the answer is zero.
+    pub fn next_delay(
+        attempts_made: u32,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Option<Duration> {
+        let scheduled = match attempts_made {
+            0 => Duration::ZERO,
+            n => *Self::DELAYS.get(n as usize - 1)?,
+        };
+        // A draw outside [0, 1) (or NaN) is a caller bug; treat it as no jitter rather than
+        // let it scale the delay arbitrarily.
+        let jitter = if (0.0..1.0).contains(&jitter) {
+            jitter
+        } else {
+            0.5
+        };
+        let factor = 1.0 + Self::JITTER * (2.0 * jitter - 1.0);
+        let jittered = scheduled.mul_f64(factor);
+        let floor = retry_after.map_or(Duration::ZERO, |r| r.min(Self::MAX_RETRY_AFTER));
+        Some(jittered.max(floor))
+    }
+}
+
+/// Reads a `Retry-After` header: a number of seconds, or an HTTP date (IMF-fixdate, or the
+/// obsolete RFC 850 and asctime forms HTTP still asks recipients to accept). A date in the
+/// past means "now" (zero). `None` when the value is neither.
+pub fn parse_retry_after(value: &str, now_ms: Millis) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at_ms = parse_http_date(value)?;
+    Some(Duration::from_millis(at_ms.saturating_sub(now_ms)))
+}
+
+/// Milliseconds since the epoch of an HTTP date in any of its three forms:
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov  6 08:49:37 1994`.
+/// All three carry, in order, a month name, a day before the year, and an `hh:mm:ss` time.
+fn parse_http_date(text: &str) -> Option<Millis> {
+    let cleaned = text.replace([',', '-'], " ");
+    let mut tokens = cleaned.split_whitespace();
+    // The weekday is redundant, and checking it would only refuse dates we understand.
+    tokens.next()?;
+    let (mut month, mut time, mut numbers) = (None, None, Vec::new());
+    for token in tokens {
+        if let Some(m) = month_number(token) {
+            month = Some(m);
+        } else if token.contains(':') {
+            time = Some(parse_time(token)?);
+        } else if token.bytes().all(|b| b.is_ascii_digit()) {
+            numbers.push(token);
+        } else if token != "GMT" {
+            return None;
+        }
+    }
+    let [day, year] = numbers.as_slice() else {
+        return None;
+    };
+    let day: u32 = day.parse().ok()?;
+    let year: i64 = match (year.len(), year.parse::<i64>().ok()?) {
+        // RFC 850's two-digit years: HTTP says to read them as the nearest century that is not
+        // far in the future; 70 is the usual pivot.
+        (2, yy) if yy >= 70 => 1900 + yy,
+        (2, yy) => 2000 + yy,
+        (4, yyyy) => yyyy,
+        _ => return None,
+    };
+    let month = month?;
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days.checked_mul(86_400)? + i64::from(time?);
+    let secs = u64::try_from(secs).ok()?;
+    Some(system_ms(UNIX_EPOCH + Duration::from_secs(secs)))
+}
+
+fn month_number(name: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    MONTHS.iter().position(|m| *m == name).map(|i| i as u32 + 1)
+}
+
+/// `hh:mm:ss` as seconds into the day.
+fn parse_time(text: &str) -> Option<u32> {
+    let mut parts = text.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    Some(h * 3600 + m * 60 + s)
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_JITTER: f64 = 0.5;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn each_step_of_the_schedule_without_jitter() {
+        let expected = [1, 4, 16, 64, 256, 1024, 4096];
+        for (n, want) in (1..).zip(expected) {
+            assert_eq!(
+                RetrySchedule::next_delay(n, None, NO_JITTER),
+                Some(secs(want)),
+                "after attempt {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn gives_up_after_the_eighth_attempt() {
+        assert!(RetrySchedule::next_delay(7, None, NO_JITTER).is_some());
+        assert_eq!(RetrySchedule::next_delay(8, None, NO_JITTER), None);
+        assert_eq!(RetrySchedule::next_delay(9, Some(secs(5)), NO_JITTER), None);
+        assert_eq!(RetrySchedule::next_delay(u32::MAX, None, NO_JITTER), None);
+    }
+
+    #[test]
+    fn no_attempt_yet_means_no_wait() {
+        assert_eq!(
+            RetrySchedule::next_delay(0, None, 0.9),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_twenty_percent() {
+        for n in 1..=7 {
+            let base = RetrySchedule::DELAYS[n as usize - 1];
+            let low = RetrySchedule::next_delay(n, None, 0.0).unwrap();
+            let high = RetrySchedule::next_delay(n, None, 0.999_999).unwrap();
+            assert_eq!(low, base.mul_f64(0.8), "after attempt {n}");
+            assert!(
+                high < base.mul_f64(1.2) && high > base.mul_f64(1.199),
+                "{high:?}"
+            );
+            for j in [0.1, 0.25, 0.5, 0.75, 0.9] {
+                let d = RetrySchedule::next_delay(n, None, j).unwrap();
+                assert!(d >= low && d <= high, "jitter {j} gave {d:?}");
+            }
+        }
+        assert_eq!(
+            RetrySchedule::next_delay(2, None, 0.25),
+            Some(secs(4).mul_f64(0.9))
+        );
+    }
+
+    #[test]
+    fn jitter_outside_the_unit_interval_is_ignored() {
+        for j in [-1.0, 1.0, 7.0, f64::NAN] {
+            assert_eq!(RetrySchedule::next_delay(3, None, j), Some(secs(16)));
+        }
+    }
+
+    #[test]
+    fn retry_after_lengthens_but_never_shortens_the_wait() {
+        assert_eq!(
+            RetrySchedule::next_delay(1, Some(secs(7)), NO_JITTER),
+            Some(secs(7))
+        );
+        assert_eq!(
+            RetrySchedule::next_delay(3, Some(secs(2)), NO_JITTER),
+            Some(secs(16))
+        );
+        assert_eq!(
+            RetrySchedule::next_delay(1, Some(secs(7)), 0.99),
+            Some(secs(7))
+        );
+    }
+
+    #[test]
+    fn retry_after_is_clamped_to_an_hour() {
+        let day = Some(secs(86_400));
+        assert_eq!(
+            RetrySchedule::next_delay(1, day, NO_JITTER),
+            Some(secs(3600))
+        );
+        // The schedule's own last step is longer than the clamp and is kept.
+        assert_eq!(
+            RetrySchedule::next_delay(7, day, NO_JITTER),
+            Some(secs(4096))
+        );
+    }
+
+    #[test]
+    fn parses_retry_after_seconds() {
+        assert_eq!(parse_retry_after("7", 0), Some(secs(7)));
+        assert_eq!(parse_retry_after(" 120 ", 0), Some(secs(120)));
+        assert_eq!(parse_retry_after("0", 0), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("-5", 0), None);
+        assert_eq!(parse_retry_after("1.5", 0), None);
+        assert_eq!(parse_retry_after("", 0), None);
+        assert_eq!(parse_retry_after("soon", 0), None);
+    }
+
+    /// 1994-11-06T08:49:37Z, the date RFC 9110 uses in its examples.
+    const RFC_EXAMPLE_MS: Millis = 784_111_777_000;
+
+    #[test]
+    fn parses_all_three_http_date_forms() {
+        let now = RFC_EXAMPLE_MS - 30_000;
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_retry_after(form, now), Some(secs(30)), "{form}");
+        }
+    }
+
+    #[test]
+    fn http_dates_in_the_past_mean_now() {
+        let later = RFC_EXAMPLE_MS + 60_000;
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn recent_dates_and_leap_days_convert_exactly() {
+        // 2024-02-29T12:00:00Z
+        let ms = 1_709_208_000_000;
+        assert_eq!(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"), Some(ms));
+        assert_eq!(
+            parse_http_date("Thursday, 29-Feb-24 12:00:00 GMT"),
+            Some(ms)
+        );
+    }
+
+    #[test]
+    fn malformed_dates_are_refused() {
+        for bad in [
+            "Sun, 06 Nov 1994 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 06 Nov 199 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
+}

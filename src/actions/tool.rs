@@ -1,0 +1,626 @@
+//! The `execute_tool` action: run a command defined under `tools:` in the config file (SPEC §6).
+//!
+//! A hook only names a tool; the command itself comes from the config file, so the API and UI
+//! can never make the hub run something new. Every argv template renders into exactly one
+//! argument and no shell is involved, so payload text cannot become syntax; a tool that wants a
+//! shell says `shell: true` and then every value is single-quoted. The tool runs in its own
+//! process group so a timeout kills everything it started. Tools are never retried: they may
+//! not be idempotent.
+
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+
+use super::{ActionEnv, Outcome, Report, Run, report, template};
+use crate::config::ToolDef;
+
+/// How much of stdout and of stderr is kept, each.
+const OUTPUT_CAP: usize = 64 * 1024;
+/// How long to keep reading output after the tool exits: a background process it left behind
+/// may hold the pipes open forever, and must not hold the execution with them.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// A command ready to start.
+struct Prepared<'a> {
+    tool_id: &'a str,
+    tool: &'a ToolDef,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Vec<u8>,
+}
+
+/// How the command ended.
+struct Finished {
+    status: Option<ExitStatus>,
+    timed_out: bool,
+    stdout: Captured,
+    stderr: Captured,
+}
+
+/// The head of one output stream.
+#[derive(Debug, Default, Clone)]
+struct Captured {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+impl Captured {
+    fn push(&mut self, chunk: &[u8]) {
+        let room = OUTPUT_CAP - self.bytes.len();
+        if chunk.len() > room {
+            self.truncated = true;
+        }
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// Runs one attempt of the hook's tool.
+pub(super) async fn execute(env: &ActionEnv, run: Run<'_>) -> Report {
+    let started_at = env.clock.now_ms();
+    let started = Instant::now();
+    let prepared = match prepare(run) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let detail = json!({ "argv": null, "error": error });
+            return report(started_at, started, detail, Outcome::Failed { error });
+        }
+    };
+    let finished = match run_command(&prepared).await {
+        Ok(finished) => finished,
+        Err(error) => {
+            let detail = json!({ "argv": prepared.argv, "error": error });
+            return report(started_at, started, detail, Outcome::Failed { error });
+        }
+    };
+    let (detail, outcome) = judge(&prepared, &finished);
+    report(started_at, started, detail, outcome)
+}
+
+/// Looks the tool up and renders its argv and environment. The error says what to fix.
+fn prepare(run: Run<'_>) -> Result<Prepared<'_>, String> {
+    let config = &run.hook.action_config;
+    let tool_id = config
+        .tool_id
+        .as_deref()
+        .ok_or("actionConfig.toolId is not set")?;
+    let tool = run.tools.get(tool_id).ok_or_else(|| {
+        format!("unknown tool `{tool_id}`: tools are defined under `tools:` in the config file")
+    })?;
+    let command = pick_command(tool_id, tool, config.tool_action.as_deref())?;
+
+    let mut context = template::context(run.hook, run.execution, run.attempt);
+    let mut params = serde_json::Map::new();
+    for (name, value) in &config.tool_params {
+        let rendered = template::render(value, &context)
+            .map_err(|e| format!("actionConfig.toolParams.{name}: {e}"))?;
+        params.insert(name.clone(), Value::String(rendered));
+    }
+    context["params"] = Value::Object(params);
+
+    let argv = render_argv(tool_id, tool, command, &context)?;
+    let mut env = hookhub_env(run);
+    for (name, value) in &tool.env {
+        let rendered = template::render(value, &context)
+            .map_err(|e| format!("tools.{tool_id}.env.{name}: {e}"))?;
+        env.push((name.clone(), rendered));
+    }
+    let stdin = serde_json::to_vec(&run.execution.trigger.body).unwrap_or_default();
+    Ok(Prepared {
+        tool_id,
+        tool,
+        argv,
+        env,
+        stdin,
+    })
+}
+
+/// The argv templates: the named action's, or the tool's own `command`.
+fn pick_command<'t>(
+    tool_id: &str,
+    tool: &'t ToolDef,
+    action: Option<&str>,
+) -> Result<&'t [String], String> {
+    let command = match action {
+        Some(name) => {
+            &tool
+                .actions
+                .get(name)
+                .ok_or_else(|| {
+                    let known: Vec<_> = tool.actions.keys().map(String::as_str).collect();
+                    format!(
+                        "tool `{tool_id}` has no action `{name}` (it has: {})",
+                        known.join(", ")
+                    )
+                })?
+                .command
+        }
+        None if tool.command.is_empty() && !tool.actions.is_empty() => {
+            return Err(format!(
+                "tool `{tool_id}` has several actions; set actionConfig.toolAction"
+            ));
+        }
+        None => &tool.command,
+    };
+    if command.is_empty() {
+        return Err(format!("tool `{tool_id}` has an empty command"));
+    }
+    Ok(command)
+}
+
+/// Renders each template into exactly one argument, or, for `shell: true`, the one command
+/// line into `/bin/sh -c` with every value quoted.
+fn render_argv(
+    tool_id: &str,
+    tool: &ToolDef,
+    command: &[String],
+    context: &Value,
+) -> Result<Vec<String>, String> {
+    if tool.shell {
+        let [line] = command else {
+            return Err(format!(
+                "tools.{tool_id}: a `shell: true` tool's command must be one string"
+            ));
+        };
+        let rendered = template::render_shell(line, context)
+            .map_err(|e| format!("tools.{tool_id}.command: {e}"))?;
+        return Ok(vec!["/bin/sh".into(), "-c".into(), rendered]);
+    }
+    command
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            template::render(t, context).map_err(|e| format!("tools.{tool_id}.command[{i}]: {e}"))
+        })
+        .collect()
+}
+
+/// The `HOOKHUB_*` variables describing the delivery.
+fn hookhub_env(run: Run<'_>) -> Vec<(String, String)> {
+    let exe = run.execution;
+    [
+        ("HOOKHUB_HOOK_ID", run.hook.id.clone()),
+        ("HOOKHUB_EXECUTION_ID", exe.id.to_string()),
+        ("HOOKHUB_ATTEMPT", run.attempt.to_string()),
+        (
+            "HOOKHUB_EVENT_TYPE",
+            exe.event_type.clone().unwrap_or_default(),
+        ),
+        (
+            "HOOKHUB_DELIVERY_ID",
+            exe.delivery_id.clone().unwrap_or_default(),
+        ),
+        ("HOOKHUB_PATH", exe.trigger.path.clone()),
+        ("HOOKHUB_METHOD", exe.trigger.method.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Starts the command in its own process group, feeds stdin, captures output, and enforces
+/// the timeout. `Err` only when the command could not be started.
+async fn run_command(p: &Prepared<'_>) -> Result<Finished, String> {
+    let mut command = Command::new(&p.argv[0]);
+    command
+        .args(&p.argv[1..])
+        .envs(p.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &p.tool.working_dir {
+        command.current_dir(dir);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start tool `{}` ({}): {e}", p.tool_id, p.argv[0]))?;
+    let pgid = child.id();
+
+    let stdin = child.stdin.take().map(|mut pipe| {
+        let payload = p.stdin.clone();
+        // A tool that never reads stdin closes the pipe on exit; that broken pipe is fine.
+        tokio::spawn(async move {
+            let _ = pipe.write_all(&payload).await;
+        })
+    });
+    let (stdout, stdout_task) = capture(child.stdout.take());
+    let (stderr, stderr_task) = capture(child.stderr.take());
+
+    let (status, timed_out) = match tokio::time::timeout(p.tool.timeout, child.wait()).await {
+        Ok(status) => (status.ok(), false),
+        Err(_) => {
+            if let Some(pgid) = pgid {
+                kill_process_group(pgid);
+            }
+            (child.wait().await.ok(), true)
+        }
+    };
+    finish_io(stdin, [stdout_task, stderr_task]).await;
+    let take = |c: &Arc<Mutex<Captured>>| c.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(Finished {
+        status,
+        timed_out,
+        stdout: take(&stdout),
+        stderr: take(&stderr),
+    })
+}
+
+/// Reads `pipe` to its end in a task, keeping the first [`OUTPUT_CAP`] bytes and discarding the
+/// rest, so the tool never blocks on a full pipe. The buffer is shared so whatever was read is
+/// still there if the task has to be abandoned.
+fn capture<R>(pipe: Option<R>) -> (Arc<Mutex<Captured>>, JoinHandle<()>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let shared = Arc::new(Mutex::new(Captured::default()));
+    let sink = shared.clone();
+    let task = tokio::spawn(async move {
+        let Some(mut pipe) = pipe else { return };
+        let mut buf = vec![0; 16 * 1024];
+        while let Ok(n @ 1..) = pipe.read(&mut buf).await {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(&buf[..n]);
+        }
+    });
+    (shared, task)
+}
+
+/// Lets the readers reach the end of output for up to [`DRAIN_GRACE`], then abandons them and
+/// the stdin writer, whose pipes a leftover background process may be holding open.
+async fn finish_io(stdin: Option<JoinHandle<()>>, readers: [JoinHandle<()>; 2]) {
+    let aborts: Vec<_> = readers.iter().map(JoinHandle::abort_handle).collect();
+    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+        for reader in readers {
+            let _ = reader.await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        aborts.iter().for_each(|a| a.abort());
+    }
+    if let Some(stdin) = stdin {
+        stdin.abort();
+    }
+}
+
+/// Sends SIGKILL to every process in group `pgid`: the tool and anything it started.
+///
+/// The one `unsafe` block in the crate: `killpg` only takes two integers and touches no memory
+/// of ours. `pgid` is the tool's pid (it leads its own group) and the tool has not been reaped
+/// yet, so the id cannot have been reused by an unrelated group. Refusing 0 and 1 guards against
+/// signalling our own group or every process.
+#[allow(unsafe_code)]
+fn kill_process_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    if pgid > 1 {
+        // SAFETY: see above; an already-gone group only makes killpg return ESRCH.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// The attempt's detail and outcome: exit 0 succeeds; anything else fails for good.
+fn judge(p: &Prepared<'_>, f: &Finished) -> (Value, Outcome) {
+    use std::os::unix::process::ExitStatusExt as _;
+    let exit_code = f.status.and_then(|s| s.code());
+    let signal = f.status.and_then(|s| s.signal());
+    let detail = json!({
+        "argv": p.argv,
+        "exitCode": exit_code,
+        "signal": signal,
+        "timedOut": f.timed_out,
+        "stdout": f.stdout.text(),
+        "stderr": f.stderr.text(),
+        "stdoutTruncated": f.stdout.truncated,
+        "stderrTruncated": f.stderr.truncated,
+    });
+    let tool = p.tool_id;
+    let error = match (f.timed_out, exit_code, signal) {
+        (true, ..) => format!(
+            "tool `{tool}` timed out after {} and was killed",
+            humantime::format_duration(p.tool.timeout)
+        ),
+        (false, Some(0), _) => {
+            let output = json!({
+                "exitCode": 0,
+                "stdout": detail["stdout"],
+                "stderr": detail["stderr"],
+            });
+            return (
+                detail,
+                Outcome::Succeeded {
+                    output: Some(output),
+                },
+            );
+        }
+        (false, Some(code), _) => format!("tool `{tool}` exited with code {code}"),
+        (false, None, Some(sig)) => format!("tool `{tool}` was killed by signal {sig}"),
+        (false, None, None) => format!("tool `{tool}` ended without an exit status"),
+    };
+    (detail, Outcome::Failed { error })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::actions::test_support::{execution, hook};
+    use crate::clock::ManualClock;
+    use crate::config::ToolActionDef;
+    use crate::execution::AttemptOutcome;
+    use crate::hooks::{ActionConfig, ActionKind};
+
+    fn tool(command: &[&str]) -> ToolDef {
+        ToolDef {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            actions: BTreeMap::new(),
+            working_dir: None,
+            timeout: Duration::from_secs(10),
+            shell: false,
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// Runs tool `t` for a hook with `config` (toolId `t` unless set) on payload `body`.
+    async fn attempt(t: ToolDef, config: ActionConfig, body: Value) -> Report {
+        let config = ActionConfig {
+            tool_id: config.tool_id.clone().or(Some("t".into())),
+            ..config
+        };
+        let hook = hook(ActionKind::ExecuteTool, config);
+        let exe = execution(body.clone(), body.to_string().as_bytes());
+        let tools = BTreeMap::from([("t".to_string(), t)]);
+        let run = Run {
+            hook: &hook,
+            execution: &exe,
+            attempt: 1,
+            tools: &tools,
+        };
+        let env = ActionEnv::new(Arc::new(ManualClock::new(1_000)));
+        execute(&env, run).await
+    }
+
+    fn stdout(report: &Report) -> &str {
+        report.attempt.detail["stdout"].as_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_payload_value_is_exactly_one_literal_argument() {
+        let t = tool(&[
+            "/bin/sh",
+            "-c",
+            "printf '%s|' \"$#\" \"$1\"",
+            "sh",
+            "{{webhook.body.x}}",
+        ]);
+        let report = attempt(t, ActionConfig::default(), json!({"x": "; rm -rf /tmp/x"})).await;
+        assert_eq!(stdout(&report), "1|; rm -rf /tmp/x|");
+        let output = json!({ "exitCode": 0, "stdout": "1|; rm -rf /tmp/x|", "stderr": "" });
+        assert_eq!(
+            report.outcome,
+            Outcome::Succeeded {
+                output: Some(output)
+            }
+        );
+        assert_eq!(report.attempt.detail["argv"][4], "; rm -rf /tmp/x");
+    }
+
+    #[tokio::test]
+    async fn params_render_from_the_context_into_argv() {
+        let t = tool(&["/bin/echo", "{{params.branch}}", "{{params.who}}"]);
+        let config = ActionConfig {
+            tool_params: BTreeMap::from([
+                ("branch".to_string(), "{{webhook.body.ref}}".to_string()),
+                ("who".to_string(), "{{hook.id}} a b".to_string()),
+            ]),
+            ..Default::default()
+        };
+        let report = attempt(t, config, json!({"ref": "main"})).await;
+        assert_eq!(stdout(&report), "main test-hook a b\n");
+        assert_eq!(
+            report.attempt.detail["argv"],
+            json!(["/bin/echo", "main", "test-hook a b"])
+        );
+    }
+
+    #[tokio::test]
+    async fn stdin_carries_the_json_payload() {
+        let body = json!({"ref": "main", "nested": {"n": [1, 2]}});
+        let report = attempt(tool(&["/bin/cat"]), ActionConfig::default(), body.clone()).await;
+        assert_eq!(
+            serde_json::from_str::<Value>(stdout(&report)).unwrap(),
+            body
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tool_that_ignores_a_large_stdin_still_succeeds() {
+        let body = json!({"big": "z".repeat(300_000)});
+        let report = attempt(tool(&["/bin/true"]), ActionConfig::default(), body).await;
+        assert!(
+            matches!(report.outcome, Outcome::Succeeded { .. }),
+            "{:?}",
+            report.outcome
+        );
+    }
+
+    #[tokio::test]
+    async fn hookhub_variables_and_tool_env_are_set() {
+        let script = "printf %s \"$HOOKHUB_HOOK_ID|$HOOKHUB_EVENT_TYPE|$HOOKHUB_ATTEMPT|\
+                      $HOOKHUB_DELIVERY_ID|$HOOKHUB_PATH|$HOOKHUB_METHOD|$GREETING\"";
+        let mut t = tool(&["/bin/sh", "-c", script]);
+        t.env
+            .insert("GREETING".into(), "hi {{webhook.body.who}}".into());
+        let report = attempt(t, ActionConfig::default(), json!({"who": "ann"})).await;
+        assert_eq!(stdout(&report), "test-hook|push|1|d-1|incoming|POST|hi ann");
+    }
+
+    #[tokio::test]
+    async fn working_dir_and_named_actions_are_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = tool(&[]);
+        t.working_dir = Some(dir.path().to_path_buf());
+        t.actions.insert(
+            "where".into(),
+            ToolActionDef {
+                command: vec!["/bin/pwd".into()],
+            },
+        );
+        let config = ActionConfig {
+            tool_action: Some("where".into()),
+            ..Default::default()
+        };
+        let report = attempt(t.clone(), config, json!({})).await;
+        let pwd = Path::new(stdout(&report).trim()).canonicalize().unwrap();
+        assert_eq!(pwd, dir.path().canonicalize().unwrap());
+
+        let report = attempt(t, ActionConfig::default(), json!({})).await;
+        let Outcome::Failed { error } = report.outcome else {
+            panic!("expected failure")
+        };
+        assert!(error.contains("toolAction"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn non_zero_exit_fails_with_the_exit_code() {
+        let t = tool(&["/bin/sh", "-c", "echo bad >&2; exit 3"]);
+        let report = attempt(t, ActionConfig::default(), json!({})).await;
+        assert_eq!(
+            report.outcome,
+            Outcome::Failed {
+                error: "tool `t` exited with code 3".into()
+            }
+        );
+        assert_eq!(report.attempt.outcome, AttemptOutcome::Failed);
+        assert_eq!(report.attempt.detail["exitCode"], 3);
+        assert_eq!(report.attempt.detail["stderr"], "bad\n");
+        assert_eq!(report.attempt.detail["timedOut"], false);
+    }
+
+    /// Whether `pid` is still a live process (a zombie waiting for its reaper counts as gone).
+    fn alive(pid: &str) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z'),
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = tool(&["/bin/sh", "-c", "sleep 30 & echo $! > pidfile; wait"]);
+        t.working_dir = Some(dir.path().to_path_buf());
+        t.timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let report = attempt(t, ActionConfig::default(), json!({})).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let Outcome::Failed { error } = &report.outcome else {
+            panic!("expected failure")
+        };
+        assert!(error.contains("timed out after 300ms"), "{error}");
+        assert_eq!(report.attempt.detail["timedOut"], true);
+        assert_eq!(report.attempt.detail["exitCode"], Value::Null);
+
+        let pid = std::fs::read_to_string(dir.path().join("pidfile")).unwrap();
+        let pid = pid.trim();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !alive(pid),
+            "the background sleep {pid} survived the timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_background_process_holding_the_pipes_does_not_hold_the_execution() {
+        let t = tool(&["/bin/sh", "-c", "sleep 4 & echo started"]);
+        let started = Instant::now();
+        let report = attempt(t, ActionConfig::default(), json!({})).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(report.outcome, Outcome::Succeeded { .. }));
+        assert_eq!(stdout(&report), "started\n");
+    }
+
+    #[tokio::test]
+    async fn output_is_capped_at_64_kilobytes_each() {
+        let script = "yes x | head -c 1000000; yes y | head -c 70000 >&2; echo done >&2";
+        let report = attempt(
+            tool(&["/bin/sh", "-c", script]),
+            ActionConfig::default(),
+            json!({}),
+        )
+        .await;
+        assert!(matches!(report.outcome, Outcome::Succeeded { .. }));
+        let detail = &report.attempt.detail;
+        assert_eq!(detail["stdout"].as_str().unwrap().len(), OUTPUT_CAP);
+        assert_eq!(detail["stderr"].as_str().unwrap().len(), OUTPUT_CAP);
+        assert_eq!(detail["stdoutTruncated"], true);
+        assert_eq!(detail["stderrTruncated"], true);
+    }
+
+    #[tokio::test]
+    async fn shell_tools_quote_every_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("pwned");
+        let evil = format!("'; touch {}; '", marker.display());
+        let mut t = tool(&["printf '%s' {{webhook.body.x}}"]);
+        t.shell = true;
+        let report = attempt(t, ActionConfig::default(), json!({ "x": evil })).await;
+        assert_eq!(stdout(&report), evil);
+        assert!(!marker.exists());
+        assert_eq!(report.attempt.detail["argv"][0], "/bin/sh");
+    }
+
+    #[tokio::test]
+    async fn unknown_tools_and_unstartable_commands_fail_clearly() {
+        let config = ActionConfig {
+            tool_id: Some("nope".into()),
+            ..Default::default()
+        };
+        let report = attempt(tool(&["/bin/true"]), config, json!({})).await;
+        let Outcome::Failed { error } = report.outcome else {
+            panic!("expected failure")
+        };
+        assert!(error.starts_with("unknown tool `nope`"), "{error}");
+
+        let report = attempt(
+            tool(&["/no/such/program"]),
+            ActionConfig::default(),
+            json!({}),
+        )
+        .await;
+        let Outcome::Failed { error } = report.outcome else {
+            panic!("expected failure")
+        };
+        assert!(error.starts_with("could not start tool `t`"), "{error}");
+        assert_eq!(report.attempt.detail["argv"], json!(["/no/such/program"]));
+    }
+}
