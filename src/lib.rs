@@ -3,12 +3,22 @@
 //! Deliveries arrive at `POST /api/webhooks/:path` ([`ingress`]), are verified ([`verify`]),
 //! written durably to the execution log ([`store`]) before the sender hears 202, and run by the
 //! [`queue`]'s workers, which call one of the [`actions`]. Data flows one way:
-//! ingress → verify → store → queue → action → store.
+//! ingress → verify → store → queue → action → store. [`run`] wires it all so a test can start
+//! the whole hub on `127.0.0.1:0`.
 
 pub mod actions;
+pub mod api;
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod error;
 pub mod execution;
 pub mod hooks;
+pub mod ingress;
+pub mod payload;
+pub mod queue;
+pub mod store;
 pub mod verify;
+
+pub use app::{RunError, RunOptions, run, run_with};

@@ -76,6 +76,8 @@ pub struct SendArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    // One TLS provider for every client in the process (reqwest, and later the chat clients).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve),
@@ -86,6 +88,88 @@ pub fn main() -> i32 {
     }
 }
 
-fn serve(_args: ServeArgs) -> i32 {
-    1
+fn serve(args: ServeArgs) -> i32 {
+    init_tracing();
+    let Some(path) = crate::config::find_config_path(args.config.as_deref()) else {
+        eprintln!(
+            "hookhub: no config file: pass --config, set HOOKHUB_CONFIG, or create ./hooks.yaml \
+             (hooks.example.yaml in the repository is a good start)"
+        );
+        return 1;
+    };
+    let mut config = match crate::config::load_file(&path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = Some(dir);
+    }
+    if let Some(listen) = args.listen {
+        config.server.listen = Some(listen.to_string());
+    }
+    let listen = config
+        .server
+        .listen
+        .clone()
+        .unwrap_or_else(|| crate::app::DEFAULT_LISTEN.to_string());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hookhub: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("hookhub: cannot listen on {listen}: {e}");
+                return 1;
+            }
+        };
+        tracing::info!(config = %path.display(), "hookhub listening on http://{listen}");
+        match crate::run(config, listener, shutdown_signal()).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("hookhub: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// Logs to stderr; `RUST_LOG` picks the level (info by default).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
 }

@@ -1,5 +1,8 @@
-//! Hooks: the model shared by the config file and the API, and the live registry.
+//! Hooks: the model shared by the config file and the API, and the live registry that ingress
+//! and the workers read. This module decides which hooks exist; it never runs one.
 
 mod model;
+mod registry;
 
 pub use model::*;
+pub use registry::{LiveHook, Registry, Snapshot, Source};

@@ -1,0 +1,200 @@
+//! Executions: a hook's log page by page, one execution, replays, and test runs.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::execution::{Execution, ExecutionId, RawBody, Status, Trigger};
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/hooks/:id/executions?status=&limit=&cursor=`, newest first.
+pub async fn list(
+    State(app): State<AppState>,
+    Path(hook_id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    known_hook(&app, &hook_id)?;
+    let status = q
+        .status
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Status>())
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("status", e))?;
+    let cursor = q
+        .cursor
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<ExecutionId>())
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("cursor", e))?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let page = app.store.executions_of(&hook_id, status, limit, cursor)?;
+    Ok(Json(json!({
+        "executions": page.executions,
+        "nextCursor": page.next_cursor,
+    })))
+}
+
+/// `GET /api/executions/:id`
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, ApiError> {
+    Ok(Json(load(&app, &id)?))
+}
+
+/// `POST /api/executions/:id/replay`: runs the same delivery again as a new execution.
+pub async fn replay(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let original = load(&app, &id)?;
+    known_hook(&app, &original.hook_id)?;
+    let copy = app.replay_of(&original);
+    enqueue(&app, vec![copy]).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplayFailedQuery {
+    since: Option<String>,
+}
+
+/// `POST /api/hooks/:id/replay-failed?since=`: replays every failed execution received since
+/// the given time (RFC 3339, or a duration back from now such as `24h`; default 24 h).
+pub async fn replay_failed(
+    State(app): State<AppState>,
+    Path(hook_id): Path<String>,
+    Query(q): Query<ReplayFailedQuery>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    known_hook(&app, &hook_id)?;
+    let now = app.clock.now_ms();
+    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+        None => now.saturating_sub(24 * 3600 * 1000),
+        Some(text) => crate::clock::parse_rfc3339(text)
+            .or_else(|| {
+                crate::config::duration::parse(text)
+                    .ok()
+                    .map(|d| now.saturating_sub(d.as_millis() as u64))
+            })
+            .ok_or_else(|| {
+                ApiError::invalid_field("since", "expected an RFC 3339 time or a duration like 24h")
+            })?,
+    };
+    let mut copies = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .store
+            .executions_of(&hook_id, Some(Status::Failed), 200, cursor)?;
+        copies.extend(
+            page.executions
+                .iter()
+                .filter(|e| e.received_at >= since)
+                .map(|e| app.replay_of(e)),
+        );
+        let older = page.executions.last().is_none_or(|e| e.received_at < since);
+        match page.next_cursor {
+            Some(c) if !older => cursor = Some(c),
+            _ => break,
+        }
+    }
+    enqueue(&app, copies).await
+}
+
+/// `POST /api/hooks/:id/test`: runs the action on a sample body (the request body, or a
+/// small sample when empty), recorded as a test execution.
+pub async fn test(
+    State(app): State<AppState>,
+    Path(hook_id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let hook = known_hook(&app, &hook_id)?;
+    let raw = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({"test": true, "hookId": hook_id, "message": "sample event from hookhub"})
+            .to_string()
+            .into_bytes()
+    } else {
+        body.to_vec()
+    };
+    let payload = crate::payload::parse(Some("application/json"), &raw, &BTreeMap::new())
+        .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
+    let now = app.clock.now_ms();
+    let mut headers = BTreeMap::new();
+    headers.insert("content-type".to_string(), "application/json".to_string());
+    let execution = Execution {
+        id: ExecutionId::new(now),
+        hook_id: hook_id.clone(),
+        status: Status::Queued,
+        label: Some("test run".to_string()),
+        event_type: crate::payload::event_type(&Default::default(), &payload),
+        delivery_id: None,
+        received_at: now,
+        started_at: None,
+        finished_at: None,
+        duration_ms: None,
+        trigger: Trigger {
+            path: hook,
+            method: "POST".to_string(),
+            headers,
+            query: BTreeMap::new(),
+            body: payload,
+            raw_body: RawBody(raw),
+        },
+        attempts: Vec::new(),
+        output: None,
+        error: None,
+        next_attempt_at: None,
+        test: true,
+        replay_of: None,
+    };
+    enqueue(&app, vec![execution]).await
+}
+
+/// Writes the executions durably, queues them, and answers 202 with their ids.
+async fn enqueue(
+    app: &AppState,
+    executions: Vec<Execution>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    app.store.insert_executions(&executions)?;
+    app.store.sync().await?;
+    let listed: Vec<Value> = executions
+        .iter()
+        .map(|e| {
+            app.queue.push(&e.hook_id, e.id);
+            json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status})
+        })
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"accepted": true, "executions": listed})),
+    ))
+}
+
+/// The hook's webhook path, or 404 when there is no such hook.
+fn known_hook(app: &AppState, hook_id: &str) -> Result<String, ApiError> {
+    app.registry
+        .snapshot()
+        .hook(hook_id)
+        .map(|h| h.hook.trigger_config.webhook_path.clone())
+        .ok_or_else(|| {
+            ApiError::not_found("hook_not_found", format!("no hook with id `{hook_id}`"))
+        })
+}
+
+fn load(app: &AppState, id: &str) -> Result<Execution, ApiError> {
+    let not_found = || ApiError::not_found("execution_not_found", format!("no execution `{id}`"));
+    let id: ExecutionId = id.parse().map_err(|_| not_found())?;
+    app.store.execution(id)?.ok_or_else(not_found)
+}

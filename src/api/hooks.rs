@@ -1,0 +1,278 @@
+//! `/api/hooks`: list, create, read, replace, patch and delete hooks. Hooks from the config file
+//! are listed but read-only. Secrets are accepted on the way in and never sent back, except a
+//! secret the hub generated, shown once in the answer that created it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::parse_json;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::execution::{ExecutionId, Status};
+use crate::hooks::{Hook, LiveHook, Secrets, Source};
+
+/// A hook as the API shows it: secrets removed, with where it came from and how it is doing.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookOut {
+    #[serde(flatten)]
+    hook: Hook,
+    source: Source,
+    read_only: bool,
+    /// The URL senders post to.
+    url: String,
+    has_secret: bool,
+    queued: usize,
+    last_execution: Option<LastExecution>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LastExecution {
+    id: ExecutionId,
+    status: Status,
+    received_at: String,
+}
+
+fn hook_out(app: &AppState, live: &LiveHook) -> Result<HookOut, ApiError> {
+    let mut hook = live.hook.clone();
+    let has_secret = !hook.trigger_config.webhook_secret.is_empty();
+    hook.trigger_config.webhook_secret = Secrets::default();
+    hook.action_config.signing_secret = Secrets::default();
+    let last = app.store.last_execution_of(&hook.id)?;
+    Ok(HookOut {
+        url: app.webhook_url(&hook.trigger_config.webhook_path),
+        queued: app.queue.queued(&hook.id),
+        source: live.source,
+        read_only: live.source == Source::ConfigFile,
+        has_secret,
+        last_execution: last.map(|e| LastExecution {
+            id: e.id,
+            status: e.status,
+            received_at: crate::clock::rfc3339(e.received_at),
+        }),
+        hook,
+    })
+}
+
+pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let snapshot = app.registry.snapshot();
+    let hooks = snapshot
+        .hooks()
+        .iter()
+        .map(|h| hook_out(&app, h))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "hooks": hooks })))
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<HookOut>, ApiError> {
+    let snapshot = app.registry.snapshot();
+    let live = snapshot.hook(&id).ok_or_else(|| not_found(&id))?;
+    Ok(Json(hook_out(&app, live)?))
+}
+
+pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let mut hook: Hook = parse_json(&body)?;
+    let snapshot = app.registry.snapshot();
+    if hook.id.is_empty() {
+        hook.id = unique_slug(&hook.name, |id| snapshot.hook(id).is_some());
+    } else if snapshot.hook(&hook.id).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "hook_exists",
+            format!("a hook with id `{}` exists already", hook.id),
+        ));
+    }
+    let generated = if hook.trigger_config.webhook_secret.is_empty() {
+        let secret = generate_secret(hook.trigger_config.scheme_name());
+        hook.trigger_config.webhook_secret = Secrets(vec![secret.clone()]);
+        Some(secret)
+    } else {
+        None
+    };
+    validate(&app, &hook)?;
+    app.store.put_api_hook(&hook)?;
+    app.store.sync().await?;
+    app.reload_hooks()?;
+    let snapshot = app.registry.snapshot();
+    let live = snapshot.hook(&hook.id).ok_or_else(|| not_found(&hook.id))?;
+    let mut out = serde_json::to_value(hook_out(&app, live)?).map_err(ApiError::internal)?;
+    if let Some(secret) = generated {
+        // Shown this once; only its use proves it afterwards.
+        out["webhookSecret"] = json!(secret);
+    }
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+pub async fn replace(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<HookOut>, ApiError> {
+    let existing = editable(&app, &id)?;
+    let hook: Hook = parse_json(&body)?;
+    save_edit(&app, existing, hook).await
+}
+
+/// JSON merge patch (RFC 7396) over the stored hook.
+pub async fn patch(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<HookOut>, ApiError> {
+    let existing = editable(&app, &id)?;
+    let patch: Value = parse_json(&body)?;
+    let mut merged = serde_json::to_value(&existing).map_err(ApiError::internal)?;
+    merge_patch(&mut merged, &patch);
+    let hook: Hook = parse_json(merged.to_string().as_bytes())?;
+    save_edit(&app, existing, hook).await
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    editable(&app, &id)?;
+    app.store.delete_api_hook(&id)?;
+    app.store.sync().await?;
+    app.reload_hooks()?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The stored API hook with this id, or why it cannot be edited.
+fn editable(app: &AppState, id: &str) -> Result<Hook, ApiError> {
+    let snapshot = app.registry.snapshot();
+    let live = snapshot.hook(id).ok_or_else(|| not_found(id))?;
+    if live.source == Source::ConfigFile {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "hook_read_only",
+            format!("hook `{id}` comes from the config file; edit it there"),
+        ));
+    }
+    app.store.api_hook(id)?.ok_or_else(|| not_found(id))
+}
+
+async fn save_edit(
+    app: &AppState,
+    existing: Hook,
+    mut hook: Hook,
+) -> Result<Json<HookOut>, ApiError> {
+    if hook.id.is_empty() {
+        hook.id = existing.id.clone();
+    } else if hook.id != existing.id {
+        return Err(ApiError::invalid_field("id", "cannot be changed"));
+    }
+    // A client that read the hook never saw its secrets; leaving them out keeps them.
+    if hook.trigger_config.webhook_secret.is_empty() {
+        hook.trigger_config.webhook_secret = existing.trigger_config.webhook_secret;
+    }
+    if hook.action_config.signing_secret.is_empty() {
+        hook.action_config.signing_secret = existing.action_config.signing_secret;
+    }
+    validate(app, &hook)?;
+    app.store.put_api_hook(&hook)?;
+    app.store.sync().await?;
+    app.reload_hooks()?;
+    let snapshot = app.registry.snapshot();
+    let live = snapshot.hook(&hook.id).ok_or_else(|| not_found(&hook.id))?;
+    Ok(Json(hook_out(app, live)?))
+}
+
+fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
+    let snapshot = app.registry.snapshot();
+    match crate::config::validate_hook(hook, &snapshot.tools)
+        .into_iter()
+        .next()
+    {
+        Some((field, message)) => Err(ApiError::invalid_field(field, message)),
+        None => Ok(()),
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("hook_not_found", format!("no hook with id `{id}`"))
+}
+
+/// A slug made from a name (`GitHub PRs` → `github-prs`), made unique with `-2`, `-3`…
+fn unique_slug(name: &str, taken: impl Fn(&str) -> bool) -> String {
+    let mut base = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            base.push(c);
+        } else if !base.is_empty() && !base.ends_with('-') {
+            base.push('-');
+        }
+    }
+    let mut base = base.trim_end_matches('-').to_string();
+    base.truncate(56);
+    if base.is_empty() {
+        base = "hook".to_string();
+    }
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while taken(&candidate) {
+        candidate = format!("{base}-{n}");
+        n += 1;
+    }
+    candidate
+}
+
+/// A fresh secret in the form the scheme's senders expect.
+fn generate_secret(scheme: &str) -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    if scheme == "standard" {
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    } else {
+        hex::encode(bytes)
+    }
+}
+
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_from_names_are_unique() {
+        assert_eq!(unique_slug("GitHub PRs!", |_| false), "github-prs");
+        assert_eq!(
+            unique_slug("GitHub PRs", |id| id == "github-prs"),
+            "github-prs-2"
+        );
+        assert_eq!(unique_slug("  ", |_| false), "hook");
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc7396() {
+        let mut doc = json!({"a": 1, "b": {"c": 2, "d": 3}});
+        merge_patch(&mut doc, &json!({"a": null, "b": {"c": 5}}));
+        assert_eq!(doc, json!({"b": {"c": 5, "d": 3}}));
+    }
+}

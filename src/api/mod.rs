@@ -1,0 +1,47 @@
+//! The admin API (SPEC §8): hooks and their executions over JSON, behind the admin token.
+//! Handlers are thin: they check input, call the store, registry or queue, and shape output.
+
+pub mod auth;
+mod executions;
+mod hooks;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The routes under `/api` that need the admin token.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/hooks", get(hooks::list).post(hooks::create))
+        .route(
+            "/api/hooks/{id}",
+            get(hooks::get)
+                .put(hooks::replace)
+                .patch(hooks::patch)
+                .delete(hooks::delete),
+        )
+        .route("/api/hooks/{id}/executions", get(executions::list))
+        .route("/api/hooks/{id}/test", post(executions::test))
+        .route(
+            "/api/hooks/{id}/replay-failed",
+            post(executions::replay_failed),
+        )
+        .route("/api/executions/{id}", get(executions::get))
+        .route("/api/executions/{id}/replay", post(executions::replay))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_admin,
+        ))
+}
+
+/// Reads a JSON request body, naming the field at fault when it does not fit.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        ApiError::invalid_field(field, e.into_inner().to_string())
+    })
+}

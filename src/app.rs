@@ -1,0 +1,261 @@
+//! Wiring: [`run`] opens the store, builds the hook registry, starts the queue and serves the
+//! router until `shutdown` resolves. Tests call it with a listener on port 0 and drive the real
+//! app over HTTP.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{any, get};
+use serde_json::json;
+
+use crate::actions::ActionEnv;
+use crate::api;
+use crate::api::auth::AdminToken;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::execution::{Execution, ExecutionId, Status};
+use crate::hooks::{Registry, Snapshot};
+use crate::ingress;
+use crate::queue::{Queue, QueueDeps};
+use crate::store::{Store, StoreError};
+
+/// Why the hub could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("hooks are inconsistent:\n{}", .0.join("\n"))]
+    Hooks(Vec<String>),
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Knobs tests turn; production uses the defaults.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Everything a handler may use.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub registry: Arc<Registry>,
+    pub queue: Arc<Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub admin: AdminToken,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppInner {
+    /// Rebuilds the live hook set from the config file's hooks and the database's.
+    pub fn reload_hooks(&self) -> Result<(), ApiError> {
+        let snapshot = Snapshot::build(
+            &self.config.hooks,
+            &self.store.api_hooks()?,
+            self.config.tools.clone(),
+        )
+        .map_err(|errors| ApiError::internal(errors.join("; ")))?;
+        self.registry.replace(snapshot);
+        Ok(())
+    }
+
+    /// The URL senders post to for a webhook path.
+    pub fn webhook_url(&self, path: &str) -> String {
+        let base = self.config.server.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                self.config
+                    .server
+                    .listen
+                    .as_deref()
+                    .unwrap_or(DEFAULT_LISTEN)
+            )
+        });
+        format!("{}/api/webhooks/{path}", base.trim_end_matches('/'))
+    }
+
+    /// A new queued execution that runs `original`'s delivery again.
+    pub fn replay_of(&self, original: &Execution) -> Execution {
+        let now = self.clock.now_ms();
+        Execution {
+            id: ExecutionId::new(now),
+            status: Status::Queued,
+            received_at: now,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            attempts: Vec::new(),
+            output: None,
+            error: None,
+            next_attempt_at: None,
+            replay_of: Some(original.id),
+            ..original.clone()
+        }
+    }
+}
+
+/// The address served when neither `--listen` nor `server.listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
+/// The data directory used when neither `--data-dir` nor `server.dataDir` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// Runs the hub on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    run_with(config, listener, shutdown, RunOptions::default()).await
+}
+
+/// [`run`] with options.
+pub async fn run_with(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: RunOptions,
+) -> Result<(), RunError> {
+    let data_dir = config
+        .server
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let store = Arc::new(Store::open(&data_dir)?);
+    let admin = admin_token(&config, &store)?;
+    let snapshot = Snapshot::build(&config.hooks, &store.api_hooks()?, config.tools.clone())
+        .map_err(RunError::Hooks)?;
+    let registry = Arc::new(Registry::new(snapshot));
+    let queue = Queue::new(QueueDeps {
+        store: store.clone(),
+        registry: registry.clone(),
+        actions: ActionEnv {
+            http: reqwest::Client::builder().build()?,
+            clock: options.clock.clone(),
+        },
+        clock: options.clock.clone(),
+        workers: config.server.workers,
+    });
+    queue.start()?;
+    let retention = tokio::spawn(prune_forever(
+        store.clone(),
+        options.clock.clone(),
+        config.server.retention.clone(),
+    ));
+    let state = AppState(Arc::new(AppInner {
+        config,
+        store: store.clone(),
+        registry,
+        queue: queue.clone(),
+        clock: options.clock,
+        admin,
+    }));
+    let served = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    queue.shutdown().await;
+    retention.abort();
+    store.flush_now()?;
+    served.map_err(RunError::Serve)
+}
+
+/// Every route of the hub.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/webhooks/{*path}", any(ingress::receive))
+        .route("/healthz", get(health))
+        .merge(api::router(state.clone()))
+        .fallback(|| async {
+            ApiError::not_found(
+                "not_found",
+                "no such route; webhooks go to /api/webhooks/<path>",
+            )
+        })
+        .with_state(state)
+}
+
+async fn health(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let hooks = app.registry.snapshot().hooks().len();
+    (
+        StatusCode::OK,
+        axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "hooks": hooks})),
+    )
+}
+
+/// The admin token in force: the config's, else the stored hash of one generated at the first
+/// start, else a new one, printed once.
+fn admin_token(config: &Config, store: &Store) -> Result<AdminToken, StoreError> {
+    if let Some(token) = config.admin.token.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(AdminToken::from_token(token));
+    }
+    if let Some(token) = store
+        .admin_token_hash()?
+        .and_then(|h| AdminToken::from_hash(&h))
+    {
+        return Ok(token);
+    }
+    let token = AdminToken::generate();
+    let admin = AdminToken::from_token(&token);
+    store.set_admin_token_hash(admin.hash())?;
+    store.flush_now()?;
+    // Printed, not logged: logs never carry secrets, and this is the only time it is shown.
+    println!(
+        "hookhub: generated an admin token. It is shown only now; only its hash is stored.\n\n    {token}\n\n\
+         Use it as `Authorization: Bearer <token>`. To choose your own, set admin.token in the config."
+    );
+    Ok(admin)
+}
+
+/// Deletes executions past `server.retention`, hourly.
+async fn prune_forever(
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    retention: crate::config::RetentionConfig,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = clock
+            .now_ms()
+            .saturating_sub(retention.max_age.as_millis() as u64);
+        let store = store.clone();
+        let max = retention.max_per_hook;
+        match tokio::task::spawn_blocking(move || store.prune(cutoff, max)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, "pruned old executions"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning executions failed"),
+            Err(e) => tracing::warn!(error = %e, "pruning task failed"),
+        }
+    }
+}

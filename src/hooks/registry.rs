@@ -1,0 +1,139 @@
+//! The live hook set: config-file hooks and API hooks merged, each with its verifier built,
+//! swapped whole when either source changes so a request always sees one consistent set.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use super::Hook;
+use crate::config::ToolDef;
+use crate::verify::Verifier;
+
+/// Where a hook was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The YAML file; read-only in the API and UI.
+    ConfigFile,
+    /// Made through the API or UI; lives in the database.
+    Api,
+}
+
+/// A hook ready to receive deliveries.
+#[derive(Debug)]
+pub struct LiveHook {
+    pub hook: Hook,
+    pub source: Source,
+    pub verifier: Verifier,
+}
+
+impl LiveHook {
+    /// Executions of this hook that may run at once.
+    pub fn concurrency(&self) -> usize {
+        self.hook.action_config.concurrency.unwrap_or(2).max(1)
+    }
+}
+
+/// One consistent view of every hook and tool.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    hooks: Vec<Arc<LiveHook>>,
+    by_id: HashMap<String, Arc<LiveHook>>,
+    by_path: HashMap<String, Vec<Arc<LiveHook>>>,
+    pub tools: BTreeMap<String, ToolDef>,
+}
+
+impl Snapshot {
+    /// Builds the set. Fails, naming the hooks, when two share an id or a verifier cannot be
+    /// built.
+    pub fn build(
+        config_hooks: &[Hook],
+        api_hooks: &[Hook],
+        tools: BTreeMap<String, ToolDef>,
+    ) -> Result<Self, Vec<String>> {
+        let mut snapshot = Snapshot {
+            tools,
+            ..Snapshot::default()
+        };
+        let mut errors = Vec::new();
+        let sources = config_hooks
+            .iter()
+            .map(|h| (h, Source::ConfigFile))
+            .chain(api_hooks.iter().map(|h| (h, Source::Api)));
+        for (hook, source) in sources {
+            if snapshot.by_id.contains_key(&hook.id) {
+                errors.push(format!(
+                    "hook id `{}` is defined both in the config file and in the database; \
+                     rename one of them",
+                    hook.id
+                ));
+                continue;
+            }
+            match Verifier::new(&hook.trigger_config) {
+                Ok(verifier) => snapshot.add(LiveHook {
+                    hook: hook.clone(),
+                    source,
+                    verifier,
+                }),
+                Err(e) => errors.push(format!("hook `{}`: triggerConfig.scheme: {e}", hook.id)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(snapshot)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn add(&mut self, live: LiveHook) {
+        let live = Arc::new(live);
+        self.by_id.insert(live.hook.id.clone(), live.clone());
+        self.by_path
+            .entry(live.hook.trigger_config.webhook_path.clone())
+            .or_default()
+            .push(live.clone());
+        self.hooks.push(live);
+    }
+
+    /// Every hook, config-file ones first.
+    pub fn hooks(&self) -> &[Arc<LiveHook>] {
+        &self.hooks
+    }
+
+    pub fn hook(&self, id: &str) -> Option<&Arc<LiveHook>> {
+        self.by_id.get(id)
+    }
+
+    /// The enabled hooks listening on a path.
+    pub fn enabled_on_path<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Arc<LiveHook>> {
+        self.by_path
+            .get(path)
+            .into_iter()
+            .flatten()
+            .filter(|h| h.hook.enabled)
+    }
+}
+
+/// The current snapshot, replaced atomically.
+#[derive(Debug, Default)]
+pub struct Registry {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl Registry {
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(snapshot)),
+        }
+    }
+
+    /// The set in force now; cheap, and stable for as long as the caller holds it.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().expect("registry lock poisoned").clone()
+    }
+
+    pub fn replace(&self, snapshot: Snapshot) {
+        *self.current.write().expect("registry lock poisoned") = Arc::new(snapshot);
+    }
+}

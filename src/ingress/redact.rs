@@ -1,0 +1,80 @@
+//! Which request headers are secrets: stored as `[redacted]` in the execution log.
+
+use std::collections::BTreeMap;
+
+use axum::http::HeaderMap;
+
+pub const REDACTED: &str = "[redacted]";
+
+/// Headers that always carry credentials or signatures.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-gitea-signature",
+    "x-gogs-signature",
+    "x-gitlab-token",
+    "webhook-signature",
+    "svix-signature",
+    "stripe-signature",
+    "x-slack-signature",
+    "x-shopify-hmac-sha256",
+    "linear-signature",
+];
+
+/// Words that mark a header as secret wherever they appear in its name.
+const SECRET_WORDS: &[&str] = &[
+    "token",
+    "secret",
+    "signature",
+    "password",
+    "api-key",
+    "apikey",
+];
+
+/// Lower-cased headers with secrets redacted. `extra` names more secret headers (a hook's
+/// custom `triggerConfig.header`).
+pub fn headers(headers: &HeaderMap, extra: &[&str]) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let name = name.as_str().to_ascii_lowercase();
+            let value = if is_secret(&name, extra) {
+                REDACTED.to_string()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+fn is_secret(name: &str, extra: &[&str]) -> bool {
+    SECRET_HEADERS.contains(&name)
+        || SECRET_WORDS.iter().any(|w| name.contains(w))
+        || extra.iter().any(|e| e.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_and_the_rest_kept() {
+        let mut h = HeaderMap::new();
+        h.insert("Authorization", "Bearer abc".parse().unwrap());
+        h.insert("X-Hub-Signature-256", "sha256=00".parse().unwrap());
+        h.insert("X-My-Key", "k".parse().unwrap());
+        h.insert("X-Api-Token", "t".parse().unwrap());
+        h.insert("Content-Type", "application/json".parse().unwrap());
+        let out = headers(&h, &["x-my-key"]);
+        assert_eq!(out["authorization"], REDACTED);
+        assert_eq!(out["x-hub-signature-256"], REDACTED);
+        assert_eq!(out["x-my-key"], REDACTED);
+        assert_eq!(out["x-api-token"], REDACTED);
+        assert_eq!(out["content-type"], "application/json");
+    }
+}

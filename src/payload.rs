@@ -1,0 +1,224 @@
+//! Turning a delivery's bytes into the payload that filters and templates see (SPEC §4 step 5),
+//! and reading the event type, delivery id and run label out of it. Pure functions: ingress
+//! calls them on arrival, and nothing here touches the network or the store.
+
+use std::collections::BTreeMap;
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+
+/// Why a payload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("body is not valid JSON ({0})")]
+    Json(String),
+    #[error("body is not valid form data ({0})")]
+    Form(String),
+}
+
+/// Parses a body by its content type, then merges query parameters in as top-level fields
+/// (body values win).
+pub fn parse(
+    content_type: Option<&str>,
+    raw: &[u8],
+    query: &BTreeMap<String, String>,
+) -> Result<Value, PayloadError> {
+    let mime = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut body = if raw.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else if is_json(&mime) {
+        serde_json::from_slice(raw).map_err(|e| PayloadError::Json(e.to_string()))?
+    } else if mime == "application/x-www-form-urlencoded" {
+        parse_form(raw)?
+    } else {
+        parse_untyped(raw)
+    };
+    if let Value::Object(fields) = &mut body {
+        for (k, v) in query {
+            fields
+                .entry(k.clone())
+                .or_insert_with(|| Value::String(v.clone()));
+        }
+    }
+    Ok(body)
+}
+
+fn is_json(mime: &str) -> bool {
+    mime == "application/json" || mime == "text/json" || mime.ends_with("+json")
+}
+
+/// Form fields as an object; GitHub's `payload=<json>` form yields the JSON inside.
+fn parse_form(raw: &[u8]) -> Result<Value, PayloadError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(raw).map_err(|e| PayloadError::Form(e.to_string()))?;
+    if let [(key, value)] = pairs.as_slice()
+        && key == "payload"
+    {
+        return serde_json::from_str(value).map_err(|e| PayloadError::Json(e.to_string()));
+    }
+    let mut fields = Map::new();
+    for (k, v) in pairs {
+        match fields.get_mut(&k) {
+            Some(Value::Array(items)) => items.push(Value::String(v)),
+            Some(existing) => *existing = Value::Array(vec![existing.take(), Value::String(v)]),
+            None => {
+                fields.insert(k, Value::String(v));
+            }
+        }
+    }
+    Ok(Value::Object(fields))
+}
+
+/// No declared type: JSON when it is JSON, otherwise the text itself.
+fn parse_untyped(raw: &[u8]) -> Value {
+    serde_json::from_slice(raw)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))
+}
+
+const EVENT_HEADERS: &[&str] = &[
+    "x-github-event",
+    "x-gitlab-event",
+    "x-gitea-event",
+    "x-event",
+    "ce-type",
+];
+
+/// The event type: the first event header, else the body's `type` or `event` field.
+pub fn event_type(headers: &HeaderMap, body: &Value) -> Option<String> {
+    EVENT_HEADERS
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::to_string)
+        .or_else(|| {
+            ["type", "event"]
+                .iter()
+                .find_map(|k| body.get(*k).and_then(Value::as_str))
+                .map(str::to_string)
+        })
+}
+
+/// Headers senders put their delivery id in, in order of preference.
+pub const DELIVERY_HEADERS: &[&str] = &[
+    "x-github-delivery",
+    "x-gitea-delivery",
+    "x-gitlab-event-uuid",
+    "webhook-id",
+    "svix-id",
+    "x-shopify-webhook-id",
+    "linear-delivery",
+    "x-delivery",
+    "idempotency-key",
+];
+
+/// The sender's delivery id, from the first delivery header present.
+pub fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    DELIVERY_HEADERS
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::to_string)
+}
+
+/// A short label for the run from top-level `objectName`, `objectNumber`, `objectUrl` and
+/// `actor`, such as `acme/api #42 by octocat`.
+pub fn label(body: &Value) -> Option<String> {
+    let text = |k: &str| match body.get(k)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut parts = Vec::new();
+    if let Some(name) = text("objectName").or_else(|| text("objectUrl")) {
+        parts.push(name);
+    }
+    if let Some(number) = text("objectNumber") {
+        parts.push(format!("#{number}"));
+    }
+    if let Some(actor) = text("actor") {
+        parts.push(format!("by {actor}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn q(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn json_body_with_query_merged_and_body_winning() {
+        let body = parse(
+            Some("application/json; charset=utf-8"),
+            br#"{"a":1,"env":"body"}"#,
+            &q(&[("env", "query"), ("extra", "x")]),
+        )
+        .unwrap();
+        assert_eq!(body, json!({"a": 1, "env": "body", "extra": "x"}));
+    }
+
+    #[test]
+    fn bad_json_with_json_type_is_an_error() {
+        let err = parse(Some("application/json"), b"{nope", &q(&[])).unwrap_err();
+        assert!(matches!(err, PayloadError::Json(_)));
+    }
+
+    #[test]
+    fn github_form_payload_yields_inner_json() {
+        let raw = b"payload=%7B%22action%22%3A%22opened%22%7D";
+        let body = parse(Some("application/x-www-form-urlencoded"), raw, &q(&[])).unwrap();
+        assert_eq!(body, json!({"action": "opened"}));
+    }
+
+    #[test]
+    fn plain_form_repeated_keys_become_lists() {
+        let body = parse(
+            Some("application/x-www-form-urlencoded"),
+            b"a=1&b=2&a=3",
+            &q(&[]),
+        )
+        .unwrap();
+        assert_eq!(body, json!({"a": ["1", "3"], "b": "2"}));
+    }
+
+    #[test]
+    fn raw_text_stays_text_and_empty_body_takes_query() {
+        assert_eq!(
+            parse(Some("text/plain"), b"hello", &q(&[("x", "1")])).unwrap(),
+            json!("hello")
+        );
+        assert_eq!(
+            parse(None, b"", &q(&[("x", "1")])).unwrap(),
+            json!({"x": "1"})
+        );
+    }
+
+    #[test]
+    fn event_type_prefers_headers_then_body() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            event_type(&headers, &json!({"type": "invoice.paid"})).as_deref(),
+            Some("invoice.paid")
+        );
+        headers.insert("x-github-event", "push".parse().unwrap());
+        assert_eq!(
+            event_type(&headers, &json!({"type": "x"})).as_deref(),
+            Some("push")
+        );
+    }
+
+    #[test]
+    fn label_from_object_fields() {
+        let body = json!({"objectName": "acme/api", "objectNumber": 42, "actor": "octocat"});
+        assert_eq!(label(&body).as_deref(), Some("acme/api #42 by octocat"));
+        assert_eq!(label(&json!({"a": 1})), None);
+    }
+}

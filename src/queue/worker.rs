@@ -1,0 +1,130 @@
+//! One execution's attempt from start to recorded result, and recovery at start.
+
+use std::sync::Arc;
+
+use super::Queue;
+use super::retry::RetrySchedule;
+use crate::actions::{self, Outcome, Run};
+use crate::execution::{Execution, ExecutionId, Status};
+use crate::hooks::ActionKind;
+use crate::store::StoreError;
+
+/// Runs one attempt of an execution, within the global worker limit.
+pub(super) async fn run(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) {
+    let Ok(_permit) = queue.global.acquire().await else {
+        return;
+    };
+    if let Err(e) = attempt(queue, hook_id, id).await {
+        // The execution stays pending in the store and is picked up at the next start.
+        tracing::error!(execution = %id, hook = hook_id, error = %e, "could not record an attempt");
+    }
+}
+
+async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(), StoreError> {
+    let deps = &queue.deps;
+    let Some(mut exec) = deps.store.execution(id)? else {
+        return Ok(());
+    };
+    if exec.status.is_final() {
+        return Ok(());
+    }
+    let snapshot = deps.registry.snapshot();
+    let Some(live) = snapshot.hook(hook_id).cloned() else {
+        let error = format!("hook `{hook_id}` no longer exists");
+        finish(&mut exec, deps.clock.now_ms(), Status::Failed, Some(error));
+        return save(queue, &exec).await;
+    };
+
+    // The `running` mark is made durable first, so a crash during the action is seen as one.
+    exec.status = Status::Running;
+    exec.started_at.get_or_insert(deps.clock.now_ms());
+    exec.next_attempt_at = None;
+    save(queue, &exec).await?;
+
+    let attempt_no = exec.attempts.len() as u32 + 1;
+    let report = actions::run(
+        &deps.actions,
+        Run {
+            hook: &live.hook,
+            execution: &exec,
+            attempt: attempt_no,
+            tools: &snapshot.tools,
+        },
+    )
+    .await;
+    exec.attempts.push(report.attempt);
+    let now = deps.clock.now_ms();
+    match report.outcome {
+        Outcome::Succeeded { output } => {
+            exec.output = output;
+            exec.error = None;
+            finish(&mut exec, now, Status::Succeeded, None);
+        }
+        Outcome::Failed { error } => finish(&mut exec, now, Status::Failed, Some(error)),
+        Outcome::Retry { error, retry_after } => {
+            match RetrySchedule::next_delay(attempt_no, retry_after, rand::random()) {
+                Some(delay) => {
+                    exec.status = Status::Retrying;
+                    exec.error = Some(error);
+                    exec.next_attempt_at = Some(now + delay.as_millis() as u64);
+                }
+                None => {
+                    let error = format!("gave up after {attempt_no} attempts: {error}");
+                    finish(&mut exec, now, Status::Failed, Some(error));
+                }
+            }
+        }
+    }
+    save(queue, &exec).await?;
+    if let Some(due) = exec.next_attempt_at {
+        queue.schedule(hook_id, id, due);
+    }
+    Ok(())
+}
+
+fn finish(exec: &mut Execution, now: u64, status: Status, error: Option<String>) {
+    exec.status = status;
+    exec.error = error;
+    exec.next_attempt_at = None;
+    exec.finished_at = Some(now);
+    exec.duration_ms = Some(now.saturating_sub(exec.started_at.unwrap_or(exec.received_at)));
+}
+
+async fn save(queue: &Queue, exec: &Execution) -> Result<(), StoreError> {
+    queue.deps.store.update_execution(exec)?;
+    queue.deps.store.sync().await
+}
+
+/// Puts every pending execution back in line. One left `running` by a crash is run again when
+/// its action is safe to repeat (`webhook`) or the hook says `retryOnCrash: true`; otherwise it
+/// is marked `failed: interrupted`, because a tool may already have done its work.
+pub(super) fn recover(queue: &Arc<Queue>) -> Result<(), StoreError> {
+    let deps = &queue.deps;
+    let snapshot = deps.registry.snapshot();
+    let mut recovered = 0usize;
+    for job in deps.store.pending_jobs()? {
+        let Some(id) = job.id else { continue };
+        let Some(mut exec) = deps.store.execution(id)? else {
+            continue;
+        };
+        let live = snapshot.hook(&job.hook_id);
+        let repeatable = live.is_none_or(|h| {
+            h.hook.action == ActionKind::Webhook || h.hook.action_config.retry_on_crash
+        });
+        match exec.status {
+            Status::Retrying => queue.schedule(&job.hook_id, id, job.due_ms),
+            Status::Running if !repeatable => {
+                let error = "interrupted: the hub stopped while this ran".to_string();
+                finish(&mut exec, deps.clock.now_ms(), Status::Failed, Some(error));
+                deps.store.update_execution(&exec)?;
+            }
+            _ => queue.push(&job.hook_id, id),
+        }
+        recovered += 1;
+    }
+    if recovered > 0 {
+        deps.store.flush_now()?;
+        tracing::info!(count = recovered, "recovered pending executions");
+    }
+    Ok(())
+}

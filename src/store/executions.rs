@@ -1,0 +1,166 @@
+//! The execution log: executions, their per-hook index (newest first), and pending jobs.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, keys};
+use crate::clock::Millis;
+use crate::execution::{Execution, ExecutionId, Status};
+
+/// An execution that is not final yet, with when it is due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingJob {
+    #[serde(skip)]
+    pub id: Option<ExecutionId>,
+    pub hook_id: String,
+    pub due_ms: Millis,
+}
+
+/// One page of a hook's executions.
+#[derive(Debug, Clone)]
+pub struct ExecutionPage {
+    pub executions: Vec<Execution>,
+    /// Pass back as `cursor` for the next (older) page.
+    pub next_cursor: Option<ExecutionId>,
+}
+
+impl Store {
+    /// Writes new executions with their index entries and, for those not final, their jobs, in
+    /// one atomic batch. Not durable until [`Store::sync`].
+    pub fn insert_executions(&self, executions: &[Execution]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for e in executions {
+            batch.insert(keys::execution(e.id), serde_json::to_vec(e)?);
+            batch.insert(keys::hook_index(&e.hook_id, e.id), &[][..]);
+            if !e.status.is_final() {
+                batch.insert(keys::job(e.id), job_value(e)?);
+            }
+        }
+        self.log.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Rewrites an execution; its job follows its status (removed once final).
+    pub fn update_execution(&self, e: &Execution) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::execution(e.id), serde_json::to_vec(e)?);
+        if e.status.is_final() {
+            batch.remove(keys::job(e.id));
+        } else {
+            batch.insert(keys::job(e.id), job_value(e)?);
+        }
+        self.log.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
+        match self.log.get(keys::execution(id))? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A hook's executions, newest first, older than `cursor` when given, optionally only
+    /// those with `status`.
+    pub fn executions_of(
+        &self,
+        hook_id: &str,
+        status: Option<Status>,
+        limit: usize,
+        cursor: Option<ExecutionId>,
+    ) -> Result<ExecutionPage, StoreError> {
+        let prefix = keys::hook_prefix(hook_id);
+        let upper = match cursor {
+            Some(c) => keys::hook_index(hook_id, c),
+            None => {
+                let mut end = prefix.clone();
+                *end.last_mut().expect("prefix ends with a separator") = 1;
+                end
+            }
+        };
+        let mut executions = Vec::new();
+        let mut next_cursor = None;
+        for item in self.log.range(prefix.as_slice()..upper.as_slice()).rev() {
+            let (key, _) = item?;
+            let Some(id) = keys::trailing_id(&key) else {
+                continue;
+            };
+            let Some(e) = self.execution(id)? else {
+                continue;
+            };
+            if status.is_some_and(|s| s != e.status) {
+                continue;
+            }
+            if executions.len() == limit {
+                next_cursor = executions.last().map(|e: &Execution| e.id);
+                break;
+            }
+            executions.push(e);
+        }
+        Ok(ExecutionPage {
+            executions,
+            next_cursor,
+        })
+    }
+
+    /// The newest execution of a hook, if any.
+    pub fn last_execution_of(&self, hook_id: &str) -> Result<Option<Execution>, StoreError> {
+        Ok(self.executions_of(hook_id, None, 1, None)?.executions.pop())
+    }
+
+    /// Every execution that is not final, oldest first: what a restart must pick up again.
+    pub fn pending_jobs(&self) -> Result<Vec<PendingJob>, StoreError> {
+        let mut jobs = Vec::new();
+        for item in self.log.scan_prefix([keys::JOB]) {
+            let (key, value) = item?;
+            let mut job: PendingJob = serde_json::from_slice(&value)?;
+            job.id = keys::trailing_id(&key);
+            jobs.push(job);
+        }
+        Ok(jobs)
+    }
+
+    /// Deletes final executions older than `cutoff_ms` or beyond the newest `max_per_hook` of
+    /// their hook. Returns how many were removed.
+    pub fn prune(&self, cutoff_ms: Millis, max_per_hook: usize) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut current_hook: Option<String> = None;
+        let mut kept = 0usize;
+        // Newest first within each hook, so the count of kept ones is exact.
+        for item in self.log.scan_prefix([keys::HOOK_INDEX]).rev() {
+            let (key, _) = item?;
+            let (Some(hook), Some(id)) = (keys::hook_of_index(&key), keys::trailing_id(&key))
+            else {
+                continue;
+            };
+            if current_hook.as_deref() != Some(hook) {
+                current_hook = Some(hook.to_string());
+                kept = 0;
+            }
+            let too_old = id.timestamp_ms() < cutoff_ms;
+            if (kept >= max_per_hook || too_old) && self.is_final(id)? {
+                let mut batch = sled::Batch::default();
+                batch.remove(key.clone());
+                batch.remove(keys::execution(id));
+                self.log.apply_batch(batch)?;
+                removed += 1;
+            } else {
+                kept += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn is_final(&self, id: ExecutionId) -> Result<bool, StoreError> {
+        Ok(self.execution(id)?.is_none_or(|e| e.status.is_final()))
+    }
+}
+
+fn job_value(e: &Execution) -> Result<Vec<u8>, StoreError> {
+    let job = PendingJob {
+        id: None,
+        hook_id: e.hook_id.clone(),
+        due_ms: e.next_attempt_at.unwrap_or(e.received_at),
+    };
+    Ok(serde_json::to_vec(&job)?)
+}

@@ -1,0 +1,67 @@
+//! Every key encoding in one place. In the `log` tree:
+//! - `e` + ULID (16 bytes, big-endian)          → execution JSON
+//! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
+//! - `j` + ULID                                 → pending job JSON (executions not yet final)
+
+use crate::execution::ExecutionId;
+
+pub const EXECUTION: u8 = b'e';
+pub const HOOK_INDEX: u8 = b'h';
+pub const JOB: u8 = b'j';
+
+pub fn execution(id: ExecutionId) -> Vec<u8> {
+    prefixed(EXECUTION, &id.0.to_bytes())
+}
+
+pub fn job(id: ExecutionId) -> Vec<u8> {
+    prefixed(JOB, &id.0.to_bytes())
+}
+
+/// The prefix all index keys of one hook share.
+pub fn hook_prefix(hook_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(hook_id.len() + 2);
+    key.push(HOOK_INDEX);
+    key.extend_from_slice(hook_id.as_bytes());
+    key.push(0);
+    key
+}
+
+pub fn hook_index(hook_id: &str, id: ExecutionId) -> Vec<u8> {
+    let mut key = hook_prefix(hook_id);
+    key.extend_from_slice(&id.0.to_bytes());
+    key
+}
+
+/// The execution id at the end of an index or job key.
+pub fn trailing_id(key: &[u8]) -> Option<ExecutionId> {
+    let tail: [u8; 16] = key.get(key.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(ExecutionId(ulid::Ulid::from_bytes(tail)))
+}
+
+/// The hook id inside an index key.
+pub fn hook_of_index(key: &[u8]) -> Option<&str> {
+    let inner = key.get(1..key.len().checked_sub(17)?)?;
+    std::str::from_utf8(inner).ok()
+}
+
+fn prefixed(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(rest.len() + 1);
+    key.push(tag);
+    key.extend_from_slice(rest);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_round_trip() {
+        let id = ExecutionId::new(1_700_000_000_000);
+        let key = hook_index("github-prs", id);
+        assert_eq!(trailing_id(&key), Some(id));
+        assert_eq!(hook_of_index(&key), Some("github-prs"));
+        assert!(key.starts_with(&hook_prefix("github-prs")));
+        assert!(!key.starts_with(&hook_prefix("github")));
+    }
+}
