@@ -1,9 +1,14 @@
-//! Reading the config file: `${VAR}` substitution, parsing, validation.
+//! Reading the config file: `${VAR}` substitution, parsing, validation. Every problem found
+//! comes back at once, each with file, line, column and field path, sorted by position, so one
+//! run of `hookhub check` shows everything to fix.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Config;
+use super::env;
+use super::position::PositionIndex;
+use super::validate::{self, Problem};
 
 /// One problem in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +66,11 @@ pub fn find_config_path(explicit: Option<&Path>) -> Option<PathBuf> {
 
 /// Reads, substitutes and validates a config file from disk, with the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    load_file_with_warnings(path).map(|(config, _)| config)
+}
+
+/// [`load_file`], also returning the warnings of a valid file (such as a hook with no secret).
+pub fn load_file_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         issues: vec![ConfigIssue {
@@ -71,7 +81,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
             message: format!("cannot read the file: {e}"),
         }],
     })?;
-    load_str(&text, &name, &|var| std::env::var(var).ok())
+    load_str_with_warnings(&text, &name, &|var| std::env::var(var).ok())
 }
 
 /// Substitutes, parses and validates config text. `file` names it in errors; `env` looks up
@@ -79,21 +89,129 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_str(
     text: &str,
     file: &str,
-    _env: &dyn Fn(&str) -> Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
+    load_str_with_warnings(text, file, env).map(|(config, _)| config)
+}
+
+/// [`load_str`], also returning the warnings of a valid config, sorted by position.
+///
+/// Stages stop at the first one that fails: a missing variable makes later type errors
+/// meaningless, and serde stops at its first error.
+pub fn load_str_with_warnings(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
+    let substituted = env::substitute(text, env);
+    let index = PositionIndex::build(&substituted.text);
+    if !substituted.problems.is_empty() {
+        let issues = substituted
+            .problems
+            .iter()
+            .map(|p| {
+                let (line, column) = env::line_col(text, p.offset);
+                let out = env::line_col(&substituted.text, p.out_offset);
+                let path = index.field_at(out).unwrap_or_default().to_string();
+                ConfigIssue {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    path,
+                    message: p.message.clone(),
+                }
+            })
+            .collect();
+        return Err(sorted(issues));
+    }
+    let config = parse(&substituted.text, file, &index)?;
+    let (errors, warnings) = validate::validate_config(&config);
+    if !errors.is_empty() {
+        return Err(sorted(place(errors, file, &index)));
+    }
+    Ok((config, sorted(place(warnings, file, &index)).issues))
+}
+
+/// Parses YAML into the model, naming the field serde stopped at.
+fn parse(text: &str, file: &str, index: &PositionIndex) -> Result<Config, ConfigError> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = readable_path(&e.path().to_string());
+        let inner = e.inner();
+        let serde_at = inner.location().map(|l| (l.line(), l.column()));
+        let message = bare_message(&inner.to_string(), &path, serde_at);
+        // Errors raised inside untagged enums (secrets, durations) carry the mark of an
+        // enclosing node; a location before the field itself cannot be about it.
+        let (line, column) = match (serde_at, index.get(&path)) {
+            (Some(at), Some(field)) if at < field => field,
+            (Some(at), _) => at,
+            (None, _) => index.locate(&path),
+        };
         ConfigError {
             issues: vec![ConfigIssue {
                 file: file.to_string(),
                 line,
                 column,
-                path: String::new(),
-                message: e.to_string(),
+                path,
+                message,
             }],
         }
     })
 }
+
+/// serde_path_to_error writes `.` for the root and `?` for what it could not name (inside a
+/// syntax error); keep only the part that names real fields.
+fn readable_path(path: &str) -> String {
+    let known = match path.find('?') {
+        Some(cut) => &path[..cut],
+        None => path,
+    };
+    known.trim_end_matches(['.', '[']).to_string()
+}
+
+/// serde_norway's text repeats the path and the location, which the issue already carries.
+fn bare_message(text: &str, path: &str, at: Option<(usize, usize)>) -> String {
+    let mut message = text.to_string();
+    if let Some((line, column)) = at {
+        message = message.replacen(&format!(" at line {line} column {column}"), "", 1);
+    }
+    for prefix in [path, parent_path(path)] {
+        if let Some(rest) = message
+            .strip_prefix(prefix)
+            .and_then(|m| m.strip_prefix(": "))
+            && !prefix.is_empty()
+        {
+            return rest.to_string();
+        }
+    }
+    message
+}
+
+fn parent_path(path: &str) -> &str {
+    &path[..path.rfind(['.', '[']).unwrap_or(0)]
+}
+
+fn place(problems: Vec<Problem>, file: &str, index: &PositionIndex) -> Vec<ConfigIssue> {
+    problems
+        .into_iter()
+        .map(|(path, message)| {
+            let (line, column) = index.locate(&path);
+            ConfigIssue {
+                file: file.to_string(),
+                line,
+                column,
+                path,
+                message,
+            }
+        })
+        .collect()
+}
+
+fn sorted(mut issues: Vec<ConfigIssue>) -> ConfigError {
+    issues.sort_by_key(|issue| (issue.line, issue.column));
+    ConfigError { issues }
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

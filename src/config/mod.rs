@@ -3,7 +3,10 @@
 //! starts anything.
 
 pub mod duration;
+mod env;
 mod load;
+mod position;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::hooks::Hook;
 
-pub use load::{ConfigError, ConfigIssue, find_config_path, load_file, load_str};
+pub use load::{
+    ConfigError, ConfigIssue, find_config_path, load_file, load_file_with_warnings, load_str,
+    load_str_with_warnings,
+};
+pub use validate::{WEBHOOK_PATH_MESSAGE, hook_warnings, validate_hook};
 
 /// The whole config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,363 @@
+//! What the config means, checked after parsing: every rule serde's types cannot express.
+//! Each problem is a `(field path, message)` pair; the loader turns paths into file positions.
+//! Hook rules live in [`validate_hook`] so the admin API refuses the same hooks the file does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use super::{Config, ServerConfig, ToolDef};
+use crate::hooks::{ActionConfig, ActionKind, Hook, SignMode};
+
+/// A problem: the field path and what is wrong with it.
+pub type Problem = (String, String);
+
+/// The exact complaint about a bad `webhookPath`, relied on by users' scripts and tests.
+pub const WEBHOOK_PATH_MESSAGE: &str = "must be 1-128 chars of a-z 0-9 - _ /";
+
+/// Checks a whole config. Returns the errors and the warnings, paths from the document root.
+pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    validate_server(&config.server, &mut errors);
+    for (id, tool) in &config.tools {
+        validate_tool(id, tool, &mut errors);
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, hook) in config.hooks.iter().enumerate() {
+        let prefix = format!("hooks[{i}]");
+        let within = |(path, message): Problem| (format!("{prefix}.{path}"), message);
+        if hook.id.is_empty() {
+            errors.push((
+                format!("{prefix}.id"),
+                "is required: a slug such as `github-push`".to_string(),
+            ));
+        } else if let Some(first) = seen.insert(&hook.id, i) {
+            // Keep the first index so a third copy also names the original.
+            seen.insert(&hook.id, first);
+            errors.push((
+                format!("{prefix}.id"),
+                format!("duplicate id `{}`: already used by hooks[{first}]", hook.id),
+            ));
+        }
+        errors.extend(validate_hook(hook, &config.tools).into_iter().map(within));
+        warnings.extend(hook_warnings(hook).into_iter().map(within));
+    }
+    (errors, warnings)
+}
+
+fn validate_server(server: &ServerConfig, errors: &mut Vec<Problem>) {
+    if let Some(listen) = &server.listen
+        && listen.parse::<SocketAddr>().is_err()
+    {
+        errors.push((
+            "server.listen".into(),
+            format!("`{listen}` is not an address such as 127.0.0.1:3005"),
+        ));
+    }
+    if let Some(url) = &server.public_url
+        && let Err(e) = check_http_url(url)
+    {
+        errors.push(("server.publicUrl".into(), e));
+    }
+    if server.max_body_bytes < 1 {
+        errors.push(("server.maxBodyBytes".into(), "must be at least 1".into()));
+    }
+    if !(1..=256).contains(&server.workers) {
+        errors.push(("server.workers".into(), "must be between 1 and 256".into()));
+    }
+    if server.retention.max_per_hook < 1 {
+        errors.push((
+            "server.retention.maxPerHook".into(),
+            "must be at least 1".into(),
+        ));
+    }
+}
+
+fn validate_tool(id: &str, tool: &ToolDef, errors: &mut Vec<Problem>) {
+    let base = format!("tools.{id}");
+    if !is_slug(id) {
+        errors.push((base.clone(), format!("tool id `{id}` {SLUG_RULE}")));
+    }
+    if tool.command.is_empty() && tool.actions.is_empty() {
+        errors.push((
+            base.clone(),
+            "needs `command` (an argv list) or `actions`".into(),
+        ));
+    }
+    if !tool.command.is_empty() {
+        check_argv(
+            &format!("{base}.command"),
+            &tool.command,
+            tool.shell,
+            errors,
+        );
+    }
+    for (name, action) in &tool.actions {
+        let path = format!("{base}.actions.{name}.command");
+        if action.command.is_empty() {
+            errors.push((path, "must not be empty".into()));
+        } else {
+            check_argv(&path, &action.command, tool.shell, errors);
+        }
+    }
+    if tool.timeout.is_zero() {
+        errors.push((format!("{base}.timeout"), "must be more than 0s".into()));
+    }
+    if tool
+        .working_dir
+        .as_ref()
+        .is_some_and(|d| d.as_os_str().is_empty())
+    {
+        errors.push((format!("{base}.workingDir"), "must not be empty".into()));
+    }
+    for (name, value) in &tool.env {
+        check_template(&format!("{base}.env.{name}"), value, errors);
+    }
+}
+
+/// A command's elements are templates; a shell command is one script whose values must all be
+/// shell-quoted, which `{{{…}}}` (no escaping) would defeat.
+fn check_argv(path: &str, argv: &[String], shell: bool, errors: &mut Vec<Problem>) {
+    if shell && argv.len() != 1 {
+        errors.push((
+            path.to_string(),
+            "with `shell: true` must be exactly one string: the script given to sh -c".into(),
+        ));
+    }
+    for (i, arg) in argv.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        if shell && arg.contains("{{{") {
+            errors.push((
+                at.clone(),
+                "`{{{` is not allowed with `shell: true`: values must stay shell-quoted".into(),
+            ));
+        }
+        check_template(&at, arg, errors);
+    }
+}
+
+/// Checks one hook on its own, against the tools it may name. Paths are relative to the hook
+/// (`triggerConfig.webhookPath`). An empty `id` is skipped: the API fills it in.
+pub fn validate_hook(hook: &Hook, tools: &BTreeMap<String, ToolDef>) -> Vec<Problem> {
+    let mut errors = Vec::new();
+    if !hook.id.is_empty() && !is_slug(&hook.id) {
+        errors.push(("id".into(), format!("`{}` {SLUG_RULE}", hook.id)));
+    }
+    let trigger = &hook.trigger_config;
+    if !is_webhook_path(&trigger.webhook_path) {
+        errors.push((
+            "triggerConfig.webhookPath".into(),
+            WEBHOOK_PATH_MESSAGE.into(),
+        ));
+    } else if let Some(why) = webhook_path_shape(&trigger.webhook_path) {
+        errors.push(("triggerConfig.webhookPath".into(), why.into()));
+    }
+    if let Err(e) = crate::verify::build(trigger) {
+        errors.push(("triggerConfig.scheme".into(), e));
+    }
+    for (i, method) in trigger.methods.iter().enumerate() {
+        if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+            errors.push((
+                format!("triggerConfig.methods[{i}]"),
+                format!("`{method}` is not an uppercase HTTP method such as GET, PUT or DELETE"),
+            ));
+        }
+    }
+    let action = &hook.action_config;
+    match hook.action {
+        ActionKind::Webhook => validate_forward(action, &mut errors),
+        ActionKind::ExecuteTool => validate_execute_tool(action, tools, &mut errors),
+    }
+    if action.concurrency.is_some_and(|c| !(1..=20).contains(&c)) {
+        errors.push((
+            "actionConfig.concurrency".into(),
+            "must be between 1 and 20".into(),
+        ));
+    }
+    errors
+}
+
+/// Things that are allowed but almost certainly not meant. Paths are relative to the hook.
+pub fn hook_warnings(hook: &Hook) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    if hook.trigger_config.webhook_secret.is_empty() {
+        warnings.push((
+            "triggerConfig.webhookSecret".into(),
+            "no secret: every delivery to this hook will be refused with 401".into(),
+        ));
+    }
+    warnings
+}
+
+fn validate_forward(action: &ActionConfig, errors: &mut Vec<Problem>) {
+    match &action.webhook_url {
+        None => errors.push((
+            "actionConfig.webhookUrl".into(),
+            "is required for action webhook".into(),
+        )),
+        Some(url) => {
+            if let Err(e) = check_http_url(url) {
+                errors.push(("actionConfig.webhookUrl".into(), e));
+            }
+        }
+    }
+    if let Some(method) = &action.webhook_method
+        && !["POST", "PUT", "PATCH", "DELETE", "GET"].contains(&method.as_str())
+    {
+        errors.push((
+            "actionConfig.webhookMethod".into(),
+            format!("`{method}` is not one of POST, PUT, PATCH, DELETE, GET"),
+        ));
+    }
+    let signs = action.sign.is_some_and(|s| s != SignMode::None);
+    match (signs, action.signing_secret.is_empty()) {
+        (true, true) => errors.push((
+            "actionConfig.sign".into(),
+            "needs `signingSecret` to sign with".into(),
+        )),
+        (false, false) => errors.push((
+            "actionConfig.signingSecret".into(),
+            "is set but `sign` is not: add `sign: standard` or `sign: github`".into(),
+        )),
+        _ => {}
+    }
+    for (name, value) in &action.headers {
+        check_template(&format!("actionConfig.headers.{name}"), value, errors);
+    }
+    if let Some(body) = &action.body_template {
+        check_template("actionConfig.bodyTemplate", body, errors);
+    }
+    let unused = [
+        ("toolId", action.tool_id.is_some()),
+        ("toolAction", action.tool_action.is_some()),
+        ("toolParams", !action.tool_params.is_empty()),
+    ];
+    not_used_by(&unused, "webhook", errors);
+}
+
+fn validate_execute_tool(
+    action: &ActionConfig,
+    tools: &BTreeMap<String, ToolDef>,
+    errors: &mut Vec<Problem>,
+) {
+    match &action.tool_id {
+        None => errors.push((
+            "actionConfig.toolId".into(),
+            "is required for action execute_tool".into(),
+        )),
+        Some(id) => match tools.get(id) {
+            None => errors.push(("actionConfig.toolId".into(), unknown_tool(id, tools))),
+            Some(tool) => check_tool_action(action.tool_action.as_deref(), tool, errors),
+        },
+    }
+    for (name, value) in &action.tool_params {
+        check_template(&format!("actionConfig.toolParams.{name}"), value, errors);
+    }
+    let unused = [
+        ("webhookUrl", action.webhook_url.is_some()),
+        ("webhookMethod", action.webhook_method.is_some()),
+        ("headers", !action.headers.is_empty()),
+        ("bodyTemplate", action.body_template.is_some()),
+        ("sign", action.sign.is_some()),
+        ("signingSecret", !action.signing_secret.is_empty()),
+    ];
+    not_used_by(&unused, "execute_tool", errors);
+}
+
+fn unknown_tool(id: &str, tools: &BTreeMap<String, ToolDef>) -> String {
+    let defined: Vec<&str> = tools.keys().map(String::as_str).collect();
+    let defined = if defined.is_empty() {
+        "none (tools are defined under `tools:` in the config file)".to_string()
+    } else {
+        defined.join(", ")
+    };
+    format!("unknown tool `{id}`; defined tools: {defined}")
+}
+
+fn check_tool_action(chosen: Option<&str>, tool: &ToolDef, errors: &mut Vec<Problem>) {
+    let names = || tool.actions.keys().cloned().collect::<Vec<_>>().join(", ");
+    match chosen {
+        Some(name) if !tool.actions.contains_key(name) => errors.push((
+            "actionConfig.toolAction".into(),
+            if tool.actions.is_empty() {
+                format!("unknown action `{name}`: this tool has no `actions`")
+            } else {
+                format!("unknown action `{name}`; this tool's actions: {}", names())
+            },
+        )),
+        None if tool.command.is_empty() && !tool.actions.is_empty() => errors.push((
+            "actionConfig.toolAction".into(),
+            format!(
+                "is required: this tool has no `command`; pick one of {}",
+                names()
+            ),
+        )),
+        _ => {}
+    }
+}
+
+fn not_used_by(fields: &[(&str, bool)], action: &str, errors: &mut Vec<Problem>) {
+    for (name, present) in fields {
+        if *present {
+            errors.push((
+                format!("actionConfig.{name}"),
+                format!("not used by action {action}"),
+            ));
+        }
+    }
+}
+
+const SLUG_RULE: &str = "must be 1-64 chars of a-z 0-9 - _, starting with a letter or digit";
+
+fn is_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_webhook_path(p: &str) -> bool {
+    (1..=128).contains(&p.len())
+        && p.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_/".contains(c))
+}
+
+/// The path is matched as one URL segment run, so it must not look like a relative path.
+fn webhook_path_shape(p: &str) -> Option<&'static str> {
+    if p.starts_with('/') || p.ends_with('/') {
+        Some("must not start or end with /")
+    } else if p.contains("//") {
+        Some("must not contain //")
+    } else if p.contains("..") {
+        Some("must not contain ..")
+    } else {
+        None
+    }
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
+        Ok(_) => Err(format!("`{url}` is not an http:// or https:// URL")),
+        Err(e) => Err(format!("`{url}` is not an absolute http(s) URL: {e}")),
+    }
+}
+
+fn check_template(path: &str, source: &str, errors: &mut Vec<Problem>) {
+    if let Err(e) = handlebars::Template::compile(source) {
+        let at = e
+            .pos()
+            .map(|(line, col)| format!(" (template line {line}, column {col})"))
+            .unwrap_or_default();
+        errors.push((
+            path.to_string(),
+            format!("invalid template: {}{at}", e.reason()),
+        ));
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,387 @@
+//! One test per rule: the field each problem names and, for the messages users search for,
+//! the exact text.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::config::ToolActionDef;
+use crate::hooks::{Secrets, TriggerConfig};
+
+fn tool(command: &[&str]) -> ToolDef {
+    ToolDef {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        actions: BTreeMap::new(),
+        working_dir: None,
+        timeout: std::time::Duration::from_secs(10),
+        shell: false,
+        env: BTreeMap::new(),
+    }
+}
+
+fn tools() -> BTreeMap<String, ToolDef> {
+    let mut deploy = tool(&[]);
+    for name in ["start", "stop"] {
+        let command = vec!["/bin/true".to_string(), name.to_string()];
+        deploy
+            .actions
+            .insert(name.to_string(), ToolActionDef { command });
+    }
+    BTreeMap::from([
+        ("deploy".to_string(), deploy),
+        ("log".to_string(), tool(&["/bin/echo", "{{hook.id}}"])),
+    ])
+}
+
+fn forward(url: &str) -> Hook {
+    Hook {
+        id: "fwd".into(),
+        name: String::new(),
+        enabled: true,
+        trigger: Default::default(),
+        trigger_config: TriggerConfig {
+            webhook_path: "fwd".into(),
+            webhook_secret: Secrets(vec!["s".into()]),
+            ..Default::default()
+        },
+        action: ActionKind::Webhook,
+        action_config: ActionConfig {
+            webhook_url: Some(url.into()),
+            ..Default::default()
+        },
+    }
+}
+
+fn run_tool(tool_id: &str) -> Hook {
+    let mut hook = forward("http://unused");
+    hook.action = ActionKind::ExecuteTool;
+    hook.action_config = ActionConfig {
+        tool_id: Some(tool_id.into()),
+        ..Default::default()
+    };
+    hook
+}
+
+fn problems(hook: &Hook) -> Vec<(String, String)> {
+    validate_hook(hook, &tools())
+}
+
+fn fields(hook: &Hook) -> Vec<String> {
+    problems(hook).into_iter().map(|(path, _)| path).collect()
+}
+
+#[test]
+fn a_good_hook_has_no_problems() {
+    assert_eq!(problems(&forward("https://example.com/in")), vec![]);
+    assert_eq!(problems(&run_tool("log")), vec![]);
+}
+
+#[test]
+fn webhook_path_has_one_pinned_message() {
+    for bad in ["", "Upper", "a b", "a.b", &"x".repeat(129)] {
+        let mut hook = forward("http://x");
+        hook.trigger_config.webhook_path = bad.to_string();
+        assert_eq!(
+            problems(&hook),
+            vec![(
+                "triggerConfig.webhookPath".to_string(),
+                "must be 1-128 chars of a-z 0-9 - _ /".to_string()
+            )],
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn webhook_path_must_not_look_like_a_relative_path() {
+    for (bad, why) in [
+        ("/a", "must not start or end with /"),
+        ("a/", "must not start or end with /"),
+        ("a//b", "must not contain //"),
+    ] {
+        let mut hook = forward("http://x");
+        hook.trigger_config.webhook_path = bad.to_string();
+        assert_eq!(problems(&hook)[0].1, why, "{bad}");
+    }
+}
+
+#[test]
+fn ids_are_slugs_but_may_be_left_empty_for_the_api() {
+    let mut hook = forward("http://x");
+    hook.id = "Bad Id".into();
+    assert_eq!(fields(&hook), vec!["id"]);
+    hook.id = String::new();
+    assert_eq!(fields(&hook), Vec::<String>::new());
+}
+
+#[test]
+fn unknown_scheme_is_reported_at_scheme() {
+    let mut hook = forward("http://x");
+    hook.trigger_config.scheme = Some("carrier-pigeon".into());
+    let found = problems(&hook);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "triggerConfig.scheme");
+    assert!(found[0].1.contains("carrier-pigeon"), "{}", found[0].1);
+}
+
+#[test]
+fn methods_are_uppercase_tokens() {
+    let mut hook = forward("http://x");
+    hook.trigger_config.methods = vec!["GET".into(), "put".into(), "".into()];
+    assert_eq!(
+        fields(&hook),
+        vec!["triggerConfig.methods[1]", "triggerConfig.methods[2]"]
+    );
+}
+
+#[test]
+fn a_hook_without_secret_is_only_a_warning() {
+    let mut hook = forward("http://x");
+    hook.trigger_config.webhook_secret = Secrets::default();
+    assert_eq!(problems(&hook), vec![]);
+    assert_eq!(hook_warnings(&hook)[0].0, "triggerConfig.webhookSecret");
+    assert_eq!(hook_warnings(&forward("http://x")), vec![]);
+}
+
+#[test]
+fn forward_url_is_required_and_absolute_http() {
+    for (url, ok) in [
+        ("https://a.example/x", true),
+        ("http://127.0.0.1:9000/hook", true),
+        ("ftp://a.example", false),
+        ("/relative", false),
+        ("not a url", false),
+    ] {
+        assert_eq!(problems(&forward(url)).is_empty(), ok, "{url}");
+    }
+    let mut hook = forward("http://x");
+    hook.action_config.webhook_url = None;
+    assert_eq!(
+        problems(&hook),
+        vec![(
+            "actionConfig.webhookUrl".to_string(),
+            "is required for action webhook".to_string()
+        )]
+    );
+}
+
+#[test]
+fn forward_method_sign_and_secret_go_together() {
+    let mut hook = forward("http://x");
+    hook.action_config.webhook_method = Some("post".into());
+    hook.action_config.sign = Some(SignMode::Standard);
+    assert_eq!(
+        fields(&hook),
+        vec!["actionConfig.webhookMethod", "actionConfig.sign"]
+    );
+    let mut hook = forward("http://x");
+    hook.action_config.signing_secret = Secrets(vec!["whsec_x".into()]);
+    assert_eq!(fields(&hook), vec!["actionConfig.signingSecret"]);
+    hook.action_config.sign = Some(SignMode::Github);
+    assert_eq!(fields(&hook), Vec::<String>::new());
+    hook.action_config.sign = Some(SignMode::None);
+    assert_eq!(fields(&hook), vec!["actionConfig.signingSecret"]);
+}
+
+#[test]
+fn fields_of_the_other_action_are_refused() {
+    let mut hook = forward("http://x");
+    hook.action_config.tool_id = Some("log".into());
+    hook.action_config.tool_params = BTreeMap::from([("a".into(), "b".into())]);
+    assert_eq!(
+        problems(&hook),
+        vec![
+            (
+                "actionConfig.toolId".to_string(),
+                "not used by action webhook".to_string()
+            ),
+            (
+                "actionConfig.toolParams".to_string(),
+                "not used by action webhook".to_string()
+            ),
+        ]
+    );
+    let mut hook = run_tool("log");
+    hook.action_config.webhook_url = Some("http://x".into());
+    hook.action_config.body_template = Some("{{webhook.body}}".into());
+    assert_eq!(
+        fields(&hook),
+        vec!["actionConfig.webhookUrl", "actionConfig.bodyTemplate"]
+    );
+}
+
+#[test]
+fn unknown_tool_lists_the_defined_ones() {
+    assert_eq!(
+        problems(&run_tool("nope")),
+        vec![(
+            "actionConfig.toolId".to_string(),
+            "unknown tool `nope`; defined tools: deploy, log".to_string()
+        )]
+    );
+    let mut hook = run_tool("x");
+    hook.action_config.tool_id = None;
+    assert_eq!(fields(&hook), vec!["actionConfig.toolId"]);
+}
+
+#[test]
+fn tool_action_must_exist_and_is_needed_without_command() {
+    assert_eq!(
+        problems(&run_tool("deploy")),
+        vec![(
+            "actionConfig.toolAction".to_string(),
+            "is required: this tool has no `command`; pick one of start, stop".to_string()
+        )]
+    );
+    let mut hook = run_tool("deploy");
+    hook.action_config.tool_action = Some("start".into());
+    assert_eq!(fields(&hook), Vec::<String>::new());
+    hook.action_config.tool_action = Some("restart".into());
+    assert_eq!(
+        problems(&hook)[0].1,
+        "unknown action `restart`; this tool's actions: start, stop"
+    );
+    let mut hook = run_tool("log");
+    hook.action_config.tool_action = Some("start".into());
+    assert_eq!(fields(&hook), vec!["actionConfig.toolAction"]);
+}
+
+#[test]
+fn concurrency_is_one_to_twenty() {
+    for (c, ok) in [(0, false), (1, true), (20, true), (21, false)] {
+        let mut hook = forward("http://x");
+        hook.action_config.concurrency = Some(c);
+        assert_eq!(problems(&hook).is_empty(), ok, "{c}");
+    }
+}
+
+#[test]
+fn templates_must_compile() {
+    let mut hook = forward("http://x");
+    hook.action_config.headers = BTreeMap::from([("X-A".into(), "{{#if a}}".into())]);
+    hook.action_config.body_template = Some("{{ok}}".into());
+    let found = problems(&hook);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "actionConfig.headers.X-A");
+    assert!(
+        found[0].1.starts_with("invalid template: "),
+        "{}",
+        found[0].1
+    );
+    let mut hook = run_tool("log");
+    hook.action_config.tool_params = BTreeMap::from([("p".into(), "{{/if}}".into())]);
+    assert_eq!(fields(&hook), vec!["actionConfig.toolParams.p"]);
+}
+
+fn config_problems(config: &Config) -> Vec<String> {
+    let (errors, _) = validate_config(config);
+    errors
+        .into_iter()
+        .map(|(p, m)| format!("{p}: {m}"))
+        .collect()
+}
+
+#[test]
+fn tools_need_a_command_and_sane_settings() {
+    let mut config = Config::default();
+    let mut bad = tool(&[]);
+    bad.timeout = std::time::Duration::ZERO;
+    bad.working_dir = Some(Default::default());
+    bad.env = BTreeMap::from([("A".into(), "{{".into())]);
+    bad.actions
+        .insert("x".into(), ToolActionDef { command: vec![] });
+    config.tools.insert("Bad".into(), bad);
+    let found = config_problems(&config);
+    let paths: Vec<&str> = found
+        .iter()
+        .map(|f| f.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "tools.Bad",
+            "tools.Bad.actions.x.command",
+            "tools.Bad.timeout",
+            "tools.Bad.workingDir",
+            "tools.Bad.env.A"
+        ]
+    );
+    config.tools.clear();
+    config.tools.insert("empty".into(), tool(&[]));
+    assert_eq!(
+        config_problems(&config),
+        vec!["tools.empty: needs `command` (an argv list) or `actions`"]
+    );
+}
+
+#[test]
+fn shell_tools_take_one_script_and_no_triple_stash() {
+    let mut config = Config::default();
+    let mut two = tool(&["echo", "hi"]);
+    two.shell = true;
+    let mut raw = tool(&["echo {{{webhook.body.x}}}"]);
+    raw.shell = true;
+    let mut fine = tool(&["echo {{webhook.body.x}}"]);
+    fine.shell = true;
+    config.tools = BTreeMap::from([
+        ("two".into(), two),
+        ("raw".into(), raw),
+        ("fine".into(), fine),
+    ]);
+    assert_eq!(
+        config_problems(&config),
+        vec![
+            "tools.raw.command[0]: `{{{` is not allowed with `shell: true`: values must stay shell-quoted",
+            "tools.two.command: with `shell: true` must be exactly one string: the script given to sh -c",
+        ]
+    );
+}
+
+#[test]
+fn server_settings_are_checked() {
+    let mut config = Config::default();
+    config.server.listen = Some("localhost".into());
+    config.server.public_url = Some("hooks.example.com".into());
+    config.server.max_body_bytes = 0;
+    config.server.workers = 257;
+    config.server.retention.max_per_hook = 0;
+    let found = config_problems(&config);
+    let paths: Vec<&str> = found
+        .iter()
+        .map(|f| f.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "server.listen",
+            "server.publicUrl",
+            "server.maxBodyBytes",
+            "server.workers",
+            "server.retention.maxPerHook"
+        ]
+    );
+    config.server = Default::default();
+    config.server.listen = Some("127.0.0.1:3005".into());
+    config.server.public_url = Some("https://hooks.example.com".into());
+    assert_eq!(config_problems(&config), Vec::<String>::new());
+}
+
+#[test]
+fn hook_ids_are_required_and_unique() {
+    let mut config = Config::default();
+    let mut nameless = forward("http://x");
+    nameless.id = String::new();
+    config.hooks = vec![
+        forward("http://x"),
+        nameless,
+        forward("http://x"),
+        forward("http://x"),
+    ];
+    assert_eq!(
+        config_problems(&config),
+        vec![
+            "hooks[1].id: is required: a slug such as `github-push`",
+            "hooks[2].id: duplicate id `fwd`: already used by hooks[0]",
+            "hooks[3].id: duplicate id `fwd`: already used by hooks[0]",
+        ]
+    );
+}
