@@ -2,14 +2,20 @@
 //! [`build`]; the ingress handler only ever talks to a [`Verifier`], so new schemes slot in here
 //! without touching it. Comparisons are constant-time. This module never sees the network.
 
+mod custom;
 mod github;
+mod linear;
 mod mac;
+mod shopify;
 mod sign;
+mod slack;
 mod standard;
+mod stripe;
 #[cfg(test)]
 mod testing;
+mod token;
 
-pub use sign::{SIGNABLE, sign_headers};
+pub use sign::{SIGNABLE, sign_headers, sign_headers_for};
 
 use std::fmt;
 
@@ -102,21 +108,67 @@ impl Verifier {
     }
 }
 
-/// The scheme registry: a name to an implementation.
+/// The scheme registry: a name to an implementation. The error text names the
+/// `triggerConfig` field to fix, including fields set for a scheme that does not use them, so
+/// a misplaced setting is not silently ignored.
 pub fn build(config: &TriggerConfig) -> Result<Box<dyn Scheme>, String> {
-    match config.scheme_name() {
-        "github" => Ok(Box::new(github::GitHub)),
-        "gitea" => Ok(Box::new(github::Gitea)),
-        "standard" => Ok(Box::new(standard::Standard)),
-        other => Err(format!(
-            "unknown scheme `{other}`; known: {}",
-            SCHEMES.join(", ")
-        )),
-    }
+    let name = config.scheme_name();
+    refuse_unused_fields(config, name)?;
+    Ok(match name {
+        "github" => Box::new(github::GitHub),
+        "gitea" => Box::new(github::Gitea),
+        "gitlab" => Box::new(token::GitLab),
+        "standard" => Box::new(standard::Standard),
+        "stripe" => Box::new(stripe::Stripe),
+        "slack" => Box::new(slack::Slack),
+        "shopify" => Box::new(shopify::Shopify),
+        "linear" => Box::new(linear::Linear),
+        "bearer" => Box::new(token::Bearer),
+        "header" => Box::new(token::HeaderToken {
+            name: config.header.clone().ok_or(
+                "scheme `header` needs triggerConfig.header (the header carrying the secret)",
+            )?,
+        }),
+        "hmac" => Box::new(custom::Custom::from_config(config)?),
+        other => {
+            return Err(format!(
+                "unknown scheme `{other}`; known: {}",
+                SCHEMES.join(", ")
+            ));
+        }
+    })
 }
 
 /// The names [`build`] knows.
-pub const SCHEMES: &[&str] = &["github", "gitea", "standard"];
+pub const SCHEMES: &[&str] = &[
+    "github", "gitea", "gitlab", "standard", "stripe", "slack", "shopify", "linear", "bearer",
+    "header", "hmac",
+];
+
+/// Refuses scheme settings the named scheme does not read.
+fn refuse_unused_fields(config: &TriggerConfig, scheme: &str) -> Result<(), String> {
+    const HMAC: &[&str] = &["hmac"];
+    const HEADER_OR_HMAC: &[&str] = &["header", "hmac"];
+    let fields = [
+        ("header", config.header.is_some(), HEADER_OR_HMAC),
+        ("algorithm", config.algorithm.is_some(), HMAC),
+        ("encoding", config.encoding.is_some(), HMAC),
+        ("prefix", config.prefix.is_some(), HMAC),
+        ("signedPayload", config.signed_payload.is_some(), HMAC),
+        ("timestampHeader", config.timestamp_header.is_some(), HMAC),
+        ("tolerance", config.tolerance.is_some(), HMAC),
+    ];
+    let known = SCHEMES.contains(&scheme);
+    match fields
+        .iter()
+        .find(|(_, set, used_by)| known && *set && !used_by.contains(&scheme))
+    {
+        Some((field, ..)) => Err(format!(
+            "triggerConfig.{field} is not used by scheme `{scheme}`; remove it or choose scheme `hmac`"
+        )),
+        None => Ok(()),
+    }
+}
 
 /// Constant-time equality of two byte strings.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -1,0 +1,229 @@
+//! The `hmac` scheme, for senders none of the named schemes fit: the hook's config says which
+//! header carries the signature, the hash, the encoding, a prefix, and what was signed
+//! (`signedPayload`, a template of `{timestamp}` and `{body}`). A timestamp, when signed, is
+//! read from `timestampHeader` as Unix seconds (or milliseconds, for values of 13+ digits)
+//! and must be within `tolerance` (5 min by default).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, check_timestamp, hmac};
+use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+use crate::clock::Millis;
+use crate::hooks::TriggerConfig;
+
+/// Timestamps at or above this are taken to be milliseconds (it is 2001-09-09 in ms, and
+/// the year 33658 in seconds).
+const MS_THRESHOLD: u64 = 1_000_000_000_000;
+
+/// A part of `signedPayload`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Timestamp,
+    Body,
+}
+
+/// How the signature is written in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Hex,
+    Base64,
+}
+
+/// A hook's own HMAC recipe, checked when the hook is built.
+#[derive(Debug)]
+pub struct Custom {
+    header: String,
+    algorithm: Algorithm,
+    encoding: Encoding,
+    prefix: String,
+    payload: Vec<Part>,
+    /// The timestamp header and its tolerance in seconds, when `{timestamp}` is signed.
+    timestamp: Option<(String, u64)>,
+}
+
+impl Custom {
+    /// Reads the recipe from the trigger config; the error names the field to fix.
+    pub fn from_config(config: &TriggerConfig) -> Result<Self, String> {
+        let header = config.header.clone().ok_or(
+            "scheme `hmac` needs triggerConfig.header (the header carrying the signature)",
+        )?;
+        let algorithm = match config.algorithm.as_deref() {
+            None => Algorithm::Sha256,
+            Some(name) => Algorithm::parse(name).ok_or_else(|| {
+                format!("triggerConfig.algorithm: `{name}` is not one of sha1, sha256, sha512")
+            })?,
+        };
+        let encoding = match config
+            .encoding
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("hex") => Encoding::Hex,
+            Some("base64") => Encoding::Base64,
+            Some(other) => {
+                return Err(format!(
+                    "triggerConfig.encoding: `{other}` is not one of hex, base64"
+                ));
+            }
+        };
+        let payload = parse_template(config.signed_payload.as_deref().unwrap_or("{body}"))?;
+        let timestamp = timestamp_config(config, payload.contains(&Part::Timestamp))?;
+        Ok(Self {
+            header,
+            algorithm,
+            encoding,
+            prefix: config.prefix.clone().unwrap_or_default(),
+            payload,
+            timestamp,
+        })
+    }
+
+    fn mac(&self, secret: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+        let parts: Vec<&[u8]> = self
+            .payload
+            .iter()
+            .map(|part| match part {
+                Part::Text(text) => text.as_bytes(),
+                Part::Timestamp => timestamp.as_bytes(),
+                Part::Body => body,
+            })
+            .collect();
+        hmac(self.algorithm, secret.as_bytes(), &parts)
+    }
+
+    fn decode(&self, text: &str) -> Option<Vec<u8>> {
+        match self.encoding {
+            Encoding::Hex => hex::decode(text).ok(),
+            Encoding::Base64 => BASE64.decode(text).ok(),
+        }
+    }
+
+    /// The headers a sender following this recipe attaches.
+    pub fn sign(&self, secret: &str, body: &[u8], now_ms: Millis) -> Vec<(String, String)> {
+        let ts = (now_ms / 1000).to_string();
+        let mac = self.mac(secret, &ts, body);
+        let encoded = match self.encoding {
+            Encoding::Hex => hex::encode(mac),
+            Encoding::Base64 => BASE64.encode(mac),
+        };
+        let mut headers = Vec::new();
+        if let Some((name, _)) = &self.timestamp {
+            headers.push((name.clone(), ts));
+        }
+        headers.push((self.header.clone(), format!("{}{encoded}", self.prefix)));
+        headers
+    }
+}
+
+impl Scheme for Custom {
+    fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError> {
+        let value = header(delivery, &self.header)?;
+        let timestamp = match &self.timestamp {
+            Some((name, _)) => Some((name, header(delivery, name)?.trim())),
+            None => None,
+        };
+        let signed_ts = timestamp.map(|(_, ts)| ts).unwrap_or("");
+        let expected = self.mac(secret, signed_ts, delivery.body);
+        // Space-separated entries let a sender send old and new signatures while rotating.
+        let entries: Vec<&str> = value
+            .split_whitespace()
+            .filter_map(|entry| entry.strip_prefix(self.prefix.as_str()))
+            .collect();
+        if entries.is_empty() {
+            return Err(VerifyError::Malformed {
+                header: self.header.clone(),
+                reason: format!("expected {}<signature>", self.prefix),
+            });
+        }
+        let mut matched = false;
+        for entry in entries {
+            if let Some(given) = self.decode(entry) {
+                matched |= constant_time_eq(&expected, &given);
+            }
+        }
+        if !matched {
+            return Err(VerifyError::Mismatch(self.header.clone()));
+        }
+        match (timestamp, &self.timestamp) {
+            (Some((name, ts)), Some((_, tolerance))) => {
+                check_timestamp(delivery.now_ms, parse_time(ts, name)?, *tolerance, name)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The timestamp header and tolerance, refusing settings that would not be used.
+fn timestamp_config(config: &TriggerConfig, signed: bool) -> Result<Option<(String, u64)>, String> {
+    match (&config.timestamp_header, signed) {
+        (Some(name), true) => {
+            let tolerance = config
+                .tolerance
+                .map_or(DEFAULT_TOLERANCE_SECS, |d| d.as_secs());
+            Ok(Some((name.clone(), tolerance)))
+        }
+        (None, true) => Err(
+            "triggerConfig.timestampHeader is needed when signedPayload contains {timestamp}"
+                .to_string(),
+        ),
+        // An unsigned timestamp could be changed by anyone, so checking it would prove nothing.
+        (Some(_), false) => Err(
+            "triggerConfig.timestampHeader is only used when signedPayload contains {timestamp}"
+                .to_string(),
+        ),
+        (None, false) if config.tolerance.is_some() => Err(
+            "triggerConfig.tolerance is only used when signedPayload contains {timestamp}"
+                .to_string(),
+        ),
+        (None, false) => Ok(None),
+    }
+}
+
+/// Splits `signedPayload` into text, `{timestamp}` and `{body}`.
+fn parse_template(template: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let (tag, part) = if rest[start..].starts_with("{body}") {
+            ("{body}", Part::Body)
+        } else if rest[start..].starts_with("{timestamp}") {
+            ("{timestamp}", Part::Timestamp)
+        } else {
+            return Err(format!(
+                "triggerConfig.signedPayload: only {{timestamp}} and {{body}} may appear in braces, in `{template}`"
+            ));
+        };
+        if start > 0 {
+            parts.push(Part::Text(rest[..start].to_string()));
+        }
+        parts.push(part);
+        rest = &rest[start + tag.len()..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    if !parts.contains(&Part::Body) {
+        // A signature that does not cover the body would let anyone change the body.
+        return Err("triggerConfig.signedPayload must contain {body}".to_string());
+    }
+    Ok(parts)
+}
+
+fn parse_time(value: &str, name: &str) -> Result<Millis, VerifyError> {
+    let n: u64 = value.parse().map_err(|_| VerifyError::Malformed {
+        header: name.to_string(),
+        reason: "expected a Unix timestamp".to_string(),
+    })?;
+    Ok(if n >= MS_THRESHOLD {
+        n
+    } else {
+        n.saturating_mul(1000)
+    })
+}
+
+#[cfg(test)]
+#[path = "custom_tests.rs"]
+mod tests;

@@ -1,0 +1,164 @@
+//! Schemes where the secret itself travels in a header: GitLab's `X-Gitlab-Token`,
+//! `Authorization: Bearer <secret>`, and a header named by `triggerConfig.header`.
+//! Nothing is signed, so these suit senders that can do no better; TLS is what protects them.
+
+use sha2::{Digest, Sha256};
+
+use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+
+const GITLAB_HEADER: &str = "X-Gitlab-Token";
+const AUTHORIZATION: &str = "Authorization";
+
+/// `X-Gitlab-Token: <secret>`.
+#[derive(Debug)]
+pub struct GitLab;
+
+impl Scheme for GitLab {
+    fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError> {
+        compare_token(header(delivery, GITLAB_HEADER)?, secret, GITLAB_HEADER)
+    }
+}
+
+/// `Authorization: Bearer <secret>`.
+#[derive(Debug)]
+pub struct Bearer;
+
+impl Scheme for Bearer {
+    fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError> {
+        let value = header(delivery, AUTHORIZATION)?.trim();
+        // The auth-scheme name is case-insensitive (RFC 9110 §11.1).
+        let token = value
+            .split_once(' ')
+            .filter(|(kind, _)| kind.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| VerifyError::Malformed {
+                header: AUTHORIZATION.to_string(),
+                reason: "expected Bearer <token>".to_string(),
+            })?;
+        compare_token(token, secret, AUTHORIZATION)
+    }
+}
+
+/// `<triggerConfig.header>: <secret>`.
+#[derive(Debug)]
+pub struct HeaderToken {
+    /// The header's name as the hook's config writes it, so errors echo the user's spelling.
+    pub name: String,
+}
+
+impl Scheme for HeaderToken {
+    fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError> {
+        compare_token(header(delivery, &self.name)?, secret, &self.name)
+    }
+}
+
+/// Compares digests rather than the texts so that neither the time taken nor an early length
+/// check tells a guesser how long the secret is.
+fn compare_token(given: &str, secret: &str, name: &str) -> Result<(), VerifyError> {
+    let given = Sha256::digest(given.trim().as_bytes());
+    let expected = Sha256::digest(secret.as_bytes());
+    if constant_time_eq(&given, &expected) {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch(name.to_string()))
+    }
+}
+
+/// The header GitLab attaches.
+pub fn sign_gitlab(secret: &str) -> Vec<(String, String)> {
+    vec![(GITLAB_HEADER.to_string(), secret.to_string())]
+}
+
+/// The header a bearer-token sender attaches.
+pub fn sign_bearer(secret: &str) -> Vec<(String, String)> {
+    vec![(AUTHORIZATION.to_string(), format!("Bearer {secret}"))]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::testing::verify;
+
+    const SECRET: &str = "glpat-token-1234";
+    const BODY: &[u8] = b"{}";
+
+    #[test]
+    fn gitlab_token_verifies_and_mismatches() {
+        let ok = [(GITLAB_HEADER, SECRET)];
+        assert_eq!(verify(&GitLab, &ok, BODY, 0, SECRET), Ok(()));
+        assert_eq!(
+            verify(
+                &GitLab,
+                &[(GITLAB_HEADER, "glpat-token-1235")],
+                BODY,
+                0,
+                SECRET
+            ),
+            Err(VerifyError::Mismatch(GITLAB_HEADER.to_string()))
+        );
+        assert_eq!(
+            verify(&GitLab, &[], BODY, 0, SECRET),
+            Err(VerifyError::Missing(GITLAB_HEADER.to_string()))
+        );
+    }
+
+    #[test]
+    fn bearer_accepts_any_case_and_refuses_other_kinds() {
+        let lower = format!("bearer {SECRET}");
+        assert_eq!(
+            verify(&Bearer, &[(AUTHORIZATION, &lower)], BODY, 0, SECRET),
+            Ok(())
+        );
+        let basic = format!("Basic {SECRET}");
+        assert!(matches!(
+            verify(&Bearer, &[(AUTHORIZATION, &basic)], BODY, 0, SECRET),
+            Err(VerifyError::Malformed { .. })
+        ));
+        assert_eq!(
+            verify(&Bearer, &[(AUTHORIZATION, "Bearer nope")], BODY, 0, SECRET),
+            Err(VerifyError::Mismatch(AUTHORIZATION.to_string()))
+        );
+    }
+
+    #[test]
+    fn header_token_uses_the_configured_name() {
+        let scheme = HeaderToken {
+            name: "X-Hook-Secret".to_string(),
+        };
+        assert_eq!(
+            verify(&scheme, &[("x-hook-secret", SECRET)], BODY, 0, SECRET),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&scheme, &[("x-hook-secret", "wrong")], BODY, 0, SECRET),
+            Err(VerifyError::Mismatch("X-Hook-Secret".to_string()))
+        );
+        assert_eq!(
+            verify(&scheme, &[], BODY, 0, SECRET),
+            Err(VerifyError::Missing("X-Hook-Secret".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_prefix_of_the_secret_does_not_verify() {
+        assert_eq!(
+            verify(&GitLab, &[(GITLAB_HEADER, "glpat")], BODY, 0, SECRET),
+            Err(VerifyError::Mismatch(GITLAB_HEADER.to_string()))
+        );
+    }
+
+    #[test]
+    fn round_trips() {
+        // The body is not signed by these schemes, so only a wrong secret can fail them and
+        // the shared round-trip helper's flipped-body check does not apply.
+        for (name, scheme) in [("gitlab", &GitLab as &dyn Scheme), ("bearer", &Bearer)] {
+            let signed = crate::verify::sign_headers(name, SECRET, BODY, 0, "m").unwrap();
+            let pairs: Vec<(&str, &str)> = signed
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(verify(scheme, &pairs, BODY, 0, SECRET), Ok(()), "{name}");
+            assert!(verify(scheme, &pairs, BODY, 0, "other").is_err(), "{name}");
+        }
+    }
+}
