@@ -35,8 +35,6 @@ pub enum RunError {
     Hooks(Vec<String>),
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -156,7 +154,7 @@ pub async fn run_with(
         store: store.clone(),
         registry: registry.clone(),
         actions: ActionEnv {
-            http: reqwest::Client::builder().build()?,
+            http: crate::actions::http_client(),
             clock: options.clock.clone(),
         },
         clock: options.clock.clone(),
