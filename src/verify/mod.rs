@@ -92,19 +92,21 @@ impl Verifier {
         })
     }
 
-    /// Ok when any secret verifies. With several secrets, the error reported is the first
-    /// secret's, since all of them saw the same headers.
+    /// Ok when any secret verifies. With several secrets, a stale timestamp wins over the
+    /// others' mismatches (schemes check it only once the signature matched, so that secret
+    /// was the right one); otherwise the first secret's error is reported.
     pub fn verify(&self, delivery: &Delivery<'_>) -> Result<(), VerifyError> {
-        let mut first_error = None;
+        let mut reported = None;
         for secret in &self.secrets {
             match self.scheme.verify(delivery, secret) {
                 Ok(()) => return Ok(()),
+                Err(e @ VerifyError::TimestampOutOfTolerance { .. }) => reported = Some(e),
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    reported.get_or_insert(e);
                 }
             }
         }
-        Err(first_error.unwrap_or(VerifyError::NoSecret))
+        Err(reported.unwrap_or(VerifyError::NoSecret))
     }
 }
 
@@ -186,4 +188,75 @@ pub fn header<'a>(delivery: &'a Delivery<'_>, name: &str) -> Result<&'a str, Ver
         header: name.to_string(),
         reason: "not visible ASCII".to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::Secrets;
+    use crate::verify::testing::headers;
+
+    fn config(scheme: &str, secrets: &[&str]) -> TriggerConfig {
+        TriggerConfig {
+            scheme: Some(scheme.to_string()),
+            webhook_secret: Secrets(secrets.iter().map(|s| s.to_string()).collect()),
+            ..TriggerConfig::default()
+        }
+    }
+
+    #[test]
+    fn any_secret_verifies_and_none_is_refused() {
+        let body = b"{}";
+        let signed = sign_headers("github", "new", body, 0, "m").unwrap();
+        let map = headers(&[(&signed[0].0, &signed[0].1)]);
+        let delivery = Delivery {
+            headers: &map,
+            body,
+            now_ms: 0,
+        };
+        let verifier = Verifier::new(&config("github", &["old", "new"])).unwrap();
+        assert_eq!(verifier.verify(&delivery), Ok(()));
+        let none = Verifier::new(&config("github", &[])).unwrap();
+        assert_eq!(none.verify(&delivery), Err(VerifyError::NoSecret));
+    }
+
+    #[test]
+    fn stale_timestamp_is_reported_over_other_secrets_mismatch() {
+        let body = b"{}";
+        let signed = sign_headers("stripe", "right", body, 1_000_000_000_000, "m").unwrap();
+        let map = headers(&[(&signed[0].0, &signed[0].1)]);
+        let later = 1_000_000_000_000 + 600_000;
+        let delivery = Delivery {
+            headers: &map,
+            body,
+            now_ms: later,
+        };
+        let verifier = Verifier::new(&config("stripe", &["wrong", "right"])).unwrap();
+        assert!(matches!(
+            verifier.verify(&delivery),
+            Err(VerifyError::TimestampOutOfTolerance { .. })
+        ));
+    }
+
+    #[test]
+    fn build_names_the_field_to_fix() {
+        let err = |c: TriggerConfig| build(&c).err().unwrap();
+        assert!(err(config("header", &[])).contains("scheme `header` needs triggerConfig.header"));
+        assert!(err(config("nope", &[])).contains("unknown scheme `nope`; known: github"));
+        let misplaced = TriggerConfig {
+            algorithm: Some("sha1".into()),
+            ..config("github", &[])
+        };
+        assert!(err(misplaced).contains("triggerConfig.algorithm is not used by scheme `github`"));
+        let bad_key = Verifier::new(&config("standard", &["whsec_!!"]))
+            .err()
+            .unwrap();
+        assert!(
+            bad_key.starts_with("webhookSecret[0]:") && !bad_key.contains("!!"),
+            "{bad_key}"
+        );
+        for name in SCHEMES.iter().filter(|n| !["header", "hmac"].contains(n)) {
+            assert!(build(&config(name, &[])).is_ok(), "{name}");
+        }
+    }
 }
