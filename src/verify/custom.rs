@@ -7,8 +7,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, check_timestamp, hmac};
-use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac};
+use super::{Delivery, Scheme, VerifyError, header};
 use crate::clock::Millis;
 use crate::hooks::TriggerConfig;
 
@@ -138,12 +138,10 @@ impl Scheme for Custom {
                 reason: format!("expected {}<signature>", self.prefix),
             });
         }
-        let mut matched = false;
-        for entry in entries {
-            if let Some(given) = self.decode(entry) {
-                matched |= constant_time_eq(&expected, &given);
-            }
-        }
+        let matched = any_matches(
+            &expected,
+            entries.into_iter().filter_map(|e| self.decode(e)),
+        );
         if !matched {
             return Err(VerifyError::Mismatch(self.header.clone()));
         }

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
-use super::VerifyError;
+use super::{VerifyError, constant_time_eq};
 use crate::clock::Millis;
 
 /// How far a sender's clock may be from ours, either way, for the timestamped schemes.
@@ -61,6 +61,14 @@ fn run<M: Mac>(mut mac: M, parts: &[&[u8]]) -> Vec<u8> {
 /// HMAC-SHA256 of the concatenation of `parts`: what most senders use.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     hmac(Algorithm::Sha256, key, parts)
+}
+
+/// True when any of the decoded signatures equals `expected`. Every one is compared, so the
+/// time taken does not say which one matched.
+pub fn any_matches(expected: &[u8], given: impl IntoIterator<Item = Vec<u8>>) -> bool {
+    given.into_iter().fold(false, |matched, sig| {
+        matched | constant_time_eq(expected, &sig)
+    })
 }
 
 /// Ok when `sent_ms` is within `tolerance_secs` of `now_ms`, in either direction: a clock a

@@ -6,8 +6,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::mac::{DEFAULT_TOLERANCE_SECS, check_timestamp, hmac_sha256, parse_unix_seconds};
-use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+use super::mac::{
+    DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac_sha256, parse_unix_seconds,
+};
+use super::{Delivery, Scheme, VerifyError, header};
 use crate::clock::Millis;
 
 /// The header names of one family: `webhook-*` (the standard) or `svix-*`.
@@ -90,13 +92,10 @@ fn match_any(signatures: &str, expected: &[u8], name: &str) -> Result<(), Verify
             reason: "expected one or more space-separated v1,<base64> entries".to_string(),
         });
     }
-    // Every entry is compared, so the time taken does not say which one matched.
-    let mut matched = false;
-    for encoded in v1 {
-        if let Ok(given) = BASE64.decode(encoded) {
-            matched |= constant_time_eq(expected, &given);
-        }
-    }
+    let matched = any_matches(
+        expected,
+        v1.into_iter().filter_map(|e| BASE64.decode(e).ok()),
+    );
     if matched {
         Ok(())
     } else {

@@ -2,8 +2,10 @@
 //! HMAC-SHA256 of `"<t>.<body>"`. Stripe lists several `v1` while a secret is being rolled;
 //! any one matching is enough. `v0` (test-mode legacy) entries are ignored.
 
-use super::mac::{DEFAULT_TOLERANCE_SECS, check_timestamp, hmac_sha256, parse_unix_seconds};
-use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+use super::mac::{
+    DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac_sha256, parse_unix_seconds,
+};
+use super::{Delivery, Scheme, VerifyError, header};
 use crate::clock::Millis;
 
 const HEADER: &str = "Stripe-Signature";
@@ -20,13 +22,10 @@ impl Scheme for Stripe {
             secret.as_bytes(),
             &[timestamp.as_bytes(), b".", delivery.body],
         );
-        // Every entry is compared, so the time taken does not say which one matched.
-        let mut matched = false;
-        for hex_sig in signatures {
-            if let Ok(given) = hex::decode(hex_sig) {
-                matched |= constant_time_eq(&expected, &given);
-            }
-        }
+        let decoded = signatures
+            .into_iter()
+            .filter_map(|sig| hex::decode(sig).ok());
+        let matched = any_matches(&expected, decoded);
         if !matched {
             return Err(VerifyError::Mismatch(HEADER.to_string()));
         }
