@@ -169,3 +169,35 @@ async fn form_payloads_and_query_parameters_reach_the_action() {
     }
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_hook_with_fifty_waiting_answers_queue_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = r#"
+server: { dataDir: "{data}" }
+admin: { token: test-admin-token }
+tools:
+  slow: { command: ["/bin/sleep", "30"], timeout: 60s }
+hooks:
+  - id: slow
+    triggerConfig: { webhookPath: slow, webhookSecret: s3cret }
+    action: execute_tool
+    actionConfig: { toolId: slow, concurrency: 1 }
+"#;
+    let hub = Hub::start(yaml, dir.path(), None).await;
+    // One runs, fifty wait: all accepted.
+    for n in 0..51 {
+        let response = hub
+            .deliver("slow", "s3cret", &format!(r#"{{"n":{n}}}"#))
+            .await;
+        assert_eq!(response.status(), 202, "delivery {n}");
+    }
+    let response = hub.deliver("slow", "s3cret", "{}").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let (_, code, _) = error_of(response).await;
+    assert_eq!(code, "queue_full");
+    let hook = hub.get_json("/api/hooks/slow").await;
+    assert_eq!(hook["queued"], 50);
+    hub.stop().await;
+}

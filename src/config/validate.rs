@@ -152,8 +152,8 @@ pub fn validate_hook(hook: &Hook, tools: &BTreeMap<String, ToolDef>) -> Vec<Prob
     } else if let Some(why) = webhook_path_shape(&trigger.webhook_path) {
         errors.push(("triggerConfig.webhookPath".into(), why.into()));
     }
-    if let Err(e) = crate::verify::build(trigger) {
-        errors.push(("triggerConfig.scheme".into(), e));
+    if let Err(e) = crate::verify::Verifier::new(trigger) {
+        errors.push(scheme_problem(e));
     }
     for (i, method) in trigger.methods.iter().enumerate() {
         if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
@@ -361,3 +361,23 @@ fn check_template(path: &str, source: &str, errors: &mut Vec<Problem>) {
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+/// Places a verifier's complaint on the field it is about: a secret it cannot use, a setting
+/// the scheme does not take, or else the scheme itself.
+fn scheme_problem(message: String) -> Problem {
+    if let Some(rest) = message.strip_prefix("webhookSecret[")
+        && let Some((index, why)) = rest.split_once("]: ")
+    {
+        return (
+            format!("triggerConfig.webhookSecret[{index}]"),
+            why.to_string(),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("triggerConfig.")
+        && let Some((field, why)) = rest.split_once(' ')
+        && why.starts_with("is not used by scheme")
+    {
+        return (format!("triggerConfig.{field}"), why.to_string());
+    }
+    ("triggerConfig.scheme".into(), message)
+}

@@ -385,3 +385,25 @@ fn hook_ids_are_required_and_unique() {
         ]
     );
 }
+
+#[test]
+fn scheme_problems_name_the_field_at_fault() {
+    let fields = |hook: &Hook| -> Vec<String> {
+        validate_hook(hook, &tools())
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect()
+    };
+    let mut misplaced = forward("http://example.com/x");
+    misplaced.trigger_config.algorithm = Some("sha1".into());
+    assert_eq!(fields(&misplaced), vec!["triggerConfig.algorithm"]);
+
+    let mut bad_key = forward("http://example.com/x");
+    bad_key.trigger_config.scheme = Some("standard".into());
+    bad_key.trigger_config.webhook_secret = Secrets(vec!["whsec_!!!".into()]);
+    assert_eq!(fields(&bad_key), vec!["triggerConfig.webhookSecret[0]"]);
+
+    let mut unknown = forward("http://example.com/x");
+    unknown.trigger_config.scheme = Some("nope".into());
+    assert_eq!(fields(&unknown), vec!["triggerConfig.scheme"]);
+}

@@ -76,7 +76,7 @@ impl Snapshot {
                     source,
                     verifier,
                 }),
-                Err(e) => errors.push(format!("hook `{}`: triggerConfig.scheme: {e}", hook.id)),
+                Err(e) => errors.push(format!("hook `{}`: {e}", hook.id)),
             }
         }
         if errors.is_empty() {
