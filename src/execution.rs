@@ -94,9 +94,7 @@ impl FromStr for Status {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
-            format!(
-                "`{s}` is not a status (queued, running, retrying, succeeded, failed, skipped)"
-            )
+            format!("`{s}` is not a status (queued, running, retrying, succeeded, failed, skipped)")
         })
     }
 }
@@ -116,9 +114,17 @@ pub struct Execution {
     pub delivery_id: Option<String>,
     #[serde(with = "time")]
     pub received_at: Millis,
-    #[serde(default, with = "time::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub started_at: Option<Millis>,
-    #[serde(default, with = "time::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
@@ -129,7 +135,11 @@ pub struct Execution {
     pub output: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, with = "time::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub next_attempt_at: Option<Millis>,
     /// Made by `POST /api/hooks/:id/test` rather than a real delivery.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
