@@ -56,7 +56,6 @@ impl Default for RunOptions {
 pub struct AppState(Arc<AppInner>);
 
 pub struct AppInner {
-    pub config: Config,
     pub store: Arc<Store>,
     pub registry: Arc<Registry>,
     pub queue: Arc<Queue>,
@@ -74,26 +73,24 @@ impl Deref for AppState {
 impl AppInner {
     /// Rebuilds the live hook set from the config file's hooks and the database's.
     pub fn reload_hooks(&self) -> Result<(), ApiError> {
-        let snapshot = Snapshot::build(
-            &self.config.hooks,
-            &self.store.api_hooks()?,
-            self.config.tools.clone(),
-        )
-        .map_err(|errors| ApiError::internal(errors.join("; ")))?;
+        let snapshot = Snapshot::build(self.config(), &self.store.api_hooks()?)
+            .map_err(|errors| ApiError::internal(errors.join("; ")))?;
         self.registry.replace(snapshot);
         Ok(())
     }
 
+    /// The config file in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.registry.snapshot().config.clone()
+    }
+
     /// The URL senders post to for a webhook path.
     pub fn webhook_url(&self, path: &str) -> String {
-        let base = self.config.server.public_url.clone().unwrap_or_else(|| {
+        let config = self.config();
+        let base = config.server.public_url.clone().unwrap_or_else(|| {
             format!(
                 "http://{}",
-                self.config
-                    .server
-                    .listen
-                    .as_deref()
-                    .unwrap_or(DEFAULT_LISTEN)
+                config.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
             )
         });
         format!("{}/api/webhooks/{path}", base.trim_end_matches('/'))
@@ -147,8 +144,10 @@ pub async fn run_with(
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let store = Arc::new(Store::open(&data_dir)?);
     let admin = admin_token(&config, &store)?;
-    let snapshot = Snapshot::build(&config.hooks, &store.api_hooks()?, config.tools.clone())
-        .map_err(RunError::Hooks)?;
+    let workers = config.server.workers;
+    let retention_config = config.server.retention.clone();
+    let snapshot =
+        Snapshot::build(Arc::new(config), &store.api_hooks()?).map_err(RunError::Hooks)?;
     let registry = Arc::new(Registry::new(snapshot));
     let queue = Queue::new(QueueDeps {
         store: store.clone(),
@@ -158,16 +157,15 @@ pub async fn run_with(
             clock: options.clock.clone(),
         },
         clock: options.clock.clone(),
-        workers: config.server.workers,
+        workers,
     });
     queue.start()?;
     let retention = tokio::spawn(prune_forever(
         store.clone(),
         options.clock.clone(),
-        config.server.retention.clone(),
+        retention_config,
     ));
     let state = AppState(Arc::new(AppInner {
-        config,
         store: store.clone(),
         registry,
         queue: queue.clone(),

@@ -78,6 +78,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::queue::SubmitError> for ApiError {
+    fn from(e: crate::queue::SubmitError) -> Self {
+        match e {
+            crate::queue::SubmitError::Full(full) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                full.to_string(),
+            )
+            .with_retry_after(5),
+            crate::queue::SubmitError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = json!({ "code": self.code, "message": self.message });

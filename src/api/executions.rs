@@ -167,14 +167,10 @@ async fn enqueue(
     app: &AppState,
     executions: Vec<Execution>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    app.store.insert_executions(&executions)?;
-    app.store.sync().await?;
+    app.queue.submit(&executions).await?;
     let listed: Vec<Value> = executions
         .iter()
-        .map(|e| {
-            app.queue.push(&e.hook_id, e.id);
-            json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status})
-        })
+        .map(|e| json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status}))
         .collect();
     Ok((
         StatusCode::ACCEPTED,

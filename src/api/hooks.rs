@@ -189,7 +189,7 @@ async fn save_edit(
 
 fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
     let snapshot = app.registry.snapshot();
-    match crate::config::validate_hook(hook, &snapshot.tools)
+    match crate::config::validate_hook(hook, snapshot.tools())
         .into_iter()
         .next()
     {

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use super::Hook;
-use crate::config::ToolDef;
+use crate::config::{Config, ToolDef};
 use crate::verify::Verifier;
 
 /// Where a hook was defined.
@@ -35,29 +35,27 @@ impl LiveHook {
     }
 }
 
-/// One consistent view of every hook and tool.
+/// One consistent view of the config file in force and every hook.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// The config file these hooks came from (its `hooks` are merged below).
+    pub config: Arc<Config>,
     hooks: Vec<Arc<LiveHook>>,
     by_id: HashMap<String, Arc<LiveHook>>,
     by_path: HashMap<String, Vec<Arc<LiveHook>>>,
-    pub tools: BTreeMap<String, ToolDef>,
 }
 
 impl Snapshot {
     /// Builds the set. Fails, naming the hooks, when two share an id or a verifier cannot be
     /// built.
-    pub fn build(
-        config_hooks: &[Hook],
-        api_hooks: &[Hook],
-        tools: BTreeMap<String, ToolDef>,
-    ) -> Result<Self, Vec<String>> {
+    pub fn build(config: Arc<Config>, api_hooks: &[Hook]) -> Result<Self, Vec<String>> {
         let mut snapshot = Snapshot {
-            tools,
+            config: config.clone(),
             ..Snapshot::default()
         };
         let mut errors = Vec::new();
-        let sources = config_hooks
+        let sources = config
+            .hooks
             .iter()
             .map(|h| (h, Source::ConfigFile))
             .chain(api_hooks.iter().map(|h| (h, Source::Api)));
@@ -94,6 +92,11 @@ impl Snapshot {
             .or_default()
             .push(live.clone());
         self.hooks.push(live);
+    }
+
+    /// The tools the config file defines.
+    pub fn tools(&self) -> &BTreeMap<String, ToolDef> {
+        &self.config.tools
     }
 
     /// Every hook, config-file ones first.

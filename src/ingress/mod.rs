@@ -19,7 +19,6 @@ use crate::error::ApiError;
 use crate::execution::{Execution, ExecutionId, RawBody, Status, Trigger};
 use crate::hooks::LiveHook;
 use crate::payload;
-use crate::queue::Reservation;
 use crate::verify::{Delivery, VerifyError};
 
 pub use redact::REDACTED;
@@ -49,7 +48,7 @@ pub async fn receive(
     if accepting.is_empty() {
         return Err(method_not_allowed(&on_path, &method));
     }
-    let raw = read_body(&headers, body, app.config.server.max_body_bytes).await?;
+    let raw = read_body(&headers, body, snapshot.config.server.max_body_bytes).await?;
     let now_ms = app.clock.now_ms();
     let delivery = Delivery {
         headers: &headers,
@@ -65,14 +64,6 @@ pub async fn receive(
     let body = payload::parse(content_type, &raw, &query)
         .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
 
-    let mut reservations = Vec::with_capacity(verified.len());
-    for hook in &verified {
-        let reservation = app.queue.reserve(&hook.hook.id).map_err(|e| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
-                .with_retry_after(5)
-        })?;
-        reservations.push(reservation);
-    }
     let trigger = Trigger {
         path,
         method: method.to_string(),
@@ -85,9 +76,8 @@ pub async fn receive(
         .iter()
         .map(|hook| new_execution(hook, &trigger, &headers, now_ms))
         .collect();
-    app.store.insert_executions(&executions)?;
-    app.store.sync().await?;
-    Ok(accepted(executions, reservations))
+    app.queue.submit(&executions).await?;
+    Ok(accepted(&executions))
 }
 
 fn accepts(hook: &LiveHook, method: &Method) -> bool {
@@ -211,15 +201,12 @@ fn new_execution(
     }
 }
 
-/// Hands the durable executions to the queue and answers 202.
-fn accepted(executions: Vec<Execution>, reservations: Vec<Reservation>) -> Response {
+/// 202 listing the durable executions.
+fn accepted(executions: &[Execution]) -> Response {
     let listed: Vec<_> = executions
         .iter()
         .map(|e| json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status}))
         .collect();
-    for (e, reservation) in executions.iter().zip(reservations) {
-        reservation.enqueue(e.id);
-    }
     let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({ "accepted": true, "executions": listed })),

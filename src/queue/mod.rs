@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::actions::ActionEnv;
 use crate::clock::{Clock, Millis};
-use crate::execution::ExecutionId;
+use crate::execution::{Execution, ExecutionId};
 use crate::hooks::Registry;
 use crate::store::Store;
 
@@ -58,6 +58,15 @@ struct Lane {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("queue for this hook is full ({MAX_QUEUED_PER_HOOK} executions waiting)")]
 pub struct QueueFull;
+
+/// Why [`Queue::submit`] took nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Full(#[from] QueueFull),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
 
 /// A promised place in a hook's lane; released on drop unless used by [`Reservation::enqueue`].
 pub struct Reservation {
@@ -123,7 +132,24 @@ impl Queue {
         })
     }
 
-    /// Puts an execution in line without a reservation (replays, tests, recovery).
+    /// Takes new executions: reserves a place for each one that is to run (all or none), writes
+    /// them all durably, then puts them in line. Executions already final (skipped) are only
+    /// recorded. When this returns Ok, every execution is on disk.
+    pub async fn submit(self: &Arc<Self>, executions: &[Execution]) -> Result<(), SubmitError> {
+        let reservations = executions
+            .iter()
+            .filter(|e| !e.status.is_final())
+            .map(|e| Ok((e.id, self.reserve(&e.hook_id)?)))
+            .collect::<Result<Vec<_>, QueueFull>>()?;
+        self.deps.store.insert_executions(executions)?;
+        self.deps.store.sync().await?;
+        for (id, reservation) in reservations {
+            reservation.enqueue(id);
+        }
+        Ok(())
+    }
+
+    /// Puts an execution in line without a reservation (retries due, recovery).
     pub fn push(self: &Arc<Self>, hook_id: &str, id: ExecutionId) {
         self.lock()
             .lanes

@@ -48,7 +48,7 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
             hook: &live.hook,
             execution: &exec,
             attempt: attempt_no,
-            tools: &snapshot.tools,
+            tools: snapshot.tools(),
         },
     )
     .await;
