@@ -112,6 +112,9 @@ pub struct Execution {
     pub event_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
+    /// Executions of a hook with the same key run one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_key: Option<String>,
     #[serde(with = "time")]
     pub received_at: Millis,
     #[serde(
@@ -147,6 +150,32 @@ pub struct Execution {
     /// The execution this one replays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<ExecutionId>,
+}
+
+impl Execution {
+    /// A new queued execution of `hook_id` for `trigger`, received at `now_ms`.
+    pub fn queued(hook_id: &str, trigger: Trigger, now_ms: Millis) -> Self {
+        Self {
+            id: ExecutionId::new(now_ms),
+            hook_id: hook_id.to_string(),
+            status: Status::Queued,
+            label: None,
+            event_type: None,
+            delivery_id: None,
+            lock_key: None,
+            received_at: now_ms,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            trigger,
+            attempts: Vec::new(),
+            output: None,
+            error: None,
+            next_attempt_at: None,
+            test: false,
+            replay_of: None,
+        }
+    }
 }
 
 /// What arrived: enough to run the action again, byte for byte.

@@ -113,7 +113,7 @@ pub(crate) mod test_support {
 
     use serde_json::Value;
 
-    use crate::execution::{Execution, ExecutionId, RawBody, Status, Trigger};
+    use crate::execution::{Execution, RawBody, Status, Trigger};
     use crate::hooks::{ActionConfig, ActionKind, Hook, TriggerConfig};
 
     /// A hook with id `test-hook` running `action`.
@@ -138,31 +138,19 @@ pub(crate) mod test_support {
             ("content-type".to_string(), "application/json".to_string()),
             ("x-github-event".to_string(), "push".to_string()),
         ]);
+        let trigger = Trigger {
+            path: "incoming".into(),
+            method: "POST".into(),
+            headers,
+            query: BTreeMap::from([("q".to_string(), "1".to_string())]),
+            body,
+            raw_body: RawBody(raw.to_vec()),
+        };
         Execution {
-            id: ExecutionId::new(1_700_000_000_000),
-            hook_id: "test-hook".into(),
             status: Status::Running,
-            label: None,
             event_type: Some("push".into()),
             delivery_id: Some("d-1".into()),
-            received_at: 1_700_000_000_000,
-            started_at: None,
-            finished_at: None,
-            duration_ms: None,
-            trigger: Trigger {
-                path: "incoming".into(),
-                method: "POST".into(),
-                headers,
-                query: BTreeMap::from([("q".to_string(), "1".to_string())]),
-                body,
-                raw_body: RawBody(raw.to_vec()),
-            },
-            attempts: Vec::new(),
-            output: None,
-            error: None,
-            next_attempt_at: None,
-            test: false,
-            replay_of: None,
+            ..Execution::queued("test-hook", trigger, 1_700_000_000_000)
         }
     }
 }

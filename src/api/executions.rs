@@ -133,31 +133,19 @@ pub async fn test(
     let now = app.clock.now_ms();
     let mut headers = BTreeMap::new();
     headers.insert("content-type".to_string(), "application/json".to_string());
+    let trigger = Trigger {
+        path: hook,
+        method: "POST".to_string(),
+        headers,
+        query: BTreeMap::new(),
+        body: payload,
+        raw_body: RawBody(raw),
+    };
     let execution = Execution {
-        id: ExecutionId::new(now),
-        hook_id: hook_id.clone(),
-        status: Status::Queued,
         label: Some("test run".to_string()),
-        event_type: crate::payload::event_type(&Default::default(), &payload),
-        delivery_id: None,
-        received_at: now,
-        started_at: None,
-        finished_at: None,
-        duration_ms: None,
-        trigger: Trigger {
-            path: hook,
-            method: "POST".to_string(),
-            headers,
-            query: BTreeMap::new(),
-            body: payload,
-            raw_body: RawBody(raw),
-        },
-        attempts: Vec::new(),
-        output: None,
-        error: None,
-        next_attempt_at: None,
+        event_type: crate::payload::event_type(&Default::default(), &trigger.body),
         test: true,
-        replay_of: None,
+        ..Execution::queued(&hook_id, trigger, now)
     };
     enqueue(&app, vec![execution]).await
 }

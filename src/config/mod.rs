@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// How many actions may run at once across all hooks.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` / `CF-Connecting-IP` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 fn default_max_body() -> u64 {
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             max_body_bytes: default_max_body(),
             retention: RetentionConfig::default(),
             workers: default_workers(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -50,6 +50,17 @@ pub struct TriggerConfig {
     /// The verification scheme's name; `github` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
+    /// Client networks allowed to deliver (CIDRs); anyone when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_allowlist: Vec<ipnet::IpNet>,
+    /// Template for the delivery id used to drop repeats; the senders' delivery headers when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_key: Option<String>,
+    /// Template for the key that serialises runs: executions with the same key run one at a
+    /// time, in arrival order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_key: Option<String>,
     /// HTTP methods accepted besides POST.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,

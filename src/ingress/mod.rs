@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::execution::{Execution, ExecutionId, RawBody, Status, Trigger};
+use crate::execution::{Execution, RawBody, Trigger};
 use crate::hooks::LiveHook;
 use crate::payload;
 use crate::verify::{Delivery, VerifyError};
@@ -177,27 +177,15 @@ fn new_execution(
         .as_deref()
         .into_iter()
         .collect();
+    let trigger = Trigger {
+        headers: redact::headers(headers, &extra),
+        ..trigger.clone()
+    };
     Execution {
-        id: ExecutionId::new(now_ms),
-        hook_id: hook.hook.id.clone(),
-        status: Status::Queued,
         label: payload::label(&trigger.body),
         event_type: payload::event_type(headers, &trigger.body),
         delivery_id: payload::delivery_id(headers),
-        received_at: now_ms,
-        started_at: None,
-        finished_at: None,
-        duration_ms: None,
-        trigger: Trigger {
-            headers: redact::headers(headers, &extra),
-            ..trigger.clone()
-        },
-        attempts: Vec::new(),
-        output: None,
-        error: None,
-        next_attempt_at: None,
-        test: false,
-        replay_of: None,
+        ..Execution::queued(&hook.hook.id, trigger, now_ms)
     }
 }
 
