@@ -1,0 +1,9 @@
+-- wrk script for bench/run.sh: POST the body in $BENCH_BODY_FILE with its precomputed
+-- GitHub signature ($BENCH_SIGNATURE, "sha256=<hex>"), the same request every time.
+local f = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "push"
+wrk.headers["X-Hub-Signature-256"] = assert(os.getenv("BENCH_SIGNATURE"))

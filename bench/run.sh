@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# Loopback benchmark of hookhub's ingress against two ceilings (examples/ceiling.rs):
+#   ceiling-nostore  verify the GitHub HMAC, answer 202
+#   ceiling-durable  verify, append the body to a file, 202 after a shared (group-committed) fdatasync
+#   hookhub          the release binary with bench/hooks.bench.yaml (forwards to the ceiling's /sink)
+# Run by hand, not by CI: bench/run.sh. Results: stdout and bench/results/latest.md.
+# Knobs (environment): CONNECTIONS=32 THREADS=2 WARMUP=3 DURATION=15 LARGE_DURATION=8
+#   SIZES_LARGE="65536 1048576" LOW_CONNECTIONS=4 (an extra 1 KB run of hookhub and
+#   ceiling-durable below the hub's queue cap; empty skips it) BENCH_TMP=<dir for data dirs>
+#   BENCH_NO_BUILD=1 (use the binaries already in target/release)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-3}
+DURATION=${DURATION:-15}
+LARGE_DURATION=${LARGE_DURATION:-8}
+SIZES_LARGE=${SIZES_LARGE-65536 1048576}
+LOW_CONNECTIONS=${LOW_CONNECTIONS-4}
+SECRET=bench-secret
+HUB=$ROOT/target/release/hookhub
+CEILING=$ROOT/target/release/examples/ceiling
+RESULTS=$ROOT/bench/results
+mkdir -p "$RESULTS"
+WORK=${BENCH_TMP:-$(mktemp -d "${TMPDIR:-/tmp}/hookhub-bench.XXXXXX")}
+mkdir -p "$WORK"
+
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    [[ -n ${BENCH_TMP:-} ]] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s\n' "$*" >&2; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# wait_ready URL PID: until URL answers 2xx (at most 30 s), failing early if PID died.
+wait_ready() {
+    local deadline=$(($(now_ms) + 30000))
+    until curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; do
+        kill -0 "$2" 2>/dev/null || { log "server $2 died before $1 answered"; return 1; }
+        (($(now_ms) < deadline)) || { log "timed out waiting for $1"; return 1; }
+        sleep 0.005
+    done
+}
+
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# make_body SIZE FILE: a GitHub-push-like JSON object of exactly SIZE bytes.
+make_body() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+size, path = int(sys.argv[1]), sys.argv[2]
+doc = {"ref": "refs/heads/main", "repository": {"full_name": "bench/hookhub"},
+       "pusher": {"name": "bench"}, "head_commit": {"message": "benchmark"}, "padding": ""}
+doc["padding"] = "x" * (size - len(json.dumps(doc, separators=(",", ":"))))
+text = json.dumps(doc, separators=(",", ":"))
+assert len(text) == size, (len(text), size)
+open(path, "w").write(text)
+PY
+}
+
+# signature FILE: the X-Hub-Signature-256 value for FILE.
+signature() {
+    echo "sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$1" | cut -d' ' -f1)"
+}
+
+# load URL SECONDS BODY_FILE OUT [CONNS]: a warm-up, then the measured wrk run written to OUT.
+load() {
+    local url=$1 secs=$2 body=$3 out=$4 conns=${5:-$CONNECTIONS} sig
+    sig=$(signature "$body")
+    BENCH_BODY_FILE=$body BENCH_SIGNATURE=$sig \
+        wrk -t"$THREADS" -c"$conns" -d"${WARMUP}s" --timeout 10s -s bench/post.lua "$url" >/dev/null
+    BENCH_BODY_FILE=$body BENCH_SIGNATURE=$sig \
+        wrk -t"$THREADS" -c"$conns" -d"${secs}s" --timeout 10s --latency -s bench/post.lua "$url" >"$out"
+}
+
+# to_ms VALUE: wrk's "812.00us" / "1.23ms" / "1.05s" in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+        printf "%.2f", n }'
+}
+
+# row NAME SIZE SECS OUT [CONNS]: one Markdown table row from a wrk report; records the
+# rate of 2xx answers (wrk's req/s counts every answer, 503s included) in OK[NAME/SIZE].
+ROWS=()
+declare -A OK
+row() {
+    local name=$1 size=$2 secs=$3 out=$4 conns=${5:-$CONNECTIONS} rps ok p50 p99 non2xx errors
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+    errors=$(awk -F': ' '/Socket errors:/ {print $2}' "$out")
+    # "N requests in 15.01s": the 2xx rate over the run's real length.
+    ok=$(awk -v bad="${non2xx:-0}" '/ requests in / {t = $4; sub(/s,$/, "", t); printf "%.0f", ($1 - bad) / t}' "$out")
+    OK[$name/$size/$conns]=$ok
+    ROWS+=("| $name | $(human "$size") | $conns | $secs | $rps | **$ok** | $p50 | $p99 | ${non2xx:-0} | ${errors:-none} |")
+    log "  $name $(human "$size") c=$conns: $rps req/s, $ok 2xx/s, p50 $p50 ms, p99 $p99 ms, non-2xx ${non2xx:-0}"
+}
+human() {
+    case $1 in 1024) echo "1 KB" ;; 65536) echo "64 KB" ;; 1048576) echo "1 MB" ;; *) echo "$1 B" ;; esac
+}
+ratio() { awk -v a="${OK[$1]:-0}" -v b="${OK[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+command -v wrk >/dev/null || {
+    log "installing wrk"
+    if [[ $(id -u) == 0 ]]; then apt-get update -qq && apt-get install -y -qq wrk; else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi
+}
+for tool in curl python3 openssl; do command -v "$tool" >/dev/null || { log "needs $tool"; exit 1; }; done
+
+if [[ -z ${BENCH_NO_BUILD:-} ]]; then
+    log "building (release)"
+    cargo build --release --bin hookhub --example ceiling >&2
+fi
+[[ -x $HUB && -x $CEILING ]] || { log "no release build at $HUB / $CEILING"; exit 1; }
+
+for size in 1024 $SIZES_LARGE; do make_body "$size" "$WORK/body-$size.json"; done
+
+# --- ceilings ------------------------------------------------------------------------------
+run_ceiling() { # MODE SIZE SECS [CONNS]
+    local mode=$1 size=$2 secs=$3 conns=${4:-$CONNECTIONS} port pid
+    port=$(free_port)
+    "$CEILING" --mode "$mode" --listen "127.0.0.1:$port" --file "$WORK/ceiling-$mode-$size.log" \
+        2>"$WORK/ceiling-$mode-$size.err" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_ready "http://127.0.0.1:$port/healthz" "$pid"
+    load "http://127.0.0.1:$port/api/webhooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-ceiling-$mode-$size-$conns.txt" "$conns"
+    row "ceiling-$mode" "$size" "$secs" "$WORK/wrk-ceiling-$mode-$size-$conns.txt" "$conns"
+    stop "$pid"
+    rm -f "$WORK/ceiling-$mode-$size.log"
+}
+
+# --- hookhub -------------------------------------------------------------------------------
+# The forward target: a nostore ceiling's /sink, up for every hub run.
+SINK_PORT=$(free_port)
+"$CEILING" --mode nostore --listen "127.0.0.1:$SINK_PORT" 2>"$WORK/sink.err" &
+SINK_PID=$!
+PIDS+=("$SINK_PID")
+wait_ready "http://127.0.0.1:$SINK_PORT/healthz" "$SINK_PID"
+
+STARTUP_MS="" RSS_IDLE_KB="" RSS_AFTER_KB="" TOP_SNAPSHOT=""
+run_hub() { # SIZE SECS [CONNS]; the 1 KB run at CONNECTIONS also takes the startup and RSS figures
+    local size=$1 secs=$2 conns=${3:-$CONNECTIONS} port pid data t0 t1 top_pid="" main=""
+    [[ $size != 1024 || $conns != "$CONNECTIONS" ]] || main=1
+    port=$(free_port)
+    data=$(mktemp -d "$WORK/hub-data-$size.XXXXXX")
+    t0=$(now_ms)
+    BENCH_SINK_URL="http://127.0.0.1:$SINK_PORT/sink" "$HUB" serve --config bench/hooks.bench.yaml \
+        --data-dir "$data" --listen "127.0.0.1:$port" 2>"$WORK/hub-$size.err" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_ready "http://127.0.0.1:$port/healthz" "$pid"
+    t1=$(now_ms)
+    if [[ -n $main ]]; then
+        STARTUP_MS=$((t1 - t0))
+        sleep 2
+        RSS_IDLE_KB=$(rss_kb "$pid")
+        # A per-thread CPU snapshot halfway through the measured run (after the warm-up).
+        (sleep $((WARMUP + secs / 2)) && top -H -b -n 1 -d 1 -p "$pid" >"$WORK/top-hub.txt" 2>&1) &
+        top_pid=$!
+    fi
+    load "http://127.0.0.1:$port/api/webhooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-hub-$size-$conns.txt" "$conns"
+    [[ -z $main ]] || RSS_AFTER_KB=$(rss_kb "$pid")
+    row hookhub "$size" "$secs" "$WORK/wrk-hub-$size-$conns.txt" "$conns"
+    if [[ -n $main ]]; then
+        wait "$top_pid" || true
+        TOP_SNAPSHOT=$(sed -n '7,20p' "$WORK/top-hub.txt")
+        DATA_KB_1K=$(du -sk "$data" | cut -f1)
+    fi
+    stop "$pid"
+    rm -rf "$data"
+}
+
+log "1 KB bodies, $CONNECTIONS connections, ${WARMUP}s warm-up + ${DURATION}s"
+run_ceiling nostore 1024 "$DURATION"
+run_ceiling durable 1024 "$DURATION"
+run_hub 1024 "$DURATION"
+for size in $SIZES_LARGE; do
+    log "$(human "$size") bodies, ${WARMUP}s warm-up + ${LARGE_DURATION}s"
+    run_ceiling durable "$size" "$LARGE_DURATION"
+    run_hub "$size" "$LARGE_DURATION"
+done
+if [[ -n $LOW_CONNECTIONS ]]; then
+    log "1 KB bodies, $LOW_CONNECTIONS connections (below the hub's queue cap), ${WARMUP}s warm-up + ${LARGE_DURATION}s"
+    run_ceiling durable 1024 "$LARGE_DURATION" "$LOW_CONNECTIONS"
+    run_hub 1024 "$LARGE_DURATION" "$LOW_CONNECTIONS"
+fi
+stop "$SINK_PID"
+
+# --- report --------------------------------------------------------------------------------
+BIN_BYTES=$(stat -c %s "$HUB")
+{
+    echo "# hookhub benchmark, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+    echo
+    echo "- machine: $(nproc) cores, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+    echo "- data dir filesystem: $(df -T "$WORK" | awk 'NR == 2 {print $2 " (" $1 ", mounted on " $7 ")"}')"
+    echo "- load: wrk $THREADS threads, $CONNECTIONS connections, ${WARMUP}s warm-up per run, loopback, same cores as the servers"
+    echo
+    echo "| server | body | conns | secs | req/s (all answers) | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    echo "Ratios of 2xx/s at $CONNECTIONS connections$([[ -z $LOW_CONNECTIONS ]] || echo " (last column: 1 KB at $LOW_CONNECTIONS)"):"
+    echo
+    echo "| ratio | 1 KB |$(for s in $SIZES_LARGE; do printf ' %s |' "$(human "$s")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " 1 KB, c=$LOW_CONNECTIONS |")"
+    echo "|---|---|$(for _ in $SIZES_LARGE; do printf -- '---|'; done)$([[ -z $LOW_CONNECTIONS ]] || echo "---|")"
+    echo "| hookhub / ceiling-durable | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-durable/1024/$CONNECTIONS") |$(for s in $SIZES_LARGE; do printf ' %s |' "$(ratio "hookhub/$s/$CONNECTIONS" "ceiling-durable/$s/$CONNECTIONS")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " $(ratio "hookhub/1024/$LOW_CONNECTIONS" "ceiling-durable/1024/$LOW_CONNECTIONS") |")"
+    echo "| hookhub / ceiling-nostore | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-nostore/1024/$CONNECTIONS") |$(for _ in $SIZES_LARGE; do printf ' – |'; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
+    echo
+    echo "- hub startup to first /healthz answer: ${STARTUP_MS} ms (fresh data dir; 5 ms polling)"
+    echo "- hub RSS idle (2 s after ready): $((RSS_IDLE_KB / 1024)) MiB ($RSS_IDLE_KB kB)"
+    echo "- hub RSS right after the 1 KB run: $((RSS_AFTER_KB / 1024)) MiB ($RSS_AFTER_KB kB)"
+    echo "- hub data dir after the 1 KB run: $((DATA_KB_1K / 1024)) MiB"
+    echo "- release binary (stripped by the release profile): $BIN_BYTES bytes ($(awk -v b="$BIN_BYTES" 'BEGIN {printf "%.1f", b / 1048576}') MiB); $(file -b "$HUB" 2>/dev/null | grep -o 'not stripped\|stripped' || echo '?')"
+    echo
+    echo "Hub threads halfway through the 1 KB run (top -H):"
+    echo
+    echo '```'
+    echo "$TOP_SNAPSHOT"
+    echo '```'
+} | tee "$RESULTS/latest.md"
