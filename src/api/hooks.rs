@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{ExecutionId, Status};
 use crate::hooks::{Hook, LiveHook, Secrets, Source};
+use crate::verify::TOKEN_SCHEMES;
 
 /// A hook as the API shows it: secrets removed, with where it came from and how it is doing.
 #[derive(Debug, Serialize)]
@@ -130,7 +131,12 @@ pub async fn patch(
 ) -> Result<Json<HookOut>, ApiError> {
     let existing = editable(&app, &id)?;
     let patch: Value = parse_json(&body)?;
-    let mut merged = serde_json::to_value(&existing).map_err(ApiError::internal)?;
+    // Merged over the hook as a client sees it (no secrets), so a patch that leaves them out
+    // keeps them the same way a PUT does.
+    let mut shown = existing.clone();
+    shown.trigger_config.webhook_secret = Secrets::default();
+    shown.action_config.signing_secret = Secrets::default();
+    let mut merged = serde_json::to_value(&shown).map_err(ApiError::internal)?;
     merge_patch(&mut merged, &patch);
     let hook: Hook = parse_json(merged.to_string().as_bytes())?;
     save_edit(&app, existing, hook).await
@@ -148,7 +154,7 @@ pub async fn delete(
 }
 
 /// The stored API hook with this id, or why it cannot be edited.
-fn editable(app: &AppState, id: &str) -> Result<Hook, ApiError> {
+pub(super) fn editable(app: &AppState, id: &str) -> Result<Hook, ApiError> {
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(id).ok_or_else(|| not_found(id))?;
     if live.source == Source::ConfigFile {
@@ -171,9 +177,10 @@ async fn save_edit(
     } else if hook.id != existing.id {
         return Err(ApiError::invalid_field("id", "cannot be changed"));
     }
-    // A client that read the hook never saw its secrets; leaving them out keeps them.
+    // A client that read the hook never saw its secrets; leaving them out keeps them, along
+    // with a rotation's retiring secrets. A new secret replaces them all at once.
     if hook.trigger_config.webhook_secret.is_empty() {
-        hook.trigger_config.webhook_secret = existing.trigger_config.webhook_secret;
+        keep_trigger_secrets(&existing, &mut hook)?;
     }
     if hook.action_config.signing_secret.is_empty() {
         hook.action_config.signing_secret = existing.action_config.signing_secret;
@@ -187,7 +194,28 @@ async fn save_edit(
     Ok(Json(hook_out(app, live)?))
 }
 
-fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
+/// Carries the stored secrets over to an edited hook. A token scheme's secret is stored only
+/// as its hash, so it cannot become the key of a signing scheme.
+fn keep_trigger_secrets(existing: &Hook, hook: &mut Hook) -> Result<(), ApiError> {
+    let was_token = TOKEN_SCHEMES.contains(&existing.trigger_config.scheme_name());
+    let is_token = TOKEN_SCHEMES.contains(&hook.trigger_config.scheme_name());
+    if was_token && !is_token && !existing.trigger_config.webhook_secret.is_empty() {
+        return Err(ApiError::invalid_field(
+            "triggerConfig.webhookSecret",
+            format!(
+                "the `{}` secret is stored only as its hash and cannot sign for scheme `{}`; \
+                 give a new webhookSecret",
+                existing.trigger_config.scheme_name(),
+                hook.trigger_config.scheme_name()
+            ),
+        ));
+    }
+    hook.trigger_config.webhook_secret = existing.trigger_config.webhook_secret.clone();
+    hook.trigger_config.retiring_secrets = existing.trigger_config.retiring_secrets.clone();
+    Ok(())
+}
+
+pub(super) fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
     let snapshot = app.registry.snapshot();
     match crate::config::validate_hook(hook, snapshot.tools())
         .into_iter()
@@ -198,7 +226,7 @@ fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
     }
 }
 
-fn not_found(id: &str) -> ApiError {
+pub(super) fn not_found(id: &str) -> ApiError {
     ApiError::not_found("hook_not_found", format!("no hook with id `{id}`"))
 }
 
@@ -227,7 +255,7 @@ fn unique_slug(name: &str, taken: impl Fn(&str) -> bool) -> String {
 }
 
 /// A fresh secret in the form the scheme's senders expect.
-fn generate_secret(scheme: &str) -> String {
+pub(super) fn generate_secret(scheme: &str) -> String {
     use base64::Engine as _;
     let bytes: [u8; 32] = rand::random();
     if scheme == "standard" {

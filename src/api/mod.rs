@@ -4,6 +4,7 @@
 pub mod auth;
 mod executions;
 mod hooks;
+mod rotate;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -22,6 +23,8 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .patch(hooks::patch)
                 .delete(hooks::delete),
         )
+        .route("/api/hooks/{id}/rotate-secret", post(rotate::rotate_secret))
+        .route("/api/hooks/{id}/rotate-path", post(rotate::rotate_path))
         .route("/api/hooks/{id}/executions", get(executions::list))
         .route("/api/hooks/{id}/test", post(executions::test))
         .route(

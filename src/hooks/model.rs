@@ -89,6 +89,18 @@ pub struct TriggerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub tolerance: Option<Duration>,
+    /// Secrets replaced by a rotation with a grace period, still verifying until their time.
+    /// Kept by the store beside the hook; never read from or written to YAML or JSON.
+    #[serde(skip)]
+    pub retiring_secrets: Vec<RetiringSecret>,
+}
+
+/// A rotated-out secret and the moment (ms since the epoch) it stops verifying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiringSecret {
+    pub secret: String,
+    pub valid_until: crate::clock::Millis,
 }
 
 impl TriggerConfig {

@@ -1,34 +1,243 @@
-//! Hooks made through the API (the `api_hooks` tree: id → hook JSON).
+//! Hooks made through the API (the `api_hooks` tree: id → hook JSON). Secrets are kept at rest
+//! only in the form they are needed in: HMAC keys (`webhookSecret` of the signing schemes and
+//! `actionConfig.signingSecret`) sealed with the data dir's key, token secrets (`bearer`,
+//! `header`, `gitlab`) as `sha256:<hex>`. Callers hand in plain hooks and get back hooks with
+//! HMAC keys opened and tokens still hashed; the sealing never leaves this file. Secrets
+//! retiring after a rotation are kept beside the hook, as `triggerConfig.retiringSecrets`.
 
+use serde_json::Value;
+
+use super::seal::{SealError, is_sealed};
 use super::{Store, StoreError};
 use crate::hooks::Hook;
+use crate::verify::{TOKEN_SCHEMES, hash_token};
+
+/// The stored form's field holding the retiring secrets (absent from the API's hook shape).
+const RETIRING: &str = "retiringSecrets";
+
+/// How a secret is kept at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Needed in clear to compute signatures: sealed.
+    Sealed,
+    /// Only ever compared: hashed.
+    Hashed,
+}
 
 impl Store {
     /// Every API-made hook, ordered by id.
     pub fn api_hooks(&self) -> Result<Vec<Hook>, StoreError> {
         self.api_hooks
             .iter()
-            .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .map(|entry| {
+                let (_, bytes) = entry?;
+                self.decode(&bytes)
+            })
             .collect()
     }
 
     pub fn api_hook(&self, id: &str) -> Result<Option<Hook>, StoreError> {
         match self.api_hooks.get(id)? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            Some(bytes) => Ok(Some(self.decode(&bytes)?)),
             None => Ok(None),
         }
     }
 
-    /// Creates or replaces an API hook. Not durable until [`Store::sync`].
+    /// Creates or replaces an API hook, sealing and hashing its secrets before they reach the
+    /// database. Not durable until [`Store::sync`].
     pub fn put_api_hook(&self, hook: &Hook) -> Result<(), StoreError> {
         self.api_hooks
-            .insert(hook.id.as_bytes(), serde_json::to_vec(hook)?)?;
+            .insert(hook.id.as_bytes(), self.encode(hook)?)?;
         Ok(())
     }
 
     /// Removes an API hook; false when there was none.
     pub fn delete_api_hook(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.api_hooks.remove(id)?.is_some())
+    }
+
+    /// Rewrites hooks stored before secrets were sealed, so no secret stays in clear in the
+    /// current records. Returns how many were rewritten.
+    pub(super) fn seal_clear_hooks(&self) -> Result<usize, StoreError> {
+        let mut rewritten = 0;
+        for entry in self.api_hooks.iter() {
+            let (key, bytes) = entry?;
+            let mut stored = read_stored(&bytes)?;
+            let in_clear = secrets_mut(&mut stored).into_iter().any(|(kept, s)| {
+                !s.is_empty()
+                    && match kept {
+                        Kept::Sealed => !is_sealed(s),
+                        Kept::Hashed => hash_token(s) != *s,
+                    }
+            });
+            if in_clear {
+                let hook = self.decode(&bytes)?;
+                self.api_hooks.insert(key, self.encode(&hook)?)?;
+                rewritten += 1;
+            }
+        }
+        Ok(rewritten)
+    }
+
+    fn encode(&self, hook: &Hook) -> Result<Vec<u8>, StoreError> {
+        let mut stored = hook.clone();
+        for (kept, secret) in secrets_mut(&mut stored) {
+            if secret.is_empty() {
+                continue;
+            }
+            *secret = match kept {
+                Kept::Sealed => self.seal.seal(secret, &hook.id),
+                Kept::Hashed => hash_token(secret),
+            };
+        }
+        let retiring = std::mem::take(&mut stored.trigger_config.retiring_secrets);
+        let mut value = serde_json::to_value(&stored)?;
+        if !retiring.is_empty() {
+            value["triggerConfig"][RETIRING] = serde_json::to_value(retiring)?;
+        }
+        Ok(serde_json::to_vec(&value)?)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Hook, StoreError> {
+        let mut hook = read_stored(bytes)?;
+        let id = hook.id.clone();
+        for (kept, secret) in secrets_mut(&mut hook) {
+            // Values written before sealing existed are in clear; they are read as they are
+            // (and rewritten sealed at the next start).
+            if kept == Kept::Sealed && is_sealed(secret) {
+                *secret = self
+                    .seal
+                    .unseal(secret, &id)
+                    .ok_or_else(|| SealError::Unseal { hook: id.clone() })?;
+            }
+        }
+        Ok(hook)
+    }
+}
+
+/// The hook as stored, retiring secrets moved back into the model, nothing opened.
+fn read_stored(bytes: &[u8]) -> Result<Hook, StoreError> {
+    let mut value: Value = serde_json::from_slice(bytes)?;
+    let retiring = value
+        .get_mut("triggerConfig")
+        .and_then(Value::as_object_mut)
+        .and_then(|t| t.remove(RETIRING));
+    let mut hook: Hook = serde_json::from_value(value)?;
+    if let Some(retiring) = retiring {
+        hook.trigger_config.retiring_secrets = serde_json::from_value(retiring)?;
+    }
+    Ok(hook)
+}
+
+/// Every secret of a hook with how it is kept at rest. A secret's form follows the scheme
+/// the hook is stored with, so writing and reading always agree.
+fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
+    let trigger = &mut hook.trigger_config;
+    let kept = if TOKEN_SCHEMES.contains(&trigger.scheme_name()) {
+        Kept::Hashed
+    } else {
+        Kept::Sealed
+    };
+    let mut all: Vec<(Kept, &mut String)> = Vec::new();
+    all.extend(trigger.webhook_secret.0.iter_mut().map(|s| (kept, s)));
+    all.extend(
+        trigger
+            .retiring_secrets
+            .iter_mut()
+            .map(|r| (kept, &mut r.secret)),
+    );
+    all.extend(
+        hook.action_config
+            .signing_secret
+            .0
+            .iter_mut()
+            .map(|s| (Kept::Sealed, s)),
+    );
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::{ActionConfig, ActionKind, RetiringSecret, Secrets, TriggerConfig};
+
+    fn hook(scheme: &str, secret: &str) -> Hook {
+        Hook {
+            id: "h".into(),
+            name: String::new(),
+            enabled: true,
+            trigger: Default::default(),
+            trigger_config: TriggerConfig {
+                webhook_path: "p".into(),
+                scheme: Some(scheme.into()),
+                webhook_secret: Secrets(vec![secret.into()]),
+                retiring_secrets: vec![RetiringSecret {
+                    secret: "old-one".into(),
+                    valid_until: 42,
+                }],
+                ..Default::default()
+            },
+            action: ActionKind::Webhook,
+            action_config: ActionConfig {
+                signing_secret: Secrets(vec!["forward-key".into()]),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn raw(store: &Store) -> String {
+        let bytes = store.api_hooks.get("h").unwrap().unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn hmac_keys_are_sealed_and_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_api_hook(&hook("github", "gh-key")).unwrap();
+        let raw = raw(&store);
+        for secret in ["gh-key", "old-one", "forward-key"] {
+            assert!(!raw.contains(secret), "{secret} in clear: {raw}");
+        }
+        assert_eq!(
+            store.api_hook("h").unwrap().unwrap(),
+            hook("github", "gh-key")
+        );
+    }
+
+    #[test]
+    fn tokens_are_hashed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_api_hook(&hook("bearer", "tok")).unwrap();
+        let read = store.api_hook("h").unwrap().unwrap();
+        let hashed = hash_token("tok");
+        assert_eq!(read.trigger_config.webhook_secret.0, vec![hashed.clone()]);
+        assert_eq!(
+            read.trigger_config.retiring_secrets[0].secret,
+            hash_token("old-one")
+        );
+        assert_eq!(read.action_config.signing_secret.0, vec!["forward-key"]);
+        // Storing what was read (a PUT that keeps the secret) leaves the digest alone.
+        store.put_api_hook(&read).unwrap();
+        let again = store.api_hook("h").unwrap().unwrap();
+        assert_eq!(again.trigger_config.webhook_secret.0, vec![hashed]);
+    }
+
+    #[test]
+    fn hooks_stored_in_clear_are_sealed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let legacy = serde_json::to_vec(&hook("github", "gh-key")).unwrap();
+            store.api_hooks.insert("h", legacy).unwrap();
+            assert_eq!(store.api_hook("h").unwrap().unwrap().id, "h");
+            store.flush_now().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!raw(&store).contains("gh-key"));
+        let read = store.api_hook("h").unwrap().unwrap();
+        assert_eq!(read.trigger_config.webhook_secret.0, vec!["gh-key"]);
+        assert_eq!(store.seal_clear_hooks().unwrap(), 0);
     }
 }

@@ -12,10 +12,12 @@ mod executions;
 mod hooks;
 mod keys;
 mod meta;
+mod seal;
 
 use std::path::Path;
 
 pub use executions::{ExecutionPage, PendingJob};
+pub use seal::SealError;
 
 /// Failures of the store. Their text is for logs; clients get an opaque 500.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub enum StoreError {
     Flush(String),
     #[error("cannot open the data directory {path}: {reason}")]
     Open { path: String, reason: String },
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
 }
 
 /// The hub's database.
@@ -39,6 +43,8 @@ pub struct Store {
     api_hooks: sled::Tree,
     meta: sled::Tree,
     commit: commit::GroupCommit,
+    /// Seals API hooks' HMAC secrets with the data dir's `secret.key`.
+    seal: seal::Sealer,
 }
 
 impl Store {
@@ -48,6 +54,7 @@ impl Store {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        let seal = seal::Sealer::open_or_create(dir)?;
         let db = sled::Config::new()
             .path(dir.join("db"))
             // Durability comes from explicit group commits; the background flush only bounds
@@ -58,13 +65,18 @@ impl Store {
                 path: dir.display().to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(Self {
+        let store = Self {
             log: db.open_tree("log")?,
             api_hooks: db.open_tree("api_hooks")?,
             meta: db.open_tree("meta")?,
             commit: commit::GroupCommit::start(db.clone()),
+            seal,
             db,
-        })
+        };
+        if store.seal_clear_hooks()? > 0 {
+            store.flush_now()?;
+        }
+        Ok(store)
     }
 
     /// Waits until every write made before this call is on disk. Concurrent callers share one

@@ -16,6 +16,7 @@ mod testing;
 mod token;
 
 pub use sign::{SIGNABLE, sign_headers, sign_headers_for};
+pub use token::{TOKEN_SCHEMES, hash_token};
 
 use std::fmt;
 
@@ -69,11 +70,12 @@ pub trait Scheme: Send + Sync + fmt::Debug {
     }
 }
 
-/// A hook's verifier: its scheme and its secrets, any one of which may verify.
+/// A hook's verifier: its scheme and its secrets, any one of which may verify. A secret
+/// retiring after a rotation carries the time (ms) from which it no longer verifies.
 #[derive(Debug)]
 pub struct Verifier {
     scheme: Box<dyn Scheme>,
-    secrets: Vec<String>,
+    secrets: Vec<(String, Option<Millis>)>,
 }
 
 impl Verifier {
@@ -86,18 +88,28 @@ impl Verifier {
                 .check_secret(secret)
                 .map_err(|e| format!("webhookSecret[{i}]: {e}"))?;
         }
+        let current = config.webhook_secret.iter().map(|s| (s.to_string(), None));
+        let retiring = config
+            .retiring_secrets
+            .iter()
+            .map(|r| (r.secret.clone(), Some(r.valid_until)));
         Ok(Self {
             scheme,
-            secrets: config.webhook_secret.iter().map(str::to_string).collect(),
+            secrets: current.chain(retiring).collect(),
         })
     }
 
-    /// Ok when any secret verifies. With several secrets, a stale timestamp wins over the
-    /// others' mismatches (schemes check it only once the signature matched, so that secret
-    /// was the right one); otherwise the first secret's error is reported.
+    /// Ok when any secret in force at `delivery.now_ms` verifies. With several secrets, a
+    /// stale timestamp wins over the others' mismatches (schemes check it only once the
+    /// signature matched, so that secret was the right one); otherwise the first secret's
+    /// error is reported.
     pub fn verify(&self, delivery: &Delivery<'_>) -> Result<(), VerifyError> {
         let mut reported = None;
-        for secret in &self.secrets {
+        let in_force = self
+            .secrets
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|t| delivery.now_ms < t));
+        for (secret, _) in in_force {
             match self.scheme.verify(delivery, secret) {
                 Ok(()) => return Ok(()),
                 Err(e @ VerifyError::TimestampOutOfTolerance { .. }) => reported = Some(e),
@@ -218,6 +230,29 @@ mod tests {
         assert_eq!(verifier.verify(&delivery), Ok(()));
         let none = Verifier::new(&config("github", &[])).unwrap();
         assert_eq!(none.verify(&delivery), Err(VerifyError::NoSecret));
+    }
+
+    #[test]
+    fn a_retiring_secret_verifies_until_its_time() {
+        let body = b"{}";
+        let signed = sign_headers("github", "old", body, 0, "m").unwrap();
+        let map = headers(&[(&signed[0].0, &signed[0].1)]);
+        let mut rotated = config("github", &["new"]);
+        rotated.retiring_secrets = vec![crate::hooks::RetiringSecret {
+            secret: "old".into(),
+            valid_until: 5_000,
+        }];
+        let verifier = Verifier::new(&rotated).unwrap();
+        let at = |now_ms| Delivery {
+            headers: &map,
+            body,
+            now_ms,
+        };
+        assert_eq!(verifier.verify(&at(4_999)), Ok(()));
+        assert!(matches!(
+            verifier.verify(&at(5_000)),
+            Err(VerifyError::Mismatch(_))
+        ));
     }
 
     #[test]

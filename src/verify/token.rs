@@ -52,11 +52,38 @@ impl Scheme for HeaderToken {
     }
 }
 
+/// The schemes whose secret travels as-is, so only its digest needs keeping.
+pub const TOKEN_SCHEMES: &[&str] = &["gitlab", "bearer", "header"];
+
+/// How a stored token secret marks itself as a digest rather than the token.
+const HASHED_PREFIX: &str = "sha256:";
+
+/// The form a token secret is kept in: `sha256:<hex>` of the token. A value already in that
+/// form is returned unchanged, so storing a hook twice never hashes a hash.
+pub fn hash_token(secret: &str) -> String {
+    if stored_digest(secret).is_some() {
+        secret.to_string()
+    } else {
+        let digest = hex::encode(Sha256::digest(secret.as_bytes()));
+        format!("{HASHED_PREFIX}{digest}")
+    }
+}
+
+/// The digest inside a `sha256:<64 hex>` secret.
+fn stored_digest(secret: &str) -> Option<[u8; 32]> {
+    let hex_digest = secret.strip_prefix(HASHED_PREFIX)?;
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut digest).ok()?;
+    Some(digest)
+}
+
 /// Compares digests rather than the texts so that neither the time taken nor an early length
-/// check tells a guesser how long the secret is.
+/// check tells a guesser how long the secret is. A secret kept as `sha256:<hex>` is compared
+/// with the presented token's digest directly.
 fn compare_token(given: &str, secret: &str, name: &str) -> Result<(), VerifyError> {
     let given = Sha256::digest(given.trim().as_bytes());
-    let expected = Sha256::digest(secret.as_bytes());
+    let expected: [u8; 32] =
+        stored_digest(secret).unwrap_or_else(|| Sha256::digest(secret.as_bytes()).into());
     if constant_time_eq(&given, &expected) {
         Ok(())
     } else {
@@ -136,6 +163,27 @@ mod tests {
         assert_eq!(
             verify(&scheme, &[], BODY, 0, SECRET),
             Err(VerifyError::Missing("X-Hook-Secret".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_hashed_secret_verifies_its_token_and_is_never_hashed_twice() {
+        let stored = hash_token(SECRET);
+        assert!(stored.starts_with("sha256:") && !stored.contains(SECRET));
+        assert_eq!(hash_token(&stored), stored);
+        let ok = [(GITLAB_HEADER, SECRET)];
+        assert_eq!(verify(&GitLab, &ok, BODY, 0, &stored), Ok(()));
+        let bearer = format!("Bearer {SECRET}");
+        assert_eq!(
+            verify(&Bearer, &[(AUTHORIZATION, &bearer)], BODY, 0, &stored),
+            Ok(())
+        );
+        // Presenting the stored digest itself must not get in.
+        assert!(verify(&GitLab, &[(GITLAB_HEADER, &stored)], BODY, 0, &stored).is_err());
+        // A `sha256:` text that is not a digest is an ordinary secret.
+        assert_eq!(
+            verify(&GitLab, &[(GITLAB_HEADER, "sha256:x")], BODY, 0, "sha256:x"),
+            Ok(())
         );
     }
 
