@@ -209,9 +209,10 @@ mod tests {
     fn tokens_are_hashed_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.put_api_hook(&hook("bearer", "tok")).unwrap();
+        store.put_api_hook(&hook("bearer", "tok-7781")).unwrap();
+        assert!(!raw(&store).contains("tok-7781"));
         let read = store.api_hook("h").unwrap().unwrap();
-        let hashed = hash_token("tok");
+        let hashed = hash_token("tok-7781");
         assert_eq!(read.trigger_config.webhook_secret.0, vec![hashed.clone()]);
         assert_eq!(
             read.trigger_config.retiring_secrets[0].secret,
