@@ -26,7 +26,7 @@ fn example_config_loads_with_no_environment() {
     // a test run, so this is the fresh-machine case the example promises.
     let config = hookhub::config::load_file(&example_path()).expect("hooks.example.yaml is valid");
     let ids: Vec<&str> = config.hooks.iter().map(|h| h.id.as_str()).collect();
-    assert_eq!(ids, ["github-push", "forward-example"]);
+    assert_eq!(ids, ["github-push", "forward-example", "morning-report"]);
     assert!(config.tools.contains_key("log-event"));
     assert_eq!(config.server.listen.as_deref(), Some("127.0.0.1:3005"));
     assert_eq!(config.admin.token.as_deref().unwrap_or(""), "");

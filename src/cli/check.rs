@@ -77,9 +77,13 @@ pub fn render_hooks(config: &Config) -> String {
 fn row(hook: &Hook) -> [String; 5] {
     let trigger = match hook.trigger {
         TriggerKind::Webhook => "webhook",
+        TriggerKind::Schedule => "schedule",
     };
     let tc = &hook.trigger_config;
-    let auth = if tc.webhook_secret.is_empty() {
+    let scheduled = hook.trigger == TriggerKind::Schedule;
+    let auth = if scheduled {
+        "-".to_string()
+    } else if tc.webhook_secret.is_empty() {
         format!("{} (no secret!)", tc.scheme_name())
     } else {
         tc.scheme_name().to_string()
@@ -102,7 +106,12 @@ fn row(hook: &Hook) -> [String; 5] {
     [
         hook.id.clone(),
         trigger.to_string(),
-        format!("/api/webhooks/{}", tc.webhook_path),
+        if scheduled {
+            let tz = tc.timezone.as_deref().unwrap_or("UTC");
+            format!("cron {} ({tz})", tc.cron.as_deref().unwrap_or("?"))
+        } else {
+            format!("/api/webhooks/{}", tc.webhook_path)
+        },
         auth,
         action,
     ]

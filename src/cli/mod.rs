@@ -134,7 +134,11 @@ fn serve(args: ServeArgs) -> i32 {
             }
         };
         tracing::info!(config = %path.display(), "hookhub listening on http://{listen}");
-        match crate::run(config, listener, shutdown_signal()).await {
+        let options = crate::RunOptions {
+            config_path: Some(path.clone()),
+            ..crate::RunOptions::default()
+        };
+        match crate::run_with(config, listener, shutdown_signal(), options).await {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("hookhub: {e}");

@@ -1,0 +1,360 @@
+//! Hot reload of the config file: watched through its directory (so a file replaced by rename,
+//! as vim, `git checkout` or a Kubernetes symlink swap do, is still seen), re-checked every few
+//! seconds (for bind mounts, whose writes the directory never hears of), and on SIGHUP.
+//!
+//! A valid change swaps the whole hook set at once; an invalid one is refused and recorded in
+//! [`ConfigStatus`], and the hooks in force stay live. This module never serves a request and
+//! never puts a secret in a log line or the status.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Registry, Snapshot};
+use crate::clock::{Clock, Millis};
+use crate::config::{Config, ConfigError};
+use crate::store::Store;
+
+/// How long the directory must be quiet before the file is read: editors write in steps.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+/// How often the file is read anyway, for changes no event reports.
+const POLL: Duration = Duration::from_secs(5);
+
+/// The state of the config file, as `GET /api/config/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigStatus {
+    /// The watched file; `None` when the hub was started without one.
+    pub path: Option<String>,
+    /// When the config in force was loaded (RFC 3339).
+    pub loaded_at: String,
+    /// When the file was last read (RFC 3339).
+    pub last_checked_at: String,
+    /// Whether the file as it is now is the config in force.
+    pub ok: bool,
+    /// Why the file was refused: every issue, one a line, as `file:line:col: field: message`.
+    pub error: Option<String>,
+    /// Warnings about the config in force.
+    pub warnings: Vec<String>,
+}
+
+/// The shared, always-current [`ConfigStatus`].
+#[derive(Debug)]
+pub struct ConfigStatusCell(RwLock<ConfigStatus>);
+
+impl ConfigStatusCell {
+    /// The status at start: the config given to the hub is in force.
+    pub fn new(path: Option<&Path>, now: Millis) -> Self {
+        Self(RwLock::new(ConfigStatus {
+            path: path.map(|p| p.display().to_string()),
+            loaded_at: crate::clock::rfc3339(now),
+            last_checked_at: crate::clock::rfc3339(now),
+            ok: true,
+            error: None,
+            warnings: Vec::new(),
+        }))
+    }
+
+    /// A copy of the status now.
+    pub fn get(&self) -> ConfigStatus {
+        self.0.read().expect("config status lock poisoned").clone()
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ConfigStatus)) {
+        change(&mut self.0.write().expect("config status lock poisoned"));
+    }
+}
+
+/// Settings read once at start; a change to them waits for a restart.
+#[derive(Debug, Clone, PartialEq)]
+struct RestartOnly {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    admin_token: Option<String>,
+    workers: usize,
+    retention: crate::config::RetentionConfig,
+}
+
+impl RestartOnly {
+    fn of(config: &Config) -> Self {
+        Self {
+            listen: config.server.listen.clone(),
+            data_dir: config.server.data_dir.clone(),
+            admin_token: config.admin.token.clone(),
+            workers: config.server.workers,
+            retention: config.server.retention.clone(),
+        }
+    }
+
+    /// Names of the settings that differ; never their values (the token is a secret).
+    fn changed(&self, other: &Self) -> Vec<&'static str> {
+        [
+            ("server.listen", self.listen != other.listen),
+            ("server.dataDir", self.data_dir != other.data_dir),
+            ("admin.token", self.admin_token != other.admin_token),
+            ("server.workers", self.workers != other.workers),
+            ("server.retention", self.retention != other.retention),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| name)
+        .collect()
+    }
+
+    /// Keeps the running values (which may come from `--listen`/`--data-dir`) in `config`.
+    fn apply_to(&self, config: &mut Config) {
+        config.server.listen = self.listen.clone();
+        config.server.data_dir = self.data_dir.clone();
+        config.admin.token = self.admin_token.clone();
+        config.server.workers = self.workers;
+        config.server.retention = self.retention.clone();
+    }
+}
+
+/// Re-reads the config file and swaps the hook set when it changed.
+pub struct Reloader {
+    path: PathBuf,
+    store: Arc<Store>,
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    status: Arc<ConfigStatusCell>,
+    /// The text last read, so an event that changed nothing costs nothing.
+    last_text: Option<String>,
+    /// The restart-only settings as the file last had them.
+    file_restart_only: Option<RestartOnly>,
+}
+
+impl Reloader {
+    pub fn new(
+        path: PathBuf,
+        store: Arc<Store>,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        status: Arc<ConfigStatusCell>,
+    ) -> Self {
+        Self {
+            path,
+            store,
+            registry,
+            clock,
+            status,
+            last_text: None,
+            file_restart_only: None,
+        }
+    }
+
+    /// Starts watching, reads the file once now (so the status is current before the first
+    /// request), and spawns the task that reloads on change or SIGHUP. Abort the handle to stop.
+    pub fn spawn(mut self) -> JoinHandle<()> {
+        let (tx, events) = mpsc::unbounded_channel();
+        let watcher = self.watch(tx);
+        // Registered before the first request is served, so a SIGHUP never finds the default
+        // action (terminate) in place once the hub answers.
+        let hangup = hangup_signal();
+        self.check(true);
+        tokio::spawn(async move {
+            // Dropping the watcher (when this task ends or is aborted) stops its thread.
+            let _watcher = watcher;
+            self.run(events, hangup).await;
+        })
+    }
+
+    fn watch(&self, tx: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // Every change in the directory counts, not only events naming the file: a Kubernetes
+        // ConfigMap swaps a `..data` symlink and never touches the file's own name. `check`
+        // compares the text, so an unrelated change costs one small read.
+        let handler = move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && !matches!(event.kind, EventKind::Access(_))
+            {
+                let _ = tx.send(());
+            }
+        };
+        let watched = notify::recommended_watcher(handler)
+            .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+        match watched {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot watch the config directory; changes are seen by polling and SIGHUP");
+                None
+            }
+        }
+    }
+
+    async fn run(mut self, mut events: mpsc::UnboundedReceiver<()>, mut hangup: Hangup) {
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut settle: Option<tokio::time::Instant> = None;
+        loop {
+            let quiet = async {
+                match settle {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(()) => settle = Some(tokio::time::Instant::now() + DEBOUNCE),
+                    None => return,
+                },
+                () = quiet => {
+                    settle = None;
+                    self.check(false);
+                }
+                _ = poll.tick() => {
+                    self.check(false);
+                }
+                Some(()) = recv_hangup(&mut hangup) => {
+                    tracing::info!(path = %self.path.display(), "SIGHUP: reloading the config");
+                    self.check(true);
+                }
+            }
+        }
+    }
+
+    /// Reads the file and applies it when it changed (or always, when `force`). Returns whether
+    /// the file as it is now is in force.
+    pub fn check(&mut self, force: bool) -> bool {
+        let now = self.clock.now_ms();
+        self.status
+            .update(|s| s.last_checked_at = crate::clock::rfc3339(now));
+        let name = self.path.display().to_string();
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.last_text = None;
+                return self.refuse(format!("{name}:0:0: cannot read the file: {e}"));
+            }
+        };
+        if !force && self.last_text.as_deref() == Some(text.as_str()) {
+            return self.status.get().ok;
+        }
+        self.last_text = Some(text.clone());
+        let env = |var: &str| std::env::var(var).ok();
+        match crate::config::load_str_with_warnings(&text, &name, &env) {
+            Ok((config, warnings)) => {
+                let warnings = warnings.iter().map(ToString::to_string).collect();
+                self.apply(config, warnings, now)
+            }
+            Err(e) => self.refuse(redacted(&e)),
+        }
+    }
+
+    fn apply(&mut self, mut config: Config, warnings: Vec<String>, now: Millis) -> bool {
+        let in_file = RestartOnly::of(&config);
+        if let Some(before) = &self.file_restart_only {
+            let changed = before.changed(&in_file);
+            if !changed.is_empty() {
+                tracing::warn!(settings = %changed.join(", "),
+                    "config changed settings that take effect only after a restart");
+            }
+        }
+        let running = RestartOnly::of(&self.registry.snapshot().config);
+        running.apply_to(&mut config);
+        let api_hooks = match self.store.api_hooks() {
+            Ok(hooks) => hooks,
+            Err(e) => return self.refuse(format!("cannot read the database's hooks: {e}")),
+        };
+        let snapshot = match Snapshot::build(Arc::new(config), &api_hooks) {
+            Ok(s) => s,
+            Err(errors) => return self.refuse(errors.join("\n")),
+        };
+        self.file_restart_only = Some(in_file);
+        let count = snapshot.hooks().len();
+        self.registry.replace(snapshot);
+        tracing::info!(path = %self.path.display(), hooks = count, "config loaded");
+        self.status.update(|s| {
+            s.ok = true;
+            s.error = None;
+            s.loaded_at = crate::clock::rfc3339(now);
+            s.warnings = warnings;
+        });
+        true
+    }
+
+    fn refuse(&mut self, error: String) -> bool {
+        tracing::warn!(path = %self.path.display(), error = %error,
+            "config change refused; the hooks in force stay live");
+        self.status.update(|s| {
+            s.ok = false;
+            s.error = Some(error);
+        });
+        false
+    }
+}
+
+/// Every issue of `e`, one a line, with any value quoted in a message about a secret field
+/// (`webhookSecret`, `signingSecret`, `token`, …) replaced by `[redacted]`: a wrong-typed secret
+/// would otherwise be echoed by the parser.
+pub fn redacted(e: &ConfigError) -> String {
+    e.issues
+        .iter()
+        .map(|issue| {
+            let field = issue.path.rsplit('.').next().unwrap_or_default();
+            let field = field
+                .split('[')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let secret = ["secret", "token", "apikey", "password"]
+                .iter()
+                .any(|s| field.contains(s));
+            let mut issue = issue.clone();
+            if secret {
+                issue.message = redact_quoted(&issue.message);
+            }
+            issue.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Replaces every `` `…` `` and `"…"` span with `` `[redacted]` ``.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['`', '"']) {
+        let quote = rest[start..].chars().next().unwrap_or('`');
+        let Some(len) = rest[start + 1..].find(quote) else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str("`[redacted]`");
+        rest = &rest[start + 1 + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+type Hangup = Option<tokio::signal::unix::Signal>;
+
+fn hangup_signal() -> Hangup {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP");
+            None
+        }
+    }
+}
+
+async fn recv_hangup(signal: &mut Hangup) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+#[path = "reload_tests.rs"]
+mod tests;
