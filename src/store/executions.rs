@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, keys};
+use super::{Batch, Store, StoreError, keys};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
 
@@ -27,10 +27,10 @@ pub struct ExecutionPage {
 impl Store {
     /// Writes new executions with their index entries and, for those not final, their jobs, in
     /// one atomic batch. Not durable until [`Store::sync`].
-    pub fn insert_executions(&self, executions: &[Execution]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for e in executions {
-            batch.insert(keys::execution(e.id), serde_json::to_vec(e)?);
+    pub fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        for e in executions.iter_mut() {
+            batch.insert(keys::execution(e.id), encode(e)?);
             batch.insert(keys::hook_index(&e.hook_id, e.id), &[][..]);
             if !e.status.is_final() {
                 batch.insert(keys::job(e.id), job_value(e)?);
@@ -41,9 +41,9 @@ impl Store {
     }
 
     /// Rewrites an execution; its job follows its status (removed once final).
-    pub fn update_execution(&self, e: &Execution) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        batch.insert(keys::execution(e.id), serde_json::to_vec(e)?);
+    pub fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.insert(keys::execution(e.id), encode(e)?);
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
         } else {
@@ -55,7 +55,7 @@ impl Store {
 
     pub fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
         match self.log.get(keys::execution(id))? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -139,7 +139,7 @@ impl Store {
             }
             let too_old = id.timestamp_ms() < cutoff_ms;
             if (kept >= max_per_hook || too_old) && self.is_final(id)? {
-                let mut batch = sled::Batch::default();
+                let mut batch = Batch::default();
                 batch.remove(key.clone());
                 batch.remove(keys::execution(id));
                 self.log.apply_batch(batch)?;
@@ -154,6 +154,23 @@ impl Store {
     fn is_final(&self, id: ExecutionId) -> Result<bool, StoreError> {
         Ok(self.execution(id)?.is_none_or(|e| e.status.is_final()))
     }
+}
+
+/// The stored form leaves out the parsed payload (`trigger.body`): it is derived again from the
+/// raw body on read, so each write carries the payload once instead of twice.
+fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
+    let body = std::mem::take(&mut e.trigger.body);
+    let encoded = serde_json::to_vec(e);
+    e.trigger.body = body;
+    Ok(encoded?)
+}
+
+fn decode(bytes: &[u8]) -> Result<Execution, StoreError> {
+    let mut e: Execution = serde_json::from_slice(bytes)?;
+    if e.trigger.body.is_null() {
+        e.trigger.body = crate::payload::body_of(&e.trigger);
+    }
+    Ok(e)
 }
 
 fn job_value(e: &Execution) -> Result<Vec<u8>, StoreError> {

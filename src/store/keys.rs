@@ -2,6 +2,9 @@
 //! - `e` + ULID (16 bytes, big-endian)          → execution JSON
 //! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
 //! - `j` + ULID                                 → pending job JSON (executions not yet final)
+//!
+//! In the `deliveries` tree (dedupe claims):
+//! - hook id + 0x00 + delivery id               → first execution's ULID (16) + claim time (8, BE ms)
 
 use crate::execution::ExecutionId;
 
@@ -42,6 +45,32 @@ pub fn trailing_id(key: &[u8]) -> Option<ExecutionId> {
 pub fn hook_of_index(key: &[u8]) -> Option<&str> {
     let inner = key.get(1..key.len().checked_sub(17)?)?;
     std::str::from_utf8(inner).ok()
+}
+
+/// The dedupe claim key of a delivery id for a hook.
+pub fn delivery(hook_id: &str, delivery_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(hook_id.len() + delivery_id.len() + 1);
+    key.extend_from_slice(hook_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(delivery_id.as_bytes());
+    key
+}
+
+/// A dedupe claim's value.
+pub fn claim_value(id: ExecutionId, at_ms: u64) -> Vec<u8> {
+    let mut value = id.0.to_bytes().to_vec();
+    value.extend_from_slice(&at_ms.to_be_bytes());
+    value
+}
+
+/// The execution and claim time in a claim value.
+pub fn parse_claim(value: &[u8]) -> Option<(ExecutionId, u64)> {
+    let id: [u8; 16] = value.get(..16)?.try_into().ok()?;
+    let at: [u8; 8] = value.get(16..24)?.try_into().ok()?;
+    Some((
+        ExecutionId(ulid::Ulid::from_bytes(id)),
+        u64::from_be_bytes(at),
+    ))
 }
 
 fn prefixed(tag: u8, rest: &[u8]) -> Vec<u8> {

@@ -22,7 +22,8 @@ impl Store {
     /// Records the scheduled time of a run being started. Durable with the next
     /// [`Store::sync`].
     pub fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError> {
-        self.meta.insert(key(hook_id), ms.to_be_bytes().as_slice())?;
+        self.meta
+            .insert(key(hook_id), ms.to_be_bytes().as_slice())?;
         Ok(())
     }
 }

@@ -1,0 +1,378 @@
+//! The journal: a redo log of every store write, and the store's durability.
+//!
+//! sled's own flush persists with `sync_file_range`, which does not reach the disk's cache or
+//! the file's metadata, and costs several system calls under load. So each write is applied to
+//! sled (an in-memory cache as far as durability goes) and appended to the journal, in the
+//! same critical section so the journal's order is the order of the writes. One thread writes
+//! the journal's pending bytes and calls `fdatasync`; every caller of [`Journal::sync`] waiting
+//! meanwhile is answered by that one call (group commit), exactly like the benchmark's durable
+//! ceiling.
+//!
+//! At open, journal files left by the previous run are replayed into sled, sled is fsynced and
+//! the files removed. While running, the journal is rotated when it grows or ages: sled is
+//! flushed and fsynced, then the old file is removed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+/// A journal file is rotated past this size…
+const ROTATE_BYTES: u64 = 32 * 1024 * 1024;
+/// …or this age, so replay stays short and pruned records are not resurrected.
+const ROTATE_AGE: Duration = Duration::from_secs(300);
+
+/// One write to one tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Op {
+    Put {
+        tree: u8,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Remove {
+        tree: u8,
+        key: Vec<u8>,
+    },
+}
+
+/// Durable positions, or the error that stopped the journal.
+type Durable = Result<u64, String>;
+
+pub(super) struct Journal {
+    shared: Arc<Shared>,
+    durable: watch::Receiver<Durable>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    state: Mutex<Pending>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// Bytes appended since open; a position in this count is what `sync` waits for.
+    appended: u64,
+    closing: bool,
+}
+
+/// The write side, owned by the journal thread.
+struct Writer {
+    dir: PathBuf,
+    db: Sled,
+    file: File,
+    number: u64,
+    size: u64,
+    opened: Instant,
+}
+
+/// The database and the directory its files are in (sled does not say).
+#[derive(Clone)]
+pub(super) struct Sled {
+    pub db: sled::Db,
+    pub path: PathBuf,
+}
+
+impl Journal {
+    /// Replays what a previous run left in `dir` into `trees` (indexed by their tag), then
+    /// starts a new journal file and its thread.
+    pub(super) fn open(dir: &Path, db: &Sled, trees: &[&sled::Tree]) -> io::Result<Self> {
+        let old = journal_files(dir)?;
+        let mut replayed = 0usize;
+        for (_, path) in &old {
+            for op in read_ops(path)? {
+                apply(trees, &op).map_err(io::Error::other)?;
+                replayed += 1;
+            }
+        }
+        if !old.is_empty() {
+            make_sled_durable(db)?;
+            for (_, path) in &old {
+                fs::remove_file(path)?;
+            }
+            if replayed > 0 {
+                tracing::info!(writes = replayed, "replayed the journal");
+            }
+        }
+        let number = old.last().map_or(1, |(n, _)| n + 1);
+        let writer = Writer::create(dir, db.clone(), number)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        });
+        let (tx, durable) = watch::channel(Ok(0));
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("hookhub-journal".into())
+            .spawn(move || write_loop(writer, &thread_shared, &tx))?;
+        Ok(Self {
+            shared,
+            durable,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.shared.state.lock().expect("journal lock poisoned")
+    }
+
+    /// Runs `apply`, which writes to sled and returns the ops it made, and appends those ops,
+    /// atomically with respect to other writers, so the journal replays writes in the order
+    /// they happened.
+    pub(super) fn write<T, E>(
+        &self,
+        apply: impl FnOnce() -> Result<(T, Vec<Op>), E>,
+    ) -> Result<T, E> {
+        let mut pending = self.lock();
+        let (result, ops) = apply()?;
+        if !ops.is_empty() {
+            let before = pending.bytes.len();
+            encode_record(&ops, &mut pending.bytes);
+            pending.appended += (pending.bytes.len() - before) as u64;
+            self.shared.wake.notify_one();
+        }
+        Ok(result)
+    }
+
+    /// Waits until every write made before this call is on disk.
+    pub(super) async fn sync(&self) -> Result<(), String> {
+        let target = self.lock().appended;
+        let mut durable = self.durable.clone();
+        let reached = durable
+            .wait_for(|d| d.as_ref().map_or(true, |at| *at >= target))
+            .await
+            .map_err(|_| "journal thread stopped".to_string())?;
+        reached.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// Writes what is pending and stops the thread.
+    pub(super) fn close(&self) {
+        self.lock().closing = true;
+        self.shared.wake.notify_one();
+        let thread = self.thread.lock().expect("journal lock poisoned").take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Takes pending bytes, writes and fdatasyncs them, publishes the new durable position.
+fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durable>) {
+    loop {
+        let (bytes, end, closing) = {
+            let mut pending = shared.state.lock().expect("journal lock poisoned");
+            while pending.bytes.is_empty() && !pending.closing {
+                pending = shared.wake.wait(pending).expect("journal lock poisoned");
+            }
+            let bytes = std::mem::take(&mut pending.bytes);
+            (bytes, pending.appended, pending.closing)
+        };
+        if !bytes.is_empty() {
+            let written = writer.append(&bytes);
+            if let Err(e) = &written {
+                tracing::error!(error = %e, "the journal cannot be written; writes are not durable");
+            }
+            let _ = durable.send_replace(written.map(|()| end).map_err(|e| e.to_string()));
+        }
+        if closing {
+            return;
+        }
+        if writer.due_for_rotation()
+            && let Err(e) = writer.rotate()
+        {
+            tracing::warn!(error = %e, "journal rotation failed; will try again");
+        }
+    }
+}
+
+impl Writer {
+    fn create(dir: &Path, db: Sled, number: u64) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(journal_path(dir, number))?;
+        File::open(dir)?.sync_all()?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            db,
+            file,
+            number,
+            size: 0,
+            opened: Instant::now(),
+        })
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.file.sync_data()?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn due_for_rotation(&self) -> bool {
+        self.size >= ROTATE_BYTES || (self.size > 0 && self.opened.elapsed() >= ROTATE_AGE)
+    }
+
+    /// Starts a new file; once sled holds everything the old one did, durably, removes it.
+    /// Every write in the old file was applied to sled before it was journaled.
+    fn rotate(&mut self) -> io::Result<()> {
+        let next = Writer::create(&self.dir, self.db.clone(), self.number + 1)?;
+        let old = std::mem::replace(self, next);
+        make_sled_durable(&old.db)?;
+        fs::remove_file(journal_path(&old.dir, old.number))
+    }
+}
+
+/// Flushes sled and fsyncs its files: sled's flush alone uses `sync_file_range`.
+pub(super) fn make_sled_durable(sled: &Sled) -> io::Result<()> {
+    sled.db.flush().map_err(io::Error::other)?;
+    fsync_tree(&sled.path)
+}
+
+fn fsync_tree(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            fsync_tree(&path)?;
+        } else {
+            File::open(&path)?.sync_all()?;
+        }
+    }
+    File::open(dir)?.sync_all()
+}
+
+fn journal_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("journal-{number:012}.log"))
+}
+
+/// Journal files in `dir`, oldest first.
+fn journal_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let number = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
+            n.strip_prefix("journal-")?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        });
+        if let Some(number) = number {
+            files.push((number, path));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn apply(trees: &[&sled::Tree], op: &Op) -> sled::Result<()> {
+    match op {
+        Op::Put { tree, key, value } => {
+            if let Some(t) = trees.get(*tree as usize) {
+                t.insert(key.as_slice(), value.as_slice())?;
+            }
+        }
+        Op::Remove { tree, key } => {
+            if let Some(t) = trees.get(*tree as usize) {
+                t.remove(key.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+// A record is `len: u32 LE`, `crc32(body): u32 LE`, then `body`: ops, each
+// `kind: u8` (1 put, 2 remove), `tree: u8`, `key len: u32 LE`, key, and for puts
+// `value len: u32 LE`, value. A torn or corrupt record ends the file's replay.
+
+fn encode_record(ops: &[Op], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    for op in ops {
+        match op {
+            Op::Put { tree, key, value } => {
+                out.extend_from_slice(&[1, *tree]);
+                put_bytes(out, key);
+                put_bytes(out, value);
+            }
+            Op::Remove { tree, key } => {
+                out.extend_from_slice(&[2, *tree]);
+                put_bytes(out, key);
+            }
+        }
+    }
+    let body_len = (out.len() - start - 8) as u32;
+    let crc = crc32fast::hash(&out[start + 8..]);
+    out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Every op in a journal file, up to the first torn or corrupt record.
+fn read_ops(path: &Path) -> io::Result<Vec<Op>> {
+    let mut data = Vec::new();
+    File::open(path)?.read_to_end(&mut data)?;
+    let mut ops = Vec::new();
+    let mut at = 0;
+    while let Some((record, next)) = next_record(&data, at) {
+        match decode_ops(record) {
+            Some(mut decoded) => ops.append(&mut decoded),
+            None => break,
+        }
+        at = next;
+    }
+    Ok(ops)
+}
+
+fn next_record(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let len = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(data.get(at + 4..at + 8)?.try_into().ok()?);
+    let body = data.get(at + 8..at + 8 + len)?;
+    (crc32fast::hash(body) == crc).then_some((body, at + 8 + len))
+}
+
+fn decode_ops(mut body: &[u8]) -> Option<Vec<Op>> {
+    let mut ops = Vec::new();
+    while !body.is_empty() {
+        let (kind, tree) = (*body.first()?, *body.get(1)?);
+        body = &body[2..];
+        let key = take_bytes(&mut body)?;
+        ops.push(match kind {
+            1 => Op::Put {
+                tree,
+                key,
+                value: take_bytes(&mut body)?,
+            },
+            2 => Op::Remove { tree, key },
+            _ => return None,
+        });
+    }
+    Some(ops)
+}
+
+fn take_bytes(body: &mut &[u8]) -> Option<Vec<u8>> {
+    let len = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
+    let bytes = body.get(4..4 + len)?.to_vec();
+    *body = &body[4 + len..];
+    Some(bytes)
+}
+
+#[cfg(test)]
+#[path = "journal_tests.rs"]
+mod tests;
