@@ -150,6 +150,12 @@ pub struct Execution {
     /// The execution this one replays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<ExecutionId>,
+    /// Why a `skipped` execution did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    /// The queued execution (same lock key) this delivery was folded into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapsed_into: Option<ExecutionId>,
 }
 
 impl Execution {
@@ -174,7 +180,26 @@ impl Execution {
             next_attempt_at: None,
             test: false,
             replay_of: None,
+            skip_reason: None,
+            collapsed_into: None,
         }
+    }
+
+    /// Records the execution as `skipped` for `reason`; it will never run.
+    pub fn skip(&mut self, reason: impl Into<String>) {
+        self.status = Status::Skipped;
+        self.skip_reason = Some(reason.into());
+        self.finished_at = Some(self.received_at);
+        self.duration_ms = Some(0);
+    }
+
+    /// Folds this execution into `queued`, a queued execution with the same lock key.
+    pub fn collapse_into(&mut self, queued: ExecutionId) {
+        let key = self.lock_key.as_deref().unwrap_or_default();
+        self.skip(format!(
+            "collapsed into {queued}, which has lockKey `{key}` and had not started yet"
+        ));
+        self.collapsed_into = Some(queued);
     }
 }
 
@@ -187,7 +212,8 @@ pub struct Trigger {
     /// Lower-cased names; secrets replaced by `[redacted]`.
     pub headers: BTreeMap<String, String>,
     pub query: BTreeMap<String, String>,
-    /// The parsed payload (query parameters merged in).
+    /// The parsed payload (query parameters merged in). Not stored: derived from `raw_body`.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub body: Value,
     /// The body exactly as received, for forwarding it unchanged.
     pub raw_body: RawBody,

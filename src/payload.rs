@@ -16,6 +16,113 @@ pub enum PayloadError {
     Form(String),
 }
 
+/// A delivery's payload and what it says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    /// What filters and templates see as `body`.
+    pub body: Value,
+    pub event_type: Option<String>,
+    pub delivery_id: Option<String>,
+    /// A short label for the run (see [`label`]).
+    pub label: Option<String>,
+}
+
+/// Reads a delivery: the body by its content type, CloudEvents in structured mode
+/// (`application/cloudevents+json`: `body` is the event's `data`) and binary mode (`ce-*`
+/// headers), query parameters merged in, the event type, delivery id and label.
+pub fn read(
+    headers: &HeaderMap,
+    raw: &[u8],
+    query: &BTreeMap<String, String>,
+) -> Result<Payload, PayloadError> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let mime = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    if mime.as_deref() == Some("application/cloudevents+json") {
+        return read_structured_cloud_event(raw, query);
+    }
+    let body = parse(content_type, raw, query)?;
+    let mut delivery_id = delivery_id(headers);
+    if delivery_id.is_none() && headers.contains_key("ce-specversion") {
+        delivery_id = header_text(headers, "ce-id");
+    }
+    Ok(Payload {
+        event_type: event_type(headers, &body),
+        label: label(&body),
+        delivery_id,
+        body,
+    })
+}
+
+/// A structured-mode CloudEvent: the envelope's `data` (or decoded `data_base64`) is the body;
+/// `type` and `id` are the event type and delivery id.
+fn read_structured_cloud_event(
+    raw: &[u8],
+    query: &BTreeMap<String, String>,
+) -> Result<Payload, PayloadError> {
+    let envelope: Value =
+        serde_json::from_slice(raw).map_err(|e| PayloadError::Json(e.to_string()))?;
+    let text = |k: &str| envelope.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut body = match (envelope.get("data"), envelope.get("data_base64")) {
+        (Some(data), _) => data.clone(),
+        (None, Some(Value::String(encoded))) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| PayloadError::Json(format!("data_base64 is not base64: {e}")))?;
+            parse_untyped(&bytes)
+        }
+        _ => Value::Object(Map::new()),
+    };
+    merge_query(&mut body, query);
+    Ok(Payload {
+        event_type: text("type"),
+        delivery_id: text("id"),
+        label: label(&body),
+        body,
+    })
+}
+
+/// The payload of a recorded delivery, read again from its raw body, stored headers (for the
+/// content type and CloudEvents headers) and query, exactly as [`read`] read it on arrival.
+/// A raw body that no longer parses (it did on arrival) yields its text.
+pub fn body_of(trigger: &crate::execution::Trigger) -> Value {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &trigger.headers {
+        if (name == "content-type" || name.starts_with("ce-"))
+            && let (Ok(name), Ok(value)) = (
+                axum::http::HeaderName::from_bytes(name.as_bytes()),
+                axum::http::HeaderValue::from_str(value),
+            )
+        {
+            headers.insert(name, value);
+        }
+    }
+    read(&headers, &trigger.raw_body.0, &trigger.query)
+        .map(|p| p.body)
+        .unwrap_or_else(|_| parse_untyped(&trigger.raw_body.0))
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn merge_query(body: &mut Value, query: &BTreeMap<String, String>) {
+    if let Value::Object(fields) = body {
+        for (k, v) in query {
+            fields
+                .entry(k.clone())
+                .or_insert_with(|| Value::String(v.clone()));
+        }
+    }
+}
+
 /// Parses a body by its content type, then merges query parameters in as top-level fields
 /// (body values win).
 pub fn parse(
@@ -36,13 +143,7 @@ pub fn parse(
     } else {
         parse_untyped(raw)
     };
-    if let Value::Object(fields) = &mut body {
-        for (k, v) in query {
-            fields
-                .entry(k.clone())
-                .or_insert_with(|| Value::String(v.clone()));
-        }
-    }
+    merge_query(&mut body, query);
     Ok(body)
 }
 
@@ -213,6 +314,36 @@ mod tests {
             event_type(&headers, &json!({"type": "x"})).as_deref(),
             Some("push")
         );
+    }
+
+    #[test]
+    fn structured_cloud_events_yield_their_data_type_and_id() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-type",
+            "application/cloudevents+json".parse().unwrap(),
+        );
+        let raw = br#"{"specversion":"1.0","type":"com.example.build","source":"/ci","id":"A-1","data":{"ok":true}}"#;
+        let p = read(&headers, raw, &q(&[("env", "prod")])).unwrap();
+        assert_eq!(p.body, json!({"ok": true, "env": "prod"}));
+        assert_eq!(p.event_type.as_deref(), Some("com.example.build"));
+        assert_eq!(p.delivery_id.as_deref(), Some("A-1"));
+
+        let raw = br#"{"specversion":"1.0","type":"t","id":"B","data_base64":"eyJuIjoxfQ=="}"#;
+        assert_eq!(read(&headers, raw, &q(&[])).unwrap().body, json!({"n": 1}));
+    }
+
+    #[test]
+    fn binary_cloud_events_use_ce_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("ce-specversion", "1.0".parse().unwrap());
+        headers.insert("ce-type", "com.example.push".parse().unwrap());
+        headers.insert("ce-id", "C-7".parse().unwrap());
+        let p = read(&headers, br#"{"x":1}"#, &q(&[])).unwrap();
+        assert_eq!(p.body, json!({"x": 1}));
+        assert_eq!(p.event_type.as_deref(), Some("com.example.push"));
+        assert_eq!(p.delivery_id.as_deref(), Some("C-7"));
     }
 
     #[test]

@@ -1,31 +1,42 @@
-//! `/api/webhooks/:path` (SPEC §4): find the hooks, check the method and size, verify the
-//! sender, parse the payload, write one execution per verified hook durably, then answer 202.
-//! Ingress never runs an action itself; it hands durable executions to the queue.
+//! `/api/webhooks/:path` (SPEC §4): find the hooks, check the method, the client address and
+//! the size, verify the sender, read the payload, decide per hook (filters, lock key, dedupe),
+//! write the executions durably, then answer 202. Ingress never runs an action itself; it
+//! hands durable executions to the queue.
 
+mod client;
 mod redact;
+mod rejections;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::execution::{Execution, RawBody, Trigger};
+use crate::execution::{Execution, ExecutionId, RawBody, Trigger};
+use crate::filter::FilterInput;
 use crate::hooks::LiveHook;
-use crate::payload;
+use crate::payload::{self, Payload};
+use crate::store::Claim;
 use crate::verify::{Delivery, VerifyError};
 
 pub use redact::REDACTED;
+pub use rejections::{Rejection, Rejections};
+
+/// How long a delivery id is remembered for dedupe.
+pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
 /// Handles one delivery.
 pub async fn receive(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(path): Path<String>,
     method: Method,
     RawQuery(raw_query): RawQuery,
@@ -33,7 +44,66 @@ pub async fn receive(
     body: Body,
 ) -> Result<Response, ApiError> {
     let snapshot = app.registry.snapshot();
-    let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(&path).collect();
+    let accepting = hooks_for(
+        &snapshot.enabled_on_path(&path).collect::<Vec<_>>(),
+        &method,
+        &path,
+    )?;
+    let client = client::address(peer.ip(), &headers, &snapshot.config.server.trusted_proxies);
+    let refused = Refused {
+        app: &app,
+        path: &path,
+        client: client.to_string(),
+        method: &method,
+        headers: &headers,
+    };
+    let reachable: Vec<&Arc<LiveHook>> = accepting
+        .into_iter()
+        .filter(|h| client::allowed(client, &h.hook.trigger_config.ip_allowlist))
+        .collect();
+    if reachable.is_empty() {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            format!("client address {client} is not in the hook's triggerConfig.ipAllowlist"),
+        );
+        return Err(refused.record(error, declared_length(&headers).unwrap_or(0)));
+    }
+    let raw = read_body(&headers, body, snapshot.config.server.max_body_bytes).await?;
+    let now_ms = app.clock.now_ms();
+    let delivery = Delivery {
+        headers: &headers,
+        body: &raw,
+        now_ms,
+    };
+    let verified = verify_all(&reachable, &delivery).map_err(|e| refused.record(e, raw.len()))?;
+
+    let query = parse_query(raw_query.as_deref());
+    let payload = payload::read(&headers, &raw, &query)
+        .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
+    let trigger = Trigger {
+        path,
+        method: method.to_string(),
+        headers: BTreeMap::new(),
+        query,
+        body: payload.body.clone(),
+        raw_body: RawBody(raw.to_vec()),
+    };
+    let mut admitted = Admitted::default();
+    for hook in verified {
+        let execution = new_execution(hook, &trigger, &headers, &payload, now_ms);
+        admitted.add(&app, hook, execution)?;
+    }
+    admitted.submit(&app).await
+}
+
+/// The enabled hooks on the path that take this method: 404 when there are none on the path,
+/// 405 when none takes the method.
+fn hooks_for<'a>(
+    on_path: &[&'a Arc<LiveHook>],
+    method: &Method,
+    path: &str,
+) -> Result<Vec<&'a Arc<LiveHook>>, ApiError> {
     if on_path.is_empty() {
         return Err(ApiError::not_found(
             "hook_not_found",
@@ -43,41 +113,12 @@ pub async fn receive(
     let accepting: Vec<&Arc<LiveHook>> = on_path
         .iter()
         .copied()
-        .filter(|h| accepts(h, &method))
+        .filter(|h| accepts(h, method))
         .collect();
     if accepting.is_empty() {
-        return Err(method_not_allowed(&on_path, &method));
+        return Err(method_not_allowed(on_path, method));
     }
-    let raw = read_body(&headers, body, snapshot.config.server.max_body_bytes).await?;
-    let now_ms = app.clock.now_ms();
-    let delivery = Delivery {
-        headers: &headers,
-        body: &raw,
-        now_ms,
-    };
-    let verified = verify_all(&accepting, &delivery)?;
-
-    let query = parse_query(raw_query.as_deref());
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let body = payload::parse(content_type, &raw, &query)
-        .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
-
-    let trigger = Trigger {
-        path,
-        method: method.to_string(),
-        headers: BTreeMap::new(),
-        query,
-        body,
-        raw_body: RawBody(raw.to_vec()),
-    };
-    let executions: Vec<Execution> = verified
-        .iter()
-        .map(|hook| new_execution(hook, &trigger, &headers, now_ms))
-        .collect();
-    app.queue.submit(&executions).await?;
-    Ok(accepted(&executions))
+    Ok(accepting)
 }
 
 fn accepts(hook: &LiveHook, method: &Method) -> bool {
@@ -107,6 +148,13 @@ fn method_not_allowed(hooks: &[&Arc<LiveHook>], method: &Method) -> ApiError {
     )
 }
 
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads the body, refusing it before it is read whole when it is over the limit.
 async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
@@ -116,11 +164,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<bytes:
             format!("body is larger than server.maxBodyBytes ({limit} bytes)"),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    if declared_length(headers).is_some_and(|len| len > limit) {
         return Err(too_large());
     }
     axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
@@ -158,6 +202,35 @@ fn verify_all<'a>(
     ))
 }
 
+/// A refusal worth remembering in the path's rejection ring.
+struct Refused<'a> {
+    app: &'a AppState,
+    path: &'a str,
+    client: String,
+    method: &'a Method,
+    headers: &'a HeaderMap,
+}
+
+impl Refused<'_> {
+    /// Records the refusal and hands the error back.
+    fn record(&self, error: ApiError, body_bytes: impl TryInto<usize>) -> ApiError {
+        self.app.rejections.record(
+            self.path,
+            Rejection {
+                at: crate::clock::rfc3339(self.app.clock.now_ms()),
+                status: error.status.as_u16(),
+                code: error.code,
+                message: error.message.clone(),
+                client: self.client.clone(),
+                method: self.method.to_string(),
+                headers: redact::headers(self.headers, &[]),
+                body_bytes: body_bytes.try_into().unwrap_or(usize::MAX),
+            },
+        );
+        error
+    }
+}
+
 fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
     raw.and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
         .map(|pairs| pairs.into_iter().collect())
@@ -168,6 +241,7 @@ fn new_execution(
     hook: &LiveHook,
     trigger: &Trigger,
     headers: &HeaderMap,
+    payload: &Payload,
     now_ms: u64,
 ) -> Execution {
     let extra: Vec<&str> = hook
@@ -182,26 +256,112 @@ fn new_execution(
         ..trigger.clone()
     };
     Execution {
-        label: payload::label(&trigger.body),
-        event_type: payload::event_type(headers, &trigger.body),
-        delivery_id: payload::delivery_id(headers),
+        label: payload.label.clone(),
+        event_type: payload.event_type.clone(),
+        delivery_id: payload.delivery_id.clone(),
         ..Execution::queued(&hook.hook.id, trigger, now_ms)
     }
 }
 
-/// 202 listing the durable executions.
-fn accepted(executions: &[Execution]) -> Response {
-    let listed: Vec<_> = executions
-        .iter()
-        .map(|e| json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status}))
-        .collect();
-    let mut response = (
-        StatusCode::ACCEPTED,
-        Json(json!({ "accepted": true, "executions": listed })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+/// The executions one delivery makes, and the repeats it turned out to be.
+#[derive(Default)]
+struct Admitted {
+    executions: Vec<Execution>,
+    /// (hook id, first execution) for deliveries seen before.
+    duplicates: Vec<(String, ExecutionId)>,
+    /// (hook id, delivery id) claimed by this delivery, given back if it is not accepted.
+    claims: Vec<(String, String)>,
 }
+
+impl Admitted {
+    /// Decides what one verified hook does with the delivery: skip it (filters), note its lock
+    /// key, and claim its delivery id — or find that it is a repeat.
+    fn add(&mut self, app: &AppState, hook: &LiveHook, mut e: Execution) -> Result<(), ApiError> {
+        let input = FilterInput {
+            body: &e.trigger.body,
+            headers: &e.trigger.headers,
+            query: &e.trigger.query,
+            event_type: e.event_type.as_deref(),
+        };
+        if let Err(reason) = hook.admits(&input) {
+            // Recorded, so the log shows what arrived and why nothing ran.
+            e.skip(reason);
+            self.executions.push(e);
+            return Ok(());
+        }
+        e.lock_key = keys::lock_key(hook, &e)?;
+        if let Some(id) = keys::dedupe_key(hook, &e) {
+            e.delivery_id = Some(id);
+        }
+        if let Some(delivery_id) = e.delivery_id.clone() {
+            match app.store.claim_delivery(
+                &e.hook_id,
+                &delivery_id,
+                e.id,
+                e.received_at,
+                DEDUPE_WINDOW_MS,
+            ) {
+                Err(err) => {
+                    self.release(app);
+                    return Err(err.into());
+                }
+                Ok(Claim::Duplicate(first)) => {
+                    self.duplicates.push((e.hook_id, first));
+                    return Ok(());
+                }
+                Ok(Claim::New) => self.claims.push((e.hook_id.clone(), delivery_id)),
+            }
+        }
+        self.executions.push(e);
+        Ok(())
+    }
+
+    fn release(&self, app: &AppState) {
+        for (hook_id, delivery_id) in &self.claims {
+            if let Err(e) = app.store.release_delivery(hook_id, delivery_id) {
+                tracing::warn!(hook = %hook_id, error = %e, "could not release a dedupe claim");
+            }
+        }
+    }
+
+    /// Writes the executions durably and answers: 202 when anything new was accepted, 200
+    /// `duplicate: true` when every hook had seen this delivery before.
+    async fn submit(mut self, app: &AppState) -> Result<Response, ApiError> {
+        if let Err(e) = app.queue.submit(&mut self.executions).await {
+            self.release(app);
+            return Err(e.into());
+        }
+        let mut listed: Vec<Value> = self.executions.iter().map(listing).collect();
+        listed.extend(self.duplicates.iter().map(
+            |(hook_id, first)| json!({"hookId": hook_id, "executionId": first, "duplicate": true}),
+        ));
+        let (status, body) = if self.executions.is_empty() {
+            let body = json!({"accepted": true, "duplicate": true, "executions": listed});
+            (StatusCode::OK, body)
+        } else {
+            (
+                StatusCode::ACCEPTED,
+                json!({"accepted": true, "executions": listed}),
+            )
+        };
+        let mut response = (status, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(response)
+    }
+}
+
+/// How an execution is listed in the answer to a delivery.
+fn listing(e: &Execution) -> Value {
+    let mut item = json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status});
+    if let Some(into) = e.collapsed_into {
+        item["collapsedInto"] = json!(into);
+    }
+    if let Some(reason) = &e.skip_reason {
+        item["skipReason"] = json!(reason);
+    }
+    item
+}
+
+mod keys;

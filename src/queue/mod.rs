@@ -2,10 +2,11 @@
 //! for retries, and recovery at start. Its state in memory mirrors the store's pending jobs,
 //! which are the truth: anything lost here is rebuilt from them on the next start.
 
+mod lane;
 pub mod retry;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, Semaphore};
@@ -16,6 +17,8 @@ use crate::clock::{Clock, Millis};
 use crate::execution::{Execution, ExecutionId};
 use crate::hooks::Registry;
 use crate::store::Store;
+pub use lane::Entry;
+use lane::Lane;
 
 /// How many executions of one hook may wait before deliveries are refused with 503.
 pub const MAX_QUEUED_PER_HOOK: usize = 50;
@@ -43,15 +46,7 @@ pub struct Queue {
 struct State {
     lanes: HashMap<String, Lane>,
     /// Retries waiting for their time, by due time.
-    delayed: BTreeMap<(Millis, ExecutionId), String>,
-}
-
-#[derive(Default)]
-struct Lane {
-    ready: VecDeque<ExecutionId>,
-    /// Slots promised to deliveries still being written to disk.
-    reserved: usize,
-    running: usize,
+    delayed: BTreeMap<(Millis, ExecutionId), (String, Entry)>,
 }
 
 /// The hook's queue is full.
@@ -68,33 +63,18 @@ pub enum SubmitError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// A promised place in a hook's lane; released on drop unless used by [`Reservation::enqueue`].
-pub struct Reservation {
-    queue: Arc<Queue>,
-    hook_id: String,
-    used: bool,
+/// Places promised in lanes while executions are written; released on drop unless used.
+struct Reserved<'a> {
+    queue: &'a Queue,
+    hooks: Vec<String>,
 }
 
-impl Reservation {
-    /// Puts the (now durable) execution in line, using the reserved slot.
-    pub fn enqueue(mut self, id: ExecutionId) {
-        self.used = true;
-        {
-            let mut state = self.queue.lock();
-            let lane = state.lanes.entry(self.hook_id.clone()).or_default();
-            lane.reserved -= 1;
-            lane.ready.push_back(id);
-        }
-        self.queue.pump(&self.hook_id);
-    }
-}
-
-impl Drop for Reservation {
+impl Drop for Reserved<'_> {
     fn drop(&mut self) {
-        if !self.used {
-            let mut state = self.queue.lock();
-            if let Some(lane) = state.lanes.get_mut(&self.hook_id) {
-                lane.reserved -= 1;
+        let mut state = self.queue.lock();
+        for hook in &self.hooks {
+            if let Some(lane) = state.lanes.get_mut(hook) {
+                lane.release(1);
             }
         }
     }
@@ -117,63 +97,91 @@ impl Queue {
         self.state.lock().expect("queue lock poisoned")
     }
 
-    /// Reserves a slot for one execution of `hook_id`, or refuses when its lane is full.
-    pub fn reserve(self: &Arc<Self>, hook_id: &str) -> Result<Reservation, QueueFull> {
-        let mut state = self.lock();
-        let lane = state.lanes.entry(hook_id.to_string()).or_default();
-        if lane.ready.len() + lane.reserved >= MAX_QUEUED_PER_HOOK {
-            return Err(QueueFull);
-        }
-        lane.reserved += 1;
-        Ok(Reservation {
-            queue: self.clone(),
-            hook_id: hook_id.to_string(),
-            used: false,
-        })
-    }
-
-    /// Takes new executions: reserves a place for each one that is to run (all or none), writes
-    /// them all durably, then puts them in line. Executions already final (skipped) are only
-    /// recorded. When this returns Ok, every execution is on disk.
-    pub async fn submit(self: &Arc<Self>, executions: &[Execution]) -> Result<(), SubmitError> {
-        let reservations = executions
-            .iter()
-            .filter(|e| !e.status.is_final())
-            .map(|e| Ok((e.id, self.reserve(&e.hook_id)?)))
-            .collect::<Result<Vec<_>, QueueFull>>()?;
+    /// Takes new executions. One whose lock key matches an execution still queued collapses
+    /// into it (recorded as `skipped`, pointing at that execution). The rest reserve a place
+    /// (all or none, else [`QueueFull`]), are written durably, then put in line. Executions
+    /// already final are only recorded. When this returns Ok, every execution is on disk.
+    pub async fn submit(self: &Arc<Self>, executions: &mut [Execution]) -> Result<(), SubmitError> {
+        let mut reserved = self.reserve(executions)?;
         self.deps.store.insert_executions(executions)?;
         self.deps.store.sync().await?;
-        for (id, reservation) in reservations {
-            reservation.enqueue(id);
+        let hooks = std::mem::take(&mut reserved.hooks);
+        drop(reserved);
+        {
+            let mut state = self.lock();
+            for e in executions.iter().filter(|e| !e.status.is_final()) {
+                let lane = state.lanes.entry(e.hook_id.clone()).or_default();
+                lane.release(1);
+                lane.push(Entry {
+                    id: e.id,
+                    lock_key: e.lock_key.clone(),
+                });
+            }
+        }
+        for hook in hooks {
+            self.pump(&hook);
         }
         Ok(())
     }
 
+    /// Collapses executions into queued ones with the same lock key, then reserves a place for
+    /// each remaining runnable one, or none at all when a lane is full.
+    fn reserve(&self, executions: &mut [Execution]) -> Result<Reserved<'_>, QueueFull> {
+        let mut state = self.lock();
+        let mut wanted: HashMap<&str, usize> = HashMap::new();
+        for e in executions.iter_mut().filter(|e| !e.status.is_final()) {
+            let lane = state.lanes.get(&e.hook_id);
+            let queued = e
+                .lock_key
+                .as_deref()
+                .and_then(|k| lane.and_then(|l| l.queued_with_key(k)));
+            match queued {
+                Some(into) => e.collapse_into(into),
+                None => *wanted.entry(e.hook_id.as_str()).or_default() += 1,
+            }
+        }
+        for (hook, count) in &wanted {
+            let waiting = state.lanes.get(*hook).map_or(0, Lane::waiting);
+            if waiting + count > MAX_QUEUED_PER_HOOK {
+                return Err(QueueFull);
+            }
+        }
+        let mut hooks = Vec::new();
+        for (hook, count) in wanted {
+            state
+                .lanes
+                .entry(hook.to_string())
+                .or_default()
+                .reserve(count);
+            hooks.extend(std::iter::repeat_n(hook.to_string(), count));
+        }
+        Ok(Reserved { queue: self, hooks })
+    }
+
     /// Puts an execution in line without a reservation (retries due, recovery).
-    pub fn push(self: &Arc<Self>, hook_id: &str, id: ExecutionId) {
+    pub fn push(self: &Arc<Self>, hook_id: &str, entry: Entry) {
         self.lock()
             .lanes
             .entry(hook_id.to_string())
             .or_default()
-            .ready
-            .push_back(id);
+            .push(entry);
         self.pump(hook_id);
     }
 
     /// Runs the execution at `due_ms`.
-    pub fn schedule(&self, hook_id: &str, id: ExecutionId, due_ms: Millis) {
+    pub fn schedule(&self, hook_id: &str, entry: Entry, due_ms: Millis) {
         self.lock()
             .delayed
-            .insert((due_ms, id), hook_id.to_string());
+            .insert((due_ms, entry.id), (hook_id.to_string(), entry));
         self.timer_wake.notify_one();
     }
 
     /// Executions waiting in a hook's lane (not counting delayed retries).
     pub fn queued(&self, hook_id: &str) -> usize {
-        self.lock().lanes.get(hook_id).map_or(0, |l| l.ready.len())
+        self.lock().lanes.get(hook_id).map_or(0, Lane::ready_len)
     }
 
-    /// Starts as many of the hook's ready executions as its concurrency allows.
+    /// Starts as many of the hook's waiting executions as its concurrency and lock keys allow.
     fn pump(self: &Arc<Self>, hook_id: &str) {
         let limit = self
             .deps
@@ -181,36 +189,26 @@ impl Queue {
             .snapshot()
             .hook(hook_id)
             .map_or(1, |h| h.concurrency());
-        let mut started = Vec::new();
-        {
+        let started: Vec<Entry> = {
             let mut state = self.lock();
             let Some(lane) = state.lanes.get_mut(hook_id) else {
                 return;
             };
-            while lane.running < limit {
-                let Some(id) = lane.ready.pop_front() else {
-                    break;
-                };
-                lane.running += 1;
-                started.push(id);
-            }
-        }
-        for id in started {
+            std::iter::from_fn(|| lane.start_next(limit)).collect()
+        };
+        for entry in started {
             let queue = self.clone();
             let hook_id = hook_id.to_string();
             self.spawn(async move {
-                worker::run(&queue, &hook_id, id).await;
-                queue.finished(&hook_id);
+                worker::run(&queue, &hook_id, entry.id).await;
+                queue.finished(&hook_id, entry.lock_key.as_deref());
             });
         }
     }
 
-    fn finished(self: &Arc<Self>, hook_id: &str) {
-        {
-            let mut state = self.lock();
-            if let Some(lane) = state.lanes.get_mut(hook_id) {
-                lane.running -= 1;
-            }
+    fn finished(self: &Arc<Self>, hook_id: &str, lock_key: Option<&str>) {
+        if let Some(lane) = self.lock().lanes.get_mut(hook_id) {
+            lane.finish(lock_key);
         }
         self.pump(hook_id);
     }
@@ -253,12 +251,12 @@ impl Queue {
                 if entry.key().0 > now {
                     break;
                 }
-                let ((_, id), hook_id) = entry.remove_entry();
-                due.push((hook_id, id));
+                let (_, (hook_id, entry)) = entry.remove_entry();
+                due.push((hook_id, entry));
             }
         }
-        for (hook_id, id) in due {
-            self.push(&hook_id, id);
+        for (hook_id, entry) in due {
+            self.push(&hook_id, entry);
         }
     }
 

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use super::Queue;
 use super::retry::RetrySchedule;
+use super::{Entry, Queue};
 use crate::actions::{self, Outcome, Run};
 use crate::execution::{Execution, ExecutionId, Status};
-use crate::hooks::ActionKind;
+use crate::hooks::{ActionKind, Hook};
 use crate::store::StoreError;
 
 /// Runs one attempt of an execution, within the global worker limit.
@@ -32,14 +32,19 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
     let Some(live) = snapshot.hook(hook_id).cloned() else {
         let error = format!("hook `{hook_id}` no longer exists");
         finish(&mut exec, deps.clock.now_ms(), Status::Failed, Some(error));
-        return save(queue, &exec).await;
+        return save(queue, &mut exec).await;
     };
 
-    // The `running` mark is made durable first, so a crash during the action is seen as one.
     exec.status = Status::Running;
     exec.started_at.get_or_insert(deps.clock.now_ms());
     exec.next_attempt_at = None;
-    save(queue, &exec).await?;
+    deps.store.update_execution(&mut exec)?;
+    if !repeatable(&live.hook) {
+        // A crash during an action that must not run twice has to be seen as one at the next
+        // start, so its `running` mark reaches the disk first. A repeatable action is simply
+        // run again, and skips this sync.
+        deps.store.sync().await?;
+    }
 
     let attempt_no = exec.attempts.len() as u32 + 1;
     let report = actions::run(
@@ -75,11 +80,23 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
             }
         }
     }
-    save(queue, &exec).await?;
+    save(queue, &mut exec).await?;
     if let Some(due) = exec.next_attempt_at {
-        queue.schedule(hook_id, id, due);
+        queue.schedule(hook_id, entry_of(&exec), due);
     }
     Ok(())
+}
+
+/// Whether running the hook's action again after a crash is acceptable.
+fn repeatable(hook: &Hook) -> bool {
+    hook.action == ActionKind::Webhook || hook.action_config.retry_on_crash
+}
+
+fn entry_of(exec: &Execution) -> Entry {
+    Entry {
+        id: exec.id,
+        lock_key: exec.lock_key.clone(),
+    }
 }
 
 fn finish(exec: &mut Execution, now: u64, status: Status, error: Option<String>) {
@@ -90,7 +107,7 @@ fn finish(exec: &mut Execution, now: u64, status: Status, error: Option<String>)
     exec.duration_ms = Some(now.saturating_sub(exec.started_at.unwrap_or(exec.received_at)));
 }
 
-async fn save(queue: &Queue, exec: &Execution) -> Result<(), StoreError> {
+async fn save(queue: &Queue, exec: &mut Execution) -> Result<(), StoreError> {
     queue.deps.store.update_execution(exec)?;
     queue.deps.store.sync().await
 }
@@ -107,18 +124,17 @@ pub(super) fn recover(queue: &Arc<Queue>) -> Result<(), StoreError> {
         let Some(mut exec) = deps.store.execution(id)? else {
             continue;
         };
-        let live = snapshot.hook(&job.hook_id);
-        let repeatable = live.is_none_or(|h| {
-            h.hook.action == ActionKind::Webhook || h.hook.action_config.retry_on_crash
-        });
+        let repeatable = snapshot
+            .hook(&job.hook_id)
+            .is_none_or(|h| repeatable(&h.hook));
         match exec.status {
-            Status::Retrying => queue.schedule(&job.hook_id, id, job.due_ms),
+            Status::Retrying => queue.schedule(&job.hook_id, entry_of(&exec), job.due_ms),
             Status::Running if !repeatable => {
                 let error = "interrupted: the hub stopped while this ran".to_string();
                 finish(&mut exec, deps.clock.now_ms(), Status::Failed, Some(error));
-                deps.store.update_execution(&exec)?;
+                deps.store.update_execution(&mut exec)?;
             }
-            _ => queue.push(&job.hook_id, id),
+            _ => queue.push(&job.hook_id, entry_of(&exec)),
         }
         recovered += 1;
     }

@@ -1,0 +1,91 @@
+//! Who is delivering: the client address, believing forwarding headers only from
+//! `server.trustedProxies`, and each hook's `ipAllowlist`.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+/// The client's address. The peer is the client unless it is a trusted proxy; then
+/// `CF-Connecting-IP` is believed, else the right-most `X-Forwarded-For` entry that is not
+/// itself a trusted proxy (entries further left could be forged by the client).
+pub fn address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    if let Some(ip) = headers
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+    {
+        return ip;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+/// True when `allowlist` is empty or contains `client`.
+pub fn allowed(client: IpAddr, allowlist: &[IpNet]) -> bool {
+    allowlist.is_empty() || allowlist.iter().any(|net| net.contains(&client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            let name = axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            h.append(name, v.parse().unwrap());
+        }
+        h
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarding_headers_are_ignored_from_untrusted_peers() {
+        let peer: IpAddr = "198.51.100.7".parse().unwrap();
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("cf-connecting-ip", "1.2.3.4"),
+        ]);
+        assert_eq!(address(peer, &h, &nets(&["127.0.0.1/32"])), peer);
+    }
+
+    #[test]
+    fn trusted_proxies_reveal_the_client() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
+        let cf = headers(&[("cf-connecting-ip", "203.0.113.9")]);
+        assert_eq!(address(proxy, &cf, &trusted).to_string(), "203.0.113.9");
+        // The client wrote the left-most entry itself; the proxies appended the rest.
+        let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.1.1")]);
+        assert_eq!(address(proxy, &xff, &trusted).to_string(), "203.0.113.9");
+        assert_eq!(address(proxy, &headers(&[]), &trusted), proxy);
+    }
+
+    #[test]
+    fn allowlists_match_networks() {
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(allowed(ip, &[]));
+        assert!(allowed(ip, &nets(&["203.0.113.0/24"])));
+        assert!(!allowed(ip, &nets(&["198.51.100.0/24", "::1/128"])));
+    }
+}
