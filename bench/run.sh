@@ -160,9 +160,9 @@ PIDS+=("$SINK_PID")
 wait_ready "http://127.0.0.1:$SINK_PORT/healthz" "$SINK_PID"
 
 STARTUP_MS="" RSS_IDLE_KB="" RSS_AFTER_KB="" TOP_SNAPSHOT=""
-run_hub() { # SIZE SECS [CONNS]; the 1 KB run at CONNECTIONS also takes the startup and RSS figures
-    local size=$1 secs=$2 conns=${3:-$CONNECTIONS} port pid data t0 t1 top_pid="" main=""
-    [[ $size != 1024 || $conns != "$CONNECTIONS" ]] || main=1
+run_hub() { # SIZE SECS [CONNS [PATH NAME]]; the 1 KB forward run at CONNECTIONS also takes the startup and RSS figures
+    local size=$1 secs=$2 conns=${3:-$CONNECTIONS} path=${4:-bench} name=${5:-hookhub} port pid data t0 t1 top_pid="" main=""
+    [[ $size != 1024 || $conns != "$CONNECTIONS" || $path != bench ]] || main=1
     port=$(free_port)
     data=$(mktemp -d "$WORK/hub-data-$size.XXXXXX")
     t0=$(now_ms)
@@ -180,9 +180,9 @@ run_hub() { # SIZE SECS [CONNS]; the 1 KB run at CONNECTIONS also takes the star
         (sleep $((WARMUP + secs / 2)) && top -H -b -n 1 -d 1 -p "$pid" >"$WORK/top-hub.txt" 2>&1) &
         top_pid=$!
     fi
-    load "http://127.0.0.1:$port/api/webhooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-hub-$size-$conns.txt" "$conns"
+    load "http://127.0.0.1:$port/api/webhooks/$path" "$secs" "$WORK/body-$size.json" "$WORK/wrk-$name-$size-$conns.txt" "$conns"
     [[ -z $main ]] || RSS_AFTER_KB=$(rss_kb "$pid")
-    row hookhub "$size" "$secs" "$WORK/wrk-hub-$size-$conns.txt" "$conns"
+    row "$name" "$size" "$secs" "$WORK/wrk-$name-$size-$conns.txt" "$conns"
     if [[ -n $main ]]; then
         wait "$top_pid" || true
         TOP_SNAPSHOT=$(sed -n '7,20p' "$WORK/top-hub.txt")
@@ -195,10 +195,12 @@ run_hub() { # SIZE SECS [CONNS]; the 1 KB run at CONNECTIONS also takes the star
 log "1 KB bodies, $CONNECTIONS connections, ${WARMUP}s warm-up + ${DURATION}s"
 run_ceiling nostore 1024 "$DURATION"
 run_ceiling durable 1024 "$DURATION"
+run_hub 1024 "$DURATION" "$CONNECTIONS" bench-ingest hookhub-ingest
 run_hub 1024 "$DURATION"
 for size in $SIZES_LARGE; do
     log "$(human "$size") bodies, ${WARMUP}s warm-up + ${LARGE_DURATION}s"
     run_ceiling durable "$size" "$LARGE_DURATION"
+    run_hub "$size" "$LARGE_DURATION" "$CONNECTIONS" bench-ingest hookhub-ingest
     run_hub "$size" "$LARGE_DURATION"
 done
 if [[ -n $LOW_CONNECTIONS ]]; then
@@ -225,6 +227,7 @@ BIN_BYTES=$(stat -c %s "$HUB")
     echo
     echo "| ratio | 1 KB |$(for s in $SIZES_LARGE; do printf ' %s |' "$(human "$s")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " 1 KB, c=$LOW_CONNECTIONS |")"
     echo "|---|---|$(for _ in $SIZES_LARGE; do printf -- '---|'; done)$([[ -z $LOW_CONNECTIONS ]] || echo "---|")"
+    echo "| hookhub-ingest / ceiling-durable | $(ratio "hookhub-ingest/1024/$CONNECTIONS" "ceiling-durable/1024/$CONNECTIONS") |$(for s in $SIZES_LARGE; do printf ' %s |' "$(ratio "hookhub-ingest/$s/$CONNECTIONS" "ceiling-durable/$s/$CONNECTIONS")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
     echo "| hookhub / ceiling-durable | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-durable/1024/$CONNECTIONS") |$(for s in $SIZES_LARGE; do printf ' %s |' "$(ratio "hookhub/$s/$CONNECTIONS" "ceiling-durable/$s/$CONNECTIONS")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " $(ratio "hookhub/1024/$LOW_CONNECTIONS" "ceiling-durable/1024/$LOW_CONNECTIONS") |")"
     echo "| hookhub / ceiling-nostore | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-nostore/1024/$CONNECTIONS") |$(for _ in $SIZES_LARGE; do printf ' – |'; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
     echo

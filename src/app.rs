@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::execution::{Execution, ExecutionId, Status};
+use crate::hooks::reload::{ConfigStatusCell, Reloader};
 use crate::hooks::{Registry, Snapshot};
 use crate::ingress;
 use crate::queue::{Queue, QueueDeps};
@@ -41,12 +42,15 @@ pub enum RunError {
 #[derive(Clone)]
 pub struct RunOptions {
     pub clock: Arc<dyn Clock>,
+    /// The config file to watch and reload; nothing is watched when `None`.
+    pub config_path: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
             clock: Arc::new(SystemClock),
+            config_path: None,
         }
     }
 }
@@ -61,6 +65,10 @@ pub struct AppInner {
     pub queue: Arc<Queue>,
     pub clock: Arc<dyn Clock>,
     pub admin: AdminToken,
+    /// Whether the config file as it is now is in force (`GET /api/config/status`).
+    pub config_status: Arc<ConfigStatusCell>,
+    /// Recently refused deliveries, per path.
+    pub rejections: ingress::Rejections,
 }
 
 impl Deref for AppState {
@@ -73,10 +81,10 @@ impl Deref for AppState {
 impl AppInner {
     /// Rebuilds the live hook set from the config file's hooks and the database's.
     pub fn reload_hooks(&self) -> Result<(), ApiError> {
-        let snapshot = Snapshot::build(self.config(), &self.store.api_hooks()?)
-            .map_err(|errors| ApiError::internal(errors.join("; ")))?;
-        self.registry.replace(snapshot);
-        Ok(())
+        self.registry.update(|current| {
+            Snapshot::build(current.config.clone(), &self.store.api_hooks()?)
+                .map_err(|errors| ApiError::internal(errors.join("; ")))
+        })
     }
 
     /// The config file in force.
@@ -111,6 +119,8 @@ impl AppInner {
             error: None,
             next_attempt_at: None,
             replay_of: Some(original.id),
+            skip_reason: None,
+            collapsed_into: None,
             ..original.clone()
         }
     }
@@ -160,6 +170,20 @@ pub async fn run_with(
         workers,
     });
     queue.start()?;
+    let config_status = Arc::new(ConfigStatusCell::new(
+        options.config_path.as_deref(),
+        options.clock.now_ms(),
+    ));
+    let reloader = options.config_path.clone().map(|path| {
+        let (status, clock) = (config_status.clone(), options.clock.clone());
+        Reloader::new(path, store.clone(), registry.clone(), clock, status).spawn()
+    });
+    let scheduler = crate::schedule::spawn(crate::schedule::SchedulerDeps {
+        store: store.clone(),
+        registry: registry.clone(),
+        queue: queue.clone(),
+        clock: options.clock.clone(),
+    });
     let retention = tokio::spawn(prune_forever(
         store.clone(),
         options.clock.clone(),
@@ -171,6 +195,8 @@ pub async fn run_with(
         queue: queue.clone(),
         clock: options.clock,
         admin,
+        config_status,
+        rejections: ingress::Rejections::default(),
     }));
     let served = axum::serve(
         listener,
@@ -178,6 +204,11 @@ pub async fn run_with(
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    // Nothing new may start once the queue is stopping.
+    scheduler.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     queue.shutdown().await;
     retention.abort();
     store.flush_now()?;
@@ -233,7 +264,7 @@ fn admin_token(config: &Config, store: &Store) -> Result<AdminToken, StoreError>
     Ok(admin)
 }
 
-/// Deletes executions past `server.retention`, hourly.
+/// Deletes executions past `server.retention` and dedupe claims past their window, hourly.
 async fn prune_forever(
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
@@ -242,15 +273,22 @@ async fn prune_forever(
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let cutoff = clock
-            .now_ms()
-            .saturating_sub(retention.max_age.as_millis() as u64);
+        let now = clock.now_ms();
+        let cutoff = now.saturating_sub(retention.max_age.as_millis() as u64);
+        let claims_cutoff = now.saturating_sub(ingress::DEDUPE_WINDOW_MS);
         let store = store.clone();
         let max = retention.max_per_hook;
-        match tokio::task::spawn_blocking(move || store.prune(cutoff, max)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(removed = n, "pruned old executions"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning executions failed"),
+        let pruned = tokio::task::spawn_blocking(move || {
+            Ok::<_, StoreError>((
+                store.prune(cutoff, max)?,
+                store.prune_deliveries(claims_cutoff)?,
+            ))
+        })
+        .await;
+        match pruned {
+            Ok(Ok((0, _))) => {}
+            Ok(Ok((n, _))) => tracing::info!(removed = n, "pruned old executions"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning failed"),
             Err(e) => tracing::warn!(error = %e, "pruning task failed"),
         }
     }

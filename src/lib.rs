@@ -14,10 +14,12 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod execution;
+pub mod filter;
 pub mod hooks;
 pub mod ingress;
 pub mod payload;
 pub mod queue;
+pub mod schedule;
 pub mod store;
 pub mod verify;
 

@@ -23,10 +23,7 @@ hooks:
 }
 
 async fn start() -> (Hub, Target, tempfile::TempDir) {
-    let target = Target::start(&[]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = Hub::start(&config(&target.url), dir.path(), None).await;
-    (hub, target, dir)
+    Hub::start_with_target(config).await
 }
 
 #[tokio::test]

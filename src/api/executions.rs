@@ -153,9 +153,9 @@ pub async fn test(
 /// Writes the executions durably, queues them, and answers 202 with their ids.
 async fn enqueue(
     app: &AppState,
-    executions: Vec<Execution>,
+    mut executions: Vec<Execution>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    app.queue.submit(&executions).await?;
+    app.queue.submit(&mut executions).await?;
     let listed: Vec<Value> = executions
         .iter()
         .map(|e| json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status}))

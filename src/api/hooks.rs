@@ -92,7 +92,9 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
             format!("a hook with id `{}` exists already", hook.id),
         ));
     }
-    let generated = if hook.trigger_config.webhook_secret.is_empty() {
+    // A scheduled hook has no sender to share a secret with.
+    let wants_secret = hook.trigger == crate::hooks::TriggerKind::Webhook;
+    let generated = if wants_secret && hook.trigger_config.webhook_secret.is_empty() {
         let secret = generate_secret(hook.trigger_config.scheme_name());
         hook.trigger_config.webhook_secret = Secrets(vec![secret.clone()]);
         Some(secret)

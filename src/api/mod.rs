@@ -2,8 +2,10 @@
 //! Handlers are thin: they check input, call the store, registry or queue, and shape output.
 
 pub mod auth;
+mod config_status;
 mod executions;
 mod hooks;
+mod rejections;
 mod rotate;
 
 use axum::Router;
@@ -26,11 +28,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/hooks/{id}/rotate-secret", post(rotate::rotate_secret))
         .route("/api/hooks/{id}/rotate-path", post(rotate::rotate_path))
         .route("/api/hooks/{id}/executions", get(executions::list))
+        .route("/api/hooks/{id}/rejections", get(rejections::list))
         .route("/api/hooks/{id}/test", post(executions::test))
         .route(
             "/api/hooks/{id}/replay-failed",
             post(executions::replay_failed),
         )
+        .route("/api/config/status", get(config_status::get))
         .route("/api/executions/{id}", get(executions::get))
         .route("/api/executions/{id}/replay", post(executions::replay))
         .route_layer(axum::middleware::from_fn_with_state(

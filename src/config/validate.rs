@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use super::{Config, ServerConfig, ToolDef};
-use crate::hooks::{ActionConfig, ActionKind, Hook, SignMode};
+use crate::hooks::{ActionConfig, ActionKind, Hook, SignMode, TriggerKind};
 
 /// A problem: the field path and what is wrong with it.
 pub type Problem = (String, String);
@@ -144,15 +144,18 @@ pub fn validate_hook(hook: &Hook, tools: &BTreeMap<String, ToolDef>) -> Vec<Prob
         errors.push(("id".into(), format!("`{}` {SLUG_RULE}", hook.id)));
     }
     let trigger = &hook.trigger_config;
-    if !is_webhook_path(&trigger.webhook_path) {
+    // A scheduled run has no sender: `trigger_problems` refuses the webhook settings instead.
+    errors.extend(crate::schedule::trigger_problems(hook.trigger, trigger));
+    let webhook = hook.trigger == TriggerKind::Webhook;
+    if webhook && !is_webhook_path(&trigger.webhook_path) {
         errors.push((
             "triggerConfig.webhookPath".into(),
             WEBHOOK_PATH_MESSAGE.into(),
         ));
-    } else if let Some(why) = webhook_path_shape(&trigger.webhook_path) {
+    } else if webhook && let Some(why) = webhook_path_shape(&trigger.webhook_path) {
         errors.push(("triggerConfig.webhookPath".into(), why.into()));
     }
-    if let Err(e) = crate::verify::Verifier::new(trigger) {
+    if webhook && let Err(e) = crate::verify::Verifier::new(trigger) {
         errors.push(scheme_problem(e));
     }
     for (i, method) in trigger.methods.iter().enumerate() {
@@ -163,6 +166,7 @@ pub fn validate_hook(hook: &Hook, tools: &BTreeMap<String, ToolDef>) -> Vec<Prob
             ));
         }
     }
+    check_events_and_filter(trigger, &mut errors);
     let action = &hook.action_config;
     match hook.action {
         ActionKind::Webhook => validate_forward(action, &mut errors),
@@ -180,7 +184,7 @@ pub fn validate_hook(hook: &Hook, tools: &BTreeMap<String, ToolDef>) -> Vec<Prob
 /// Things that are allowed but almost certainly not meant. Paths are relative to the hook.
 pub fn hook_warnings(hook: &Hook) -> Vec<Problem> {
     let mut warnings = Vec::new();
-    if hook.trigger_config.webhook_secret.is_empty() {
+    if hook.trigger == TriggerKind::Webhook && hook.trigger_config.webhook_secret.is_empty() {
         warnings.push((
             "triggerConfig.webhookSecret".into(),
             "no secret: every delivery to this hook will be refused with 401".into(),
@@ -342,6 +346,23 @@ fn check_http_url(url: &str) -> Result<(), String> {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
         Ok(_) => Err(format!("`{url}` is not an http:// or https:// URL")),
         Err(e) => Err(format!("`{url}` is not an absolute http(s) URL: {e}")),
+    }
+}
+
+/// A filter that does not compile would skip every delivery; refuse it at load instead.
+fn check_events_and_filter(trigger: &crate::hooks::TriggerConfig, errors: &mut Vec<Problem>) {
+    for (i, event) in trigger.events.iter().enumerate() {
+        if event.trim().is_empty() {
+            errors.push((
+                format!("triggerConfig.events[{i}]"),
+                "must be an event type such as `push`, or `*` for any".into(),
+            ));
+        }
+    }
+    if let Some(expression) = &trigger.filter
+        && let Err(e) = crate::filter::Filter::compile(expression)
+    {
+        errors.push(("triggerConfig.filter".into(), e));
     }
 }
 

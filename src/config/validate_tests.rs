@@ -407,3 +407,119 @@ fn scheme_problems_name_the_field_at_fault() {
     unknown.trigger_config.scheme = Some("nope".into());
     assert_eq!(fields(&unknown), vec!["triggerConfig.scheme"]);
 }
+
+fn load_errors(text: &str) -> Vec<String> {
+    let no_env = |_: &str| None;
+    match crate::config::load_str(text, "hooks.yaml", &no_env) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.issues.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const FILTERED: &str = "\
+hooks:
+  - id: prs
+    triggerConfig:
+      webhookPath: prs
+      webhookSecret: s
+      events: [pull_request]
+      filter: \"body.action == 'opened' &&\"
+    action: webhook
+    actionConfig: { webhookUrl: 'http://127.0.0.1:9000/x' }
+";
+
+#[test]
+fn a_filter_that_does_not_compile_is_a_config_error_with_both_positions() {
+    let found = load_errors(FILTERED);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0],
+        "hooks.yaml:7:7: hooks[0].triggerConfig.filter: syntax error at 1:27: mismatched input \
+         '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, \
+         NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"
+    );
+    let good = FILTERED.replace(" &&\"", "\"");
+    let config = crate::config::load_str(&good, "hooks.yaml", &|_| None).unwrap();
+    assert_eq!(config.hooks[0].trigger_config.events, vec!["pull_request"]);
+}
+
+#[test]
+fn a_filter_naming_an_unknown_variable_is_refused() {
+    let text = FILTERED.replace("body.action == 'opened' &&", "payload.action == 'opened'");
+    assert_eq!(
+        load_errors(&text),
+        vec![
+            "hooks.yaml:7:7: hooks[0].triggerConfig.filter: unknown variable `payload`: a \
+             filter sees body, headers, query and eventType"
+        ]
+    );
+}
+
+#[test]
+fn events_must_not_be_blank() {
+    let mut hook = forward("http://example.com/x");
+    hook.trigger_config.events = vec!["push".into(), " ".into()];
+    assert_eq!(
+        problems(&hook),
+        vec![(
+            "triggerConfig.events[1]".to_string(),
+            "must be an event type such as `push`, or `*` for any".to_string()
+        )]
+    );
+}
+
+const SCHEDULED: &str = "\
+hooks:
+  - id: nightly
+    trigger: schedule
+    triggerConfig:
+      cron: \"0 3 * * *\"
+      timezone: Europe/Berlin
+    action: webhook
+    actionConfig: { webhookUrl: 'http://127.0.0.1:9000/x' }
+";
+
+#[test]
+fn a_schedule_hook_needs_no_path_or_secret() {
+    let (config, warnings) =
+        crate::config::load_str_with_warnings(SCHEDULED, "hooks.yaml", &|_| None).unwrap();
+    assert_eq!(config.hooks[0].trigger, crate::hooks::TriggerKind::Schedule);
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn bad_cron_and_timezone_are_config_errors_on_their_fields() {
+    let text = SCHEDULED
+        .replace("0 3 * * *", "0 25 * * *")
+        .replace("Europe/Berlin", "Europe/Atlantis");
+    let found = load_errors(&text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with("hooks.yaml:5:7: hooks[0].triggerConfig.cron: `0 25 * * *` is not"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("hooks.yaml:6:7: hooks[0].triggerConfig.timezone: `Europe/Atlantis`"),
+        "{found:?}"
+    );
+    let missing = SCHEDULED.replace("      cron: \"0 3 * * *\"\n", "");
+    assert!(load_errors(&missing)[0].contains("triggerConfig.cron: is required"));
+}
+
+#[test]
+fn webhook_settings_on_a_schedule_hook_and_cron_on_a_webhook_hook_are_refused() {
+    let text = SCHEDULED.replace("      timezone", "      webhookPath: x\n      timezone");
+    let found = load_errors(&text);
+    assert!(
+        found[0].starts_with("hooks.yaml:6:7: hooks[0].triggerConfig.webhookPath: not used"),
+        "{found:?}"
+    );
+    let webhook = SCHEDULED.replace("trigger: schedule", "trigger: webhook");
+    let found = load_errors(&webhook);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("triggerConfig.cron: is only used by trigger schedule")),
+        "{found:?}"
+    );
+}

@@ -35,6 +35,8 @@ pub enum TriggerKind {
     /// `POST /api/webhooks/:path`.
     #[default]
     Webhook,
+    /// `triggerConfig.cron` in `triggerConfig.timezone`, with an empty body.
+    Schedule,
 }
 
 /// How deliveries reach the hook and how their sender is verified (SPEC §4, §5).
@@ -53,6 +55,13 @@ pub struct TriggerConfig {
     /// Client networks allowed to deliver (CIDRs); anyone when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_allowlist: Vec<ipnet::IpNet>,
+    /// Event types that run the hook (exact, or `*` for any event); every delivery when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+    /// A CEL expression over `body`, `headers`, `query` and `eventType` that must be true for
+    /// the hook to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// Template for the delivery id used to drop repeats; the senders' delivery headers when
     /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +70,12 @@ pub struct TriggerConfig {
     /// time, in arrival order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_key: Option<String>,
+    /// `schedule` trigger: when to run, as a cron pattern (5 fields, or 6 with seconds first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// `schedule` trigger: the IANA time zone `cron` is read in; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// HTTP methods accepted besides POST.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,

@@ -6,8 +6,9 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::Hook;
+use super::{Hook, TriggerKind};
 use crate::config::{Config, ToolDef};
+use crate::filter::{Filter, FilterInput, admit_event};
 use crate::verify::Verifier;
 
 /// Where a hook was defined.
@@ -26,9 +27,19 @@ pub struct LiveHook {
     pub hook: Hook,
     pub source: Source,
     pub verifier: Verifier,
+    /// `triggerConfig.filter`, compiled once when the set is built.
+    pub filter: Option<Filter>,
 }
 
 impl LiveHook {
+    /// Ok(()) when the delivery should run; Err(reason) to record it as `skipped`, e.g.
+    /// "event `push` is not in events [pull_request]" or "filter `body.action == 'opened'` is
+    /// false" or "filter error: …".
+    pub fn admits(&self, input: &FilterInput<'_>) -> Result<(), String> {
+        admit_event(&self.hook.trigger_config.events, input.event_type)?;
+        self.filter.as_ref().map_or(Ok(()), |f| f.admit(input))
+    }
+
     /// Executions of this hook that may run at once.
     pub fn concurrency(&self) -> usize {
         self.hook.action_config.concurrency.unwrap_or(2).max(1)
@@ -46,8 +57,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds the set. Fails, naming the hooks, when two share an id or a verifier cannot be
-    /// built.
+    /// Builds the set. Fails, naming the hooks, when two share an id or a verifier or filter
+    /// cannot be built.
     pub fn build(config: Arc<Config>, api_hooks: &[Hook]) -> Result<Self, Vec<String>> {
         let mut snapshot = Snapshot {
             config: config.clone(),
@@ -68,11 +79,16 @@ impl Snapshot {
                 ));
                 continue;
             }
-            match Verifier::new(&hook.trigger_config) {
-                Ok(verifier) => snapshot.add(LiveHook {
+            let filter = hook.trigger_config.filter.as_deref().map(Filter::compile);
+            let filter = filter
+                .transpose()
+                .map_err(|e| format!("triggerConfig.filter: {e}"));
+            match Verifier::new(&hook.trigger_config).and_then(|v| Ok((v, filter?))) {
+                Ok((verifier, filter)) => snapshot.add(LiveHook {
                     hook: hook.clone(),
                     source,
                     verifier,
+                    filter,
                 }),
                 Err(e) => errors.push(format!("hook `{}`: {e}", hook.id)),
             }
@@ -87,10 +103,13 @@ impl Snapshot {
     fn add(&mut self, live: LiveHook) {
         let live = Arc::new(live);
         self.by_id.insert(live.hook.id.clone(), live.clone());
-        self.by_path
-            .entry(live.hook.trigger_config.webhook_path.clone())
-            .or_default()
-            .push(live.clone());
+        // Scheduled hooks have no sender: they must never be reachable at /api/webhooks.
+        if live.hook.trigger == TriggerKind::Webhook {
+            self.by_path
+                .entry(live.hook.trigger_config.webhook_path.clone())
+                .or_default()
+                .push(live.clone());
+        }
         self.hooks.push(live);
     }
 
@@ -122,13 +141,25 @@ impl Snapshot {
 #[derive(Debug, Default)]
 pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
+    /// Held while a new set is built from the current one, so two rebuilds (an API edit and
+    /// a config reload) cannot each start from the old set and undo the other.
+    rebuilding: std::sync::Mutex<()>,
+    /// Bumped by every [`Registry::replace`], so watchers (the scheduler) wake on a change.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
     pub fn new(snapshot: Snapshot) -> Self {
         Self {
             current: RwLock::new(Arc::new(snapshot)),
+            rebuilding: std::sync::Mutex::new(()),
+            changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that sees a change each time the hook set is replaced.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The set in force now; cheap, and stable for as long as the caller holds it.
@@ -136,7 +167,16 @@ impl Registry {
         self.current.read().expect("registry lock poisoned").clone()
     }
 
+    /// Builds the next set from the current one and puts it in force, one rebuild at a time.
+    pub fn update<E>(&self, next: impl FnOnce(&Snapshot) -> Result<Snapshot, E>) -> Result<(), E> {
+        let _one_at_a_time = self.rebuilding.lock().expect("registry lock poisoned");
+        let snapshot = next(&self.snapshot())?;
+        self.replace(snapshot);
+        Ok(())
+    }
+
     pub fn replace(&self, snapshot: Snapshot) {
         *self.current.write().expect("registry lock poisoned") = Arc::new(snapshot);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 }

@@ -259,19 +259,22 @@ impl Reloader {
                     "config changed settings that take effect only after a restart");
             }
         }
-        let running = RestartOnly::of(&self.registry.snapshot().config);
-        running.apply_to(&mut config);
-        let api_hooks = match self.store.api_hooks() {
-            Ok(hooks) => hooks,
-            Err(e) => return self.refuse(format!("cannot read the database's hooks: {e}")),
-        };
-        let snapshot = match Snapshot::build(Arc::new(config), &api_hooks) {
-            Ok(s) => s,
-            Err(errors) => return self.refuse(errors.join("\n")),
-        };
+        let store = &self.store;
+        let mut count = 0;
+        let rebuilt = self.registry.update(|current| {
+            RestartOnly::of(&current.config).apply_to(&mut config);
+            let api_hooks = store
+                .api_hooks()
+                .map_err(|e| format!("cannot read the database's hooks: {e}"))?;
+            let snapshot = Snapshot::build(Arc::new(config), &api_hooks)
+                .map_err(|errors| errors.join("\n"))?;
+            count = snapshot.hooks().len();
+            Ok::<_, String>(snapshot)
+        });
+        if let Err(error) = rebuilt {
+            return self.refuse(error);
+        }
         self.file_restart_only = Some(in_file);
-        let count = snapshot.hooks().len();
-        self.registry.replace(snapshot);
         tracing::info!(path = %self.path.display(), hooks = count, "config loaded");
         self.status.update(|s| {
             s.ok = true;

@@ -36,13 +36,48 @@ impl Hub {
         let text = yaml.replace("{data}", &data_dir.display().to_string());
         let config = hookhub::config::load_str(&text, "test.yaml", &|_| None)
             .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
         let mut options = hookhub::RunOptions::default();
         if let Some(clock) = clock {
             options.clock = Arc::new(clock);
         }
+        Self::start_with_options(config, options).await
+    }
+
+    /// Starts a forward target that answers 200, and the hub with `config(target_url)` in a
+    /// fresh data dir (kept alive by the returned `TempDir`).
+    pub async fn start_with_target(
+        config: impl Fn(&str) -> String,
+    ) -> (Hub, Target, tempfile::TempDir) {
+        let target = Target::start(&[]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::start(&config(&target.url), dir.path(), None).await;
+        (hub, target, dir)
+    }
+
+    /// Starts the hub from the config file at `path`, which it watches and reloads (the file's
+    /// `server.dataDir` must point into a temporary directory).
+    pub async fn start_with_file(path: &Path, clock: Option<ManualClock>) -> Hub {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = hookhub::config::load_file(path)
+            .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
+        let mut options = hookhub::RunOptions {
+            config_path: Some(path.to_path_buf()),
+            ..hookhub::RunOptions::default()
+        };
+        if let Some(clock) = clock {
+            options.clock = Arc::new(clock);
+        }
+        Self::start_with_options(config, options).await
+    }
+
+    /// Starts the hub with a loaded config and options.
+    pub async fn start_with_options(
+        config: hookhub::config::Config,
+        options: hookhub::RunOptions,
+    ) -> Hub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(hookhub::run_with(
             config,
             listener,
@@ -51,12 +86,33 @@ impl Hub {
             },
             options,
         ));
-        Hub {
+        let hub = Hub {
             url: format!("http://{addr}"),
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
+        };
+        hub.wait_until_ready().await
+    }
+
+    /// Waits for `/healthz`, failing with the hub's own error if it stopped instead.
+    async fn wait_until_ready(mut self) -> Hub {
+        for _ in 0..200 {
+            if self.task.as_ref().unwrap().is_finished() {
+                let result = self.task.take().unwrap().await.unwrap();
+                panic!("the hub stopped while starting: {result:?}");
+            }
+            let health = self
+                .client
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return self;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        panic!("the hub did not become ready in 5 s");
     }
 
     /// Stops the hub and waits until it has let go of its data dir.
