@@ -216,12 +216,19 @@ pub struct Trigger {
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub body: Value,
     /// The body exactly as received, for forwarding it unchanged.
+    #[serde(default, skip_serializing_if = "RawBody::is_empty")]
     pub raw_body: RawBody,
 }
 
 /// Bytes stored as text when they are UTF-8 and as `{"base64": …}` otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawBody(pub Vec<u8>);
+
+impl RawBody {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 impl Serialize for RawBody {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

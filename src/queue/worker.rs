@@ -122,12 +122,16 @@ pub(super) fn recover(queue: &Arc<Queue>) -> Result<(), StoreError> {
     for job in deps.store.pending_jobs()? {
         let Some(id) = job.id else { continue };
         let Some(mut exec) = deps.store.execution(id)? else {
+            // A job whose execution never reached the disk (a crash mid-write, never answered).
+            deps.store.drop_job(id)?;
             continue;
         };
         let repeatable = snapshot
             .hook(&job.hook_id)
             .is_none_or(|h| repeatable(&h.hook));
         match exec.status {
+            // Finished, but the job's removal was lost in a crash: rewriting removes it.
+            status if status.is_final() => deps.store.update_execution(&mut exec)?,
             Status::Retrying => queue.schedule(&job.hook_id, entry_of(&exec), job.due_ms),
             Status::Running if !repeatable => {
                 let error = "interrupted: the hub stopped while this ran".to_string();

@@ -28,34 +28,46 @@ impl Store {
     /// Writes new executions with their index entries and, for those not final, their jobs, in
     /// one atomic batch. Not durable until [`Store::sync`].
     pub fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError> {
+        // The execution goes last: a job or index entry without one is skipped by readers.
         let mut batch = Batch::default();
         for e in executions.iter_mut() {
-            batch.insert(keys::execution(e.id), encode(e)?);
-            batch.insert(keys::hook_index(&e.hook_id, e.id), &[][..]);
             if !e.status.is_final() {
                 batch.insert(keys::job(e.id), job_value(e)?);
             }
+            batch.insert(keys::hook_index(&e.hook_id, e.id), &[][..]);
+            batch.insert(keys::payload(e.id), &e.trigger.raw_body.0);
+            batch.insert(keys::execution(e.id), encode(e)?);
         }
         self.log.apply_batch(batch)?;
         Ok(())
     }
 
-    /// Rewrites an execution; its job follows its status (removed once final).
+    /// Rewrites an execution; its job follows its status: removed once final, moved to the
+    /// next attempt's time when retrying, left as it is otherwise.
     pub fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         batch.insert(keys::execution(e.id), encode(e)?);
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
-        } else {
+        } else if e.status == Status::Retrying {
             batch.insert(keys::job(e.id), job_value(e)?);
         }
         self.log.apply_batch(batch)?;
         Ok(())
     }
 
+    /// Forgets a pending job (its execution is gone).
+    pub fn drop_job(&self, id: ExecutionId) -> Result<(), StoreError> {
+        self.log.remove(keys::job(id))?;
+        Ok(())
+    }
+
     pub fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
         match self.log.get(keys::execution(id))? {
-            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            Some(bytes) => {
+                let payload = self.log.get(keys::payload(id))?;
+                Ok(Some(decode(&bytes, payload.as_deref())?))
+            }
             None => Ok(None),
         }
     }
@@ -142,6 +154,7 @@ impl Store {
                 let mut batch = Batch::default();
                 batch.remove(key.clone());
                 batch.remove(keys::execution(id));
+                batch.remove(keys::payload(id));
                 self.log.apply_batch(batch)?;
                 removed += 1;
             } else {
@@ -156,17 +169,22 @@ impl Store {
     }
 }
 
-/// The stored form leaves out the parsed payload (`trigger.body`): it is derived again from the
-/// raw body on read, so each write carries the payload once instead of twice.
+/// The stored form leaves out the payload: its raw bytes are kept once under their own key
+/// (status updates never rewrite them), and the parsed body is derived again on read.
 fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
     let body = std::mem::take(&mut e.trigger.body);
+    let raw = std::mem::take(&mut e.trigger.raw_body);
     let encoded = serde_json::to_vec(e);
     e.trigger.body = body;
+    e.trigger.raw_body = raw;
     Ok(encoded?)
 }
 
-fn decode(bytes: &[u8]) -> Result<Execution, StoreError> {
+fn decode(bytes: &[u8], payload: Option<&[u8]>) -> Result<Execution, StoreError> {
     let mut e: Execution = serde_json::from_slice(bytes)?;
+    if let Some(raw) = payload {
+        e.trigger.raw_body = crate::execution::RawBody(raw.to_vec());
+    }
     if e.trigger.body.is_null() {
         e.trigger.body = crate::payload::body_of(&e.trigger);
     }

@@ -2,8 +2,8 @@
 //!
 //! sled's own flush persists with `sync_file_range`, which does not reach the disk's cache or
 //! the file's metadata, and costs several system calls under load. So each write is applied to
-//! sled (an in-memory cache as far as durability goes) and appended to the journal, in the
-//! same critical section so the journal's order is the order of the writes. One thread writes
+//! sled (an in-memory cache as far as durability goes) and appended to the journal; a key's
+//! writes reach the journal in the order they were made (see [`Journal::write`]). One thread writes
 //! the journal's pending bytes and calls `fdatasync`; every caller of [`Journal::sync`] waiting
 //! meanwhile is answered by that one call (group commit), exactly like the benchmark's durable
 //! ceiling.
@@ -122,10 +122,27 @@ impl Journal {
         self.shared.state.lock().expect("journal lock poisoned")
     }
 
-    /// Runs `apply`, which writes to sled and returns the ops it made, and appends those ops,
-    /// atomically with respect to other writers, so the journal replays writes in the order
-    /// they happened.
+    /// Runs `apply`, which writes to sled and returns the ops it made, and appends those ops.
+    /// The sled write happens outside the journal's lock, so writers do not queue behind each
+    /// other's sled work; two writers of the same key may then be journaled in either order,
+    /// which is fine where each key has one writer at a time (an execution's worker). Use
+    /// [`Journal::write_ordered`] where writers race on a key.
     pub(super) fn write<T, E>(
+        &self,
+        apply: impl FnOnce() -> Result<(T, Vec<Op>), E>,
+    ) -> Result<T, E> {
+        let (result, ops) = apply()?;
+        if !ops.is_empty() {
+            let mut record = Vec::new();
+            encode_record(&ops, &mut record);
+            self.append(&record);
+        }
+        Ok(result)
+    }
+
+    /// [`Journal::write`] with the sled write inside the journal's lock, so the journal's
+    /// order is the order in which the writes happened (for compare-and-swap).
+    pub(super) fn write_ordered<T, E>(
         &self,
         apply: impl FnOnce() -> Result<(T, Vec<Op>), E>,
     ) -> Result<T, E> {
@@ -138,6 +155,13 @@ impl Journal {
             self.shared.wake.notify_one();
         }
         Ok(result)
+    }
+
+    fn append(&self, record: &[u8]) {
+        let mut pending = self.lock();
+        pending.bytes.extend_from_slice(record);
+        pending.appended += record.len() as u64;
+        self.shared.wake.notify_one();
     }
 
     /// Waits until every write made before this call is on disk.

@@ -1,5 +1,6 @@
 //! Every key encoding in one place. In the `log` tree:
-//! - `e` + ULID (16 bytes, big-endian)          → execution JSON
+//! - `e` + ULID (16 bytes, big-endian)          → execution JSON, without its payload
+//! - `p` + ULID                                 → the payload's raw bytes (written once)
 //! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
 //! - `j` + ULID                                 → pending job JSON (executions not yet final)
 //!
@@ -9,11 +10,16 @@
 use crate::execution::ExecutionId;
 
 pub const EXECUTION: u8 = b'e';
+pub const PAYLOAD: u8 = b'p';
 pub const HOOK_INDEX: u8 = b'h';
 pub const JOB: u8 = b'j';
 
 pub fn execution(id: ExecutionId) -> Vec<u8> {
     prefixed(EXECUTION, &id.0.to_bytes())
+}
+
+pub fn payload(id: ExecutionId) -> Vec<u8> {
+    prefixed(PAYLOAD, &id.0.to_bytes())
 }
 
 pub fn job(id: ExecutionId) -> Vec<u8> {

@@ -73,24 +73,35 @@ impl Tree {
             .write(|| Ok((self.tree.remove(key)?, vec![self.del(key)])))
     }
 
-    /// Applies the batch atomically in sled and journals it as one record.
+    /// Applies the writes in order and journals them as one record, which a replay applies
+    /// whole. They are separate writes in sled (its atomic batches take a global lock and are
+    /// several times slower): a reader may briefly see some of them, and a crash can leave some
+    /// in sled whose record never reached the journal, so callers order them to make a partial
+    /// batch harmless.
     pub(super) fn apply_batch(&self, batch: Batch) -> sled::Result<()> {
-        let mut sled_batch = sled::Batch::default();
         let mut ops = Vec::with_capacity(batch.ops.len());
-        for (key, value) in batch.ops {
-            match value {
-                Some(value) => {
-                    ops.push(self.put(&key, &value));
-                    sled_batch.insert(key, value);
-                }
-                None => {
-                    ops.push(self.del(&key));
-                    sled_batch.remove(key);
+        self.journal.write(|| {
+            for (key, value) in batch.ops {
+                match value {
+                    Some(value) => {
+                        self.tree.insert(key.as_slice(), value.as_slice())?;
+                        ops.push(Op::Put {
+                            tree: self.tag,
+                            key,
+                            value,
+                        });
+                    }
+                    None => {
+                        self.tree.remove(key.as_slice())?;
+                        ops.push(Op::Remove {
+                            tree: self.tag,
+                            key,
+                        });
+                    }
                 }
             }
-        }
-        self.journal
-            .write(|| Ok((self.tree.apply_batch(sled_batch)?, ops)))
+            Ok(((), ops))
+        })
     }
 
     /// sled's compare-and-swap; the new value is journaled only when the swap happened.
@@ -103,7 +114,8 @@ impl Tree {
         let key = key.as_ref();
         let old = old.as_ref().map(|v| v.as_ref());
         let new = new.as_ref().map(|v| v.as_ref());
-        self.journal.write(|| {
+        // Racing swappers are journaled in the order they swapped.
+        self.journal.write_ordered(|| {
             let swapped = self.tree.compare_and_swap(key, old, new)?;
             let ops = match (&swapped, new) {
                 (Err(_), _) => vec![],
