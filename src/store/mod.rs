@@ -75,6 +75,9 @@ impl Store {
             // periodic flush would only add IO. High-throughput mode favours writes.
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(None)
+            // sled caches up to 1 GiB by default; the hub should stay small. Older executions
+            // are read from disk when someone looks at them.
+            .cache_capacity(32 * 1024 * 1024)
             .open()
             .map_err(|e| open_error(&e))?;
         // The tags are the trees' places in this list: the journal names trees by them.
