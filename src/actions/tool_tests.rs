@@ -1,0 +1,268 @@
+//! Tests of the `tool` action.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+use crate::actions::test_support::{execution, hook};
+use crate::clock::ManualClock;
+use crate::config::ToolActionDef;
+use crate::execution::AttemptOutcome;
+use crate::hooks::{ActionConfig, ActionKind};
+
+fn tool(command: &[&str]) -> ToolDef {
+    ToolDef {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        actions: BTreeMap::new(),
+        working_dir: None,
+        timeout: Duration::from_secs(10),
+        shell: false,
+        env: BTreeMap::new(),
+    }
+}
+
+/// Runs tool `t` for a hook with `config` (toolId `t` unless set) on payload `body`.
+async fn attempt(t: ToolDef, config: ActionConfig, body: Value) -> Report {
+    let config = ActionConfig {
+        tool_id: config.tool_id.clone().or(Some("t".into())),
+        ..config
+    };
+    let hook = hook(ActionKind::ExecuteTool, config);
+    let exe = execution(body.clone(), body.to_string().as_bytes());
+    let tools = BTreeMap::from([("t".to_string(), t)]);
+    let run = Run {
+        hook: &hook,
+        execution: &exe,
+        attempt: 1,
+        tools: &tools,
+    };
+    let env = ActionEnv::new(Arc::new(ManualClock::new(1_000)));
+    execute(&env, run).await
+}
+
+fn stdout(report: &Report) -> &str {
+    report.attempt.detail["stdout"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn a_payload_value_is_exactly_one_literal_argument() {
+    let t = tool(&[
+        "/bin/sh",
+        "-c",
+        "printf '%s|' \"$#\" \"$1\"",
+        "sh",
+        "{{webhook.body.x}}",
+    ]);
+    let report = attempt(t, ActionConfig::default(), json!({"x": "; rm -rf /tmp/x"})).await;
+    assert_eq!(stdout(&report), "1|; rm -rf /tmp/x|");
+    let output = json!({ "exitCode": 0, "stdout": "1|; rm -rf /tmp/x|", "stderr": "" });
+    assert_eq!(
+        report.outcome,
+        Outcome::Succeeded {
+            output: Some(output)
+        }
+    );
+    assert_eq!(report.attempt.detail["argv"][4], "; rm -rf /tmp/x");
+}
+
+#[tokio::test]
+async fn params_render_from_the_context_into_argv() {
+    let t = tool(&["/bin/echo", "{{params.branch}}", "{{params.who}}"]);
+    let config = ActionConfig {
+        tool_params: BTreeMap::from([
+            ("branch".to_string(), "{{webhook.body.ref}}".to_string()),
+            ("who".to_string(), "{{hook.id}} a b".to_string()),
+        ]),
+        ..Default::default()
+    };
+    let report = attempt(t, config, json!({"ref": "main"})).await;
+    assert_eq!(stdout(&report), "main test-hook a b\n");
+    assert_eq!(
+        report.attempt.detail["argv"],
+        json!(["/bin/echo", "main", "test-hook a b"])
+    );
+}
+
+#[tokio::test]
+async fn stdin_carries_the_json_payload() {
+    let body = json!({"ref": "main", "nested": {"n": [1, 2]}});
+    let report = attempt(tool(&["/bin/cat"]), ActionConfig::default(), body.clone()).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(stdout(&report)).unwrap(),
+        body
+    );
+}
+
+#[tokio::test]
+async fn a_tool_that_ignores_a_large_stdin_still_succeeds() {
+    let body = json!({"big": "z".repeat(300_000)});
+    let report = attempt(tool(&["/bin/true"]), ActionConfig::default(), body).await;
+    assert!(
+        matches!(report.outcome, Outcome::Succeeded { .. }),
+        "{:?}",
+        report.outcome
+    );
+}
+
+#[tokio::test]
+async fn hookhub_variables_and_tool_env_are_set() {
+    let script = "printf %s \"$HOOKHUB_HOOK_ID|$HOOKHUB_EVENT_TYPE|$HOOKHUB_ATTEMPT|\
+                  $HOOKHUB_DELIVERY_ID|$HOOKHUB_PATH|$HOOKHUB_METHOD|$GREETING\"";
+    let mut t = tool(&["/bin/sh", "-c", script]);
+    t.env
+        .insert("GREETING".into(), "hi {{webhook.body.who}}".into());
+    let report = attempt(t, ActionConfig::default(), json!({"who": "ann"})).await;
+    assert_eq!(stdout(&report), "test-hook|push|1|d-1|incoming|POST|hi ann");
+}
+
+#[tokio::test]
+async fn working_dir_and_named_actions_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = tool(&[]);
+    t.working_dir = Some(dir.path().to_path_buf());
+    t.actions.insert(
+        "where".into(),
+        ToolActionDef {
+            command: vec!["/bin/pwd".into()],
+        },
+    );
+    let config = ActionConfig {
+        tool_action: Some("where".into()),
+        ..Default::default()
+    };
+    let report = attempt(t.clone(), config, json!({})).await;
+    let pwd = Path::new(stdout(&report).trim()).canonicalize().unwrap();
+    assert_eq!(pwd, dir.path().canonicalize().unwrap());
+
+    let report = attempt(t, ActionConfig::default(), json!({})).await;
+    let Outcome::Failed { error } = report.outcome else {
+        panic!("expected failure")
+    };
+    assert!(error.contains("toolAction"), "{error}");
+}
+
+#[tokio::test]
+async fn non_zero_exit_fails_with_the_exit_code() {
+    let t = tool(&["/bin/sh", "-c", "echo bad >&2; exit 3"]);
+    let report = attempt(t, ActionConfig::default(), json!({})).await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Failed {
+            error: "tool `t` exited with code 3".into()
+        }
+    );
+    assert_eq!(report.attempt.outcome, AttemptOutcome::Failed);
+    assert_eq!(report.attempt.detail["exitCode"], 3);
+    assert_eq!(report.attempt.detail["stderr"], "bad\n");
+    assert_eq!(report.attempt.detail["timedOut"], false);
+}
+
+/// Whether `pid` is still a live process (a zombie waiting for its reaper counts as gone).
+fn alive(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = tool(&["/bin/sh", "-c", "sleep 30 & echo $! > pidfile; wait"]);
+    t.working_dir = Some(dir.path().to_path_buf());
+    t.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let report = attempt(t, ActionConfig::default(), json!({})).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let Outcome::Failed { error } = &report.outcome else {
+        panic!("expected failure")
+    };
+    assert!(error.contains("timed out after 300ms"), "{error}");
+    assert_eq!(report.attempt.detail["timedOut"], true);
+    assert_eq!(report.attempt.detail["exitCode"], Value::Null);
+
+    let pid = std::fs::read_to_string(dir.path().join("pidfile")).unwrap();
+    let pid = pid.trim();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !alive(pid),
+        "the background sleep {pid} survived the timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_background_process_holding_the_pipes_does_not_hold_the_execution() {
+    let t = tool(&["/bin/sh", "-c", "sleep 4 & echo started"]);
+    let started = Instant::now();
+    let report = attempt(t, ActionConfig::default(), json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(report.outcome, Outcome::Succeeded { .. }));
+    assert_eq!(stdout(&report), "started\n");
+}
+
+#[tokio::test]
+async fn output_is_capped_at_64_kilobytes_each() {
+    let script = "yes x | head -c 1000000; yes y | head -c 70000 >&2; echo done >&2";
+    let report = attempt(
+        tool(&["/bin/sh", "-c", script]),
+        ActionConfig::default(),
+        json!({}),
+    )
+    .await;
+    assert!(matches!(report.outcome, Outcome::Succeeded { .. }));
+    let detail = &report.attempt.detail;
+    assert_eq!(detail["stdout"].as_str().unwrap().len(), OUTPUT_CAP);
+    assert_eq!(detail["stderr"].as_str().unwrap().len(), OUTPUT_CAP);
+    assert_eq!(detail["stdoutTruncated"], true);
+    assert_eq!(detail["stderrTruncated"], true);
+}
+
+#[tokio::test]
+async fn shell_tools_quote_every_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pwned");
+    let evil = format!("'; touch {}; '", marker.display());
+    let mut t = tool(&["printf '%s' {{webhook.body.x}}"]);
+    t.shell = true;
+    let report = attempt(t, ActionConfig::default(), json!({ "x": evil })).await;
+    assert_eq!(stdout(&report), evil);
+    assert!(!marker.exists());
+    assert_eq!(report.attempt.detail["argv"][0], "/bin/sh");
+}
+
+#[tokio::test]
+async fn unknown_tools_and_unstartable_commands_fail_clearly() {
+    let config = ActionConfig {
+        tool_id: Some("nope".into()),
+        ..Default::default()
+    };
+    let report = attempt(tool(&["/bin/true"]), config, json!({})).await;
+    let Outcome::Failed { error } = report.outcome else {
+        panic!("expected failure")
+    };
+    assert!(error.starts_with("unknown tool `nope`"), "{error}");
+
+    let report = attempt(
+        tool(&["/no/such/program"]),
+        ActionConfig::default(),
+        json!({}),
+    )
+    .await;
+    let Outcome::Failed { error } = report.outcome else {
+        panic!("expected failure")
+    };
+    assert!(error.starts_with("could not start tool `t`"), "{error}");
+    assert_eq!(report.attempt.detail["argv"], json!(["/no/such/program"]));
+}
