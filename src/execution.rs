@@ -17,14 +17,29 @@ pub struct ExecutionId(pub ulid::Ulid);
 impl ExecutionId {
     const PREFIX: &'static str = "exe_";
 
-    /// A new id stamped with `now_ms`.
+    /// A new id stamped with `now_ms`. Ids made in the same millisecond by this process
+    /// increase, so the log's newest-first order is the arrival order even within one ms.
     pub fn new(now_ms: Millis) -> Self {
-        Self(ulid::Ulid::from_parts(now_ms, rand::random()))
+        static LAST: std::sync::Mutex<Option<ulid::Ulid>> = std::sync::Mutex::new(None);
+        let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let id = next_ulid(*last, now_ms, rand::random());
+        *last = Some(id);
+        Self(id)
     }
 
     /// When the execution was received.
     pub fn timestamp_ms(&self) -> Millis {
         self.0.timestamp_ms()
+    }
+}
+
+/// The ULID after `prev` for `now_ms`: one more than `prev` within the same millisecond, else a
+/// fresh one with `random` bits.
+fn next_ulid(prev: Option<ulid::Ulid>, now_ms: Millis, random: u128) -> ulid::Ulid {
+    let fresh = ulid::Ulid::from_parts(now_ms, random);
+    match prev {
+        Some(prev) if prev.timestamp_ms() == now_ms => prev.increment().unwrap_or(fresh),
+        _ => fresh,
     }
 }
 
@@ -314,5 +329,26 @@ mod time {
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
             super::deserialize(d).map(Some)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_one_millisecond_increase_in_the_order_they_are_made() {
+        let ms = 1_700_000_000_000;
+        let mut ids = vec![next_ulid(None, ms, u128::MAX >> 60)];
+        for random in [5, 0, u128::MAX] {
+            ids.push(next_ulid(ids.last().copied(), ms, random));
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids.iter().all(|id| id.timestamp_ms() == ms));
+        // A new millisecond starts from fresh random bits.
+        let later = next_ulid(ids.last().copied(), ms + 1, 7);
+        assert_eq!(later, ulid::Ulid::from_parts(ms + 1, 7));
+        let id = ExecutionId(later);
+        assert_eq!(id.to_string().parse::<ExecutionId>(), Ok(id));
     }
 }

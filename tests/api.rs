@@ -269,3 +269,32 @@ async fn the_execution_log_pages_newest_first_and_replays() {
     assert_eq!(missing.status(), 404);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn replaying_failures_takes_what_the_queue_has_room_for_oldest_first() {
+    let target = Target::start(&[400; 200]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&config(&target.url), dir.path(), None).await;
+    let mut ids = Vec::new();
+    for n in 0..55 {
+        let body = format!(r#"{{"n":{n}}}"#);
+        ids.extend(accepted_ids(hub.deliver("file", "file-secret", &body).await).await);
+    }
+    for id in &ids {
+        hub.wait_for_status(id, "failed").await;
+    }
+    let replay = hub
+        .api(Method::POST, "/api/hooks/from-file/replay-failed?since=1h")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 202);
+    let replay: Value = replay.json().await.unwrap();
+    let replayed = replay["executions"].as_array().unwrap();
+    assert_eq!(replayed.len(), 50, "the queue holds 50 waiting");
+    assert_eq!(replay["remaining"], 5);
+    let first = replayed[0]["executionId"].as_str().unwrap();
+    let first = hub.get_json(&format!("/api/executions/{first}")).await;
+    assert_eq!(first["replayOf"], ids[0].as_str(), "oldest first");
+    hub.stop().await;
+}

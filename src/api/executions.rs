@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{Execution, ExecutionId, RawBody, Status, Trigger};
+use crate::queue::MAX_QUEUED_PER_HOOK;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -92,25 +93,36 @@ pub async fn replay_failed(
                 ApiError::invalid_field("since", "expected an RFC 3339 time or a duration like 24h")
             })?,
     };
-    let mut copies = Vec::new();
+    let mut failed = Vec::new();
     let mut cursor = None;
     loop {
         let page = app
             .store
             .executions_of(&hook_id, Some(Status::Failed), 200, cursor)?;
-        copies.extend(
-            page.executions
-                .iter()
-                .filter(|e| e.received_at >= since)
-                .map(|e| app.replay_of(e)),
-        );
         let older = page.executions.last().is_none_or(|e| e.received_at < since);
+        failed.extend(
+            page.executions
+                .into_iter()
+                .filter(|e| e.received_at >= since),
+        );
         match page.next_cursor {
             Some(c) if !older => cursor = Some(c),
             _ => break,
         }
     }
-    enqueue(&app, copies).await
+    // Oldest first, and no more than the hook's queue has room for: the rest are left for a
+    // later call rather than refusing the whole replay.
+    let room = MAX_QUEUED_PER_HOOK.saturating_sub(app.queue.queued(&hook_id));
+    let remaining = failed.len().saturating_sub(room);
+    let copies = failed
+        .iter()
+        .rev()
+        .take(room)
+        .map(|e| app.replay_of(e))
+        .collect();
+    let (status, Json(mut body)) = enqueue(&app, copies).await?;
+    body["remaining"] = json!(remaining);
+    Ok((status, Json(body)))
 }
 
 /// `POST /api/hooks/:id/test`: runs the action on a sample body (the request body, or a
