@@ -113,3 +113,44 @@ async fn a_retry_pending_across_a_restart_resumes() {
     assert_eq!(target.bodies(), vec![r#"{"keep":"me"}"#; 2]);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_tool_interrupted_by_a_stop_is_failed_unless_it_may_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = r#"
+server: { dataDir: "{data}" }
+admin: { token: test-admin-token }
+tools:
+  slow: { command: ["/bin/sleep", "30"], timeout: 60s }
+hooks:
+  - id: once
+    triggerConfig: { webhookPath: once, webhookSecret: s3cret }
+    action: execute_tool
+    actionConfig: { toolId: slow }
+  - id: again
+    triggerConfig: { webhookPath: again, webhookSecret: s3cret }
+    action: execute_tool
+    actionConfig: { toolId: slow, retryOnCrash: true }
+"#;
+    let hub = Hub::start(yaml, dir.path(), None).await;
+    let once = accepted_ids(hub.deliver("once", "s3cret", "{}").await)
+        .await
+        .remove(0);
+    let again = accepted_ids(hub.deliver("again", "s3cret", "{}").await)
+        .await
+        .remove(0);
+    hub.wait_for_status(&once, "running").await;
+    hub.wait_for_status(&again, "running").await;
+    hub.stop().await;
+
+    let hub = Hub::start(yaml, dir.path(), None).await;
+    let e = hub.wait_for_status(&once, "failed").await;
+    assert!(
+        e["error"].as_str().unwrap().starts_with("interrupted"),
+        "{e}"
+    );
+    // retryOnCrash: picked up again rather than failed.
+    let e = hub.wait_for_status(&again, "running").await;
+    assert!(e["error"].is_null());
+    hub.stop().await;
+}

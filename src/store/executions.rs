@@ -199,3 +199,54 @@ fn job_value(e: &Execution) -> Result<Vec<u8>, StoreError> {
     };
     Ok(serde_json::to_vec(&job)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::{RawBody, Trigger};
+
+    fn execution(hook: &str, at: Millis, status: Status) -> Execution {
+        let trigger = Trigger {
+            path: hook.into(),
+            method: "POST".into(),
+            headers: Default::default(),
+            query: Default::default(),
+            body: serde_json::json!({"at": at}),
+            raw_body: RawBody(format!(r#"{{"at":{at}}}"#).into_bytes()),
+        };
+        Execution {
+            status,
+            ..Execution::queued(hook, trigger, at)
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_per_hook_and_anything_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut all: Vec<Execution> = (1..=5)
+            .map(|n| execution("a", n * 1_000, Status::Succeeded))
+            .collect();
+        all.push(execution("a", 500, Status::Queued));
+        all.push(execution("b", 1_000, Status::Failed));
+        store.insert_executions(&mut all).unwrap();
+
+        // Older than 2.5 s goes, and hook a keeps at most 3.
+        assert_eq!(store.prune(2_500, 3).unwrap(), 3);
+        let left = |hook: &str| -> Vec<Millis> {
+            let page = store.executions_of(hook, None, 50, None).unwrap();
+            page.executions.iter().map(|e| e.received_at).collect()
+        };
+        assert_eq!(
+            left("a"),
+            vec![5_000, 4_000, 3_000, 500],
+            "the queued one stays"
+        );
+        assert!(left("b").is_empty());
+        let kept = store.executions_of("a", None, 1, None).unwrap().executions;
+        assert_eq!(
+            kept[0].trigger.body["at"], 5_000,
+            "payload read back with the record"
+        );
+    }
+}
