@@ -200,6 +200,18 @@ impl Execution {
         }
     }
 
+    /// How the execution is listed in a 202 answer (deliveries, replays, test runs).
+    pub fn summary(&self) -> Value {
+        let mut item = serde_json::json!({"hookId": self.hook_id, "executionId": self.id, "status": self.status});
+        if let Some(into) = self.collapsed_into {
+            item["collapsedInto"] = serde_json::json!(into);
+        }
+        if let Some(reason) = &self.skip_reason {
+            item["skipReason"] = serde_json::json!(reason);
+        }
+        item
+    }
+
     /// Records the execution as `skipped` for `reason`; it will never run.
     pub fn skip(&mut self, reason: impl Into<String>) {
         self.status = Status::Skipped;

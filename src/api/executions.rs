@@ -168,10 +168,7 @@ async fn enqueue(
     mut executions: Vec<Execution>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     app.queue.submit(&mut executions).await?;
-    let listed: Vec<Value> = executions
-        .iter()
-        .map(|e| json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status}))
-        .collect();
+    let listed: Vec<Value> = executions.iter().map(Execution::summary).collect();
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"accepted": true, "executions": listed})),
@@ -184,9 +181,7 @@ fn known_hook(app: &AppState, hook_id: &str) -> Result<String, ApiError> {
         .snapshot()
         .hook(hook_id)
         .map(|h| h.hook.trigger_config.webhook_path.clone())
-        .ok_or_else(|| {
-            ApiError::not_found("hook_not_found", format!("no hook with id `{hook_id}`"))
-        })
+        .ok_or_else(|| super::hooks::not_found(hook_id))
 }
 
 fn load(app: &AppState, id: &str) -> Result<Execution, ApiError> {

@@ -14,7 +14,7 @@ pub async fn list(
     let snapshot = app.registry.snapshot();
     let hook = snapshot
         .hook(&id)
-        .ok_or_else(|| ApiError::not_found("hook_not_found", format!("no hook with id `{id}`")))?;
+        .ok_or_else(|| super::hooks::not_found(&id))?;
     let path = &hook.hook.trigger_config.webhook_path;
     Ok(Json(json!({
         "path": path,

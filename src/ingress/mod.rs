@@ -331,7 +331,7 @@ impl Admitted {
             self.release(app);
             return Err(e.into());
         }
-        let mut listed: Vec<Value> = self.executions.iter().map(listing).collect();
+        let mut listed: Vec<Value> = self.executions.iter().map(Execution::summary).collect();
         listed.extend(self.duplicates.iter().map(
             |(hook_id, first)| json!({"hookId": hook_id, "executionId": first, "duplicate": true}),
         ));
@@ -350,18 +350,6 @@ impl Admitted {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
     }
-}
-
-/// How an execution is listed in the answer to a delivery.
-fn listing(e: &Execution) -> Value {
-    let mut item = json!({"hookId": e.hook_id, "executionId": e.id, "status": e.status});
-    if let Some(into) = e.collapsed_into {
-        item["collapsedInto"] = json!(into);
-    }
-    if let Some(reason) = &e.skip_reason {
-        item["skipReason"] = json!(reason);
-    }
-    item
 }
 
 mod keys;
