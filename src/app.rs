@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::actions::ActionEnv;
 use crate::api;
 use crate::api::auth::AdminToken;
+use crate::channels::Channels;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -65,6 +66,8 @@ pub struct AppInner {
     pub queue: Arc<Queue>,
     pub clock: Arc<dyn Clock>,
     pub admin: AdminToken,
+    /// The owner's Telegram and Slack, and the chats bound to them.
+    pub channels: Arc<Channels>,
     /// Whether the config file as it is now is in force (`GET /api/config/status`).
     pub config_status: Arc<ConfigStatusCell>,
     /// Recently refused deliveries, per path.
@@ -156,6 +159,7 @@ pub async fn run_with(
     let admin = admin_token(&config, &store)?;
     let workers = config.server.workers;
     let retention_config = config.server.retention.clone();
+    let channels = Channels::new(&config.channels, store.clone(), options.clock.clone());
     let snapshot =
         Snapshot::build(Arc::new(config), &store.api_hooks()?).map_err(RunError::Hooks)?;
     let registry = Arc::new(Registry::new(snapshot));
@@ -165,6 +169,7 @@ pub async fn run_with(
         actions: ActionEnv {
             http: crate::actions::http_client(),
             clock: options.clock.clone(),
+            channels: Some(channels.clone()),
         },
         clock: options.clock.clone(),
         workers,
@@ -184,6 +189,7 @@ pub async fn run_with(
         queue: queue.clone(),
         clock: options.clock.clone(),
     });
+    let channel_tasks = channels.spawn();
     let retention = tokio::spawn(prune_forever(
         store.clone(),
         options.clock.clone(),
@@ -195,6 +201,7 @@ pub async fn run_with(
         queue: queue.clone(),
         clock: options.clock,
         admin,
+        channels,
         config_status,
         rejections: ingress::Rejections::default(),
     }));
@@ -206,6 +213,9 @@ pub async fn run_with(
     .await;
     // Nothing new may start once the queue is stopping.
     scheduler.abort();
+    for task in channel_tasks {
+        task.abort();
+    }
     if let Some(reloader) = reloader {
         reloader.abort();
     }
@@ -221,6 +231,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/webhooks/{*path}", any(ingress::receive))
         .route("/healthz", get(health))
         .merge(api::router(state.clone()))
+        .merge(api::public_router())
         .fallback(|| async {
             ApiError::not_found(
                 "not_found",

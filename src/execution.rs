@@ -174,6 +174,14 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// How many tries have been made.
+    pub fn tries(&self) -> u32 {
+        let count = self.attempts.len() as u32;
+        self.attempts
+            .last()
+            .map_or(0, |a| a.number.unwrap_or(count))
+    }
+
     /// A new queued execution of `hook_id` for `trigger`, received at `now_ms`.
     pub fn queued(hook_id: &str, trigger: Trigger, now_ms: Millis) -> Self {
         Self {
@@ -299,6 +307,11 @@ pub struct Attempt {
     pub started_at: Millis,
     pub duration_ms: u64,
     pub outcome: AttemptOutcome,
+    /// Which try this attempt belongs to, from 1. Several attempts share a number when one try
+    /// reaches several targets (a notify sends to each channel). Absent in records written
+    /// before numbers were kept, where each attempt was its own try.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
     /// What happened, in the action's own terms (HTTP status and response, exit code and output…).
     pub detail: Value,
 }
@@ -315,7 +328,7 @@ pub enum AttemptOutcome {
 }
 
 /// Times as RFC 3339 text in JSON, milliseconds in memory.
-mod time {
+pub(crate) mod time {
     use super::*;
 
     pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {

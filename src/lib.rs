@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod api;
 pub mod app;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -91,8 +91,8 @@ async fn success_forwards_the_raw_body_and_its_content_type() {
             output: Some(output)
         }
     );
-    assert_eq!(report.attempt.outcome, AttemptOutcome::Succeeded);
-    assert_eq!(report.attempt.started_at, NOW);
+    assert_eq!(report.attempts[0].outcome, AttemptOutcome::Succeeded);
+    assert_eq!(report.attempts[0].started_at, NOW);
 
     let seen = seen.lock().unwrap()[0].clone();
     assert_eq!(seen.method, "POST");
@@ -101,7 +101,7 @@ async fn success_forwards_the_raw_body_and_its_content_type() {
     let ua = seen.headers["user-agent"].to_str().unwrap();
     assert_eq!(ua, concat!("hookhub/", env!("CARGO_PKG_VERSION")));
 
-    let detail = &report.attempt.detail;
+    let detail = &report.attempts[0].detail;
     assert_eq!(detail["url"], url.as_str());
     assert_eq!(detail["method"], "POST");
     assert_eq!(detail["status"], 200);
@@ -121,9 +121,9 @@ async fn server_errors_are_retried() {
             ..
         }
     ));
-    assert_eq!(report.attempt.outcome, AttemptOutcome::Retryable);
-    assert_eq!(report.attempt.detail["status"], 500);
-    assert_eq!(report.attempt.detail["response"], "boom");
+    assert_eq!(report.attempts[0].outcome, AttemptOutcome::Retryable);
+    assert_eq!(report.attempts[0].detail["status"], 500);
+    assert_eq!(report.attempts[0].detail["response"], "boom");
 }
 
 #[tokio::test]
@@ -136,8 +136,8 @@ async fn client_errors_and_redirects_fail_without_retry() {
             "{status}: {:?}",
             report.outcome
         );
-        assert_eq!(report.attempt.outcome, AttemptOutcome::Failed);
-        assert_eq!(report.attempt.detail["status"], status);
+        assert_eq!(report.attempts[0].outcome, AttemptOutcome::Failed);
+        assert_eq!(report.attempts[0].detail["status"], status);
     }
 }
 
@@ -169,8 +169,8 @@ async fn connection_refused_is_retried() {
     };
     assert!(error.starts_with("could not connect"), "{error}");
     assert_eq!(*retry_after, None);
-    assert_eq!(report.attempt.detail["status"], Value::Null);
-    assert_eq!(report.attempt.detail["error"], error.as_str());
+    assert_eq!(report.attempts[0].detail["status"], Value::Null);
+    assert_eq!(report.attempts[0].detail["error"], error.as_str());
 }
 
 #[tokio::test]
@@ -189,7 +189,7 @@ async fn github_signing_gives_a_valid_signature_and_keeps_the_secret_out_of_the_
     mac.update(RAW);
     let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     assert_eq!(seen.headers["x-hub-signature-256"], expected.as_str());
-    assert!(!report.attempt.detail.to_string().contains("s3cret"));
+    assert!(!report.attempts[0].detail.to_string().contains("s3cret"));
 }
 
 #[tokio::test]
@@ -280,7 +280,7 @@ async fn a_text_template_is_sent_as_text_unless_headers_say_otherwise() {
 async fn response_body_is_recorded_up_to_one_kilobyte() {
     let (url, _) = target(200, &[], "x".repeat(5000)).await;
     let (report, _) = attempt(&forward_hook(&url, ActionConfig::default())).await;
-    let detail = &report.attempt.detail;
+    let detail = &report.attempts[0].detail;
     assert_eq!(detail["response"].as_str().unwrap().len(), 1024);
     assert_eq!(detail["responseTruncated"], true);
     let Outcome::Succeeded {

@@ -1,8 +1,9 @@
-//! Running a hook's action once (SPEC §6): forward to a webhook, or execute a configured tool.
-//! One call of [`run`] is one attempt; the queue decides about retries. Actions read the stored
-//! execution and never reach back into ingress.
+//! Running a hook's action once (SPEC §6): forward to a webhook, execute a configured tool, or
+//! notify the owner. One call of [`run`] is one try; the queue decides about retries. Actions
+//! read the stored execution and never reach back into ingress.
 
 mod forward;
+mod notify;
 pub mod template;
 mod tool;
 
@@ -12,24 +13,28 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::channels::Channels;
 use crate::clock::{Clock, Millis};
 use crate::config::ToolDef;
 use crate::execution::{Attempt, AttemptOutcome, Execution};
 use crate::hooks::{ActionKind, Hook};
 
-/// What actions share: the HTTP client and the clock.
+/// What actions share: the HTTP client, the clock, and the owner's channels.
 #[derive(Clone)]
 pub struct ActionEnv {
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
+    /// The owner's channels; `None` where nothing can be notified (some unit tests).
+    pub channels: Option<Arc<Channels>>,
 }
 
 impl ActionEnv {
-    /// An environment with [`http_client`] and `clock`.
+    /// An environment with [`http_client`] and `clock`, without channels.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             http: http_client(),
             clock,
+            channels: None,
         }
     }
 }
@@ -45,12 +50,12 @@ pub fn http_client() -> reqwest::Client {
         .expect("the HTTP client can be built")
 }
 
-/// One attempt's inputs.
+/// One try's inputs.
 #[derive(Clone, Copy)]
 pub struct Run<'a> {
     pub hook: &'a Hook,
     pub execution: &'a Execution,
-    /// 1 for the first attempt.
+    /// 1 for the first try.
     pub attempt: u32,
     pub tools: &'a BTreeMap<String, ToolDef>,
 }
@@ -71,38 +76,45 @@ pub enum Outcome {
     },
 }
 
-/// The attempt to record, and what it means.
+/// The attempts to record, and what they mean together. One try is one attempt, except for
+/// actions with several targets (notify), which record one attempt per target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    pub attempt: Attempt,
+    pub attempts: Vec<Attempt>,
     pub outcome: Outcome,
 }
 
-/// Runs one attempt of `run.hook`'s action. Never panics on bad input: a misconfigured action
-/// is a `Failed` outcome whose error says what to fix.
+/// Runs one try of `run.hook`'s action. Never panics on bad input: a misconfigured action is a
+/// `Failed` outcome whose error says what to fix.
 pub async fn run(env: &ActionEnv, run: Run<'_>) -> Report {
     match run.hook.action {
         ActionKind::Webhook => forward::forward(env, run).await,
         ActionKind::ExecuteTool => tool::execute(env, run).await,
+        ActionKind::Notify => notify::notify(env, run).await,
     }
 }
 
 /// Builds the report of an attempt that began at `started_at` (wall clock, for the log) and
 /// `started` (monotonic, for its duration).
 fn report(started_at: Millis, started: Instant, detail: Value, outcome: Outcome) -> Report {
-    let attempt_outcome = match outcome {
-        Outcome::Succeeded { .. } => AttemptOutcome::Succeeded,
-        Outcome::Failed { .. } => AttemptOutcome::Failed,
-        Outcome::Retry { .. } => AttemptOutcome::Retryable,
-    };
     Report {
-        attempt: Attempt {
-            started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            outcome: attempt_outcome,
-            detail,
-        },
+        attempts: vec![attempt(started_at, started, detail, &outcome)],
         outcome,
+    }
+}
+
+/// The record of one attempt that began at `started_at` / `started` and ended in `outcome`.
+fn attempt(started_at: Millis, started: Instant, detail: Value, outcome: &Outcome) -> Attempt {
+    Attempt {
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        outcome: match outcome {
+            Outcome::Succeeded { .. } => AttemptOutcome::Succeeded,
+            Outcome::Failed { .. } => AttemptOutcome::Failed,
+            Outcome::Retry { .. } => AttemptOutcome::Retryable,
+        },
+        number: None,
+        detail,
     }
 }
 

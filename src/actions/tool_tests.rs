@@ -41,7 +41,7 @@ async fn attempt(t: ToolDef, config: ActionConfig, body: Value) -> Report {
 }
 
 fn stdout(report: &Report) -> &str {
-    report.attempt.detail["stdout"].as_str().unwrap()
+    report.attempts[0].detail["stdout"].as_str().unwrap()
 }
 
 #[tokio::test]
@@ -62,7 +62,7 @@ async fn a_payload_value_is_exactly_one_literal_argument() {
             output: Some(output)
         }
     );
-    assert_eq!(report.attempt.detail["argv"][4], "; rm -rf /tmp/x");
+    assert_eq!(report.attempts[0].detail["argv"][4], "; rm -rf /tmp/x");
 }
 
 #[tokio::test]
@@ -78,7 +78,7 @@ async fn params_render_from_the_context_into_argv() {
     let report = attempt(t, config, json!({"ref": "main"})).await;
     assert_eq!(stdout(&report), "main test-hook a b\n");
     assert_eq!(
-        report.attempt.detail["argv"],
+        report.attempts[0].detail["argv"],
         json!(["/bin/echo", "main", "test-hook a b"])
     );
 }
@@ -151,10 +151,10 @@ async fn non_zero_exit_fails_with_the_exit_code() {
             error: "tool `t` exited with code 3".into()
         }
     );
-    assert_eq!(report.attempt.outcome, AttemptOutcome::Failed);
-    assert_eq!(report.attempt.detail["exitCode"], 3);
-    assert_eq!(report.attempt.detail["stderr"], "bad\n");
-    assert_eq!(report.attempt.detail["timedOut"], false);
+    assert_eq!(report.attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(report.attempts[0].detail["exitCode"], 3);
+    assert_eq!(report.attempts[0].detail["stderr"], "bad\n");
+    assert_eq!(report.attempts[0].detail["timedOut"], false);
 }
 
 /// Whether `pid` is still a live process (a zombie waiting for its reaper counts as gone).
@@ -183,8 +183,8 @@ async fn a_timeout_kills_the_whole_process_group() {
         panic!("expected failure")
     };
     assert!(error.contains("timed out after 300ms"), "{error}");
-    assert_eq!(report.attempt.detail["timedOut"], true);
-    assert_eq!(report.attempt.detail["exitCode"], Value::Null);
+    assert_eq!(report.attempts[0].detail["timedOut"], true);
+    assert_eq!(report.attempts[0].detail["exitCode"], Value::Null);
 
     let pid = std::fs::read_to_string(dir.path().join("pidfile")).unwrap();
     let pid = pid.trim();
@@ -222,7 +222,7 @@ async fn output_is_capped_at_64_kilobytes_each() {
     )
     .await;
     assert!(matches!(report.outcome, Outcome::Succeeded { .. }));
-    let detail = &report.attempt.detail;
+    let detail = &report.attempts[0].detail;
     assert_eq!(detail["stdout"].as_str().unwrap().len(), OUTPUT_CAP);
     assert_eq!(detail["stderr"].as_str().unwrap().len(), OUTPUT_CAP);
     assert_eq!(detail["stdoutTruncated"], true);
@@ -239,7 +239,7 @@ async fn shell_tools_quote_every_value() {
     let report = attempt(t, ActionConfig::default(), json!({ "x": evil })).await;
     assert_eq!(stdout(&report), evil);
     assert!(!marker.exists());
-    assert_eq!(report.attempt.detail["argv"][0], "/bin/sh");
+    assert_eq!(report.attempts[0].detail["argv"][0], "/bin/sh");
 }
 
 #[tokio::test]
@@ -264,5 +264,8 @@ async fn unknown_tools_and_unstartable_commands_fail_clearly() {
         panic!("expected failure")
     };
     assert!(error.starts_with("could not start tool `t`"), "{error}");
-    assert_eq!(report.attempt.detail["argv"], json!(["/no/such/program"]));
+    assert_eq!(
+        report.attempts[0].detail["argv"],
+        json!(["/no/such/program"])
+    );
 }

@@ -219,7 +219,7 @@ fn keep_trigger_secrets(existing: &Hook, hook: &mut Hook) -> Result<(), ApiError
 
 pub(super) fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
     let snapshot = app.registry.snapshot();
-    match crate::config::validate_hook(hook, snapshot.tools())
+    match crate::config::validate_hook(hook, &snapshot.config)
         .into_iter()
         .next()
     {

@@ -2,6 +2,7 @@
 //! Handlers are thin: they check input, call the store, registry or queue, and shape output.
 
 pub mod auth;
+mod channels;
 mod config_status;
 mod executions;
 mod hooks;
@@ -9,7 +10,7 @@ mod rejections;
 mod rotate;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -34,6 +35,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/hooks/{id}/replay-failed",
             post(executions::replay_failed),
         )
+        .route("/api/channels", get(channels::list))
+        .route("/api/channels/link-codes", post(channels::create_code))
+        .route("/api/channels/link", post(channels::link))
+        .route("/api/channels/bindings/{id}", delete(channels::unlink))
         .route("/api/config/status", get(config_status::get))
         .route("/api/executions/{id}", get(executions::get))
         .route("/api/executions/{id}/replay", post(executions::replay))
@@ -41,6 +46,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             state,
             auth::require_admin,
         ))
+}
+
+/// Routes that prove who sent them some other way than the admin token.
+pub fn public_router() -> Router<AppState> {
+    Router::new().route(
+        "/api/channels/slack/commands",
+        post(channels::slack_command),
+    )
 }
 
 /// Reads a JSON request body, naming the field at fault when it does not fit.

@@ -102,6 +102,11 @@ fn row(hook: &Hook) -> [String; 5] {
             let tool = ac.tool_id.as_deref().unwrap_or("?");
             format!("execute_tool → {tool}{action}")
         }
+        ActionKind::Notify if ac.channels.is_empty() => "notify → owner".to_string(),
+        ActionKind::Notify => {
+            let kinds: Vec<&str> = ac.channels.iter().map(|k| k.as_str()).collect();
+            format!("notify → owner on {}", kinds.join(", "))
+        }
     };
     [
         hook.id.clone(),

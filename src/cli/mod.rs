@@ -97,8 +97,13 @@ fn serve(args: ServeArgs) -> i32 {
         );
         return 1;
     };
-    let mut config = match crate::config::load_file(&path) {
-        Ok(config) => config,
+    let mut config = match crate::config::load_file_with_warnings(&path) {
+        Ok((config, warnings)) => {
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            config
+        }
         Err(e) => {
             eprintln!("{e}");
             return 1;

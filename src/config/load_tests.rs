@@ -89,8 +89,8 @@ fn wrong_types_and_variants_name_the_field() {
     assert_eq!(
         errors(&text),
         vec![
-            "hooks.yaml:12:13: hooks[1].action: unknown variant `forward`, expected `webhook` or \
-             `execute_tool`"
+            "hooks.yaml:12:13: hooks[1].action: unknown variant `forward`, expected one of \
+             `webhook`, `execute_tool`, `notify`"
         ]
     );
     let text = GOOD.replace("timeout: 5s", "timeout: soon");

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hooks::Hook;
+use crate::hooks::{ChannelKind, Hook};
 
 pub use load::{
     ConfigError, ConfigIssue, find_config_path, load_file, load_file_with_warnings, load_str,
@@ -30,6 +30,9 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Where the owner is notified (SPEC §9).
+    #[serde(default)]
+    pub channels: ChannelsConfig,
     /// Commands hooks may run, by id. Only the config file defines tools.
     #[serde(default)]
     pub tools: BTreeMap<String, ToolDef>,
@@ -118,6 +121,71 @@ pub struct AdminConfig {
     /// The admin token. When empty, the first start generates one and stores only its hash.
     #[serde(default)]
     pub token: Option<String>,
+}
+
+/// `channels:` the owner's Telegram bot and Slack app. A channel without a token is off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelsConfig {
+    #[serde(default)]
+    pub telegram: Option<TelegramConfig>,
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
+}
+
+impl ChannelsConfig {
+    /// The Telegram settings when a bot token is set.
+    pub fn telegram(&self) -> Option<&TelegramConfig> {
+        self.telegram.as_ref().filter(|t| !t.bot_token.is_empty())
+    }
+
+    /// The Slack settings when a bot token is set.
+    pub fn slack(&self) -> Option<&SlackConfig> {
+        self.slack.as_ref().filter(|s| !s.bot_token.is_empty())
+    }
+
+    /// Whether `kind` has the token it needs to send.
+    pub fn is_configured(&self, kind: ChannelKind) -> bool {
+        match kind {
+            ChannelKind::Telegram => self.telegram().is_some(),
+            ChannelKind::Slack => self.slack().is_some(),
+        }
+    }
+}
+
+/// `channels.telegram:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// The token @BotFather gave; Telegram is off when empty.
+    #[serde(default)]
+    pub bot_token: String,
+    /// The Bot API server: Telegram's, a self-hosted one, or a test double.
+    #[serde(default = "default_telegram_api")]
+    pub api_url: String,
+}
+
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+/// `channels.slack:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The app's bot token (`xoxb-…`); Slack is off when empty.
+    #[serde(default)]
+    pub bot_token: String,
+    /// Verifies slash commands arriving at `/api/channels/slack/commands`.
+    #[serde(default)]
+    pub signing_secret: String,
+    /// The Web API base: Slack's, a proxy, or a test double.
+    #[serde(default = "default_slack_api")]
+    pub api_url: String,
+}
+
+fn default_slack_api() -> String {
+    "https://slack.com/api".into()
 }
 
 /// A tool under `tools:`: a command run without a shell unless `shell: true`.

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use super::{Config, ServerConfig, ToolDef};
-use crate::hooks::{ActionConfig, ActionKind, Hook, SignMode, TriggerKind};
+use super::{ChannelsConfig, Config, ServerConfig, ToolDef};
+use crate::hooks::{ActionConfig, ActionKind, ChannelKind, Hook, SignMode, TriggerKind};
 
 /// A problem: the field path and what is wrong with it.
 pub type Problem = (String, String);
@@ -19,6 +19,7 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     validate_server(&config.server, &mut errors);
+    validate_channels(&config.channels, &mut errors, &mut warnings);
     for (id, tool) in &config.tools {
         validate_tool(id, tool, &mut errors);
     }
@@ -39,7 +40,7 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
                 format!("duplicate id `{}`: already used by hooks[{first}]", hook.id),
             ));
         }
-        errors.extend(validate_hook(hook, &config.tools).into_iter().map(within));
+        errors.extend(validate_hook(hook, config).into_iter().map(within));
         warnings.extend(hook_warnings(hook).into_iter().map(within));
     }
     (errors, warnings)
@@ -138,7 +139,7 @@ fn check_argv(path: &str, argv: &[String], shell: bool, errors: &mut Vec<Problem
 
 /// Checks one hook on its own, against the tools it may name. Paths are relative to the hook
 /// (`triggerConfig.webhookPath`). An empty `id` is skipped: the API fills it in.
-pub fn validate_hook(hook: &Hook, tools: &BTreeMap<String, ToolDef>) -> Vec<Problem> {
+pub fn validate_hook(hook: &Hook, config: &Config) -> Vec<Problem> {
     let mut errors = Vec::new();
     if !hook.id.is_empty() && !is_slug(&hook.id) {
         errors.push(("id".into(), format!("`{}` {SLUG_RULE}", hook.id)));
@@ -170,8 +171,10 @@ pub fn validate_hook(hook: &Hook, tools: &BTreeMap<String, ToolDef>) -> Vec<Prob
     let action = &hook.action_config;
     match hook.action {
         ActionKind::Webhook => validate_forward(action, &mut errors),
-        ActionKind::ExecuteTool => validate_execute_tool(action, tools, &mut errors),
+        ActionKind::ExecuteTool => validate_execute_tool(action, &config.tools, &mut errors),
+        ActionKind::Notify => validate_notify(action, &config.channels, &mut errors),
     }
+    refuse_other_actions_fields(hook, &mut errors);
     if action.concurrency.is_some_and(|c| !(1..=20).contains(&c)) {
         errors.push((
             "actionConfig.concurrency".into(),
@@ -231,12 +234,6 @@ fn validate_forward(action: &ActionConfig, errors: &mut Vec<Problem>) {
     if let Some(body) = &action.body_template {
         check_template("actionConfig.bodyTemplate", body, errors);
     }
-    let unused = [
-        ("toolId", action.tool_id.is_some()),
-        ("toolAction", action.tool_action.is_some()),
-        ("toolParams", !action.tool_params.is_empty()),
-    ];
-    not_used_by(&unused, "webhook", errors);
 }
 
 fn validate_execute_tool(
@@ -257,15 +254,6 @@ fn validate_execute_tool(
     for (name, value) in &action.tool_params {
         check_template(&format!("actionConfig.toolParams.{name}"), value, errors);
     }
-    let unused = [
-        ("webhookUrl", action.webhook_url.is_some()),
-        ("webhookMethod", action.webhook_method.is_some()),
-        ("headers", !action.headers.is_empty()),
-        ("bodyTemplate", action.body_template.is_some()),
-        ("sign", action.sign.is_some()),
-        ("signingSecret", !action.signing_secret.is_empty()),
-    ];
-    not_used_by(&unused, "execute_tool", errors);
 }
 
 fn unknown_tool(id: &str, tools: &BTreeMap<String, ToolDef>) -> String {
@@ -300,13 +288,113 @@ fn check_tool_action(chosen: Option<&str>, tool: &ToolDef, errors: &mut Vec<Prob
     }
 }
 
-fn not_used_by(fields: &[(&str, bool)], action: &str, errors: &mut Vec<Problem>) {
-    for (name, present) in fields {
-        if *present {
+fn validate_notify(action: &ActionConfig, channels: &ChannelsConfig, errors: &mut Vec<Problem>) {
+    match &action.notify_message {
+        Some(message) if !message.trim().is_empty() => {
+            check_template("actionConfig.notifyMessage", message, errors)
+        }
+        _ => errors.push((
+            "actionConfig.notifyMessage".into(),
+            "is required for action notify: the message template, such as \
+             `Webhook received: {{webhook.body.event}}`"
+                .into(),
+        )),
+    }
+    if action.notify_owner == Some(false) {
+        errors.push((
+            "actionConfig.notifyOwner".into(),
+            "action notify always sends to the owner; remove notifyOwner or set it true".into(),
+        ));
+    }
+    check_channels_configured(&action.channels, channels, errors);
+}
+
+/// A hook that notifies must have somewhere to send: each channel it names needs its token,
+/// and without names at least one channel must be configured.
+fn check_channels_configured(
+    named: &[ChannelKind],
+    channels: &ChannelsConfig,
+    errors: &mut Vec<Problem>,
+) {
+    for (i, kind) in named.iter().enumerate() {
+        if !channels.is_configured(*kind) {
+            errors.push((
+                format!("actionConfig.channels[{i}]"),
+                format!("channel {kind} is not configured: set channels.{kind}.botToken"),
+            ));
+        }
+    }
+    if named.is_empty() && !ChannelKind::ALL.iter().any(|k| channels.is_configured(*k)) {
+        errors.push((
+            "actionConfig".into(),
+            "notifies the owner, but no channel is configured: set channels.telegram.botToken \
+             or channels.slack.botToken"
+                .into(),
+        ));
+    }
+}
+
+/// Every action setting and the actions that read it. A setting given to another action is
+/// refused, so a typo or a leftover never passes silently.
+fn refuse_other_actions_fields(hook: &Hook, errors: &mut Vec<Problem>) {
+    use ActionKind::*;
+    let a = &hook.action_config;
+    let fields: [(&str, bool, &[ActionKind]); 12] = [
+        ("webhookUrl", a.webhook_url.is_some(), &[Webhook]),
+        ("webhookMethod", a.webhook_method.is_some(), &[Webhook]),
+        ("headers", !a.headers.is_empty(), &[Webhook]),
+        ("bodyTemplate", a.body_template.is_some(), &[Webhook]),
+        ("sign", a.sign.is_some(), &[Webhook]),
+        ("signingSecret", !a.signing_secret.is_empty(), &[Webhook]),
+        ("toolId", a.tool_id.is_some(), &[ExecuteTool]),
+        ("toolAction", a.tool_action.is_some(), &[ExecuteTool]),
+        ("toolParams", !a.tool_params.is_empty(), &[ExecuteTool]),
+        ("notifyMessage", a.notify_message.is_some(), &[Notify]),
+        ("notifyOwner", a.notify_owner.is_some(), &[Notify]),
+        ("channels", !a.channels.is_empty(), &[Notify]),
+    ];
+    for (name, present, used_by) in fields {
+        if present && !used_by.contains(&hook.action) {
             errors.push((
                 format!("actionConfig.{name}"),
-                format!("not used by action {action}"),
+                format!("not used by action {}", hook.action.as_str()),
             ));
+        }
+    }
+}
+
+/// A channel section without its token turns the channel off; say so at start, because a
+/// missing environment variable is the usual cause.
+fn validate_channels(
+    channels: &ChannelsConfig,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    if let Some(telegram) = &channels.telegram {
+        if telegram.bot_token.is_empty() {
+            warnings.push((
+                "channels.telegram.botToken".into(),
+                "is empty: Telegram is off".into(),
+            ));
+        }
+        if let Err(e) = check_http_url(&telegram.api_url) {
+            errors.push(("channels.telegram.apiUrl".into(), e));
+        }
+    }
+    if let Some(slack) = &channels.slack {
+        if slack.bot_token.is_empty() {
+            warnings.push((
+                "channels.slack.botToken".into(),
+                "is empty: Slack is off".into(),
+            ));
+        } else if slack.signing_secret.is_empty() {
+            warnings.push((
+                "channels.slack.signingSecret".into(),
+                "is empty: Slack can send, but its /link slash command is refused".into(),
+            ));
+        }
+        if let Err(e) = check_http_url(&slack.api_url) {
+            errors.push(("channels.slack.apiUrl".into(), e));
         }
     }
 }

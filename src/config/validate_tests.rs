@@ -61,8 +61,15 @@ fn run_tool(tool_id: &str) -> Hook {
     hook
 }
 
+fn with_tools() -> Config {
+    Config {
+        tools: tools(),
+        ..Default::default()
+    }
+}
+
 fn problems(hook: &Hook) -> Vec<(String, String)> {
-    validate_hook(hook, &tools())
+    validate_hook(hook, &with_tools())
 }
 
 fn fields(hook: &Hook) -> Vec<String> {
@@ -389,7 +396,7 @@ fn hook_ids_are_required_and_unique() {
 #[test]
 fn scheme_problems_name_the_field_at_fault() {
     let fields = |hook: &Hook| -> Vec<String> {
-        validate_hook(hook, &tools())
+        validate_hook(hook, &with_tools())
             .into_iter()
             .map(|(field, _)| field)
             .collect()

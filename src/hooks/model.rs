@@ -133,6 +133,8 @@ pub enum ActionKind {
     Webhook,
     /// Run a tool defined in the config file.
     ExecuteTool,
+    /// Send a message to the owner's verified channels.
+    Notify,
 }
 
 impl ActionKind {
@@ -141,6 +143,7 @@ impl ActionKind {
         match self {
             ActionKind::Webhook => "webhook",
             ActionKind::ExecuteTool => "execute_tool",
+            ActionKind::Notify => "notify",
         }
     }
 }
@@ -176,6 +179,18 @@ pub struct ActionConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_params: BTreeMap<String, String>,
 
+    // --- notify ---
+    /// The message, a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_message: Option<String>,
+    /// Send to the owner's verified channel bindings. `notify` always does; `true` may be
+    /// written for clarity, `false` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_owner: Option<bool>,
+    /// Only these kinds of channel; every configured one when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelKind>,
+
     // --- any action ---
     /// How many executions of this hook may run at once (default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,6 +198,32 @@ pub struct ActionConfig {
     /// Run an `execute_tool` action again when a crash interrupted it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retry_on_crash: bool,
+}
+
+/// A kind of channel the owner is reached on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Telegram,
+    Slack,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 2] = [ChannelKind::Telegram, ChannelKind::Slack];
+
+    /// The name used in YAML, JSON and the execution log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Slack => "slack",
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How an outgoing forward is signed.

@@ -78,6 +78,8 @@ struct RestartOnly {
     admin_token: Option<String>,
     workers: usize,
     retention: crate::config::RetentionConfig,
+    /// The bots are connected once, at start.
+    channels: crate::config::ChannelsConfig,
 }
 
 impl RestartOnly {
@@ -88,6 +90,7 @@ impl RestartOnly {
             admin_token: config.admin.token.clone(),
             workers: config.server.workers,
             retention: config.server.retention.clone(),
+            channels: config.channels.clone(),
         }
     }
 
@@ -99,6 +102,7 @@ impl RestartOnly {
             ("admin.token", self.admin_token != other.admin_token),
             ("server.workers", self.workers != other.workers),
             ("server.retention", self.retention != other.retention),
+            ("channels", self.channels != other.channels),
         ]
         .into_iter()
         .filter(|(_, differs)| *differs)
@@ -113,6 +117,7 @@ impl RestartOnly {
         config.admin.token = self.admin_token.clone();
         config.server.workers = self.workers;
         config.server.retention = self.retention.clone();
+        config.channels = self.channels.clone();
     }
 }
 

@@ -46,7 +46,7 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
         deps.store.sync().await?;
     }
 
-    let attempt_no = exec.attempts.len() as u32 + 1;
+    let attempt_no = exec.tries() + 1;
     let report = actions::run(
         &deps.actions,
         Run {
@@ -57,7 +57,11 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
         },
     )
     .await;
-    exec.attempts.push(report.attempt);
+    exec.attempts
+        .extend(report.attempts.into_iter().map(|mut a| {
+            a.number = Some(attempt_no);
+            a
+        }));
     let now = deps.clock.now_ms();
     match report.outcome {
         Outcome::Succeeded { output } => {
@@ -87,9 +91,11 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
     Ok(())
 }
 
-/// Whether running the hook's action again after a crash is acceptable.
+/// Whether running the hook's action again after a crash is acceptable. A notify skips the
+/// chats its recorded attempts already reached, so at most the one in flight hears twice.
 fn repeatable(hook: &Hook) -> bool {
-    hook.action == ActionKind::Webhook || hook.action_config.retry_on_crash
+    matches!(hook.action, ActionKind::Webhook | ActionKind::Notify)
+        || hook.action_config.retry_on_crash
 }
 
 fn entry_of(exec: &Execution) -> Entry {

@@ -120,6 +120,23 @@ impl Store {
         Ok(self.executions_of(hook_id, None, 1, None)?.executions.pop())
     }
 
+    /// The newest failed executions of any hook, newest first, looking at no more than the
+    /// newest `scan` executions. Payloads are left out.
+    pub fn recent_failures(&self, limit: usize, scan: usize) -> Result<Vec<Execution>, StoreError> {
+        let mut failed = Vec::new();
+        for item in self.log.scan_prefix([keys::EXECUTION]).rev().take(scan) {
+            let (_, bytes) = item?;
+            let e = decode(&bytes, None)?;
+            if e.status == Status::Failed {
+                failed.push(e);
+                if failed.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(failed)
+    }
+
     /// Every execution that is not final, oldest first: what a restart must pick up again.
     pub fn pending_jobs(&self) -> Result<Vec<PendingJob>, StoreError> {
         let mut jobs = Vec::new();

@@ -1,12 +1,13 @@
 //! The embedded database (sled). Owns every byte on disk: the execution log with its per-hook
-//! index and pending jobs, hooks made through the API, and small metadata such as the admin
-//! token's hash. Nothing outside this module sees a sled type, and this module knows nothing of
-//! HTTP.
+//! index and pending jobs, hooks made through the API, the owner's channel bindings, and small
+//! metadata such as the admin token's hash. Nothing outside this module sees a sled type, and
+//! this module knows nothing of HTTP.
 //!
 //! Every write goes to sled and to the [`journal`]; [`Store::sync`] makes writes durable.
 //! Concurrent callers of `sync` share one `fdatasync` of the journal (group commit), so a burst
 //! of deliveries costs one sync, not one each.
 
+mod bindings;
 mod dedupe;
 mod executions;
 mod hooks;
@@ -51,6 +52,8 @@ pub struct Store {
     /// Dedupe claims of delivery ids.
     deliveries: Tree,
     meta: Tree,
+    /// The owner's verified channel bindings.
+    bindings: Tree,
     journal: Arc<journal::Journal>,
     /// Seals API hooks' HMAC secrets with the data dir's `secret.key`.
     seal: seal::Sealer,
@@ -86,18 +89,20 @@ impl Store {
             db.open_tree("api_hooks")?,
             db.open_tree("deliveries")?,
             db.open_tree("meta")?,
+            db.open_tree("bindings")?,
         ];
         let sled = journal::Sled { db, path: db_path };
         let journal = Arc::new(
             journal::Journal::open(dir, &sled, &trees.iter().collect::<Vec<_>>())
                 .map_err(|e| open_error(&e))?,
         );
-        let [log, api_hooks, deliveries, meta] = trees;
+        let [log, api_hooks, deliveries, meta, bindings] = trees;
         let store = Self {
             log: Tree::new(log, 0, journal.clone()),
             api_hooks: Tree::new(api_hooks, 1, journal.clone()),
             deliveries: Tree::new(deliveries, 2, journal.clone()),
             meta: Tree::new(meta, 3, journal.clone()),
+            bindings: Tree::new(bindings, 4, journal.clone()),
             journal,
             seal,
             sled,

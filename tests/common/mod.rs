@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod slack;
+pub mod telegram;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,0 +1,135 @@
+//! Channels in the admin API (SPEC §8, §9): status and bindings, link codes both ways, unlink;
+//! and Slack's slash commands, which Slack signs instead of sending the admin token.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::channels::{BindingId, Incoming, LinkError};
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::hooks::ChannelKind;
+
+/// `GET /api/channels`
+pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let bindings = app.channels.owner_bindings(&[])?;
+    Ok(Json(json!({
+        "channels": app.channels.statuses(),
+        "bindings": bindings,
+    })))
+}
+
+/// `POST /api/channels/link-codes`: a code for the owner to send to a bot as `/link CODE`.
+pub async fn create_code(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (code, expires_at) = app.channels.issue_code();
+    let body = json!({ "code": code, "expiresAt": rfc3339(expires_at) });
+    (StatusCode::CREATED, Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkIn {
+    code: String,
+}
+
+/// `POST /api/channels/link` with `{"code"}`: binds the chat a bot gave that code to.
+pub async fn link(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input: LinkIn = super::parse_json(&body)?;
+    if input.code.trim().is_empty() {
+        return Err(ApiError::invalid_field("code", "must not be empty"));
+    }
+    match app.channels.link_with_code(&input.code).await {
+        Ok(binding) => Ok((StatusCode::CREATED, Json(json!({ "binding": binding })))),
+        Err(LinkError::Invalid) => Err(ApiError {
+            field: Some("code".into()),
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+                LinkError::Invalid.to_string(),
+            )
+        }),
+        Err(e @ LinkError::TooManyTries) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            e.to_string(),
+        )
+        .with_retry_after(60)),
+        Err(LinkError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// `DELETE /api/channels/bindings/:id`
+pub async fn unlink(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if app.channels.unbind(&BindingId(id.clone())).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "binding_not_found",
+            format!("no binding with id `{id}`"),
+        ))
+    }
+}
+
+/// A slash command as Slack posts it (form-encoded).
+#[derive(Deserialize)]
+struct SlackCommand {
+    command: String,
+    #[serde(default)]
+    text: String,
+    channel_id: String,
+    #[serde(default)]
+    channel_name: String,
+    #[serde(default)]
+    user_name: String,
+}
+
+/// `POST /api/channels/slack/commands`: `/link`, `/unlink`, `/status` from Slack, verified with
+/// the signing secret. A command named otherwise (`/hookhub link CODE`) takes its first word as
+/// the subcommand. The answer is shown only to the person who typed it.
+pub async fn slack_command(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if let Err(refused) = app.channels.verify_slack_command(&headers, &body) {
+        return Err(match refused {
+            None => ApiError::not_found(
+                "channel_not_configured",
+                "Slack is not configured: set channels.slack.botToken and signingSecret",
+            ),
+            Some(e) => ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()),
+        });
+    }
+    let command: SlackCommand = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| ApiError::bad_request("invalid_payload", format!("slash command: {e}")))?;
+    let text = match command.command.trim_start_matches('/') {
+        name @ ("link" | "unlink" | "status") => format!("/{name} {}", command.text),
+        _ => format!("/{}", command.text.trim()),
+    };
+    let display_name = match (command.channel_name.as_str(), command.user_name.as_str()) {
+        ("directmessage", user) if !user.is_empty() => format!("@{user}"),
+        ("", _) => command.channel_id.clone(),
+        (channel, _) => format!("#{channel}"),
+    };
+    let reply = app
+        .channels
+        .handle(Incoming {
+            channel: ChannelKind::Slack,
+            chat_id: command.channel_id,
+            display_name,
+            text,
+        })
+        .await
+        .unwrap_or_else(|| "Commands: link, unlink, status.".into());
+    Ok(Json(json!({ "response_type": "ephemeral", "text": reply })))
+}

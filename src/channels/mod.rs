@@ -1,0 +1,269 @@
+//! The owner's channels (SPEC §9): a Telegram bot and a Slack app, the chats bound to the owner,
+//! and the one "send to the owner" path that the `notify` action and the agent both use.
+//!
+//! A chat becomes the owner's only through a link code that crossed from the admin API to the
+//! chat or back, so holding the bot's name is not enough to receive anything. Chats that are not
+//! bound get nothing but how to link. This module talks to Telegram and Slack through their
+//! clients; it never decides about retries (the queue does) and never reads the execution log
+//! except for `/status`.
+
+mod commands;
+mod link;
+pub mod slack;
+mod telegram;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::clock::{Clock, Millis};
+use crate::config::ChannelsConfig;
+use crate::hooks::ChannelKind;
+use crate::store::{Store, StoreError};
+
+pub use commands::Incoming;
+pub use link::{LinkError, Redeemer};
+
+/// `bnd_` + a ULID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BindingId(pub String);
+
+impl BindingId {
+    pub fn new(now_ms: Millis) -> Self {
+        Self(format!(
+            "bnd_{}",
+            ulid::Ulid::from_parts(now_ms, rand::random())
+        ))
+    }
+}
+
+/// A chat bound to the owner: notifications go there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Binding {
+    pub id: BindingId,
+    pub channel: ChannelKind,
+    /// Telegram's chat id, or Slack's channel id.
+    pub chat_id: String,
+    /// How the chat calls itself (`@alice`, `#alerts`), for people reading the list.
+    pub display_name: String,
+    /// Bound through a link code. Every stored binding is; the field is in the API for clarity.
+    pub verified: bool,
+    #[serde(with = "crate::execution::time")]
+    pub created_at: Millis,
+}
+
+/// Why a message did not reach a chat.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// Worth trying again (network, rate limit, the service's own failure).
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// The service refused for good (chat not found, bot blocked, bad token).
+    Permanent { error: String },
+}
+
+impl SendError {
+    pub fn message(&self) -> &str {
+        match self {
+            SendError::Retry { error, .. } | SendError::Permanent { error } => error,
+        }
+    }
+}
+
+/// How a channel is doing, for `GET /api/channels`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelStatus {
+    pub kind: ChannelKind,
+    pub configured: bool,
+    /// `ok`, `error`, `starting` or `not_configured`.
+    pub status: &'static str,
+    pub detail: String,
+}
+
+/// The owner's channels: clients, bindings and link codes.
+pub struct Channels {
+    telegram: Option<telegram::Telegram>,
+    slack: Option<slack::Slack>,
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    codes: link::LinkCodes,
+    health: Mutex<Vec<(ChannelKind, &'static str, String)>>,
+}
+
+impl Channels {
+    /// The channels `config` configures. A channel whose client cannot be built (a malformed
+    /// `apiUrl`) is reported in its status and left off.
+    pub fn new(config: &ChannelsConfig, store: Arc<Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let mut health = Vec::new();
+        let telegram = config
+            .telegram()
+            .and_then(|c| match telegram::Telegram::new(c) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    health.push((ChannelKind::Telegram, "error", e));
+                    None
+                }
+            });
+        let slack = config.slack().and_then(|c| match slack::Slack::new(c) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                health.push((ChannelKind::Slack, "error", e));
+                None
+            }
+        });
+        for (kind, on) in [
+            (ChannelKind::Telegram, telegram.is_some()),
+            (ChannelKind::Slack, slack.is_some()),
+        ] {
+            if on {
+                health.push((kind, "starting", "connecting".into()));
+            }
+        }
+        Arc::new(Self {
+            telegram,
+            slack,
+            store,
+            clock,
+            codes: link::LinkCodes::default(),
+            health: Mutex::new(health),
+        })
+    }
+
+    /// Starts what runs in the background: Telegram's long polling and a check of each token.
+    pub fn spawn(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if self.telegram.is_some() {
+            tasks.push(tokio::spawn(telegram::poll_forever(self.clone())));
+        }
+        if self.slack.is_some() {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move { slack::check_token(&me).await }));
+        }
+        tasks
+    }
+
+    /// Sends `text` to one bound chat.
+    pub async fn send(&self, binding: &Binding, text: &str) -> Result<Value, SendError> {
+        let not_configured = || SendError::Permanent {
+            error: format!(
+                "channel {} is not configured: set channels.{}.botToken",
+                binding.channel, binding.channel
+            ),
+        };
+        match binding.channel {
+            ChannelKind::Telegram => {
+                let telegram = self.telegram.as_ref().ok_or_else(not_configured)?;
+                telegram.send(&binding.chat_id, text).await
+            }
+            ChannelKind::Slack => {
+                let slack = self.slack.as_ref().ok_or_else(not_configured)?;
+                slack.send(&binding.chat_id, text).await
+            }
+        }
+    }
+
+    /// The owner's bindings on `kinds` (every kind when empty), oldest first.
+    pub fn owner_bindings(&self, kinds: &[ChannelKind]) -> Result<Vec<Binding>, StoreError> {
+        let mut bindings = self.store.bindings()?;
+        bindings.retain(|b| b.verified && (kinds.is_empty() || kinds.contains(&b.channel)));
+        Ok(bindings)
+    }
+
+    /// Each channel kind with whether it is configured and how it is doing.
+    pub fn statuses(&self) -> Vec<ChannelStatus> {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        ChannelKind::ALL
+            .iter()
+            .map(|&kind| match health.iter().find(|(k, ..)| *k == kind) {
+                Some((_, status, detail)) => ChannelStatus {
+                    kind,
+                    configured: true,
+                    status,
+                    detail: detail.clone(),
+                },
+                None => ChannelStatus {
+                    kind,
+                    configured: false,
+                    status: "not_configured",
+                    detail: match kind {
+                        ChannelKind::Telegram => "set channels.telegram.botToken in the config",
+                        ChannelKind::Slack => {
+                            "set channels.slack.botToken and signingSecret in the config"
+                        }
+                    }
+                    .into(),
+                },
+            })
+            .collect()
+    }
+
+    /// Whether `kind` has a working client.
+    pub fn is_on(&self, kind: ChannelKind) -> bool {
+        match kind {
+            ChannelKind::Telegram => self.telegram.is_some(),
+            ChannelKind::Slack => self.slack.is_some(),
+        }
+    }
+
+    fn set_health(&self, kind: ChannelKind, status: &'static str, detail: impl Into<String>) {
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        health.retain(|(k, ..)| *k != kind);
+        health.push((kind, status, detail.into()));
+    }
+
+    /// A code for the owner to send to a bot as `/link CODE`, and when it expires.
+    pub fn issue_code(&self) -> (String, Millis) {
+        self.codes.issue(link::Origin::Api, self.clock.now_ms())
+    }
+
+    /// Redeems a code a bot gave (`POST /api/channels/link`): binds the chat that asked for it.
+    pub async fn link_with_code(&self, code: &str) -> Result<Binding, LinkError> {
+        let now = self.clock.now_ms();
+        match self.codes.redeem(code, Redeemer::Api, now)? {
+            link::Origin::Chat(chat) => self.bind(chat).await,
+            link::Origin::Api => Err(LinkError::Invalid),
+        }
+    }
+
+    /// Binds a chat, or returns its binding when it is already bound.
+    async fn bind(&self, chat: link::Chat) -> Result<Binding, LinkError> {
+        if let Some(existing) = self.store.binding_for_chat(chat.channel, &chat.chat_id)? {
+            return Ok(existing);
+        }
+        let now = self.clock.now_ms();
+        let binding = Binding {
+            id: BindingId::new(now),
+            channel: chat.channel,
+            chat_id: chat.chat_id,
+            display_name: chat.display_name,
+            verified: true,
+            created_at: now,
+        };
+        self.store.put_binding(&binding)?;
+        self.store.sync().await?;
+        tracing::info!(channel = %binding.channel, binding = %binding.id.0, "chat linked");
+        Ok(binding)
+    }
+
+    /// Removes a binding; false when there was none.
+    pub async fn unbind(&self, id: &BindingId) -> Result<bool, StoreError> {
+        let removed = self.store.remove_binding(id)?;
+        if removed {
+            self.store.sync().await?;
+            tracing::info!(binding = %id.0, "chat unlinked");
+        }
+        Ok(removed)
+    }
+}
+
+/// The binding as the API shows it.
+pub fn binding_json(binding: &Binding) -> Value {
+    json!(binding)
+}

@@ -1,0 +1,43 @@
+//! The owner's channel bindings (the `bindings` tree: binding id → binding JSON). A handful of
+//! records at most, so lookups by chat scan them.
+
+use super::{Store, StoreError};
+use crate::channels::{Binding, BindingId};
+use crate::hooks::ChannelKind;
+
+impl Store {
+    /// Every binding, oldest first.
+    pub fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
+        let mut all = self
+            .bindings
+            .iter()
+            .map(|entry| Ok(serde_json::from_slice(&entry?.1)?))
+            .collect::<Result<Vec<Binding>, StoreError>>()?;
+        all.sort_by(|a, b| (a.created_at, &a.id.0).cmp(&(b.created_at, &b.id.0)));
+        Ok(all)
+    }
+
+    /// The binding of one chat, if it is bound.
+    pub fn binding_for_chat(
+        &self,
+        channel: ChannelKind,
+        chat_id: &str,
+    ) -> Result<Option<Binding>, StoreError> {
+        Ok(self
+            .bindings()?
+            .into_iter()
+            .find(|b| b.channel == channel && b.chat_id == chat_id))
+    }
+
+    /// Creates or replaces a binding. Not durable until [`Store::sync`].
+    pub fn put_binding(&self, binding: &Binding) -> Result<(), StoreError> {
+        self.bindings
+            .insert(binding.id.0.as_bytes(), serde_json::to_vec(binding)?)?;
+        Ok(())
+    }
+
+    /// Removes a binding; false when there was none.
+    pub fn remove_binding(&self, id: &BindingId) -> Result<bool, StoreError> {
+        Ok(self.bindings.remove(id.0.as_bytes())?.is_some())
+    }
+}
