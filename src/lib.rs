@@ -7,6 +7,7 @@
 //! the whole hub on `127.0.0.1:0`.
 
 pub mod actions;
+pub mod agent;
 pub mod api;
 pub mod app;
 pub mod channels;

@@ -106,16 +106,10 @@ async fn bindings(hub: &Hub) -> Vec<Value> {
 
 /// The owner links Telegram by sending `/link` and entering the bot's code in the API.
 async fn link_telegram(w: &World) -> Value {
-    w.telegram.say(OWNER_CHAT, "owner", "/link");
-    let reply = w
-        .telegram
-        .wait_for_message(OWNER_CHAT, |t| t.contains("link code"))
-        .await;
-    let response = redeem(&w.hub, &code_in(&reply)).await;
-    assert_eq!(response.status(), 201);
+    let binding = w.telegram.link(&w.hub, OWNER_CHAT).await;
     // Bindings are listed oldest first; keep the next one apart on the frozen clock.
     w.clock.advance(Duration::from_secs(1));
-    response.json::<Value>().await.unwrap()["binding"].clone()
+    binding
 }
 
 /// The owner links a Slack channel by making a code in the API and sending `/link CODE`.

@@ -75,7 +75,10 @@ async fn attempt(hook: &Hook) -> (Report, Execution) {
         hook,
         execution: &exe,
         attempt: 1,
-        tools: &tools,
+        config: &crate::config::Config {
+            tools,
+            ..Default::default()
+        },
     };
     (forward(&env(), run).await, exe)
 }

@@ -5,9 +5,8 @@
 mod forward;
 mod notify;
 pub mod template;
-mod tool;
+pub(crate) mod tool;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use serde_json::Value;
 
 use crate::channels::Channels;
 use crate::clock::{Clock, Millis};
-use crate::config::ToolDef;
+use crate::config::Config;
 use crate::execution::{Attempt, AttemptOutcome, Execution};
 use crate::hooks::{ActionKind, Hook};
 
@@ -57,7 +56,8 @@ pub struct Run<'a> {
     pub execution: &'a Execution,
     /// 1 for the first try.
     pub attempt: u32,
-    pub tools: &'a BTreeMap<String, ToolDef>,
+    /// The config file in force: its tools and agent settings.
+    pub config: &'a Config,
 }
 
 /// How an attempt ended, for the queue.
@@ -91,12 +91,18 @@ pub async fn run(env: &ActionEnv, run: Run<'_>) -> Report {
         ActionKind::Webhook => forward::forward(env, run).await,
         ActionKind::ExecuteTool => tool::execute(env, run).await,
         ActionKind::Notify => notify::notify(env, run).await,
+        ActionKind::SpawnAgent => crate::agent::run(env, run).await,
     }
 }
 
 /// Builds the report of an attempt that began at `started_at` (wall clock, for the log) and
 /// `started` (monotonic, for its duration).
-fn report(started_at: Millis, started: Instant, detail: Value, outcome: Outcome) -> Report {
+pub(crate) fn report(
+    started_at: Millis,
+    started: Instant,
+    detail: Value,
+    outcome: Outcome,
+) -> Report {
     Report {
         attempts: vec![attempt(started_at, started, detail, &outcome)],
         outcome,
@@ -104,7 +110,12 @@ fn report(started_at: Millis, started: Instant, detail: Value, outcome: Outcome)
 }
 
 /// The record of one attempt that began at `started_at` / `started` and ended in `outcome`.
-fn attempt(started_at: Millis, started: Instant, detail: Value, outcome: &Outcome) -> Attempt {
+pub(crate) fn attempt(
+    started_at: Millis,
+    started: Instant,
+    detail: Value,
+    outcome: &Outcome,
+) -> Attempt {
     Attempt {
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,

@@ -9,10 +9,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{ActionEnv, Outcome, Report, Run, attempt, template};
-use crate::channels::{Binding, SendError};
+use crate::channels::{Binding, OwnerDelivery, SendError};
 use crate::execution::{Attempt, AttemptOutcome};
 
 /// Runs one notify try.
@@ -45,13 +45,15 @@ pub(super) async fn notify(env: &ActionEnv, run: Run<'_>) -> Report {
         return fail(no_binding_error(run));
     }
     let settled = settled_bindings(&run.execution.attempts);
-    let mut attempts = Vec::new();
-    for binding in bindings.iter().filter(|b| !settled.contains(&b.id.0)) {
-        let (started_at, started) = (env.clock.now_ms(), Instant::now());
-        let sent = channels.send(binding, &text).await;
-        let (detail, outcome) = describe(binding, sent);
-        attempts.push(attempt(started_at, started, detail, &outcome));
-    }
+    let kinds = &run.hook.action_config.channels;
+    let deliveries = match channels.send_to_owner(&text, kinds, &settled).await {
+        Ok(deliveries) => deliveries,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read bindings");
+            return fail("could not read the channel bindings; see the hub's log".into());
+        }
+    };
+    let attempts = deliveries.into_iter().map(record).collect::<Vec<_>>();
     let outcome = overall(&bindings, &run.execution.attempts, &attempts, &text);
     Report { attempts, outcome }
 }
@@ -96,15 +98,16 @@ fn settled_bindings(earlier: &[Attempt]) -> HashSet<String> {
         .collect()
 }
 
-/// One chat's attempt detail and outcome.
-fn describe(binding: &Binding, sent: Result<Value, SendError>) -> (Value, Outcome) {
+/// One chat's attempt.
+fn record(delivery: OwnerDelivery) -> Attempt {
+    let binding = &delivery.binding;
     let mut detail = json!({
         "channel": binding.channel,
         "bindingId": binding.id,
         "chatId": binding.chat_id,
         "displayName": binding.display_name,
     });
-    let outcome = match sent {
+    let outcome = match delivery.result {
         Ok(response) => {
             detail["response"] = response;
             Outcome::Succeeded { output: None }
@@ -121,7 +124,10 @@ fn describe(binding: &Binding, sent: Result<Value, SendError>) -> (Value, Outcom
             Outcome::Failed { error }
         }
     };
-    (detail, outcome)
+    Attempt {
+        duration_ms: delivery.duration.as_millis() as u64,
+        ..attempt(delivery.started_at, Instant::now(), detail, &outcome)
+    }
 }
 
 /// What this try means for the execution, counting earlier tries' settled chats.

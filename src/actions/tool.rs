@@ -86,25 +86,63 @@ pub(super) async fn execute(env: &ActionEnv, run: Run<'_>) -> Report {
     report(started_at, started, detail, outcome)
 }
 
-/// Looks the tool up and renders its argv and environment. The error says what to fix.
+/// Runs `tool_id` (its named `action`, if given) for an agent, with `params` taken as they are:
+/// values, never templates, so a model's text cannot reach into the context. Returns the
+/// detail and outcome an `execute_tool` attempt would record.
+pub(crate) async fn run_tool(
+    run: Run<'_>,
+    tool_id: &str,
+    action: Option<&str>,
+    params: serde_json::Map<String, Value>,
+) -> (Value, Outcome) {
+    let prepared = match prepare_tool(run, tool_id, action, params) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            return (
+                json!({ "argv": null, "error": error }),
+                Outcome::Failed { error },
+            );
+        }
+    };
+    match run_command(&prepared).await {
+        Ok(finished) => judge(&prepared, &finished),
+        Err(error) => (
+            json!({ "argv": prepared.argv, "error": error }),
+            Outcome::Failed { error },
+        ),
+    }
+}
+
+/// The hook's tool, with `toolParams` rendered from the delivery.
 fn prepare(run: Run<'_>) -> Result<Prepared<'_>, String> {
     let config = &run.hook.action_config;
     let tool_id = config
         .tool_id
         .as_deref()
         .ok_or("actionConfig.toolId is not set")?;
-    let tool = run.tools.get(tool_id).ok_or_else(|| {
-        format!("unknown tool `{tool_id}`: tools are defined under `tools:` in the config file")
-    })?;
-    let command = pick_command(tool_id, tool, config.tool_action.as_deref())?;
-
-    let mut context = template::context(run.hook, run.execution, run.attempt);
+    let context = template::context(run.hook, run.execution, run.attempt);
     let mut params = serde_json::Map::new();
     for (name, value) in &config.tool_params {
         let rendered = template::render(value, &context)
             .map_err(|e| format!("actionConfig.toolParams.{name}: {e}"))?;
         params.insert(name.clone(), Value::String(rendered));
     }
+    prepare_tool(run, tool_id, config.tool_action.as_deref(), params)
+}
+
+/// Looks the tool up and renders its argv and environment with `params` as `{{params.*}}`.
+/// The error says what to fix.
+fn prepare_tool<'a>(
+    run: Run<'a>,
+    tool_id: &'a str,
+    action: Option<&str>,
+    params: serde_json::Map<String, Value>,
+) -> Result<Prepared<'a>, String> {
+    let tool = run.config.tools.get(tool_id).ok_or_else(|| {
+        format!("unknown tool `{tool_id}`: tools are defined under `tools:` in the config file")
+    })?;
+    let command = pick_command(tool_id, tool, action)?;
+    let mut context = template::context(run.hook, run.execution, run.attempt);
     context["params"] = Value::Object(params);
 
     let argv = render_argv(tool_id, tool, command, &context)?;

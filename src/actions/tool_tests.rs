@@ -18,6 +18,7 @@ fn tool(command: &[&str]) -> ToolDef {
         timeout: Duration::from_secs(10),
         shell: false,
         env: BTreeMap::new(),
+        description: None,
     }
 }
 
@@ -34,7 +35,10 @@ async fn attempt(t: ToolDef, config: ActionConfig, body: Value) -> Report {
         hook: &hook,
         execution: &exe,
         attempt: 1,
-        tools: &tools,
+        config: &crate::config::Config {
+            tools,
+            ..Default::default()
+        },
     };
     let env = ActionEnv::new(Arc::new(ManualClock::new(1_000)));
     execute(&env, run).await

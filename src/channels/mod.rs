@@ -12,11 +12,12 @@ mod link;
 pub mod slack;
 mod telegram;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::clock::{Clock, Millis};
 use crate::config::ChannelsConfig;
@@ -74,6 +75,17 @@ impl SendError {
             SendError::Retry { error, .. } | SendError::Permanent { error } => error,
         }
     }
+}
+
+/// One message's way to one of the owner's chats.
+#[derive(Debug, Clone)]
+pub struct OwnerDelivery {
+    pub binding: Binding,
+    /// When the send began (for the log) and how long it took.
+    pub started_at: Millis,
+    pub duration: Duration,
+    /// The API's answer, or why it was not delivered.
+    pub result: Result<Value, SendError>,
 }
 
 /// How a channel is doing, for `GET /api/channels`.
@@ -169,6 +181,32 @@ impl Channels {
         }
     }
 
+    /// Sends `text` to each of the owner's chats on `kinds` (every kind when empty), oldest
+    /// binding first, except those whose id is in `skip`. The one path to the owner: the
+    /// notify action and the agent both use it.
+    pub async fn send_to_owner(
+        &self,
+        text: &str,
+        kinds: &[ChannelKind],
+        skip: &HashSet<String>,
+    ) -> Result<Vec<OwnerDelivery>, StoreError> {
+        let mut deliveries = Vec::new();
+        for binding in self.owner_bindings(kinds)? {
+            if skip.contains(&binding.id.0) {
+                continue;
+            }
+            let (started_at, started) = (self.clock.now_ms(), Instant::now());
+            let result = self.send(&binding, text).await;
+            deliveries.push(OwnerDelivery {
+                binding,
+                started_at,
+                duration: started.elapsed(),
+                result,
+            });
+        }
+        Ok(deliveries)
+    }
+
     /// The owner's bindings on `kinds` (every kind when empty), oldest first.
     pub fn owner_bindings(&self, kinds: &[ChannelKind]) -> Result<Vec<Binding>, StoreError> {
         let mut bindings = self.store.bindings()?;
@@ -261,9 +299,4 @@ impl Channels {
         }
         Ok(removed)
     }
-}
-
-/// The binding as the API shows it.
-pub fn binding_json(binding: &Binding) -> Value {
-    json!(binding)
 }

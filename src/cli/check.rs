@@ -107,6 +107,19 @@ fn row(hook: &Hook) -> [String; 5] {
             let kinds: Vec<&str> = ac.channels.iter().map(|k| k.as_str()).collect();
             format!("notify → owner on {}", kinds.join(", "))
         }
+        ActionKind::SpawnAgent => {
+            let role = ac.agent_topic.as_deref().unwrap_or(if ac.orchestrated {
+                "orchestrated"
+            } else {
+                "default"
+            });
+            let notify = if ac.notify_owner == Some(true) {
+                " → owner"
+            } else {
+                ""
+            };
+            format!("spawn_agent ({role}){notify}")
+        }
     };
     [
         hook.id.clone(),

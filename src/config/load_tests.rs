@@ -90,7 +90,7 @@ fn wrong_types_and_variants_name_the_field() {
         errors(&text),
         vec![
             "hooks.yaml:12:13: hooks[1].action: unknown variant `forward`, expected one of \
-             `webhook`, `execute_tool`, `notify`"
+             `webhook`, `execute_tool`, `notify`, `spawn_agent`"
         ]
     );
     let text = GOOD.replace("timeout: 5s", "timeout: soon");

@@ -33,6 +33,9 @@ pub struct Config {
     /// Where the owner is notified (SPEC §9).
     #[serde(default)]
     pub channels: ChannelsConfig,
+    /// The model `spawn_agent` hooks ask.
+    #[serde(default)]
+    pub agent: Option<AgentConfig>,
     /// Commands hooks may run, by id. Only the config file defines tools.
     #[serde(default)]
     pub tools: BTreeMap<String, ToolDef>,
@@ -188,6 +191,61 @@ fn default_slack_api() -> String {
     "https://slack.com/api".into()
 }
 
+/// `agent:` an OpenAI-compatible chat-completions server and how the agent may work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Up to and including `/v1`, such as `http://127.0.0.1:11434/v1` for Ollama.
+    pub base_url: String,
+    pub model: String,
+    /// Sent as `Authorization: Bearer`; servers such as Ollama need none.
+    #[serde(default)]
+    pub api_key: String,
+    /// Model calls an orchestrated run may make in its tool loop.
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+    /// How long one model call may take.
+    #[serde(default = "default_agent_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// Tokens (prompt + completion, as the server counts them) one execution may use.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u64,
+    /// Hosts the `http_get` tool may fetch from; the tool is refused while this is empty.
+    #[serde(default)]
+    pub http_allowlist: Vec<String>,
+    /// Roles by topic: a system prompt, the tools the role may call, and optionally a model.
+    #[serde(default)]
+    pub roles: BTreeMap<String, AgentRole>,
+}
+
+fn default_max_steps() -> u32 {
+    8
+}
+
+fn default_agent_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_max_tokens() -> u64 {
+    100_000
+}
+
+/// `agent.roles.<topic>:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentRole {
+    /// One line the orchestrator reads when it picks a role.
+    #[serde(default)]
+    pub description: String,
+    pub system_prompt: String,
+    /// Names of `tools:` entries, `http_get` and `notify_owner`.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Overrides `agent.model` for this role.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
 /// A tool under `tools:`: a command run without a shell unless `shell: true`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -208,6 +266,9 @@ pub struct ToolDef {
     /// Extra environment variables; values are templates.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What the tool does, for an agent deciding whether to call it.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 fn default_tool_timeout() -> Duration {

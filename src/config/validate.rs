@@ -20,6 +20,9 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
     let mut warnings = Vec::new();
     validate_server(&config.server, &mut errors);
     validate_channels(&config.channels, &mut errors, &mut warnings);
+    if let Some(agent) = &config.agent {
+        validate_agent(agent, &config.tools, &mut errors);
+    }
     for (id, tool) in &config.tools {
         validate_tool(id, tool, &mut errors);
     }
@@ -173,6 +176,7 @@ pub fn validate_hook(hook: &Hook, config: &Config) -> Vec<Problem> {
         ActionKind::Webhook => validate_forward(action, &mut errors),
         ActionKind::ExecuteTool => validate_execute_tool(action, &config.tools, &mut errors),
         ActionKind::Notify => validate_notify(action, &config.channels, &mut errors),
+        ActionKind::SpawnAgent => validate_spawn_agent(action, config, &mut errors),
     }
     refuse_other_actions_fields(hook, &mut errors);
     if action.concurrency.is_some_and(|c| !(1..=20).contains(&c)) {
@@ -309,6 +313,101 @@ fn validate_notify(action: &ActionConfig, channels: &ChannelsConfig, errors: &mu
     check_channels_configured(&action.channels, channels, errors);
 }
 
+fn validate_spawn_agent(action: &ActionConfig, config: &Config, errors: &mut Vec<Problem>) {
+    let Some(agent) = &config.agent else {
+        errors.push((
+            "action".into(),
+            "spawn_agent needs an `agent:` section in the config file (baseUrl, model)".into(),
+        ));
+        return;
+    };
+    match &action.agent_prompt {
+        Some(prompt) if !prompt.trim().is_empty() => {
+            check_template("actionConfig.agentPrompt", prompt, errors)
+        }
+        _ => errors.push((
+            "actionConfig.agentPrompt".into(),
+            "is required for action spawn_agent: what to ask about the event".into(),
+        )),
+    }
+    if let Some(topic) = &action.agent_topic
+        && topic != "default"
+        && !agent.roles.contains_key(topic)
+    {
+        let known: Vec<&str> = agent.roles.keys().map(String::as_str).collect();
+        errors.push((
+            "actionConfig.agentTopic".into(),
+            format!(
+                "unknown role `{topic}`; agent.roles has: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    if action.notify_owner == Some(true) {
+        check_channels_configured(&[], &config.channels, errors);
+    }
+}
+
+/// The agent's server, limits and roles. Role tools must exist; `http_get` needs hosts.
+fn validate_agent(
+    agent: &super::AgentConfig,
+    tools: &BTreeMap<String, ToolDef>,
+    errors: &mut Vec<Problem>,
+) {
+    if let Err(e) = check_http_url(&agent.base_url) {
+        errors.push(("agent.baseUrl".into(), e));
+    }
+    if agent.model.trim().is_empty() {
+        errors.push((
+            "agent.model".into(),
+            "must name a model, such as llama3.1".into(),
+        ));
+    }
+    if !(1..=50).contains(&agent.max_steps) {
+        errors.push(("agent.maxSteps".into(), "must be between 1 and 50".into()));
+    }
+    if agent.max_tokens < 1 {
+        errors.push(("agent.maxTokens".into(), "must be at least 1".into()));
+    }
+    if agent.timeout.is_zero() {
+        errors.push(("agent.timeout".into(), "must be more than 0s".into()));
+    }
+    for (i, host) in agent.http_allowlist.iter().enumerate() {
+        if host.is_empty() || host.contains(['/', ':', ' ']) {
+            errors.push((
+                format!("agent.httpAllowlist[{i}]"),
+                format!("`{host}` is not a host name such as api.github.com"),
+            ));
+        }
+    }
+    for (name, role) in &agent.roles {
+        let base = format!("agent.roles.{name}");
+        if !is_slug(name) {
+            errors.push((base.clone(), format!("role name `{name}` {SLUG_RULE}")));
+        }
+        if role.system_prompt.trim().is_empty() {
+            errors.push((format!("{base}.systemPrompt"), "must not be empty".into()));
+        }
+        for (i, tool) in role.tools.iter().enumerate() {
+            let at = format!("{base}.tools[{i}]");
+            match tool.as_str() {
+                "notify_owner" => {}
+                "http_get" if agent.http_allowlist.is_empty() => errors.push((
+                    at,
+                    "http_get needs agent.httpAllowlist: the hosts it may fetch from".into(),
+                )),
+                "http_get" => {}
+                id if !tools.contains_key(id) => errors.push((at, unknown_tool(id, tools))),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A hook that notifies must have somewhere to send: each channel it names needs its token,
 /// and without names at least one channel must be configured.
 fn check_channels_configured(
@@ -339,7 +438,7 @@ fn check_channels_configured(
 fn refuse_other_actions_fields(hook: &Hook, errors: &mut Vec<Problem>) {
     use ActionKind::*;
     let a = &hook.action_config;
-    let fields: [(&str, bool, &[ActionKind]); 12] = [
+    let fields: [(&str, bool, &[ActionKind]); 15] = [
         ("webhookUrl", a.webhook_url.is_some(), &[Webhook]),
         ("webhookMethod", a.webhook_method.is_some(), &[Webhook]),
         ("headers", !a.headers.is_empty(), &[Webhook]),
@@ -350,8 +449,15 @@ fn refuse_other_actions_fields(hook: &Hook, errors: &mut Vec<Problem>) {
         ("toolAction", a.tool_action.is_some(), &[ExecuteTool]),
         ("toolParams", !a.tool_params.is_empty(), &[ExecuteTool]),
         ("notifyMessage", a.notify_message.is_some(), &[Notify]),
-        ("notifyOwner", a.notify_owner.is_some(), &[Notify]),
+        (
+            "notifyOwner",
+            a.notify_owner.is_some(),
+            &[Notify, SpawnAgent],
+        ),
         ("channels", !a.channels.is_empty(), &[Notify]),
+        ("agentPrompt", a.agent_prompt.is_some(), &[SpawnAgent]),
+        ("agentTopic", a.agent_topic.is_some(), &[SpawnAgent]),
+        ("orchestrated", a.orchestrated, &[SpawnAgent]),
     ];
     for (name, present, used_by) in fields {
         if present && !used_by.contains(&hook.action) {

@@ -15,6 +15,7 @@ fn tool(command: &[&str]) -> ToolDef {
         timeout: std::time::Duration::from_secs(10),
         shell: false,
         env: BTreeMap::new(),
+        description: None,
     }
 }
 

@@ -135,6 +135,8 @@ pub enum ActionKind {
     ExecuteTool,
     /// Send a message to the owner's verified channels.
     Notify,
+    /// Ask an LLM agent about the event.
+    SpawnAgent,
 }
 
 impl ActionKind {
@@ -144,6 +146,7 @@ impl ActionKind {
             ActionKind::Webhook => "webhook",
             ActionKind::ExecuteTool => "execute_tool",
             ActionKind::Notify => "notify",
+            ActionKind::SpawnAgent => "spawn_agent",
         }
     }
 }
@@ -183,13 +186,25 @@ pub struct ActionConfig {
     /// The message, a template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_message: Option<String>,
-    /// Send to the owner's verified channel bindings. `notify` always does; `true` may be
-    /// written for clarity, `false` is refused.
+    /// Send to the owner's verified channel bindings: `notify` always does (`true` may be
+    /// written for clarity, `false` is refused); `spawn_agent` sends its final answer when true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_owner: Option<bool>,
     /// Only these kinds of channel; every configured one when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<ChannelKind>,
+
+    // --- spawn_agent ---
+    /// What to ask the model, a template; the payload and event type are appended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_prompt: Option<String>,
+    /// The role (`agent.roles.<topic>`) to use; chosen by the model when orchestrated and
+    /// absent, the default role otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_topic: Option<String>,
+    /// Let the agent call tools in a loop, instead of one completion without tools.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orchestrated: bool,
 
     // --- any action ---
     /// How many executions of this hook may run at once (default 2).

@@ -53,7 +53,7 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
             hook: &live.hook,
             execution: &exec,
             attempt: attempt_no,
-            tools: snapshot.tools(),
+            config: &snapshot.config,
         },
     )
     .await;

@@ -202,3 +202,31 @@ fn error(code: u16, description: &str) -> (axum::http::StatusCode, Json<Value>) 
         Json(json!({"ok": false, "error_code": code, "description": description})),
     )
 }
+
+impl Telegram {
+    /// Links `chat_id` as the owner's chat the way a person would: `/link` to the bot, then
+    /// the code it answers entered in the admin API.
+    pub async fn link(&self, hub: &super::Hub, chat_id: i64) -> Value {
+        self.say(chat_id, "owner", "/link");
+        let reply = self
+            .wait_for_message(chat_id, |t| t.contains("link code"))
+            .await;
+        let code = reply
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| {
+                w.len() == 6
+                    && w.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            })
+            .unwrap_or_else(|| panic!("no code in {reply:?}"))
+            .to_string();
+        let response = hub
+            .api(reqwest::Method::POST, "/api/channels/link")
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["binding"].clone()
+    }
+}
