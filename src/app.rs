@@ -3,7 +3,6 @@
 //! app over HTTP.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +12,11 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{any, get};
 use serde_json::json;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::actions::ActionEnv;
 use crate::api;
@@ -26,6 +30,7 @@ use crate::hooks::reload::{ConfigStatusCell, Reloader};
 use crate::hooks::{Registry, Snapshot};
 use crate::ingress;
 use crate::queue::{Queue, QueueDeps};
+use crate::serve::Limits;
 use crate::store::{Store, StoreError};
 
 /// Why the hub could not start or stopped abnormally.
@@ -35,8 +40,6 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("hooks are inconsistent:\n{}", .0.join("\n"))]
     Hooks(Vec<String>),
-    #[error("server error: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -45,6 +48,8 @@ pub struct RunOptions {
     pub clock: Arc<dyn Clock>,
     /// The config file to watch and reload; nothing is watched when `None`.
     pub config_path: Option<PathBuf>,
+    /// Connection and request limits.
+    pub limits: Limits,
 }
 
 impl Default for RunOptions {
@@ -52,6 +57,7 @@ impl Default for RunOptions {
         Self {
             clock: Arc::new(SystemClock),
             config_path: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -72,6 +78,9 @@ pub struct AppInner {
     pub config_status: Arc<ConfigStatusCell>,
     /// Recently refused deliveries, per path.
     pub rejections: ingress::Rejections,
+    /// Deliveries per client address.
+    pub limiter: crate::limit::RateLimiter,
+    pub limits: Limits,
 }
 
 impl Deref for AppState {
@@ -124,6 +133,7 @@ impl AppInner {
             replay_of: Some(original.id),
             skip_reason: None,
             collapsed_into: None,
+            request_id: None,
             ..original.clone()
         }
     }
@@ -155,6 +165,7 @@ pub async fn run_with(
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    crate::telemetry::install();
     let store = Arc::new(Store::open(&data_dir)?);
     let admin = admin_token(&config, &store)?;
     let workers = config.server.workers;
@@ -204,13 +215,11 @@ pub async fn run_with(
         channels,
         config_status,
         rejections: ingress::Rejections::default(),
+        limiter: crate::limit::RateLimiter::default(),
+        limits: options.limits,
     }));
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let registry = state.registry.clone();
+    crate::serve::serve(listener, router(state), shutdown, options.limits).await;
     // Nothing new may start once the queue is stopping.
     scheduler.abort();
     for task in channel_tasks {
@@ -219,16 +228,23 @@ pub async fn run_with(
     if let Some(reloader) = reloader {
         reloader.abort();
     }
-    queue.shutdown().await;
+    let grace = registry.snapshot().config.server.shutdown_grace;
+    queue.drain(grace).await;
     retention.abort();
     store.flush_now()?;
-    served.map_err(RunError::Serve)
+    Ok(())
 }
 
 /// Every route of the hub.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/webhooks/{*path}", any(ingress::receive))
+        .route(
+            "/api/webhooks/{*path}",
+            any(ingress::receive).layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                state.limits.webhook_timeout,
+            )),
+        )
         .route("/healthz", get(health))
         .merge(api::router(state.clone()))
         .merge(api::public_router())
@@ -239,6 +255,32 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .with_state(state)
+        // Outermost first: every request gets an `X-Request-Id` (the client's, or a new ULID),
+        // answers with it, and is traced under it.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(Ulids))
+}
+
+/// Makes a request id for requests that come without one.
+#[derive(Clone, Copy)]
+struct Ulids;
+
+impl MakeRequestId for Ulids {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = ulid::Ulid::new().to_string();
+        Some(RequestId::new(axum::http::HeaderValue::from_str(&id).ok()?))
+    }
+}
+
+/// The span of a request: its id, method and path, on every log line written while it runs.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
 }
 
 async fn health(

@@ -171,6 +171,9 @@ pub struct Execution {
     /// The queued execution (same lock key) this delivery was folded into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collapsed_into: Option<ExecutionId>,
+    /// The `X-Request-Id` of the delivery, on its log lines too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Execution {
@@ -205,6 +208,7 @@ impl Execution {
             replay_of: None,
             skip_reason: None,
             collapsed_into: None,
+            request_id: None,
         }
     }
 

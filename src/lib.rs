@@ -19,10 +19,13 @@ pub mod execution;
 pub mod filter;
 pub mod hooks;
 pub mod ingress;
+pub mod limit;
 pub mod payload;
 pub mod queue;
 pub mod schedule;
+pub mod serve;
 pub mod store;
+pub mod telemetry;
 pub mod verify;
 
 pub use app::{RunError, RunOptions, run, run_with};

@@ -16,7 +16,7 @@ const API_KEY: &str = "sk-test-key-123";
 fn config(llm: &Llm, telegram: &Telegram) -> String {
     format!(
         r#"
-server: {{ dataDir: "{{data}}" }}
+server: {{ dataDir: "{{data}}", shutdownGrace: 0s }}
 admin: {{ token: test-admin-token }}
 channels:
   telegram: {{ botToken: "{tg_token}", apiUrl: "{tg}" }}

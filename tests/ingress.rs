@@ -174,7 +174,7 @@ async fn form_payloads_and_query_parameters_reach_the_action() {
 async fn a_hook_with_fifty_waiting_answers_queue_full() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = r#"
-server: { dataDir: "{data}" }
+server: { dataDir: "{data}", shutdownGrace: 0s }
 admin: { token: test-admin-token }
 tools:
   slow: { command: ["/bin/sleep", "30"], timeout: 60s }

@@ -118,7 +118,7 @@ async fn a_retry_pending_across_a_restart_resumes() {
 async fn a_tool_interrupted_by_a_stop_is_failed_unless_it_may_run_again() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = r#"
-server: { dataDir: "{data}" }
+server: { dataDir: "{data}", shutdownGrace: 0s }
 admin: { token: test-admin-token }
 tools:
   slow: { command: ["/bin/sleep", "30"], timeout: 60s }

@@ -6,6 +6,7 @@ mod channels;
 mod config_status;
 mod executions;
 mod hooks;
+mod metrics;
 mod rejections;
 mod rotate;
 
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/channels/link", post(channels::link))
         .route("/api/channels/bindings/{id}", delete(channels::unlink))
         .route("/api/config/status", get(config_status::get))
+        .route("/metrics", get(metrics::get))
         .route("/api/executions/{id}", get(executions::get))
         .route("/api/executions/{id}/replay", post(executions::replay))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -41,6 +41,17 @@ pub struct ServeArgs {
     /// Data directory (default ./data, or server.dataDir).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Log lines as text or as one JSON object each (for log collectors).
+    #[arg(long, env = "HOOKHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -89,7 +100,7 @@ pub fn main() -> i32 {
 }
 
 fn serve(args: ServeArgs) -> i32 {
-    init_tracing();
+    init_tracing(args.log_format);
     let Some(path) = crate::config::find_config_path(args.config.as_deref()) else {
         eprintln!(
             "hookhub: no config file: pass --config, set HOOKHUB_CONFIG, or create ./hooks.yaml \
@@ -153,14 +164,18 @@ fn serve(args: ServeArgs) -> i32 {
     })
 }
 
-/// Logs to stderr; `RUST_LOG` picks the level (info by default).
-fn init_tracing() {
+/// Logs to stderr; `RUST_LOG` picks the level (info by default). Each line carries the spans
+/// it was written in: the request (with its id) or the execution.
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -66,6 +66,45 @@ pub struct ServerConfig {
     /// Proxies (CIDRs) whose `X-Forwarded-For` / `CF-Connecting-IP` headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// On SIGTERM, how long running actions may take to finish before the hub stops anyway.
+    #[serde(default = "default_shutdown_grace", with = "duration")]
+    pub shutdown_grace: Duration,
+    /// Deliveries one client address may make to `/api/webhooks/*`.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `server.rateLimit:` a token bucket per client address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second; 0 turns the limit off.
+    #[serde(default = "default_rate")]
+    pub per_second: u32,
+    /// How many may come at once after a quiet spell.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_rate() -> u32 {
+    50
+}
+
+fn default_burst() -> u32 {
+    200
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_second: default_rate(),
+            burst: default_burst(),
+        }
+    }
 }
 
 fn default_max_body() -> u64 {
@@ -86,6 +125,8 @@ impl Default for ServerConfig {
             retention: RetentionConfig::default(),
             workers: default_workers(),
             trusted_proxies: Vec::new(),
+            shutdown_grace: default_shutdown_grace(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }

@@ -33,7 +33,7 @@ pub use rejections::{Rejection, Rejections};
 /// How long a delivery id is remembered for dedupe.
 pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
-/// Handles one delivery.
+/// Handles one delivery, counting how it ended for `/metrics`.
 pub async fn receive(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -43,15 +43,63 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let first_hook = app
+        .registry
+        .snapshot()
+        .enabled_on_path(&path)
+        .next()
+        .map_or_else(|| "-".to_string(), |h| h.hook.id.clone());
+    let request = Request {
+        peer,
+        path,
+        method,
+        raw_query,
+        headers,
+    };
+    let answered = handle(&app, request, body).await;
+    let result = match &answered {
+        Ok(response) if response.status() == StatusCode::OK => "duplicate",
+        Ok(_) => "accepted",
+        Err(e) => e.code,
+    };
+    crate::telemetry::delivery(&first_hook, result);
+    answered
+}
+
+/// What arrived, besides the body.
+struct Request {
+    peer: SocketAddr,
+    path: String,
+    method: Method,
+    raw_query: Option<String>,
+    headers: HeaderMap,
+}
+
+async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response, ApiError> {
+    let Request {
+        peer,
+        path,
+        method,
+        raw_query,
+        headers,
+    } = request;
     let snapshot = app.registry.snapshot();
+    let client = client::address(peer.ip(), &headers, &snapshot.config.server.trusted_proxies);
+    let limit = &snapshot.config.server.rate_limit;
+    if let Err(wait) = app.limiter.check(client, app.clock.now_ms(), limit) {
+        let message = format!("too many deliveries from {client}; try again in {wait} s");
+        return Err(
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                .with_retry_after(wait),
+        );
+    }
     let accepting = hooks_for(
         &snapshot.enabled_on_path(&path).collect::<Vec<_>>(),
         &method,
         &path,
     )?;
-    let client = client::address(peer.ip(), &headers, &snapshot.config.server.trusted_proxies);
     let refused = Refused {
-        app: &app,
+        app,
         path: &path,
         client: client.to_string(),
         method: &method,
@@ -89,12 +137,17 @@ pub async fn receive(
         body: payload.body.clone(),
         raw_body: RawBody(raw.to_vec()),
     };
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(64).collect::<String>());
     let mut admitted = Admitted::default();
     for hook in verified {
-        let execution = new_execution(hook, &trigger, &headers, &payload, now_ms);
-        admitted.add(&app, hook, execution)?;
+        let mut execution = new_execution(hook, &trigger, &headers, &payload, now_ms);
+        execution.request_id = request_id.clone();
+        admitted.add(app, hook, execution)?;
     }
-    admitted.submit(&app).await
+    admitted.submit(app).await
 }
 
 /// The enabled hooks on the path that take this method: 404 when there are none on the path,
@@ -330,6 +383,9 @@ impl Admitted {
         if let Err(e) = app.queue.submit(&mut self.executions).await {
             self.release(app);
             return Err(e.into());
+        }
+        for e in self.executions.iter().filter(|e| e.status.is_final()) {
+            crate::telemetry::finished(&e.hook_id, e.status.as_str());
         }
         let mut listed: Vec<Value> = self.executions.iter().map(Execution::summary).collect();
         listed.extend(self.duplicates.iter().map(

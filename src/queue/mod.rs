@@ -7,7 +7,9 @@ pub mod retry;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -40,6 +42,11 @@ pub struct Queue {
     global: Semaphore,
     timer_wake: Notify,
     tasks: Mutex<JoinSet<()>>,
+    /// Set by [`Queue::drain`]: nothing new starts.
+    stopping: AtomicBool,
+    /// Executions being run now, and a wake-up for each that ends.
+    running: AtomicUsize,
+    ended: Notify,
 }
 
 #[derive(Default)]
@@ -90,6 +97,9 @@ impl Queue {
             global: Semaphore::new(workers),
             timer_wake: Notify::new(),
             tasks: Mutex::new(JoinSet::new()),
+            stopping: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+            ended: Notify::new(),
         })
     }
 
@@ -176,6 +186,11 @@ impl Queue {
         self.timer_wake.notify_one();
     }
 
+    /// Actions running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
     /// Executions waiting in a hook's lane (not counting delayed retries).
     pub fn queued(&self, hook_id: &str) -> usize {
         self.lock().lanes.get(hook_id).map_or(0, Lane::ready_len)
@@ -183,6 +198,10 @@ impl Queue {
 
     /// Starts as many of the hook's waiting executions as its concurrency and lock keys allow.
     fn pump(self: &Arc<Self>, hook_id: &str) {
+        if self.stopping.load(Ordering::SeqCst) {
+            // Left queued in the store: the next start runs it.
+            return;
+        }
         let limit = self
             .deps
             .registry
@@ -199,6 +218,7 @@ impl Queue {
         for entry in started {
             let queue = self.clone();
             let hook_id = hook_id.to_string();
+            self.running.fetch_add(1, Ordering::SeqCst);
             self.spawn(async move {
                 worker::run(&queue, &hook_id, entry.id).await;
                 queue.finished(&hook_id, entry.lock_key.as_deref());
@@ -210,6 +230,8 @@ impl Queue {
         if let Some(lane) = self.lock().lanes.get_mut(hook_id) {
             lane.finish(lock_key);
         }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.ended.notify_waiters();
         self.pump(hook_id);
     }
 
@@ -258,6 +280,30 @@ impl Queue {
         for (hook_id, entry) in due {
             self.push(&hook_id, entry);
         }
+    }
+
+    /// Stops starting executions and lets those running finish for up to `grace`, then stops
+    /// (see [`Queue::shutdown`]). Waiting ones stay queued in the store for the next start.
+    pub async fn drain(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let all_ended = async {
+            loop {
+                let ended = self.ended.notified();
+                if self.running.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        if tokio::time::timeout(grace, all_ended).await.is_err() {
+            let left = self.running.load(Ordering::SeqCst);
+            tracing::warn!(
+                running = left,
+                "stopping with actions still running; they are \
+                picked up at the next start as SPEC §7 says"
+            );
+        }
+        self.shutdown().await;
     }
 
     /// Stops every worker and the timer. Executions they were running stay `running` in the

@@ -9,7 +9,8 @@ use crate::execution::{Execution, ExecutionId, Status};
 use crate::hooks::{ActionKind, Hook};
 use crate::store::StoreError;
 
-/// Runs one attempt of an execution, within the global worker limit.
+/// Runs one attempt of an execution, within the global worker limit. Its log lines carry the
+/// execution id and the delivery's request id.
 pub(super) async fn run(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) {
     let Ok(_permit) = queue.global.acquire().await else {
         return;
@@ -22,12 +23,23 @@ pub(super) async fn run(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) {
 
 async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(), StoreError> {
     let deps = &queue.deps;
-    let Some(mut exec) = deps.store.execution(id)? else {
+    let Some(exec) = deps.store.execution(id)? else {
         return Ok(());
     };
     if exec.status.is_final() {
         return Ok(());
     }
+    let request_id = exec.request_id.clone().unwrap_or_default();
+    let span = tracing::info_span!("execution", id = %id, hook = hook_id, request_id);
+    tracing::Instrument::instrument(attempt_loaded(queue, hook_id, exec), span).await
+}
+
+async fn attempt_loaded(
+    queue: &Arc<Queue>,
+    hook_id: &str,
+    mut exec: Execution,
+) -> Result<(), StoreError> {
+    let deps = &queue.deps;
     let snapshot = deps.registry.snapshot();
     let Some(live) = snapshot.hook(hook_id).cloned() else {
         let error = format!("hook `{hook_id}` no longer exists");
@@ -57,8 +69,10 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
         },
     )
     .await;
+    let action = live.hook.action.as_str();
     exec.attempts
         .extend(report.attempts.into_iter().map(|mut a| {
+            crate::telemetry::attempt(action, a.duration_ms);
             a.number = Some(attempt_no);
             a
         }));
@@ -73,6 +87,7 @@ async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(
         Outcome::Retry { error, retry_after } => {
             match RetrySchedule::next_delay(attempt_no, retry_after, rand::random()) {
                 Some(delay) => {
+                    crate::telemetry::retry(hook_id);
                     exec.status = Status::Retrying;
                     exec.error = Some(error);
                     exec.next_attempt_at = Some(now + delay.as_millis() as u64);
@@ -106,6 +121,10 @@ fn entry_of(exec: &Execution) -> Entry {
 }
 
 fn finish(exec: &mut Execution, now: u64, status: Status, error: Option<String>) {
+    crate::telemetry::finished(&exec.hook_id, status.as_str());
+    if let Some(error) = &error {
+        tracing::info!(error = %error, "execution failed");
+    }
     exec.status = status;
     exec.error = error;
     exec.next_attempt_at = None;

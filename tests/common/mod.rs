@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod llm;
 pub mod slack;
 pub mod telegram;

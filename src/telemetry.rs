@@ -1,0 +1,116 @@
+//! Metrics in the Prometheus text format for `GET /metrics`: deliveries by hook and result,
+//! executions by hook and final status, action latency, retries, and (read at scrape time)
+//! queue depth and running actions.
+//!
+//! The recorder is process-wide, as the `metrics` facade wants; several hubs in one process
+//! (the tests) share it, which only adds their counts together. Hook ids are the only
+//! free-form label, and only ids of configured hooks are used, so a flood of made-up paths
+//! cannot grow the series.
+
+use std::sync::OnceLock;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Seconds; from a quick forward to a long agent run.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder once; the handle that renders it, unless another recorder was
+/// installed first (then metrics are not available).
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("hookhub_action_duration_seconds".into()),
+                    &LATENCY_BUCKETS,
+                )
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "hookhub_deliveries_total",
+        "Requests to /api/webhooks/*, by the first hook on the path and the result"
+    );
+    metrics::describe_counter!(
+        "hookhub_executions_total",
+        "Executions that reached a final status, by hook and status"
+    );
+    metrics::describe_histogram!(
+        "hookhub_action_duration_seconds",
+        metrics::Unit::Seconds,
+        "How long each attempt of an action took, by action"
+    );
+    metrics::describe_counter!("hookhub_retries_total", "Retries scheduled, by hook");
+    metrics::describe_gauge!(
+        "hookhub_queue_depth",
+        "Executions waiting to start, by hook"
+    );
+    metrics::describe_gauge!("hookhub_executions_running", "Actions running now");
+}
+
+/// A request to `/api/webhooks/*` ended with `result` (`accepted`, `duplicate`, or the error
+/// code). `hook` is the first hook on the path, `-` when there is none.
+pub fn delivery(hook: &str, result: &str) {
+    counter!("hookhub_deliveries_total", "hook" => hook.to_string(), "result" => result.to_string())
+        .increment(1);
+}
+
+/// An execution reached `status` (succeeded, failed, skipped).
+pub fn finished(hook: &str, status: &str) {
+    counter!("hookhub_executions_total", "hook" => hook.to_string(), "status" => status.to_string())
+        .increment(1);
+}
+
+/// One attempt of `action` took `millis`.
+pub fn attempt(action: &str, millis: u64) {
+    histogram!("hookhub_action_duration_seconds", "action" => action.to_string())
+        .record(millis as f64 / 1000.0);
+}
+
+pub fn retry(hook: &str) {
+    counter!("hookhub_retries_total", "hook" => hook.to_string()).increment(1);
+}
+
+/// The text exposition, with the queue gauges set from `depths` (hook, waiting) and `running`.
+pub fn render(depths: &[(String, usize)], running: usize) -> String {
+    let Some(handle) = install() else {
+        return "# metrics are unavailable: another metrics recorder was installed first\n".into();
+    };
+    for (hook, waiting) in depths {
+        gauge!("hookhub_queue_depth", "hook" => hook.clone()).set(*waiting as f64);
+    }
+    gauge!("hookhub_executions_running").set(running as f64);
+    handle.run_upkeep();
+    handle.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_render_as_a_histogram() {
+        install().expect("the recorder installs");
+        attempt("test_action", 7);
+        let page = render(&[], 0);
+        assert!(
+            page.contains(
+                r#"hookhub_action_duration_seconds_bucket{action="test_action",le="0.01"} 1"#
+            ),
+            "{page}"
+        );
+    }
+}

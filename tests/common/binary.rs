@@ -1,0 +1,102 @@
+//! The real `hookhub` binary as a child process, for what only a process can show: SIGKILL in
+//! the middle of work, SIGTERM, and the logs it writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Binary {
+    pub url: String,
+    pub child: Child,
+    /// Where its stderr (the log) goes.
+    pub log: PathBuf,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Binary {
+    /// Starts `hookhub serve --config <config> --listen 127.0.0.1:<port>` and waits for
+    /// `/healthz`. Its log is appended to `<dir>/hub.log`.
+    pub async fn start(config: &Path, port: u16, dir: &Path) -> Binary {
+        let log = dir.join("hub.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_hookhub"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let mut binary = Binary {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            log,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..400 {
+            if let Ok(Some(status)) = binary.child.try_wait() {
+                panic!(
+                    "hookhub exited while starting ({status}): {}",
+                    binary.log_text()
+                );
+            }
+            let ready = client.get(format!("{}/healthz", binary.url)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return binary;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("hookhub did not become ready: {}", binary.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush or finish anything.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, as systemd or `docker stop` send it.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("hookhub did not exit within {limit:?}: {}", self.log_text());
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
