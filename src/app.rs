@@ -69,6 +69,10 @@ pub struct AppInner {
     pub config_status: Arc<ConfigStatusCell>,
     /// Recently refused deliveries, per path.
     pub rejections: ingress::Rejections,
+    /// Signed-in browsers.
+    pub sessions: crate::web::Sessions,
+    /// Becomes true when the hub begins to stop, so long-lived answers (event streams) end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Deref for AppState {
@@ -189,6 +193,11 @@ pub async fn run_with(
         options.clock.clone(),
         retention_config,
     ));
+    let (stop_streams, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_streams.send(true);
+    };
     let state = AppState(Arc::new(AppInner {
         store: store.clone(),
         registry,
@@ -197,6 +206,8 @@ pub async fn run_with(
         admin,
         config_status,
         rejections: ingress::Rejections::default(),
+        sessions: crate::web::Sessions::default(),
+        stopping,
     }));
     let served = axum::serve(
         listener,
@@ -221,12 +232,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/webhooks/{*path}", any(ingress::receive))
         .route("/healthz", get(health))
         .merge(api::router(state.clone()))
-        .fallback(|| async {
-            ApiError::not_found(
-                "not_found",
-                "no such route; webhooks go to /api/webhooks/<path>",
-            )
-        })
+        .merge(crate::web::router(state.clone()))
+        .fallback(crate::web::fallback)
         .with_state(state)
 }
 
