@@ -4,15 +4,17 @@
 /** Makes an element: h('a', {href: '#/x', class: 'btn'}, 'text', child, [more]). */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
+  // Children first, so a select's value can name one of its options.
+  append(el, children);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (key === 'class') el.className = value;
+    if (key === 'value') el.value = value;
+    else if (key === 'class') el.className = value;
     else if (key === 'dataset') Object.assign(el.dataset, value);
     else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
     else if (key in el && typeof value !== 'string') el[key] = value;
     else el.setAttribute(key, value === true ? '' : value);
   }
-  append(el, children);
   return el;
 }
 
