@@ -44,6 +44,7 @@ async function route() {
     return;
   }
   const [m, render] = match;
+  window.scrollTo(0, 0);
   try {
     const stop = await render(...m.slice(1).map(decodeURIComponent));
     if (typeof stop === 'function') cleanups.push(stop);
