@@ -266,7 +266,7 @@ fn admin_token(config: &Config, store: &Store) -> Result<AdminToken, StoreError>
     // Printed, not logged: logs never carry secrets, and this is the only time it is shown.
     println!(
         "hookhub: generated an admin token. It is shown only now; only its hash is stored.\n\n    {token}\n\n\
-         Use it as `Authorization: Bearer <token>`. To choose your own, set admin.token in the config."
+         Sign in to the web UI (the hub's address in a browser) with it, or send it as\n         `Authorization: Bearer <token>`. To choose your own, set admin.token in the config."
     );
     Ok(admin)
 }

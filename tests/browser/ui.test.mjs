@@ -153,6 +153,41 @@ describe('the web UI', { timeout: 120000 }, () => {
     consoleErrors.check();
   });
 
+  test('editing a hook keeps its secret and its other settings', async () => {
+    await page.goto(`${hub.url}/#/hooks/orders/edit`);
+    await page.getByLabel('Name', { exact: true }).fill('Orders (renamed)');
+    await page.getByLabel('Events', { exact: true }).fill('push, order.created');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Orders (renamed)' }).waitFor();
+    const hook = await fetch(`${hub.url}/api/hooks/orders`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json());
+    assert.deepEqual(hook.triggerConfig.events, ['push', 'order.created']);
+    assert.equal(hook.actionConfig.webhookUrl, hub.target.url);
+    assert.equal(hook.hasSecret, true);
+    assert.equal((await deliver(hub.url, 'orders', created.secret, '{}')).status, 202, 'the old secret still verifies');
+    consoleErrors.check();
+  });
+
+  test('the channels page answers whether or not this hub has channels', async () => {
+    const api = await fetch(`${hub.url}/api/channels`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    if (api.status === 404) consoleErrors.expect(/status of 404/);
+    await page.getByRole('link', { name: 'Channels' }).click();
+    if (api.ok) await page.getByRole('heading', { name: 'Link a chat' }).waitFor();
+    else await page.getByText('This hub does not offer channels yet').waitFor();
+    consoleErrors.check();
+  });
+
+  test('the pages fit a phone screen', async () => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    for (const route of ['#/hooks', '#/hooks/orders', `#/executions/${created.executionId}`, '#/hooks/new']) {
+      await page.goto(`${hub.url}/${route}`);
+      await page.locator('main h1').first().waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${route} is ${overflow}px wider than the screen`);
+    }
+    await page.setViewportSize({ width: 1100, height: 900 });
+    consoleErrors.check();
+  });
+
   test('signing out ends the session', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token', { exact: true }).waitFor();

@@ -23,15 +23,14 @@ export async function renderHooks(main) {
     list);
   const load = async () => showHooks(list, (await api('GET', '/api/hooks')).hooks);
   await load();
-  // Last statuses change as executions run; a burst of changes reloads the list once.
+  // Last statuses change as executions run; the list is read again at most once a second,
+  // however busy the hub is.
   let pending = null;
-  return listen('/api/executions/stream', {
-    execution: () => {
-      clearTimeout(pending);
-      pending = setTimeout(load, 300);
-    },
-    resync: load,
-  });
+  const soon = () => {
+    pending ??= setTimeout(() => { pending = null; load(); }, 1000);
+  };
+  const stop = listen('/api/executions/stream', { execution: soon, resync: soon });
+  return () => { clearTimeout(pending); stop(); };
 }
 
 function showHooks(list, hooks) {

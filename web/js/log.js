@@ -4,6 +4,7 @@
 import { api, listen } from './api.js';
 import { duration, fill, h, statusBadge, when } from './dom.js';
 
+const MAX_ROWS = 200;
 const STATUSES = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped'];
 
 export async function renderLog(body, hook) {
@@ -27,6 +28,15 @@ export async function renderLog(body, hook) {
     more.hidden = !cursor;
     showEmpty(list, hook, filter.value);
   };
+  // A busy hook must not grow the page without end: past a page's worth, the oldest rows go
+  // and "Older executions" reaches them again.
+  const trim = () => {
+    const rows = list.querySelectorAll('[data-execution]');
+    if (rows.length <= MAX_ROWS) return;
+    [...rows].slice(MAX_ROWS).forEach((r) => r.remove());
+    cursor = list.querySelector('[data-execution]:last-of-type')?.dataset.execution ?? cursor;
+    more.hidden = false;
+  };
   filter.addEventListener('change', () => load(false));
   more.addEventListener('click', () => load(true));
 
@@ -44,6 +54,7 @@ export async function renderLog(body, hook) {
       if (existing && wanted) existing.replaceWith(row(e));
       else if (existing) existing.remove();
       else if (wanted) list.prepend(row(e));
+      trim();
       showEmpty(list, hook, filter.value);
     },
     resync: () => load(false),
