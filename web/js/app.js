@@ -13,6 +13,7 @@ import { renderChannels } from './channels.js';
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 let cleanups = [];
+let generation = 0;
 
 const routes = [
   [/^#\/hooks\/new$/, () => renderHookForm(main, null)],
@@ -25,6 +26,7 @@ const routes = [
 ];
 
 async function route() {
+  const current = ++generation;
   cleanups.forEach((stop) => stop());
   cleanups = [];
   if (!(await checkSession())) {
@@ -47,7 +49,10 @@ async function route() {
   window.scrollTo(0, 0);
   try {
     const stop = await render(...m.slice(1).map(decodeURIComponent));
-    if (typeof stop === 'function') cleanups.push(stop);
+    if (typeof stop !== 'function') return;
+    // Navigated away while this page was loading: its stream must not outlive it.
+    if (current === generation) cleanups.push(stop);
+    else stop();
   } catch (error) {
     fill(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error-text' }, error.message));
   }
