@@ -91,7 +91,9 @@ async fn main() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(&args.sink_listen).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(&args.sink_listen)
+        .await
+        .unwrap();
     tokio::spawn(async move { axum::serve(listener, sink).await.unwrap() });
 
     let client = reqwest::Client::builder()
@@ -146,6 +148,8 @@ async fn main() {
         at(0.50),
         at(0.90),
         at(0.99),
-        latencies.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
+        latencies
+            .last()
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
     );
 }

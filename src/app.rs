@@ -81,6 +81,10 @@ pub struct AppInner {
     /// Deliveries per client address.
     pub limiter: crate::limit::RateLimiter,
     pub limits: Limits,
+    /// Signed-in browsers.
+    pub sessions: crate::web::Sessions,
+    /// Becomes true when the hub begins to stop, so long-lived answers (event streams) end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Deref for AppState {
@@ -206,6 +210,11 @@ pub async fn run_with(
         options.clock.clone(),
         retention_config,
     ));
+    let (stop_streams, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_streams.send(true);
+    };
     let state = AppState(Arc::new(AppInner {
         store: store.clone(),
         registry,
@@ -217,6 +226,8 @@ pub async fn run_with(
         rejections: ingress::Rejections::default(),
         limiter: crate::limit::RateLimiter::default(),
         limits: options.limits,
+        sessions: crate::web::Sessions::default(),
+        stopping,
     }));
     let registry = state.registry.clone();
     crate::serve::serve(listener, router(state), shutdown, options.limits).await;
@@ -248,12 +259,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .merge(api::router(state.clone()))
         .merge(api::public_router())
-        .fallback(|| async {
-            ApiError::not_found(
-                "not_found",
-                "no such route; webhooks go to /api/webhooks/<path>",
-            )
-        })
+        .merge(crate::web::router(state.clone()))
+        .fallback(crate::web::fallback)
         .with_state(state)
         // Outermost first: every request gets an `X-Request-Id` (the client's, or a new ULID),
         // answers with it, and is traced under it.
@@ -312,7 +319,7 @@ fn admin_token(config: &Config, store: &Store) -> Result<AdminToken, StoreError>
     // Printed, not logged: logs never carry secrets, and this is the only time it is shown.
     println!(
         "hookhub: generated an admin token. It is shown only now; only its hash is stored.\n\n    {token}\n\n\
-         Use it as `Authorization: Bearer <token>`. To choose your own, set admin.token in the config."
+         Sign in to the web UI (the hub's address in a browser) with it, or send it as\n         `Authorization: Bearer <token>`. To choose your own, set admin.token in the config."
     );
     Ok(admin)
 }

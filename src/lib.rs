@@ -4,7 +4,7 @@
 //! written durably to the execution log ([`store`]) before the sender hears 202, and run by the
 //! [`queue`]'s workers, which call one of the [`actions`]. Data flows one way:
 //! ingress → verify → store → queue → action → store. [`run`] wires it all so a test can start
-//! the whole hub on `127.0.0.1:0`.
+//! the whole hub on `127.0.0.1:0`. The [`web`] UI is a browser client of the same admin API.
 
 pub mod actions;
 pub mod agent;
@@ -27,5 +27,6 @@ pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod verify;
+pub mod web;
 
 pub use app::{RunError, RunOptions, run, run_with};

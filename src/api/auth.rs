@@ -1,7 +1,8 @@
-//! The admin token: Bearer authentication for `/api/*` (except webhooks and health).
+//! The admin token: Bearer authentication for `/api/*` (except webhooks and health), or a web
+//! UI session with its CSRF token.
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
@@ -50,29 +51,43 @@ impl AdminToken {
     }
 }
 
-/// Middleware: lets the request through only with `Authorization: Bearer <admin token>`.
+/// Middleware: lets the request through with `Authorization: Bearer <admin token>`, or with a
+/// signed-in browser's session cookie. A cookie is sent by the browser whatever page caused
+/// the request, so with a cookie every state-changing method must also carry the session's
+/// CSRF token, which only the hub's own page can read.
 pub async fn require_admin(
     State(app): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(token) if app.admin.matches(token) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the admin token is wrong",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the admin token as Authorization: Bearer <token>",
-        )),
+    let headers = request.headers();
+    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+        let presented = authorization
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        return match presented {
+            Some(token) if app.admin.matches(token) => Ok(next.run(request).await),
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the admin token is wrong",
+            )),
+        };
     }
+    let Some((_, session)) = crate::web::signin::current(&app, headers) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as Authorization: Bearer <token>, or sign in to the web UI",
+        ));
+    };
+    if !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        crate::web::signin::check_csrf(&session, headers)?;
+    }
+    Ok(next.run(request).await)
 }

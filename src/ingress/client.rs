@@ -37,6 +37,22 @@ pub fn address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
         .unwrap_or(peer)
 }
 
+/// Whether the client reached the hub over https: only a trusted proxy can say so, with
+/// `X-Forwarded-Proto: https` (nginx, ngrok) or Cloudflare's `CF-Visitor: {"scheme":"https"}`.
+/// The hub itself serves plain http.
+pub fn via_https(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> bool {
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return false;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let proto = header("x-forwarded-proto")
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    let visitor =
+        header("cf-visitor").is_some_and(|v| v.replace(' ', "").contains("\"scheme\":\"https\""));
+    proto || visitor
+}
+
 /// True when `allowlist` is empty or contains `client`.
 pub fn allowed(client: IpAddr, allowlist: &[IpNet]) -> bool {
     allowlist.is_empty() || allowlist.iter().any(|net| net.contains(&client))
@@ -79,6 +95,25 @@ mod tests {
         let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.1.1")]);
         assert_eq!(address(proxy, &xff, &trusted).to_string(), "203.0.113.9");
         assert_eq!(address(proxy, &headers(&[]), &trusted), proxy);
+    }
+
+    #[test]
+    fn https_is_believed_only_from_trusted_proxies() {
+        let trusted = nets(&["127.0.0.1/32"]);
+        let (proxy, stranger): (IpAddr, IpAddr) = (
+            "127.0.0.1".parse().unwrap(),
+            "198.51.100.7".parse().unwrap(),
+        );
+        let forwarded = headers(&[("x-forwarded-proto", "https")]);
+        assert!(via_https(proxy, &forwarded, &trusted));
+        assert!(!via_https(stranger, &forwarded, &trusted));
+        assert!(!via_https(
+            proxy,
+            &headers(&[("x-forwarded-proto", "http")]),
+            &trusted
+        ));
+        let cf = headers(&[("cf-visitor", r#"{"scheme": "https"}"#)]);
+        assert!(via_https(proxy, &cf, &trusted));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! write the executions durably, then answer 202. Ingress never runs an action itself; it
 //! hands durable executions to the queue.
 
-mod client;
+pub mod client;
 mod redact;
 mod rejections;
 

@@ -39,6 +39,7 @@ impl Store {
             batch.insert(keys::execution(e.id), encode(e)?);
         }
         self.log.apply_batch(batch)?;
+        executions.iter().for_each(|e| self.changes.announce(e));
         Ok(())
     }
 
@@ -53,6 +54,7 @@ impl Store {
             batch.insert(keys::job(e.id), job_value(e)?);
         }
         self.log.apply_batch(batch)?;
+        self.changes.announce(e);
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 //! of deliveries costs one sync, not one each.
 
 mod bindings;
+mod changes;
 mod dedupe;
 mod executions;
 mod hooks;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use tree::{Batch, Tree};
 
+pub use changes::ExecutionChange;
 pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
 pub use seal::SealError;
@@ -57,6 +59,8 @@ pub struct Store {
     journal: Arc<journal::Journal>,
     /// Seals API hooks' HMAC secrets with the data dir's `secret.key`.
     seal: seal::Sealer,
+    /// Announces execution inserts and updates to live views.
+    changes: changes::Changes,
 }
 
 impl Store {
@@ -106,6 +110,7 @@ impl Store {
             journal,
             seal,
             sled,
+            changes: changes::Changes::default(),
         };
         if store.seal_clear_hooks()? > 0 {
             store.flush_now()?;
@@ -117,6 +122,11 @@ impl Store {
     /// `fdatasync`.
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.journal.sync().await.map_err(StoreError::Flush)
+    }
+
+    /// Every execution inserted or updated from now on, as it then stands.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<ExecutionChange>> {
+        self.changes.subscribe()
     }
 
     /// Makes everything durable now, without waiting on the journal thread; for start-up and

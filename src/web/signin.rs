@@ -1,0 +1,141 @@
+//! `/api/session`: sign in with the admin token (a session cookie in return), ask whether the
+//! browser is signed in, sign out.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::session::Session;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::ingress::client;
+
+/// The cookie that carries the session id.
+pub const COOKIE: &str = "hookhub_session";
+/// The header a signed-in page sends its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    token: String,
+}
+
+/// `POST /api/session` `{"token"}`.
+pub async fn sign_in(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let now = app.clock.now_ms();
+    let trusted = app.config().server.trusted_proxies.clone();
+    let client = client::address(peer.ip(), &headers, &trusted);
+    app.sessions.may_try(client, now).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many wrong tokens; try again in {wait} s"),
+        )
+        .with_retry_after(wait)
+    })?;
+    let input: SignIn = crate::api::parse_json(&body)?;
+    if !app.admin.matches(input.token.trim()) {
+        app.sessions.failed(client, now);
+        tracing::warn!(%client, "sign-in with a wrong admin token");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "that is not the admin token",
+        ));
+    }
+    let (id, session) = app.sessions.create(now);
+    let secure = client::via_https(peer.ip(), &headers, &trusted);
+    let mut response = Json(signed_in(&session)).into_response();
+    set_cookie(&mut response, &format!("{COOKIE}={id}"), secure);
+    Ok(response)
+}
+
+/// `GET /api/session`: `{"signedIn": false}` or the session's CSRF token and expiry. Answered
+/// 200 either way: not being signed in is the page's normal first state, not an error.
+pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+    match current(&app, &headers) {
+        Some((_, session)) => Json(signed_in(&session)),
+        None => Json(json!({"signedIn": false})),
+    }
+}
+
+/// `DELETE /api/session`: ends the session (with its CSRF token, so another site cannot sign
+/// the owner out) and clears the cookie.
+pub async fn sign_out(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some((id, session)) = current(&app, &headers) {
+        check_csrf(&session, &headers)?;
+        app.sessions.remove(id);
+    }
+    let trusted = &app.config().server.trusted_proxies;
+    let secure = client::via_https(peer.ip(), &headers, trusted);
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_cookie(&mut response, &format!("{COOKIE}=; Max-Age=0"), secure);
+    Ok(response)
+}
+
+/// The session this request's cookie names, if it is live (and now marked as used).
+pub fn current<'h>(app: &AppState, headers: &'h HeaderMap) -> Option<(&'h str, Session)> {
+    let id = cookie(headers, COOKIE)?;
+    let session = app.sessions.touch(id, app.clock.now_ms())?;
+    Some((id, session))
+}
+
+/// 403 unless the request carries the session's CSRF token.
+pub fn check_csrf(session: &Session, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    match presented {
+        Some(token) if session.csrf_matches(token) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a signed-in browser must send its session's X-CSRF-Token with this request",
+        )),
+    }
+}
+
+fn signed_in(session: &Session) -> serde_json::Value {
+    json!({
+        "signedIn": true,
+        "csrfToken": session.csrf_token,
+        "expiresAt": crate::clock::rfc3339(session.expires_at()),
+    })
+}
+
+/// Session cookies: never readable by scripts, never sent by other sites' requests, and
+/// without an expiry, so closing the browser ends them too.
+fn set_cookie(response: &mut Response, pair: &str, secure: bool) {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = format!("{pair}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The value of the cookie `name`.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
