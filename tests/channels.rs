@@ -481,3 +481,24 @@ hooks:
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_owner_links_slack_by_entering_the_commands_code() {
+    let w = start().await;
+    let reply = slack_command(&w, "/hookhub", "link", slack::SIGNING_SECRET).await;
+    let body: Value = reply.json().await.unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("link code"), "{body}");
+    let response = redeem(&w.hub, &code_in(text)).await;
+    assert_eq!(response.status(), 201);
+    let binding = response.json::<Value>().await.unwrap()["binding"].clone();
+    assert_eq!(binding["channel"], "slack");
+    assert_eq!(binding["chatId"], SLACK_CHANNEL);
+    // `/status` from the linked channel answers with the hub's health.
+    let status = slack_command(&w, "/status", "", slack::SIGNING_SECRET).await;
+    let body: Value = status.json().await.unwrap();
+    assert!(
+        body["text"].as_str().unwrap().contains("is running"),
+        "{body}"
+    );
+}
