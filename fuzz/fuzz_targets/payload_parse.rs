@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
     let headers = common::headers(header_lines);
     let query: BTreeMap<String, String> = queries
         .iter()
-        .flat_map(|q| serde_urlencoded::from_bytes::<Vec<(String, String)>>(&q[1..]).unwrap_or_default())
+        .flat_map(|q| {
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&q[1..]).unwrap_or_default()
+        })
         .collect();
 
     let Ok(read) = payload::read(&headers, body, &query) else {
@@ -49,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
         body: read.body.clone(),
         raw_body: RawBody(body.to_vec()),
     };
-    assert_eq!(payload::body_of(&trigger), read.body, "a replay reads another body");
+    assert_eq!(
+        payload::body_of(&trigger),
+        read.body,
+        "a replay reads another body"
+    );
     // The execution log writes the raw body as text or base64 and reads it back byte for byte.
     let json = serde_json::to_string(&trigger).expect("a trigger serialises");
     let back: Trigger = serde_json::from_str(&json).expect("a recorded trigger reads back");

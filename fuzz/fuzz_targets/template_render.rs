@@ -54,7 +54,11 @@ fn check_value(text: &str) {
     assert_eq!(render("{{x}}", &context).as_deref(), Ok(text));
     let quoted = render_shell("{{x}}", &context).expect("a plain value renders");
     assert_eq!(quoted, shell_quote(text));
-    assert_eq!(unquote_word(&quoted).as_deref(), Some(text), "not one word: {quoted}");
+    assert_eq!(
+        unquote_word(&quoted).as_deref(),
+        Some(text),
+        "not one word: {quoted}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -123,7 +123,10 @@ fuzz_target!(|data: &[u8]| {
         // Linear's send time is the body's own `webhookTimestamp`, not the moment of signing.
         let stale_linear = config.scheme_name() == "linear"
             && matches!(accepted, Err(VerifyError::TimestampOutOfTolerance { .. }));
-        assert!(accepted.is_ok() || stale_linear, "{config:?} refused its own signature: {accepted:?}");
+        assert!(
+            accepted.is_ok() || stale_linear,
+            "{config:?} refused its own signature: {accepted:?}"
+        );
         let mut other = body.to_vec();
         other.push(b'!');
         if !matches!(config.scheme_name(), "gitlab" | "bearer" | "header") {
