@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -37,12 +37,13 @@ pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 pub async fn receive(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(path): Path<String>,
+    uri: Uri,
     method: Method,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let path = hook_path(&uri);
     let first_hook = app
         .registry
         .snapshot()
@@ -148,6 +149,16 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         admitted.add(app, hook, execution)?;
     }
     admitted.submit(app).await
+}
+
+/// The hook path of `/api/webhooks/<path>` exactly as the request wrote it. It is not
+/// percent-decoded: a hook path is only `a-z 0-9 - _ /`, so an escape (`%2F`, `%2e%2e`) can
+/// never name a hook, and a path cannot alias another hook through decoding.
+fn hook_path(uri: &Uri) -> String {
+    let path = uri.path();
+    path.strip_prefix("/api/webhooks/")
+        .unwrap_or(path)
+        .to_string()
 }
 
 /// The enabled hooks on the path that take this method: 404 when there are none on the path,
@@ -409,3 +420,18 @@ impl Admitted {
 }
 
 mod keys;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_paths_are_taken_as_written() {
+        let path = |p: &str| hook_path(&p.parse::<Uri>().unwrap());
+        assert_eq!(path("/api/webhooks/team/deploy?x=1"), "team/deploy");
+        // Escapes stay escapes, so they match no hook instead of a decoded neighbour.
+        assert_eq!(path("/api/webhooks/team%2Fdeploy"), "team%2Fdeploy");
+        assert_eq!(path("/api/webhooks/%2e%2e/team"), "%2e%2e/team");
+        assert_eq!(path("/api/webhooks/../hooks"), "../hooks");
+    }
+}

@@ -49,6 +49,20 @@ impl Custom {
         let header = config.header.clone().ok_or(
             "scheme `hmac` needs triggerConfig.header (the header carrying the signature)",
         )?;
+        super::check_header_name("header", &header)?;
+        if let Some(name) = &config.timestamp_header {
+            super::check_header_name("timestampHeader", name)?;
+        }
+        let prefix = config.prefix.clone().unwrap_or_default();
+        // Entries are split on whitespace, and a header is read only as visible ASCII, so a
+        // prefix with anything else could never match.
+        if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "triggerConfig.prefix: `{}` may hold only visible ASCII without spaces \
+                 (signatures in the header are separated by spaces)",
+                prefix.escape_debug()
+            ));
+        }
         let algorithm = match config.algorithm.as_deref() {
             None => Algorithm::Sha256,
             Some(name) => Algorithm::parse(name).ok_or_else(|| {
@@ -75,7 +89,7 @@ impl Custom {
             header,
             algorithm,
             encoding,
-            prefix: config.prefix.clone().unwrap_or_default(),
+            prefix,
             payload,
             timestamp,
         })

@@ -181,3 +181,37 @@ fn round_trip() {
         Err(VerifyError::Mismatch("X-Sig".to_string()))
     );
 }
+
+/// Found by the `verify_schemes` fuzzer: a prefix with a tab or space was accepted, but the
+/// header's entries are split on whitespace, so the hook refused its own sender forever.
+/// Header names no request can carry are refused for the same reason.
+#[test]
+fn settings_no_delivery_could_satisfy_are_refused() {
+    let err = |c: TriggerConfig| Custom::from_config(&c).err().unwrap();
+    for prefix in ["v1=\t", "HMAC ", "sig\u{e9}="] {
+        let message = err(TriggerConfig {
+            prefix: Some(prefix.to_string()),
+            ..config("X-Sig")
+        });
+        assert!(message.starts_with("triggerConfig.prefix:"), "{message}");
+    }
+    let message = err(config("X Sig"));
+    assert!(message.starts_with("triggerConfig.header: `X Sig` is not an HTTP header name"));
+    let message = err(TriggerConfig {
+        timestamp_header: Some("X-Time:".to_string()),
+        ..timestamped()
+    });
+    assert!(
+        message.starts_with("triggerConfig.timestampHeader:"),
+        "{message}"
+    );
+    assert!(
+        crate::verify::build(&TriggerConfig {
+            scheme: Some("header".into()),
+            ..config("X-Api Key")
+        })
+        .err()
+        .unwrap()
+        .starts_with("triggerConfig.header:")
+    );
+}

@@ -139,11 +139,13 @@ pub fn build(config: &TriggerConfig) -> Result<Box<dyn Scheme>, String> {
         "shopify" => Box::new(shopify::Shopify),
         "linear" => Box::new(linear::Linear),
         "bearer" => Box::new(token::Bearer),
-        "header" => Box::new(token::HeaderToken {
-            name: config.header.clone().ok_or(
+        "header" => {
+            let name = config.header.clone().ok_or(
                 "scheme `header` needs triggerConfig.header (the header carrying the secret)",
-            )?,
-        }),
+            )?;
+            check_header_name("header", &name)?;
+            Box::new(token::HeaderToken { name })
+        }
         "hmac" => Box::new(custom::Custom::from_config(config)?),
         other => {
             return Err(format!(
@@ -182,6 +184,19 @@ fn refuse_unused_fields(config: &TriggerConfig, scheme: &str) -> Result<(), Stri
             "triggerConfig.{field} is not used by scheme `{scheme}`; remove it or choose scheme `hmac`"
         )),
         None => Ok(()),
+    }
+}
+
+/// Refuses a `triggerConfig.<field>` that is not an HTTP header name: no delivery could carry
+/// it, so the hook would refuse everything with "missing header".
+fn check_header_name(field: &str, name: &str) -> Result<(), String> {
+    match axum::http::HeaderName::from_bytes(name.as_bytes()) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!(
+            "triggerConfig.{field}: `{}` is not an HTTP header name (letters, digits and \
+             !#$%&'*+-.^_`|~ only)",
+            name.escape_debug()
+        )),
     }
 }
 

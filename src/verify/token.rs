@@ -17,6 +17,10 @@ impl Scheme for GitLab {
     fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError> {
         compare_token(header(delivery, GITLAB_HEADER)?, secret, GITLAB_HEADER)
     }
+
+    fn check_secret(&self, secret: &str) -> Result<(), String> {
+        check_token(secret)
+    }
 }
 
 /// `Authorization: Bearer <secret>`.
@@ -37,6 +41,10 @@ impl Scheme for Bearer {
             })?;
         compare_token(token, secret, AUTHORIZATION)
     }
+
+    fn check_secret(&self, secret: &str) -> Result<(), String> {
+        check_token(secret)
+    }
 }
 
 /// `<triggerConfig.header>: <secret>`.
@@ -50,6 +58,37 @@ impl Scheme for HeaderToken {
     fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError> {
         compare_token(header(delivery, &self.name)?, secret, &self.name)
     }
+
+    fn check_secret(&self, secret: &str) -> Result<(), String> {
+        check_token(secret)
+    }
+}
+
+/// Refuses a token no sender could present: HTTP strips whitespace around a header value, and
+/// a value is read as text only when it is visible ASCII (spaces and tabs inside are fine).
+/// Without this such a hook would answer every delivery with a mismatch.
+fn check_token(secret: &str) -> Result<(), String> {
+    if stored_digest(secret).is_some() {
+        return Ok(());
+    }
+    if secret.trim() != secret {
+        return Err(
+            "the token starts or ends with whitespace, which HTTP strips from a header, \
+                    so no sender could present it"
+                .to_string(),
+        );
+    }
+    if !secret
+        .bytes()
+        .all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\t')
+    {
+        return Err(
+            "the token has characters other than visible ASCII, which a header cannot \
+                    carry as text, so no sender could present it"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// The schemes whose secret travels as-is, so only its digest needs keeping.
@@ -108,6 +147,26 @@ mod tests {
 
     const SECRET: &str = "glpat-token-1234";
     const BODY: &[u8] = b"{}";
+
+    /// Found by the `verify_schemes` fuzzer: a token with a leading tab was accepted in the
+    /// config, but the header that carries it is trimmed, so the hook refused every delivery.
+    #[test]
+    fn tokens_no_header_can_carry_are_refused_up_front() {
+        for scheme in [
+            &GitLab as &dyn Scheme,
+            &Bearer,
+            &HeaderToken { name: "X-T".into() },
+        ] {
+            for bad in ["\tq7", "q7 ", " q7", "q7\n", "qö7", "q\u{0}7"] {
+                let err = scheme.check_secret(bad).unwrap_err();
+                assert!(err.contains("no sender could present it"), "{bad:?}: {err}");
+                assert!(!err.contains(bad), "the secret is echoed: {err}");
+            }
+            for good in ["glpat-x_1", "two words", &hash_token("\td")] {
+                assert_eq!(scheme.check_secret(good), Ok(()), "{good:?}");
+            }
+        }
+    }
 
     #[test]
     fn gitlab_token_verifies_and_mismatches() {
