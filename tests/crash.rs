@@ -65,6 +65,19 @@ async fn execution(client: &reqwest::Client, url: &str, id: &str) -> Value {
         .unwrap()
 }
 
+/// The execution once it has succeeded, or as it stands after 10 s.
+async fn succeeded(client: &reqwest::Client, url: &str, id: &str) -> Value {
+    let mut e = execution(client, url, id).await;
+    for _ in 0..400 {
+        if e["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        e = execution(client, url, id).await;
+    }
+    e
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_delivery_survives_a_sigkill() {
     let (target, seen) = counting_target().await;
@@ -117,14 +130,7 @@ hooks:
 
     let hub = Binary::start(&config, port, dir.path()).await;
     for id in &accepted {
-        let mut e = execution(&client, &hub.url, id).await;
-        for _ in 0..400 {
-            if e["status"] == "succeeded" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            e = execution(&client, &hub.url, id).await;
-        }
+        let e = succeeded(&client, &hub.url, id).await;
         assert_eq!(e["status"], "succeeded", "accepted {id} never ran: {e:#}");
     }
     let seen = seen.lock().unwrap().clone();
@@ -203,14 +209,7 @@ hooks:
     // The other two had not started: they run now, once each, instead of failing as
     // interrupted.
     for id in &ids[1..] {
-        let mut e = execution(&client, &hub.url, id).await;
-        for _ in 0..200 {
-            if e["status"] == "succeeded" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            e = execution(&client, &hub.url, id).await;
-        }
+        let e = succeeded(&client, &hub.url, id).await;
         assert_eq!(e["status"], "succeeded", "{e:#}");
         assert_eq!(e["attempts"].as_array().unwrap().len(), 1);
     }

@@ -79,6 +79,14 @@ async fn each_client_address_gets_its_own_rate_limit() {
     hub.stop().await;
 }
 
+/// The config without a rate limit.
+fn unlimited() -> String {
+    YAML.replace(
+        "rateLimit: { perSecond: 1, burst: 3 }",
+        "rateLimit: { perSecond: 0 }",
+    )
+}
+
 fn quick_limits() -> hookhub::serve::Limits {
     hookhub::serve::Limits {
         header_timeout: Duration::from_millis(500),
@@ -106,10 +114,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
-    let yaml = YAML.replace(
-        "rateLimit: { perSecond: 1, burst: 3 }",
-        "rateLimit: { perSecond: 0 }",
-    );
+    let yaml = unlimited();
     let (hub, _dir, _clock) = start(&yaml, quick_limits()).await;
     let mut stream = connect(&hub).await;
     stream
@@ -128,10 +133,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 
 #[tokio::test]
 async fn a_client_trickling_its_body_gets_408() {
-    let yaml = YAML.replace(
-        "rateLimit: { perSecond: 1, burst: 3 }",
-        "rateLimit: { perSecond: 0 }",
-    );
+    let yaml = unlimited();
     let (hub, _dir, _clock) = start(&yaml, quick_limits()).await;
     let mut stream = connect(&hub).await;
     stream
@@ -180,10 +182,7 @@ async fn oversized_headers_are_refused_before_any_work() {
 
 #[tokio::test]
 async fn a_flood_of_unsigned_requests_leaves_signed_deliveries_served() {
-    let yaml = YAML.replace(
-        "rateLimit: { perSecond: 1, burst: 3 }",
-        "rateLimit: { perSecond: 0 }",
-    );
+    let yaml = unlimited();
     let (hub, _dir, _clock) = start(&yaml, Default::default()).await;
     let url = format!("{}/api/webhooks/ping", hub.url);
     let body = "x".repeat(2 * 1024 * 1024);
