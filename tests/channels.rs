@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::slack::{self, Slack};
-use common::telegram::{self, Answer, Telegram};
+use common::telegram::{self, Answer, Telegram, code_in};
 use common::{Hub, accepted_ids};
 use hookhub::clock::ManualClock;
 use reqwest::Method;
@@ -63,18 +63,6 @@ async fn start() -> World {
         clock,
         _dir: dir,
     }
-}
-
-/// The six-character code in a bot's answer.
-fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|w| {
-            w.len() == 6
-                && w.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        })
-        .unwrap_or_else(|| panic!("no code in {text:?}"))
-        .to_string()
 }
 
 async fn make_code(hub: &Hub) -> String {

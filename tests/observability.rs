@@ -200,11 +200,7 @@ hooks:
     // Link the owner's Telegram chat through the API.
     tg.say(42, "owner", "/link");
     let reply = tg.wait_for_message(42, |t| t.contains("link code")).await;
-    let code = reply
-        .split(' ')
-        .find(|w| w.len() == 7 && w.ends_with('.'))
-        .unwrap()
-        .trim_end_matches('.');
+    let code = telegram::code_in(&reply);
     let linked = api(Method::POST, "/api/channels/link")
         .json(&serde_json::json!({ "code": code }))
         .send()

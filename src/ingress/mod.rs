@@ -22,7 +22,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{Execution, ExecutionId, RawBody, Trigger};
 use crate::filter::FilterInput;
-use crate::hooks::LiveHook;
+use crate::hooks::{LiveHook, Snapshot};
 use crate::payload::{self, Payload};
 use crate::store::Claim;
 use crate::verify::{Delivery, VerifyError};
@@ -44,13 +44,14 @@ pub async fn receive(
     body: Body,
 ) -> Result<Response, ApiError> {
     let path = hook_path(&uri);
-    let first_hook = app
-        .registry
-        .snapshot()
+    // One snapshot for the whole delivery, so its label and its handling see the same hooks.
+    let snapshot = app.registry.snapshot();
+    let first_hook = snapshot
         .enabled_on_path(&path)
         .next()
         .map_or_else(|| "-".to_string(), |h| h.hook.id.clone());
     let request = Request {
+        snapshot,
         peer,
         path,
         method,
@@ -67,8 +68,9 @@ pub async fn receive(
     answered
 }
 
-/// What arrived, besides the body.
+/// What arrived, besides the body, and the hooks in force when it did.
 struct Request {
+    snapshot: Arc<Snapshot>,
     peer: SocketAddr,
     path: String,
     method: Method,
@@ -78,13 +80,13 @@ struct Request {
 
 async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response, ApiError> {
     let Request {
+        snapshot,
         peer,
         path,
         method,
         raw_query,
         headers,
     } = request;
-    let snapshot = app.registry.snapshot();
     let client = client::address(peer.ip(), &headers, &snapshot.config.server.trusted_proxies);
     let limit = &snapshot.config.server.rate_limit;
     if let Err(wait) = app.limiter.check(client, app.clock.now_ms(), limit) {

@@ -211,15 +211,7 @@ impl Telegram {
         let reply = self
             .wait_for_message(chat_id, |t| t.contains("link code"))
             .await;
-        let code = reply
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .find(|w| {
-                w.len() == 6
-                    && w.chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            })
-            .unwrap_or_else(|| panic!("no code in {reply:?}"))
-            .to_string();
+        let code = code_in(&reply);
         let response = hub
             .api(reqwest::Method::POST, "/api/channels/link")
             .json(&json!({ "code": code }))
@@ -229,4 +221,16 @@ impl Telegram {
         assert_eq!(response.status(), 201);
         response.json::<Value>().await.unwrap()["binding"].clone()
     }
+}
+
+/// The six-character link code in a bot's answer.
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| {
+            w.len() == 6
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_string()
 }
