@@ -130,23 +130,31 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     let verified = verify_all(&reachable, &delivery).map_err(|e| refused.record(e, raw.len()))?;
 
     let query = parse_query(raw_query.as_deref());
-    let payload = payload::read(&headers, &raw, &query)
+    let mut payload = payload::read(&headers, &raw, &query)
         .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
-    let trigger = Trigger {
+    let mut trigger = Some(Trigger {
         path,
         method: method.to_string(),
         headers: BTreeMap::new(),
         query,
-        body: payload.body.clone(),
+        body: std::mem::take(&mut payload.body),
         raw_body: RawBody(raw.to_vec()),
-    };
+    });
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(64).collect::<String>());
     let mut admitted = Admitted::default();
-    for hook in verified {
-        let mut execution = new_execution(hook, &trigger, &headers, &payload, now_ms);
+    let last = verified.len().saturating_sub(1);
+    for (n, hook) in verified.into_iter().enumerate() {
+        // Each hook gets its own copy; the last one takes the original.
+        let trigger = if n == last {
+            trigger.take()
+        } else {
+            trigger.clone()
+        };
+        let trigger = trigger.expect("taken only for the last hook");
+        let mut execution = new_execution(hook, trigger, &headers, &payload, now_ms);
         execution.request_id = request_id.clone();
         admitted.add(app, hook, execution)?;
     }
@@ -305,7 +313,7 @@ fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
 
 fn new_execution(
     hook: &LiveHook,
-    trigger: &Trigger,
+    mut trigger: Trigger,
     headers: &HeaderMap,
     payload: &Payload,
     now_ms: u64,
@@ -317,10 +325,7 @@ fn new_execution(
         .as_deref()
         .into_iter()
         .collect();
-    let trigger = Trigger {
-        headers: redact::headers(headers, &extra),
-        ..trigger.clone()
-    };
+    trigger.headers = redact::headers(headers, &extra);
     Execution {
         label: payload.label.clone(),
         event_type: payload.event_type.clone(),

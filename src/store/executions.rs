@@ -32,19 +32,19 @@ impl Store {
         let mut batch = Batch::default();
         for e in executions.iter_mut() {
             if !e.status.is_final() {
-                batch.insert(keys::job(e.id), job_value(e)?);
+                batch.insert_new(keys::job(e.id), job_value(e)?);
             }
-            batch.insert(keys::hook_index(&e.hook_id, e.id), &[][..]);
-            batch.insert(keys::payload(e.id), &e.trigger.raw_body.0);
-            batch.insert(keys::execution(e.id), encode(e)?);
+            batch.insert_new(keys::hook_index(&e.hook_id, e.id), &[][..]);
+            batch.insert_new(keys::execution(e.id), encode(e)?);
         }
-        self.log.apply_batch(batch)?;
+        self.log.apply_batch(batch);
         executions.iter().for_each(|e| self.changes.announce(e));
         Ok(())
     }
 
-    /// Rewrites an execution; its job follows its status: removed once final, moved to the
-    /// next attempt's time when retrying, left as it is otherwise.
+    /// Rewrites an execution, which must carry its payload (as [`Store::execution`] reads it);
+    /// its job follows its status: removed once final, moved to the next attempt's time when
+    /// retrying, left as it is otherwise.
     pub fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         batch.insert(keys::execution(e.id), encode(e)?);
@@ -53,25 +53,28 @@ impl Store {
         } else if e.status == Status::Retrying {
             batch.insert(keys::job(e.id), job_value(e)?);
         }
-        self.log.apply_batch(batch)?;
+        self.log.apply_batch(batch);
         self.changes.announce(e);
         Ok(())
     }
 
     /// Forgets a pending job (its execution is gone).
     pub fn drop_job(&self, id: ExecutionId) -> Result<(), StoreError> {
-        self.log.remove(keys::job(id))?;
+        self.log.remove(keys::job(id));
         Ok(())
     }
 
     pub fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        match self.log.get(keys::execution(id))? {
-            Some(bytes) => {
-                let payload = self.log.get(keys::payload(id))?;
-                Ok(Some(decode(&bytes, payload.as_deref())?))
-            }
-            None => Ok(None),
-        }
+        let Some(bytes) = self.log.get(keys::execution(id))? else {
+            return Ok(None);
+        };
+        let (json, payload) = split(&bytes)?;
+        let payload = match payload {
+            Some(payload) => Some(payload.to_vec()),
+            // Written before records carried their payload.
+            None => self.log.get(keys::payload(id))?.map(|p| p.to_vec()),
+        };
+        Ok(Some(decode(json, payload)?))
     }
 
     /// A hook's executions, newest first, older than `cursor` when given, optionally only
@@ -94,7 +97,7 @@ impl Store {
         };
         let mut executions = Vec::new();
         let mut next_cursor = None;
-        for item in self.log.range(prefix.as_slice()..upper.as_slice()).rev() {
+        for item in self.log.range(prefix..upper).rev() {
             let (key, _) = item?;
             let Some(id) = keys::trailing_id(&key) else {
                 continue;
@@ -128,7 +131,7 @@ impl Store {
         let mut failed = Vec::new();
         for item in self.log.scan_prefix([keys::EXECUTION]).rev().take(scan) {
             let (_, bytes) = item?;
-            let e = decode(&bytes, None)?;
+            let e = decode(split(&bytes)?.0, None)?;
             if e.status == Status::Failed {
                 failed.push(e);
                 if failed.len() == limit {
@@ -174,7 +177,7 @@ impl Store {
                 batch.remove(key.clone());
                 batch.remove(keys::execution(id));
                 batch.remove(keys::payload(id));
-                self.log.apply_batch(batch)?;
+                self.log.apply_batch(batch);
                 removed += 1;
             } else {
                 kept += 1;
@@ -188,21 +191,44 @@ impl Store {
     }
 }
 
-/// The stored form leaves out the payload: its raw bytes are kept once under their own key
-/// (status updates never rewrite them), and the parsed body is derived again on read.
+/// The stored form: [`RECORD`], the JSON's length (u32 LE), the execution as JSON without its
+/// payload, then the payload's raw bytes. The parsed body is derived again on read. (Records
+/// written before this form are the JSON alone, with the payload under its own key.)
+const RECORD: u8 = 2;
+
 fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
     let body = std::mem::take(&mut e.trigger.body);
     let raw = std::mem::take(&mut e.trigger.raw_body);
-    let encoded = serde_json::to_vec(e);
+    let mut out = Vec::with_capacity(1024 + raw.0.len());
+    out.extend_from_slice(&[RECORD, 0, 0, 0, 0]);
+    let written = serde_json::to_writer(&mut out, e);
     e.trigger.body = body;
     e.trigger.raw_body = raw;
-    Ok(encoded?)
+    written?;
+    let json_len = u32::try_from(out.len() - 5).map_err(|_| StoreError::Truncated)?;
+    out[1..5].copy_from_slice(&json_len.to_le_bytes());
+    out.extend_from_slice(&e.trigger.raw_body.0);
+    Ok(out)
 }
 
-fn decode(bytes: &[u8], payload: Option<&[u8]>) -> Result<Execution, StoreError> {
-    let mut e: Execution = serde_json::from_slice(bytes)?;
+/// A stored record's JSON and, when the record carries it, its payload.
+fn split(bytes: &[u8]) -> Result<(&[u8], Option<&[u8]>), StoreError> {
+    if bytes.first() != Some(&RECORD) {
+        return Ok((bytes, None));
+    }
+    let len: [u8; 4] = bytes
+        .get(1..5)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(StoreError::Truncated)?;
+    let end = 5 + u32::from_le_bytes(len) as usize;
+    let json = bytes.get(5..end).ok_or(StoreError::Truncated)?;
+    Ok((json, Some(&bytes[end..])))
+}
+
+fn decode(json: &[u8], payload: Option<Vec<u8>>) -> Result<Execution, StoreError> {
+    let mut e: Execution = serde_json::from_slice(json)?;
     if let Some(raw) = payload {
-        e.trigger.raw_body = crate::execution::RawBody(raw.to_vec());
+        e.trigger.raw_body = crate::execution::RawBody(raw);
     }
     if e.trigger.body.is_null() {
         e.trigger.body = crate::payload::body_of(&e.trigger);
@@ -237,6 +263,39 @@ mod tests {
             status,
             ..Execution::queued(hook, trigger, at)
         }
+    }
+
+    #[test]
+    fn records_written_before_they_carried_their_payload_are_read_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut old = execution("a", 1_000, Status::Succeeded);
+        let raw = std::mem::take(&mut old.trigger.raw_body);
+        old.trigger.body = serde_json::Value::Null;
+        let mut batch = Batch::default();
+        batch.insert(keys::hook_index("a", old.id), []);
+        batch.insert(keys::payload(old.id), &raw.0);
+        batch.insert(keys::execution(old.id), serde_json::to_vec(&old).unwrap());
+        store.log.apply_batch(batch);
+
+        let read = store.execution(old.id).unwrap().unwrap();
+        assert_eq!(read.trigger.raw_body, raw);
+        assert_eq!(read.trigger.body["at"], 1_000);
+        assert_eq!(store.prune(2_000, 10).unwrap(), 1);
+        store.flush_now().unwrap();
+        assert_eq!(store.log.get(keys::payload(old.id)).unwrap(), None);
+        assert_eq!(store.execution(old.id).unwrap(), None);
+    }
+
+    #[test]
+    fn a_record_cut_short_is_an_error_not_a_panic() {
+        let e = &mut execution("a", 1_000, Status::Queued);
+        let bytes = encode(e).unwrap();
+        assert!(matches!(split(&bytes[..3]), Err(StoreError::Truncated)));
+        assert!(matches!(split(&bytes[..20]), Err(StoreError::Truncated)));
+        let (json, payload) = split(&bytes).unwrap();
+        assert_eq!(payload, Some(&br#"{"at":1000}"#[..]));
+        assert_eq!(decode(json, payload.map(<[u8]>::to_vec)).unwrap(), *e);
     }
 
     #[test]

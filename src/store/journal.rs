@@ -9,8 +9,8 @@
 //! ceiling.
 //!
 //! At open, journal files left by the previous run are replayed into sled, sled is fsynced and
-//! the files removed. While running, the journal is rotated when it grows or ages: sled is
-//! flushed and fsynced, then the old file is removed.
+//! the files removed. While running, the journal is rotated when it grows or ages: the old file
+//! is handed to the [`Overlay`]'s thread, which removes it once sled holds all of it durably.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -20,6 +20,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+
+use super::overlay::{Batch, Overlay};
 
 /// A journal file is rotated past this size…
 const ROTATE_BYTES: u64 = 32 * 1024 * 1024;
@@ -65,7 +67,7 @@ struct Pending {
 /// The write side, owned by the journal thread.
 struct Writer {
     dir: PathBuf,
-    db: Sled,
+    overlay: Arc<Overlay>,
     file: File,
     number: u64,
     size: u64,
@@ -81,8 +83,13 @@ pub(super) struct Sled {
 
 impl Journal {
     /// Replays what a previous run left in `dir` into `trees` (indexed by their tag), then
-    /// starts a new journal file and its thread.
-    pub(super) fn open(dir: &Path, db: &Sled, trees: &[&sled::Tree]) -> io::Result<Self> {
+    /// starts a new journal file and its thread. Retired files go to `overlay`'s thread.
+    pub(super) fn open(
+        dir: &Path,
+        db: &Sled,
+        trees: &[&sled::Tree],
+        overlay: Arc<Overlay>,
+    ) -> io::Result<Self> {
         let old = journal_files(dir)?;
         let mut replayed = 0usize;
         for (_, path) in &old {
@@ -101,7 +108,7 @@ impl Journal {
             }
         }
         let number = old.last().map_or(1, |(n, _)| n + 1);
-        let writer = Writer::create(dir, db.clone(), number)?;
+        let writer = Writer::create(dir, overlay, number)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(Pending::default()),
             wake: Condvar::new(),
@@ -157,7 +164,8 @@ impl Journal {
         Ok(result)
     }
 
-    fn append(&self, record: &[u8]) {
+    /// Appends an encoded record (see [`encode_batch`]).
+    pub(super) fn append(&self, record: &[u8]) {
         let mut pending = self.lock();
         pending.bytes.extend_from_slice(record);
         pending.appended += record.len() as u64;
@@ -222,7 +230,7 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durab
 }
 
 impl Writer {
-    fn create(dir: &Path, db: Sled, number: u64) -> io::Result<Self> {
+    fn create(dir: &Path, overlay: Arc<Overlay>, number: u64) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -230,7 +238,7 @@ impl Writer {
         File::open(dir)?.sync_all()?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            db,
+            overlay,
             file,
             number,
             size: 0,
@@ -249,13 +257,14 @@ impl Writer {
         self.size >= ROTATE_BYTES || (self.size > 0 && self.opened.elapsed() >= ROTATE_AGE)
     }
 
-    /// Starts a new file; once sled holds everything the old one did, durably, removes it.
-    /// Every write in the old file was applied to sled before it was journaled.
+    /// Starts a new file and retires the old one: the overlay's thread removes it once sled
+    /// holds everything it did, durably. Every write in it was made (to sled or the overlay)
+    /// before it was journaled.
     fn rotate(&mut self) -> io::Result<()> {
-        let next = Writer::create(&self.dir, self.db.clone(), self.number + 1)?;
+        let next = Writer::create(&self.dir, self.overlay.clone(), self.number + 1)?;
         let old = std::mem::replace(self, next);
-        make_sled_durable(&old.db)?;
-        fs::remove_file(journal_path(&old.dir, old.number))
+        old.overlay.retire(journal_path(&old.dir, old.number));
+        Ok(())
     }
 }
 
@@ -269,10 +278,15 @@ fn fsync_tree(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            fsync_tree(&path)?;
+        let synced = if entry.file_type()?.is_dir() {
+            fsync_tree(&path)
         } else {
-            File::open(&path)?.sync_all()?;
+            File::open(&path).and_then(|f| f.sync_all())
+        };
+        match synced {
+            // sled removes blob files it no longer needs while we walk.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
         }
     }
     File::open(dir)?.sync_all()
@@ -322,21 +336,44 @@ fn apply(trees: &[&sled::Tree], op: &Op) -> sled::Result<()> {
 // `value len: u32 LE`, value. A torn or corrupt record ends the file's replay.
 
 fn encode_record(ops: &[Op], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 8]);
-    for op in ops {
-        match op {
-            Op::Put { tree, key, value } => {
-                out.extend_from_slice(&[1, *tree]);
-                put_bytes(out, key);
-                put_bytes(out, value);
-            }
-            Op::Remove { tree, key } => {
-                out.extend_from_slice(&[2, *tree]);
-                put_bytes(out, key);
+    encode_with(out, |out| {
+        for op in ops {
+            match op {
+                Op::Put { tree, key, value } => encode_op(out, *tree, key, Some(value)),
+                Op::Remove { tree, key } => encode_op(out, *tree, key, None),
             }
         }
+    });
+}
+
+/// Encodes a batch of writes to tree `tag` as one record.
+pub(super) fn encode_batch(tag: u8, batch: &Batch, out: &mut Vec<u8>) {
+    encode_with(out, |out| {
+        for write in batch.writes() {
+            encode_op(out, tag, &write.key, write.value.as_deref());
+        }
+    });
+}
+
+fn encode_op(out: &mut Vec<u8>, tree: u8, key: &[u8], value: Option<&[u8]>) {
+    match value {
+        Some(value) => {
+            out.extend_from_slice(&[1, tree]);
+            put_bytes(out, key);
+            put_bytes(out, value);
+        }
+        None => {
+            out.extend_from_slice(&[2, tree]);
+            put_bytes(out, key);
+        }
     }
+}
+
+/// Frames the ops `body` writes into `out` as a record: length, checksum, ops.
+fn encode_with(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    body(out);
     let body_len = (out.len() - start - 8) as u32;
     let crc = crc32fast::hash(&out[start + 8..]);
     out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());

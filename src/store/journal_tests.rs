@@ -10,6 +10,10 @@ fn sled_in(dir: &Path) -> (Sled, sled::Tree) {
     (Sled { db, path }, tree)
 }
 
+fn overlay(db: &Sled, tree: &sled::Tree) -> Arc<Overlay> {
+    Arc::new(Overlay::start(tree.clone(), db.clone()).unwrap())
+}
+
 fn put(key: &str, value: &str) -> Op {
     Op::Put {
         tree: 0,
@@ -22,7 +26,13 @@ fn put(key: &str, value: &str) -> Op {
 async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
     let journal_dir = tempfile::tempdir().unwrap();
     let (first, first_tree) = sled_in(tempfile::tempdir().unwrap().path());
-    let journal = Journal::open(journal_dir.path(), &first, &[&first_tree]).unwrap();
+    let journal = Journal::open(
+        journal_dir.path(),
+        &first,
+        &[&first_tree],
+        overlay(&first, &first_tree),
+    )
+    .unwrap();
     for (k, v) in [("a", "1"), ("b", "2"), ("a", "3")] {
         journal
             .write(|| Ok::<_, sled::Error>(((), vec![put(k, v)])))
@@ -52,7 +62,13 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
 
     let other = tempfile::tempdir().unwrap();
     let (second, second_tree) = sled_in(other.path());
-    let reopened = Journal::open(journal_dir.path(), &second, &[&second_tree]).unwrap();
+    let reopened = Journal::open(
+        journal_dir.path(),
+        &second,
+        &[&second_tree],
+        overlay(&second, &second_tree),
+    )
+    .unwrap();
     assert_eq!(second_tree.get("a").unwrap().as_deref(), Some(&b"3"[..]));
     assert_eq!(second_tree.get("b").unwrap(), None);
     // Replayed files are gone; a fresh one took their place.

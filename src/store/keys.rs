@@ -1,6 +1,8 @@
 //! Every key encoding in one place. In the `log` tree:
-//! - `e` + ULID (16 bytes, big-endian)          → execution JSON, without its payload
-//! - `p` + ULID                                 → the payload's raw bytes (written once)
+//! - `e` + ULID (16 bytes, big-endian)          → the execution record: its JSON, then its
+//!   payload's raw bytes (see `executions.rs`)
+//! - `p` + ULID                                 → the payload of a record written before records
+//!   carried it (read, and removed with its execution; no longer written)
 //! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
 //! - `j` + ULID                                 → pending job JSON (executions not yet final)
 //!

@@ -3,9 +3,10 @@
 //! metadata such as the admin token's hash. Nothing outside this module sees a sled type, and
 //! this module knows nothing of HTTP.
 //!
-//! Every write goes to sled and to the [`journal`]; [`Store::sync`] makes writes durable.
-//! Concurrent callers of `sync` share one `fdatasync` of the journal (group commit), so a burst
-//! of deliveries costs one sync, not one each.
+//! Every write goes to the [`journal`] and to sled — for the execution log, written on every
+//! delivery, to sled a moment later through the [`overlay`]. [`Store::sync`] makes writes
+//! durable. Concurrent callers of `sync` share one `fdatasync` of the journal (group commit), so
+//! a burst of deliveries costs one sync, not one each.
 
 mod bindings;
 mod changes;
@@ -15,6 +16,7 @@ mod hooks;
 mod journal;
 mod keys;
 mod meta;
+mod overlay;
 mod schedule;
 mod seal;
 mod tree;
@@ -22,7 +24,8 @@ mod tree;
 use std::path::Path;
 use std::sync::Arc;
 
-use tree::{Batch, Tree};
+use overlay::{Batch, DeferredTree, Overlay};
+use tree::Tree;
 
 pub use changes::ExecutionChange;
 pub use dedupe::Claim;
@@ -36,6 +39,8 @@ pub enum StoreError {
     Db(#[from] sled::Error),
     #[error("stored record is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("stored record is cut short")]
+    Truncated,
     #[error("durable flush failed: {0}")]
     Flush(String),
     #[error("cannot open the data directory {path}: {reason}")]
@@ -46,10 +51,10 @@ pub enum StoreError {
 
 /// The hub's database.
 pub struct Store {
-    sled: journal::Sled,
-    /// Executions, the per-hook index and pending jobs, in one tree so one batch updates all
-    /// three atomically.
-    log: Tree,
+    /// Executions, their payloads, the per-hook index and pending jobs, written through the
+    /// overlay.
+    log: DeferredTree,
+    overlay: Arc<Overlay>,
     api_hooks: Tree,
     /// Dedupe claims of delivery ids.
     deliveries: Tree,
@@ -96,20 +101,27 @@ impl Store {
             db.open_tree("bindings")?,
         ];
         let sled = journal::Sled { db, path: db_path };
+        let overlay =
+            Arc::new(Overlay::start(trees[0].clone(), sled.clone()).map_err(|e| open_error(&e))?);
         let journal = Arc::new(
-            journal::Journal::open(dir, &sled, &trees.iter().collect::<Vec<_>>())
-                .map_err(|e| open_error(&e))?,
+            journal::Journal::open(
+                dir,
+                &sled,
+                &trees.iter().collect::<Vec<_>>(),
+                overlay.clone(),
+            )
+            .map_err(|e| open_error(&e))?,
         );
-        let [log, api_hooks, deliveries, meta, bindings] = trees;
+        let [_, api_hooks, deliveries, meta, bindings] = trees;
         let store = Self {
-            log: Tree::new(log, 0, journal.clone()),
+            log: DeferredTree::new(0, overlay.clone(), journal.clone()),
+            overlay,
             api_hooks: Tree::new(api_hooks, 1, journal.clone()),
             deliveries: Tree::new(deliveries, 2, journal.clone()),
             meta: Tree::new(meta, 3, journal.clone()),
             bindings: Tree::new(bindings, 4, journal.clone()),
             journal,
             seal,
-            sled,
             changes: changes::Changes::default(),
         };
         if store.seal_clear_hooks()? > 0 {
@@ -132,13 +144,17 @@ impl Store {
     /// Makes everything durable now, without waiting on the journal thread; for start-up and
     /// shutdown.
     pub fn flush_now(&self) -> Result<(), StoreError> {
-        journal::make_sled_durable(&self.sled).map_err(|e| StoreError::Flush(e.to_string()))
+        self.overlay
+            .make_durable()
+            .map_err(|e| StoreError::Flush(e.to_string()))
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        // Writes pending in the journal reach the disk before the files are let go.
+        // Writes pending in the journal reach the disk before the files are let go; what the
+        // overlay still holds is in the journal, replayed at the next open.
         self.journal.close();
+        self.overlay.close();
     }
 }

@@ -1,6 +1,7 @@
 //! A sled tree whose writes are journaled. Reads go straight to sled (through `Deref`); the
 //! write methods shadow sled's and also append to the [`Journal`], so store code writes as it
-//! would to sled and stays durable through [`super::Store::sync`].
+//! would to sled and stays durable through [`super::Store::sync`]. (The execution log, written
+//! on every delivery, is a [`super::overlay::DeferredTree`] instead.)
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -17,23 +18,6 @@ impl Deref for Tree {
     type Target = sled::Tree;
     fn deref(&self) -> &sled::Tree {
         &self.tree
-    }
-}
-
-/// Writes applied to one tree together.
-#[derive(Debug, Default)]
-pub(super) struct Batch {
-    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-}
-
-impl Batch {
-    pub(super) fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.ops
-            .push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));
-    }
-
-    pub(super) fn remove(&mut self, key: impl AsRef<[u8]>) {
-        self.ops.push((key.as_ref().to_vec(), None));
     }
 }
 
@@ -71,37 +55,6 @@ impl Tree {
         let key = key.as_ref();
         self.journal
             .write(|| Ok((self.tree.remove(key)?, vec![self.del(key)])))
-    }
-
-    /// Applies the writes in order and journals them as one record, which a replay applies
-    /// whole. They are separate writes in sled (its atomic batches take a global lock and are
-    /// several times slower): a reader may briefly see some of them, and a crash can leave some
-    /// in sled whose record never reached the journal, so callers order them to make a partial
-    /// batch harmless.
-    pub(super) fn apply_batch(&self, batch: Batch) -> sled::Result<()> {
-        let mut ops = Vec::with_capacity(batch.ops.len());
-        self.journal.write(|| {
-            for (key, value) in batch.ops {
-                match value {
-                    Some(value) => {
-                        self.tree.insert(key.as_slice(), value.as_slice())?;
-                        ops.push(Op::Put {
-                            tree: self.tag,
-                            key,
-                            value,
-                        });
-                    }
-                    None => {
-                        self.tree.remove(key.as_slice())?;
-                        ops.push(Op::Remove {
-                            tree: self.tag,
-                            key,
-                        });
-                    }
-                }
-            }
-            Ok(((), ops))
-        })
     }
 
     /// sled's compare-and-swap; the new value is journaled only when the swap happened.

@@ -1,0 +1,558 @@
+//! Writes to the execution log that sled has not taken yet.
+//!
+//! A delivery's writes are durable once the journal has them; putting them into sled as well
+//! costs tens of microseconds per key (copy-on-write nodes), and an execution that runs at once
+//! is rewritten two or three times within milliseconds. So the log tree's writes go to this
+//! overlay and the journal only, and one thread (the applier) moves them into sled a moment
+//! later. A key written again before its turn is applied once, with its last value. Readers
+//! look here first, then in sled ([`DeferredTree`]).
+//!
+//! The applier also checkpoints for the journal: when a journal file is retired, it applies
+//! everything the file holds (everything in the overlay at that point), makes sled durable and
+//! deletes the file. Only one party applies at a time, so sled receives a key's writes in the
+//! order they were made.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::{Bound, RangeBounds};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sled::IVec;
+
+use super::journal::{self, Journal, Sled};
+
+/// How long a write waits before it is applied, so that an execution finished within this
+/// time reaches sled once, finished.
+const APPLY_DELAY: Duration = Duration::from_millis(200);
+/// Past this many bytes waiting, writes are applied without waiting for their delay…
+const SOFT_LIMIT: usize = 8 * 1024 * 1024;
+/// …and past this many, writers help apply, so memory stays bounded when sled falls behind.
+const HARD_LIMIT: usize = 24 * 1024 * 1024;
+/// Writes applied per turn of the apply lock.
+const CHUNK: usize = 256;
+/// What a map slot or a queue entry costs besides its bytes.
+const ENTRY_OVERHEAD: usize = 48;
+
+/// The overlay of one sled tree and the thread that drains it.
+pub(super) struct Overlay {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    tree: sled::Tree,
+    db: Sled,
+    state: Mutex<State>,
+    wake: Condvar,
+    /// Held while writes move into sled, so they arrive in the order they were made.
+    applying: Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The newest unapplied write of each key: a value, or `None` for a removal.
+    map: BTreeMap<Vec<u8>, Slot>,
+    /// Every write in the order made: (sequence number, when, key).
+    order: VecDeque<(u64, Instant, Vec<u8>)>,
+    next_seq: u64,
+    bytes: usize,
+    /// Journal files waiting for a checkpoint.
+    retired: Vec<PathBuf>,
+    closing: bool,
+}
+
+struct Slot {
+    value: Option<IVec>,
+    seq: u64,
+    /// The key cannot be in sled (it was new when written, and nothing applied it since), so
+    /// removing it needs nothing from sled.
+    fresh: bool,
+}
+
+/// Writes to one tree, journaled as one record.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    writes: Vec<Write>,
+}
+
+#[derive(Debug)]
+pub(super) struct Write {
+    pub key: Vec<u8>,
+    /// `None` removes the key.
+    pub value: Option<Vec<u8>>,
+    fresh: bool,
+}
+
+impl Batch {
+    pub(super) fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.push(key, Some(value.as_ref().to_vec()), false);
+    }
+
+    /// Inserts a key that was never written before (one made of a new ULID): if it is removed
+    /// again before sled took it, sled never hears of it.
+    pub(super) fn insert_new(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.push(key, Some(value.as_ref().to_vec()), true);
+    }
+
+    pub(super) fn remove(&mut self, key: impl AsRef<[u8]>) {
+        self.push(key, None, false);
+    }
+
+    fn push(&mut self, key: impl AsRef<[u8]>, value: Option<Vec<u8>>, fresh: bool) {
+        self.writes.push(Write {
+            key: key.as_ref().to_vec(),
+            value,
+            fresh,
+        });
+    }
+
+    pub(super) fn writes(&self) -> &[Write] {
+        &self.writes
+    }
+}
+
+/// One write taken off the queue to be applied: key, value, the slot's sequence number, and
+/// whether the key is fresh.
+type Taken = (Vec<u8>, Option<IVec>, u64, bool);
+
+/// Which waiting writes a turn applies.
+#[derive(Clone, Copy)]
+enum Due {
+    /// Those past their delay (all of them past the soft limit).
+    Ripe,
+    /// Every write made before the sequence number.
+    Before(u64),
+}
+
+impl Overlay {
+    /// An overlay over `tree` of `db`, with its applier thread running.
+    pub(super) fn start(tree: sled::Tree, db: Sled) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            tree,
+            db,
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            applying: Mutex::new(()),
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("hookhub-apply".into())
+            .spawn(move || apply_loop(&thread_shared))?;
+        Ok(Self {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Hands a retired journal file to the applier, which deletes it once sled holds all of
+    /// it durably.
+    pub(super) fn retire(&self, file: PathBuf) {
+        self.shared.lock().retired.push(file);
+        self.shared.wake.notify_one();
+    }
+
+    /// Applies every write made so far and makes sled durable.
+    pub(super) fn make_durable(&self) -> std::io::Result<()> {
+        self.shared.make_durable()
+    }
+
+    /// Stops the applier. What it had not applied is in the journal, replayed at the next open.
+    pub(super) fn close(&self) {
+        self.shared.lock().closing = true;
+        self.shared.wake.notify_one();
+        let thread = self.thread.lock().expect("overlay lock poisoned").take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("overlay lock poisoned")
+    }
+
+    fn put(&self, state: &mut State, write: Write, now: Instant) {
+        let Write { key, value, fresh } = write;
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.bytes += queue_cost(&key) + slot_cost(&key, &value);
+        state.order.push_back((seq, now, key.clone()));
+        let value = value.map(IVec::from);
+        match state.map.get_mut(&key) {
+            Some(slot) => {
+                state.bytes -= key.len() + value_len(&slot.value) + ENTRY_OVERHEAD;
+                slot.value = value;
+                slot.seq = seq;
+            }
+            None => {
+                state.map.insert(key, Slot { value, seq, fresh });
+            }
+        }
+    }
+
+    fn make_durable(&self) -> std::io::Result<()> {
+        let before = self.lock().next_seq;
+        self.apply(Due::Before(before))
+            .map_err(std::io::Error::other)?;
+        journal::make_sled_durable(&self.db)
+    }
+
+    /// Moves due writes into sled, a chunk per turn of the apply lock, until none are due.
+    fn apply(&self, due: Due) -> sled::Result<()> {
+        loop {
+            let _turn = self.applying.lock().expect("overlay lock poisoned");
+            let (taken, writes) = self.take(due);
+            if taken.is_empty() {
+                return Ok(());
+            }
+            let applied = writes
+                .iter()
+                .try_for_each(|(key, value, _, fresh)| match value {
+                    Some(value) => self.tree.insert(key.as_slice(), value.clone()).map(drop),
+                    None if *fresh => Ok(()),
+                    None => self.tree.remove(key.as_slice()).map(drop),
+                });
+            let mut state = self.lock();
+            if let Err(e) = applied {
+                // Put them back in line: a later turn (or the next start's replay) has them.
+                for entry in taken.into_iter().rev() {
+                    state.order.push_front(entry);
+                }
+                return Err(e);
+            }
+            state.bytes -= taken
+                .iter()
+                .map(|(_, _, key)| queue_cost(key))
+                .sum::<usize>();
+            for (key, value, seq, _) in writes {
+                match state.map.get_mut(&key) {
+                    Some(slot) if slot.seq == seq => {
+                        let slot = state.map.remove(&key).expect("found above");
+                        state.bytes -= slot_cost(&key, &slot.value);
+                    }
+                    // Written again meanwhile; sled has the key now if a value was applied.
+                    Some(slot) if value.is_some() => slot.fresh = false,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Takes up to a chunk of due entries off the queue, with the value each key holds now.
+    #[allow(clippy::type_complexity)]
+    fn take(&self, due: Due) -> (Vec<(u64, Instant, Vec<u8>)>, Vec<Taken>) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let over = state.bytes > SOFT_LIMIT;
+        let mut taken = Vec::new();
+        let mut writes = Vec::new();
+        while taken.len() < CHUNK {
+            let Some((seq, at, _)) = state.order.front() else {
+                break;
+            };
+            let ripe = match due {
+                Due::Ripe => over || now.duration_since(*at) >= APPLY_DELAY,
+                Due::Before(end) => *seq < end,
+            };
+            if !ripe {
+                break;
+            }
+            let entry = state.order.pop_front().expect("front exists");
+            let slot = state.map.get(&entry.2);
+            match (slot, due) {
+                // The key was written again: its newer entry comes later in line, unless the
+                // whole overlay is due (a checkpoint), which must leave nothing behind.
+                (Some(slot), Due::Ripe) if slot.seq != entry.0 => {}
+                (Some(slot), _) => {
+                    writes.push((entry.2.clone(), slot.value.clone(), slot.seq, slot.fresh));
+                }
+                (None, _) => {}
+            }
+            taken.push(entry);
+        }
+        (taken, writes)
+    }
+}
+
+/// The applier: applies writes as they ripen and checkpoints retired journal files.
+fn apply_loop(shared: &Shared) {
+    loop {
+        let (retired, closing) = {
+            let mut state = shared.lock();
+            loop {
+                if state.closing || !state.retired.is_empty() {
+                    break;
+                }
+                let wait = match state.order.front() {
+                    _ if state.bytes > SOFT_LIMIT => Duration::ZERO,
+                    Some((_, at, _)) => APPLY_DELAY.saturating_sub(at.elapsed()),
+                    None => Duration::from_secs(3600),
+                };
+                if wait.is_zero() {
+                    break;
+                }
+                state = shared
+                    .wake
+                    .wait_timeout(state, wait)
+                    .expect("overlay lock poisoned")
+                    .0;
+            }
+            (std::mem::take(&mut state.retired), state.closing)
+        };
+        if closing {
+            return;
+        }
+        if let Err(e) = shared.apply(Due::Ripe) {
+            tracing::error!(error = %e, "could not apply journaled writes to the database; will try again");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if !retired.is_empty() {
+            checkpoint(shared, retired);
+        }
+    }
+}
+
+/// Makes sled hold everything the retired journal files do, durably, then deletes them.
+fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
+    match shared.make_durable() {
+        Ok(()) => {
+            for file in retired {
+                if let Err(e) = std::fs::remove_file(&file) {
+                    tracing::warn!(file = %file.display(), error = %e, "could not delete a retired journal file");
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "journal checkpoint failed; will try again");
+            shared.lock().retired.extend(retired);
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+/// A sled tree whose writes go through the overlay and the journal. Writes are not durable
+/// until [`super::Store::sync`]; reads see them at once.
+pub(super) struct DeferredTree {
+    tag: u8,
+    overlay: Arc<Overlay>,
+    journal: Arc<Journal>,
+}
+
+impl DeferredTree {
+    pub(super) fn new(tag: u8, overlay: Arc<Overlay>, journal: Arc<Journal>) -> Self {
+        Self {
+            tag,
+            overlay,
+            journal,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.overlay.shared
+    }
+
+    /// Applies the writes in order, as one journal record (a replay applies it whole).
+    pub(super) fn apply_batch(&self, batch: Batch) {
+        let shared = self.shared();
+        let mut record = Vec::new();
+        journal::encode_batch(self.tag, &batch, &mut record);
+        let (first, over) = {
+            let mut state = shared.lock();
+            let first = state.order.is_empty();
+            let now = Instant::now();
+            for write in batch.writes {
+                shared.put(&mut state, write, now);
+            }
+            // Journaled under the overlay's lock, so the journal has a key's writes in the
+            // order the overlay took them.
+            self.journal.append(&record);
+            (first, state.bytes > HARD_LIMIT)
+        };
+        if first {
+            // The applier sleeps while there is nothing to apply.
+            shared.wake.notify_one();
+        }
+        if over {
+            // sled is behind: this writer applies what is due itself.
+            if let Err(e) = shared.apply(Due::Ripe) {
+                tracing::warn!(error = %e, "could not apply journaled writes to the database");
+            }
+        }
+    }
+
+    pub(super) fn remove(&self, key: impl AsRef<[u8]>) {
+        let mut batch = Batch::default();
+        batch.remove(key);
+        self.apply_batch(batch);
+    }
+
+    pub(super) fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
+        let key = key.as_ref();
+        if let Some(slot) = self.shared().lock().map.get(key) {
+            return Ok(slot.value.clone());
+        }
+        self.shared().tree.get(key)
+    }
+
+    pub(super) fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Merged {
+        let lower = range.start_bound().map(|k| k.as_ref().to_vec());
+        let upper = range.end_bound().map(|k| k.as_ref().to_vec());
+        let waiting: VecDeque<(Vec<u8>, Option<IVec>)> = self
+            .shared()
+            .lock()
+            .map
+            .range::<[u8], _>((as_slice(&lower), as_slice(&upper)))
+            .map(|(k, slot)| (k.clone(), slot.value.clone()))
+            .collect();
+        Merged {
+            sled: self.shared().tree.range::<Vec<u8>, _>((lower, upper)),
+            waiting,
+            front: None,
+            back: None,
+        }
+    }
+
+    pub(super) fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Merged {
+        let prefix = prefix.as_ref().to_vec();
+        match successor(&prefix) {
+            Some(end) => self.range(prefix..end),
+            None => self.range(prefix..),
+        }
+    }
+}
+
+fn queue_cost(key: &[u8]) -> usize {
+    key.len() + ENTRY_OVERHEAD
+}
+
+fn slot_cost(key: &[u8], value: &Option<impl AsRef<[u8]>>) -> usize {
+    key.len() + value_len(value) + ENTRY_OVERHEAD
+}
+
+fn value_len(value: &Option<impl AsRef<[u8]>>) -> usize {
+    value.as_ref().map_or(0, |v| v.as_ref().len())
+}
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    bound.as_ref().map(Vec::as_slice)
+}
+
+/// The smallest key greater than every key starting with `prefix`; none when the prefix is
+/// all 0xff.
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// sled's entries in a range with the overlay's waiting writes laid over them, in key order
+/// either way.
+pub(super) struct Merged {
+    sled: sled::Iter,
+    waiting: VecDeque<(Vec<u8>, Option<IVec>)>,
+    /// An entry read from sled's front (back) not yet yielded.
+    front: Option<(IVec, IVec)>,
+    back: Option<(IVec, IVec)>,
+}
+
+type Item = sled::Result<(IVec, IVec)>;
+
+impl Iterator for Merged {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            if self.front.is_none() {
+                self.front = match self.sled.next() {
+                    Some(Ok(entry)) => Some(entry),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.back.take(),
+                };
+            }
+            let over = self.waiting.front().map(|(k, _)| k.as_slice());
+            let under = self.front.as_ref().map(|(k, _)| k.as_ref());
+            match pick(over, under, |a, b| a <= b) {
+                Pick::Done => return None,
+                Pick::Under => return self.front.take().map(Ok),
+                Pick::Over { shadows } => {
+                    if shadows {
+                        self.front = None;
+                    }
+                    let (key, value) = self.waiting.pop_front().expect("picked");
+                    if let Some(value) = value {
+                        return Some(Ok((IVec::from(key), value)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl DoubleEndedIterator for Merged {
+    fn next_back(&mut self) -> Option<Item> {
+        loop {
+            if self.back.is_none() {
+                self.back = match self.sled.next_back() {
+                    Some(Ok(entry)) => Some(entry),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.front.take(),
+                };
+            }
+            let over = self.waiting.back().map(|(k, _)| k.as_slice());
+            let under = self.back.as_ref().map(|(k, _)| k.as_ref());
+            match pick(over, under, |a, b| a >= b) {
+                Pick::Done => return None,
+                Pick::Under => return self.back.take().map(Ok),
+                Pick::Over { shadows } => {
+                    if shadows {
+                        self.back = None;
+                    }
+                    let (key, value) = self.waiting.pop_back().expect("picked");
+                    if let Some(value) = value {
+                        return Some(Ok((IVec::from(key), value)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Pick {
+    Done,
+    /// sled's entry comes first.
+    Under,
+    /// The overlay's comes first; `shadows` when it has sled's key, which it replaces.
+    Over {
+        shadows: bool,
+    },
+}
+
+/// Which of the overlay's and sled's next entries comes first (`first(a, b)`: a before or
+/// with b); the overlay wins a tie.
+fn pick(over: Option<&[u8]>, under: Option<&[u8]>, first: impl Fn(&[u8], &[u8]) -> bool) -> Pick {
+    match (over, under) {
+        (None, None) => Pick::Done,
+        (None, Some(_)) => Pick::Under,
+        (Some(_), None) => Pick::Over { shadows: false },
+        (Some(o), Some(u)) if first(o, u) => Pick::Over { shadows: o == u },
+        (Some(_), Some(_)) => Pick::Under,
+    }
+}
+
+#[cfg(test)]
+#[path = "overlay_tests.rs"]
+mod tests;

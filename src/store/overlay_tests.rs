@@ -1,0 +1,216 @@
+//! The overlay: reads see writes at once, sled gets them later, in order, and ranges over
+//! both agree with a plain map whatever has been applied so far.
+
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    tree: sled::Tree,
+    overlay: Arc<Overlay>,
+    deferred: DeferredTree,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = sled::Config::new().path(&path).open().unwrap();
+    let tree = db.open_tree("log").unwrap();
+    let sled = Sled { db, path };
+    let overlay = Arc::new(Overlay::start(tree.clone(), sled.clone()).unwrap());
+    let journal = Arc::new(Journal::open(dir.path(), &sled, &[&tree], overlay.clone()).unwrap());
+    let deferred = DeferredTree::new(0, overlay.clone(), journal);
+    Fixture {
+        _dir: dir,
+        tree,
+        overlay,
+        deferred,
+    }
+}
+
+fn write(f: &Fixture, ops: &[(&[u8], Option<&[u8]>)]) {
+    let mut batch = Batch::default();
+    for (key, value) in ops {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    f.deferred.apply_batch(batch);
+}
+
+fn waiting(f: &Fixture) -> usize {
+    f.overlay.shared.lock().map.len()
+}
+
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn reads_see_writes_at_once_and_sled_gets_them_later() {
+    let f = fixture();
+    f.tree.insert(b"gone", b"old").unwrap();
+    write(
+        &f,
+        &[(b"a", Some(b"1")), (b"gone", None), (b"a", Some(b"2"))],
+    );
+    assert_eq!(f.deferred.get(b"a").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(
+        f.deferred.get(b"gone").unwrap(),
+        None,
+        "a removal hides sled's value"
+    );
+
+    eventually("the applier empties the overlay", || waiting(&f) == 0);
+    assert_eq!(f.tree.get(b"a").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(f.tree.get(b"gone").unwrap(), None);
+}
+
+#[test]
+fn a_new_key_removed_before_sled_took_it_never_reaches_sled_and_an_old_one_is_removed() {
+    let f = fixture();
+    let mut batch = Batch::default();
+    batch.insert_new(b"job", b"1");
+    f.deferred.apply_batch(batch);
+    f.deferred.remove(b"job");
+    f.overlay.make_durable().unwrap();
+    assert_eq!(f.tree.get(b"job").unwrap(), None);
+
+    let mut batch = Batch::default();
+    batch.insert_new(b"kept", b"1");
+    f.deferred.apply_batch(batch);
+    f.overlay.make_durable().unwrap();
+    assert!(f.tree.get(b"kept").unwrap().is_some());
+    f.deferred.remove(b"kept");
+    f.overlay.make_durable().unwrap();
+    assert_eq!(
+        f.tree.get(b"kept").unwrap(),
+        None,
+        "applied once, so no longer fresh"
+    );
+}
+
+#[test]
+fn make_durable_applies_everything_waiting() {
+    let f = fixture();
+    for n in 0..100u32 {
+        write(&f, &[(&n.to_be_bytes(), Some(b"v"))]);
+    }
+    f.overlay.make_durable().unwrap();
+    assert_eq!(f.tree.len(), 100);
+}
+
+#[test]
+fn a_retired_journal_file_goes_once_sled_holds_its_writes() {
+    let f = fixture();
+    write(&f, &[(b"k", Some(b"v"))]);
+    let retired = f._dir.path().join("journal-000000000000.log");
+    std::fs::write(&retired, b"records").unwrap();
+    f.overlay.retire(retired.clone());
+    eventually("the checkpoint removes the file", || !retired.exists());
+    assert_eq!(f.tree.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn writers_keep_the_overlay_bounded_when_writes_outrun_the_delay() {
+    let f = fixture();
+    let value = vec![7u8; 64 * 1024];
+    for n in 0..1_000u32 {
+        write(&f, &[(&n.to_be_bytes(), Some(&value))]);
+        let bytes = f.overlay.shared.lock().bytes;
+        assert!(
+            bytes <= HARD_LIMIT + 2 * value.len(),
+            "{bytes} bytes waiting"
+        );
+    }
+    f.overlay.make_durable().unwrap();
+    assert_eq!(f.tree.len(), 1_000);
+    assert_eq!(
+        f.overlay.shared.lock().bytes,
+        0,
+        "the accounting returns to zero"
+    );
+}
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn ranges_over_sled_and_the_overlay_agree_with_a_model() {
+    let f = fixture();
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let key = |rng: &mut Rng| vec![b'k', rng.below(40) as u8];
+    for _ in 0..30 {
+        let k = key(&mut rng);
+        f.tree.insert(&k, b"sled".as_slice()).unwrap();
+        model.insert(k, b"sled".to_vec());
+    }
+    for round in 0..400u32 {
+        let k = key(&mut rng);
+        if rng.below(3) == 0 {
+            write(&f, &[(&k, None)]);
+            model.remove(&k);
+        } else {
+            let v = round.to_be_bytes();
+            write(&f, &[(&k, Some(&v))]);
+            model.insert(k, v.to_vec());
+        }
+        if rng.below(50) == 0 {
+            f.overlay.make_durable().unwrap();
+        }
+        let (a, b) = (key(&mut rng), key(&mut rng));
+        let (lo, hi) = (a.clone().min(b.clone()), a.max(b));
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = model
+            .range(lo.clone()..hi.clone())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let read = |items: &mut dyn Iterator<Item = Item>| -> Vec<(Vec<u8>, Vec<u8>)> {
+            items
+                .map(|i| i.unwrap())
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect()
+        };
+        let forward = read(&mut f.deferred.range(lo.clone()..hi.clone()));
+        assert_eq!(forward, expected, "round {round} forward");
+        let mut backward = read(&mut f.deferred.range(lo.clone()..hi.clone()).rev());
+        backward.reverse();
+        assert_eq!(backward, expected, "round {round} backward");
+        // From both ends at once, meeting in the middle.
+        let mut both = f.deferred.range(lo.clone()..hi.clone());
+        let (mut front, mut back) = (Vec::new(), Vec::new());
+        loop {
+            let (item, side) = if rng.below(2) == 0 {
+                (both.next(), &mut front)
+            } else {
+                (both.next_back(), &mut back)
+            };
+            match item {
+                Some(item) => side.push(item.unwrap()),
+                None => break,
+            }
+        }
+        back.reverse();
+        let mixed: Vec<(Vec<u8>, Vec<u8>)> = front
+            .into_iter()
+            .chain(back)
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        assert_eq!(mixed, expected, "round {round} from both ends");
+        let prefix = read(&mut f.deferred.scan_prefix([b'k']));
+        assert_eq!(prefix.len(), model.len(), "round {round} prefix");
+    }
+}
