@@ -54,8 +54,8 @@ struct Shared {
 struct State {
     /// The newest unapplied write of each key: a value, or `None` for a removal.
     map: BTreeMap<Vec<u8>, Slot>,
-    /// Every write in the order made: (sequence number, when, key).
-    order: VecDeque<(u64, Instant, Vec<u8>)>,
+    /// Every write in the order made.
+    order: VecDeque<Queued>,
     next_seq: u64,
     bytes: usize,
     /// Journal files waiting for a checkpoint.
@@ -112,6 +112,9 @@ impl Batch {
         &self.writes
     }
 }
+
+/// A write in line: its sequence number, when it was made, its key.
+type Queued = (u64, Instant, Vec<u8>);
 
 /// One write taken off the queue to be applied: key, value, the slot's sequence number, and
 /// whether the key is fresh.
@@ -248,8 +251,7 @@ impl Shared {
     }
 
     /// Takes up to a chunk of due entries off the queue, with the value each key holds now.
-    #[allow(clippy::type_complexity)]
-    fn take(&self, due: Due) -> (Vec<(u64, Instant, Vec<u8>)>, Vec<Taken>) {
+    fn take(&self, due: Due) -> (Vec<Queued>, Vec<Taken>) {
         let mut state = self.lock();
         let now = Instant::now();
         let over = state.bytes > SOFT_LIMIT;
@@ -471,29 +473,53 @@ pub(super) struct Merged {
 
 type Item = sled::Result<(IVec, IVec)>;
 
-impl Iterator for Merged {
-    type Item = Item;
-
-    fn next(&mut self) -> Option<Item> {
+impl Merged {
+    /// The next entry from the front (`forward`) or the back.
+    fn step(&mut self, forward: bool) -> Option<Item> {
+        let Merged {
+            sled,
+            waiting,
+            front,
+            back,
+        } = self;
+        let (mine, other) = if forward {
+            (front, back)
+        } else {
+            (back, front)
+        };
         loop {
-            if self.front.is_none() {
-                self.front = match self.sled.next() {
+            if mine.is_none() {
+                let next = if forward {
+                    sled.next()
+                } else {
+                    sled.next_back()
+                };
+                *mine = match next {
                     Some(Ok(entry)) => Some(entry),
                     Some(Err(e)) => return Some(Err(e)),
-                    None => self.back.take(),
+                    // sled is used up from both ends; the other end may hold its last entry.
+                    None => other.take(),
                 };
             }
-            let over = self.waiting.front().map(|(k, _)| k.as_slice());
-            let under = self.front.as_ref().map(|(k, _)| k.as_ref());
-            match pick(over, under, |a, b| a <= b) {
+            let over = if forward {
+                waiting.front()
+            } else {
+                waiting.back()
+            };
+            let under = mine.as_ref().map(|(k, _)| k.as_ref());
+            match pick(over.map(|(k, _)| k.as_slice()), under, forward) {
                 Pick::Done => return None,
-                Pick::Under => return self.front.take().map(Ok),
+                Pick::Under => return mine.take().map(Ok),
                 Pick::Over { shadows } => {
                     if shadows {
-                        self.front = None;
+                        *mine = None;
                     }
-                    let (key, value) = self.waiting.pop_front().expect("picked");
-                    if let Some(value) = value {
+                    let taken = if forward {
+                        waiting.pop_front()
+                    } else {
+                        waiting.pop_back()
+                    };
+                    if let (key, Some(value)) = taken.expect("picked") {
                         return Some(Ok((IVec::from(key), value)));
                     }
                 }
@@ -502,32 +528,17 @@ impl Iterator for Merged {
     }
 }
 
+impl Iterator for Merged {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        self.step(true)
+    }
+}
+
 impl DoubleEndedIterator for Merged {
     fn next_back(&mut self) -> Option<Item> {
-        loop {
-            if self.back.is_none() {
-                self.back = match self.sled.next_back() {
-                    Some(Ok(entry)) => Some(entry),
-                    Some(Err(e)) => return Some(Err(e)),
-                    None => self.front.take(),
-                };
-            }
-            let over = self.waiting.back().map(|(k, _)| k.as_slice());
-            let under = self.back.as_ref().map(|(k, _)| k.as_ref());
-            match pick(over, under, |a, b| a >= b) {
-                Pick::Done => return None,
-                Pick::Under => return self.back.take().map(Ok),
-                Pick::Over { shadows } => {
-                    if shadows {
-                        self.back = None;
-                    }
-                    let (key, value) = self.waiting.pop_back().expect("picked");
-                    if let Some(value) = value {
-                        return Some(Ok((IVec::from(key), value)));
-                    }
-                }
-            }
-        }
+        self.step(false)
     }
 }
 
@@ -541,14 +552,15 @@ enum Pick {
     },
 }
 
-/// Which of the overlay's and sled's next entries comes first (`first(a, b)`: a before or
-/// with b); the overlay wins a tie.
-fn pick(over: Option<&[u8]>, under: Option<&[u8]>, first: impl Fn(&[u8], &[u8]) -> bool) -> Pick {
+/// Which of the overlay's and sled's next entries comes first in the direction of travel; the
+/// overlay wins a tie.
+fn pick(over: Option<&[u8]>, under: Option<&[u8]>, forward: bool) -> Pick {
     match (over, under) {
         (None, None) => Pick::Done,
         (None, Some(_)) => Pick::Under,
         (Some(_), None) => Pick::Over { shadows: false },
-        (Some(o), Some(u)) if first(o, u) => Pick::Over { shadows: o == u },
+        (Some(o), Some(u)) if o == u => Pick::Over { shadows: true },
+        (Some(o), Some(u)) if (o < u) == forward => Pick::Over { shadows: false },
         (Some(_), Some(_)) => Pick::Under,
     }
 }
