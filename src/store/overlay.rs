@@ -408,13 +408,16 @@ impl DeferredTree {
     pub(super) fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Merged {
         let lower = range.start_bound().map(|k| k.as_ref().to_vec());
         let upper = range.end_bound().map(|k| k.as_ref().to_vec());
-        let waiting: VecDeque<(Vec<u8>, Option<IVec>)> = self
-            .shared()
-            .lock()
-            .map
-            .range::<[u8], _>((as_slice(&lower), as_slice(&upper)))
-            .map(|(k, slot)| (k.clone(), slot.value.clone()))
-            .collect();
+        let waiting: VecDeque<(Vec<u8>, Option<IVec>)> = if is_empty(&lower, &upper) {
+            VecDeque::new()
+        } else {
+            self.shared()
+                .lock()
+                .map
+                .range::<[u8], _>((as_slice(&lower), as_slice(&upper)))
+                .map(|(k, slot)| (k.clone(), slot.value.clone()))
+                .collect()
+        };
         Merged {
             sled: self.shared().tree.range::<Vec<u8>, _>((lower, upper)),
             waiting,
@@ -442,6 +445,17 @@ fn slot_cost(key: &[u8], value: &Option<impl AsRef<[u8]>>) -> usize {
 
 fn value_len(value: &Option<impl AsRef<[u8]>>) -> usize {
     value.as_ref().map_or(0, |v| v.as_ref().len())
+}
+
+/// Whether no key lies between the bounds (a map's `range` would panic on some of these).
+fn is_empty(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
+            l >= u
+        }
+        _ => false,
+    }
 }
 
 fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {

@@ -210,6 +210,8 @@ fn ranges_over_sled_and_the_overlay_agree_with_a_model() {
             .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect();
         assert_eq!(mixed, expected, "round {round} from both ends");
+        let reversed = read(&mut f.deferred.range(hi.clone()..lo.clone()));
+        assert!(reversed.is_empty(), "round {round} reversed bounds");
         let prefix = read(&mut f.deferred.scan_prefix([b'k']));
         assert_eq!(prefix.len(), model.len(), "round {round} prefix");
     }
