@@ -7,7 +7,9 @@
 //!     --sink-listen 127.0.0.1:9900 --secret bench-secret --rate 1000 --seconds 20
 //! ```
 //! The hub's hook must forward to `http://<sink-listen>/sink` with the body unchanged. Prints
-//! one line of JSON: sent, accepted (202), forwarded, p50/p90/p99/max in ms.
+//! one line of JSON: sent, accepted (202), forwarded, p50/p90/p99/max of the forward's arrival
+//! in ms, and `ack_p50_ms`/`ack_p99_ms`: how long the 202 took (the durable write), so a slow
+//! tail can be told apart from a slow worker.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,6 +58,7 @@ fn args() -> Args {
 struct Book {
     sent: HashMap<u64, Instant>,
     latencies: Vec<Duration>,
+    acks: Vec<Duration>,
 }
 
 fn body(seq: u64, size: usize) -> String {
@@ -117,12 +120,15 @@ async fn main() {
             .header("content-type", "application/json")
             .header("x-hub-signature-256", signature)
             .body(text);
-        book.lock().unwrap().sent.insert(seq, Instant::now());
+        let sent = Instant::now();
+        book.lock().unwrap().sent.insert(seq, sent);
         let accepted = accepted.clone();
+        let ack_book = book.clone();
         sends.push(tokio::spawn(async move {
             if let Ok(r) = request.send().await
                 && r.status() == 202
             {
+                ack_book.lock().unwrap().acks.push(sent.elapsed());
                 accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }));
@@ -132,24 +138,28 @@ async fn main() {
     }
     // Let the last forwards arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut latencies = book.lock().unwrap().latencies.clone();
+    let (mut latencies, mut acks) = {
+        let book = book.lock().unwrap();
+        (book.latencies.clone(), book.acks.clone())
+    };
     latencies.sort();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+    acks.sort();
+    let at = |sorted: &[Duration], q: f64| {
+        sorted
+            .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        r#"{{"rate":{},"seconds":{},"sent":{total},"accepted":{},"forwarded":{},"p50_ms":{:.2},"p90_ms":{:.2},"p99_ms":{:.2},"max_ms":{:.2}}}"#,
+        r#"{{"rate":{},"seconds":{},"sent":{total},"accepted":{},"forwarded":{},"p50_ms":{:.2},"p90_ms":{:.2},"p99_ms":{:.2},"max_ms":{:.2},"ack_p50_ms":{:.2},"ack_p99_ms":{:.2}}}"#,
         args.rate,
         args.seconds,
         accepted.load(std::sync::atomic::Ordering::Relaxed),
         latencies.len(),
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        latencies
-            .last()
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
+        at(&latencies, 0.50),
+        at(&latencies, 0.90),
+        at(&latencies, 0.99),
+        at(&latencies, 1.0),
+        at(&acks, 0.50),
+        at(&acks, 0.99),
     );
 }
