@@ -62,6 +62,18 @@ struct Pending {
     /// Bytes appended since open; a position in this count is what `sync` waits for.
     appended: u64,
     closing: bool,
+    /// The journal thread waits for bytes: only then does an append need to wake it (a wake
+    /// is a system call, and under load the thread is nearly always busy syncing).
+    idle: bool,
+}
+
+impl Pending {
+    /// Adds an encoded record; true when the journal thread has to be woken for it.
+    fn push(&mut self, record: &[u8]) -> bool {
+        self.bytes.extend_from_slice(record);
+        self.appended += record.len() as u64;
+        self.idle
+    }
 }
 
 /// The write side, owned by the journal thread.
@@ -156,20 +168,23 @@ impl Journal {
         let mut pending = self.lock();
         let (result, ops) = apply()?;
         if !ops.is_empty() {
-            let before = pending.bytes.len();
-            encode_record(&ops, &mut pending.bytes);
-            pending.appended += (pending.bytes.len() - before) as u64;
-            self.shared.wake.notify_one();
+            let mut record = Vec::new();
+            encode_record(&ops, &mut record);
+            let wake = pending.push(&record);
+            drop(pending);
+            if wake {
+                self.shared.wake.notify_one();
+            }
         }
         Ok(result)
     }
 
     /// Appends an encoded record (see [`encode_batch`]).
     pub(super) fn append(&self, record: &[u8]) {
-        let mut pending = self.lock();
-        pending.bytes.extend_from_slice(record);
-        pending.appended += record.len() as u64;
-        self.shared.wake.notify_one();
+        let wake = self.lock().push(record);
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Waits until every write made before this call is on disk.
@@ -206,7 +221,9 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durab
         let (bytes, end, closing) = {
             let mut pending = shared.state.lock().expect("journal lock poisoned");
             while pending.bytes.is_empty() && !pending.closing {
+                pending.idle = true;
                 pending = shared.wake.wait(pending).expect("journal lock poisoned");
+                pending.idle = false;
             }
             let bytes = std::mem::take(&mut pending.bytes);
             (bytes, pending.appended, pending.closing)
