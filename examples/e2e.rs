@@ -73,7 +73,10 @@ fn seq_of(body: &[u8]) -> Option<u64> {
     rest.split(',').next()?.parse().ok()
 }
 
-#[tokio::main]
+/// The sender and the sink each run on a thread of their own (one single-threaded runtime
+/// each), so a forward's arrival is stamped the moment it is read, not when the sender lets
+/// the runtime get to it, and neither adds thread hand-offs of its own to what is measured.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = args();
     let book: Arc<Mutex<Book>> = Arc::default();
@@ -94,10 +97,18 @@ async fn main() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(&args.sink_listen)
-        .await
-        .unwrap();
-    tokio::spawn(async move { axum::serve(listener, sink).await.unwrap() });
+    let listener = std::net::TcpListener::bind(&args.sink_listen).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, sink).await.unwrap();
+        });
+    });
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
