@@ -75,6 +75,33 @@ impl<'de> Deserialize<'de> for ExecutionId {
     }
 }
 
+/// An execution as a 202 (or a duplicate's 200) lists it: built straight into the answer's
+/// JSON, without an intermediate `Value`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary<'a> {
+    pub hook_id: &'a str,
+    pub execution_id: ExecutionId,
+    /// Absent for a duplicate, which made no execution of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collapsed_into: Option<ExecutionId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+/// The body of a 202 (or 200) answer that accepted a delivery, a replay or a test run.
+#[derive(Debug, Serialize)]
+pub struct Accepted<'a> {
+    pub accepted: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+    pub executions: Vec<Summary<'a>>,
+}
+
 /// Where an execution stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -213,15 +240,15 @@ impl Execution {
     }
 
     /// How the execution is listed in a 202 answer (deliveries, replays, test runs).
-    pub fn summary(&self) -> Value {
-        let mut item = serde_json::json!({"hookId": self.hook_id, "executionId": self.id, "status": self.status});
-        if let Some(into) = self.collapsed_into {
-            item["collapsedInto"] = serde_json::json!(into);
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            hook_id: &self.hook_id,
+            execution_id: self.id,
+            status: Some(self.status),
+            collapsed_into: self.collapsed_into,
+            skip_reason: self.skip_reason.as_deref(),
+            duplicate: false,
         }
-        if let Some(reason) = &self.skip_reason {
-            item["skipReason"] = serde_json::json!(reason);
-        }
-        item
     }
 
     /// Records the execution as `skipped` for `reason`; it will never run.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::execution::{Execution, ExecutionId, RawBody, Status, Trigger};
+use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Status, Trigger};
 use crate::queue::MAX_QUEUED_PER_HOOK;
 
 #[derive(Debug, Deserialize)]
@@ -168,11 +168,12 @@ async fn enqueue(
     mut executions: Vec<Execution>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     app.queue.submit(&mut executions).await?;
-    let listed: Vec<Value> = executions.iter().map(Execution::summary).collect();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"accepted": true, "executions": listed})),
-    ))
+    let body = Accepted {
+        accepted: true,
+        duplicate: false,
+        executions: executions.iter().map(Execution::summary).collect(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(json!(body))))
 }
 
 /// The hook's webhook path, or 404 when there is no such hook.

@@ -16,11 +16,10 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::execution::{Execution, ExecutionId, RawBody, Trigger};
+use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Summary, Trigger};
 use crate::filter::FilterInput;
 use crate::hooks::{LiveHook, Snapshot};
 use crate::payload::{self, Payload};
@@ -405,18 +404,26 @@ impl Admitted {
         for e in self.executions.iter().filter(|e| e.status.is_final()) {
             crate::telemetry::finished(&e.hook_id, e.status.as_str());
         }
-        let mut listed: Vec<Value> = self.executions.iter().map(Execution::summary).collect();
-        listed.extend(self.duplicates.iter().map(
-            |(hook_id, first)| json!({"hookId": hook_id, "executionId": first, "duplicate": true}),
-        ));
-        let (status, body) = if self.executions.is_empty() {
-            let body = json!({"accepted": true, "duplicate": true, "executions": listed});
-            (StatusCode::OK, body)
+        let mut listed: Vec<Summary<'_>> = self.executions.iter().map(Execution::summary).collect();
+        listed.extend(self.duplicates.iter().map(|(hook_id, first)| Summary {
+            hook_id,
+            execution_id: *first,
+            status: None,
+            collapsed_into: None,
+            skip_reason: None,
+            duplicate: true,
+        }));
+        // 200 when every hook had seen the delivery before: nothing new was accepted.
+        let duplicate = self.executions.is_empty();
+        let status = if duplicate {
+            StatusCode::OK
         } else {
-            (
-                StatusCode::ACCEPTED,
-                json!({"accepted": true, "executions": listed}),
-            )
+            StatusCode::ACCEPTED
+        };
+        let body = Accepted {
+            accepted: true,
+            duplicate,
+            executions: listed,
         };
         let mut response = (status, Json(body)).into_response();
         response
