@@ -288,8 +288,18 @@ impl Shared {
     }
 }
 
+/// The applier's nice value: the lowest priority. Its work can wait (the writes are durable in
+/// the journal and readable in the overlay); a delivery waiting for a core behind it cannot.
+/// When it falls behind, writers apply themselves past [`HARD_LIMIT`].
+const APPLIER_NICE: i32 = 19;
+
 /// The applier: applies writes as they ripen and checkpoints retired journal files.
 fn apply_loop(shared: &Shared) {
+    // On Linux the nice value is the calling thread's, and threads it starts (sled's IO
+    // threads) inherit it.
+    if let Err(e) = rustix::process::setpriority_process(None, APPLIER_NICE) {
+        tracing::debug!(error = %e, "could not lower the applier's priority");
+    }
     loop {
         let (retired, closing) = {
             let mut state = shared.lock();
