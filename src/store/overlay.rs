@@ -288,10 +288,12 @@ impl Shared {
     }
 }
 
-/// The applier's nice value: the lowest priority. Its work can wait (the writes are durable in
-/// the journal and readable in the overlay); a delivery waiting for a core behind it cannot.
-/// When it falls behind, writers apply themselves past [`HARD_LIMIT`].
-const APPLIER_NICE: i32 = 19;
+/// The applier's nice value. Its work can wait (the writes are durable in the journal and
+/// readable in the overlay); a delivery waiting for a core behind it cannot. Not the lowest
+/// (19): starved under a sustained flood of deliveries, the applier then held its apply lock
+/// for long stretches while writers past [`HARD_LIMIT`] waited on it (ingest p99 192 ms, against
+/// 10 ms at 10; BENCHMARKS.md).
+const APPLIER_NICE: i32 = 10;
 
 /// The applier: applies writes as they ripen and checkpoints retired journal files.
 fn apply_loop(shared: &Shared) {
