@@ -9,11 +9,20 @@
 //! ceiling.
 //!
 //! At open, journal files left by the previous run are replayed into sled, sled is fsynced and
-//! the files removed. While running, the journal is rotated when it grows or ages: the old file
-//! is handed to the [`Overlay`]'s thread, which removes it once sled holds all of it durably.
+//! the files discarded. While running, the journal is rotated when it grows or ages: the old
+//! file is handed to the [`Overlay`]'s thread, which discards it once sled holds all of it
+//! durably.
+//!
+//! Discarding keeps one full-sized file as the spare that the next rotation writes over: an
+//! `fdatasync` after writing over blocks a file already has is a data flush alone, while one
+//! after an append also commits the file's new size and blocks to the filesystem's journal
+//! (p50 0.22 → 0.16 ms, and less CPU per sync, on this project's machines). So that what the
+//! file held before cannot pass for new records, each write of the journal thread is framed
+//! with a checksum seeded with the file's number.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -70,6 +79,10 @@ struct Pending {
 impl Pending {
     /// Adds an encoded record; true when the journal thread has to be woken for it.
     fn push(&mut self, record: &[u8]) -> bool {
+        if self.bytes.is_empty() {
+            // Room for the frame's header, which the journal thread fills in.
+            self.bytes.extend_from_slice(&[0; FRAME_HEADER]);
+        }
         self.bytes.extend_from_slice(record);
         self.appended += record.len() as u64;
         self.idle
@@ -102,24 +115,28 @@ impl Journal {
         trees: &[&sled::Tree],
         overlay: Arc<Overlay>,
     ) -> io::Result<Self> {
-        let old = journal_files(dir)?;
+        let files = journal_files(dir)?;
+        // Past every number used, the spare's included.
+        let number = files.last().map_or(1, |f| f.number + 1);
+        let old: Vec<JournalFile> = files
+            .into_iter()
+            .filter(|f| f.kind != Kind::Spare)
+            .collect();
         let mut replayed = 0usize;
-        for (_, path) in &old {
-            for op in read_ops(path)? {
+        for file in &old {
+            for op in read_ops(file)? {
                 apply(trees, &op).map_err(io::Error::other)?;
                 replayed += 1;
             }
         }
         if !old.is_empty() {
             make_sled_durable(db)?;
-            for (_, path) in &old {
-                fs::remove_file(path)?;
-            }
+            let paths: Vec<PathBuf> = old.iter().map(|f| f.path.clone()).collect();
+            discard(dir, &paths)?;
             if replayed > 0 {
                 tracing::info!(writes = replayed, "replayed the journal");
             }
         }
-        let number = old.last().map_or(1, |(n, _)| n + 1);
         let writer = Writer::create(dir, overlay, number)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(Pending::default()),
@@ -229,7 +246,7 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durab
             (bytes, pending.appended, pending.closing)
         };
         if !bytes.is_empty() {
-            let written = writer.append(&bytes);
+            let written = writer.append(bytes);
             if let Err(e) = &written {
                 tracing::error!(error = %e, "the journal cannot be written; writes are not durable");
             }
@@ -247,11 +264,19 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durab
 }
 
 impl Writer {
+    /// Starts journal file `number`: the spare, renamed, if there is one, else a new file.
     fn create(dir: &Path, overlay: Arc<Overlay>, number: u64) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(journal_path(dir, number))?;
+        let path = journal_path(dir, number);
+        let file = match spare(dir)? {
+            Some(spare) => {
+                fs::rename(&spare.path, &path)?;
+                OpenOptions::new().write(true).open(&path)?
+            }
+            None => OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?,
+        };
         File::open(dir)?.sync_all()?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -263,10 +288,16 @@ impl Writer {
         })
     }
 
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
+    /// Writes `frame` (a header's room, then records) after what the file holds, and syncs.
+    fn append(&mut self, mut frame: Vec<u8>) -> io::Result<()> {
+        let body_len = u32::try_from(frame.len() - FRAME_HEADER)
+            .map_err(|_| io::Error::other("a journal write of 4 GiB or more"))?;
+        let crc = frame_crc(self.number, &frame[FRAME_HEADER..]);
+        frame[..4].copy_from_slice(&body_len.to_le_bytes());
+        frame[4..FRAME_HEADER].copy_from_slice(&crc.to_le_bytes());
+        self.file.write_all_at(&frame, self.size)?;
         self.file.sync_data()?;
-        self.size += bytes.len() as u64;
+        self.size += frame.len() as u64;
         Ok(())
     }
 
@@ -309,27 +340,90 @@ fn fsync_tree(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Journal file `number`. Files named `.log` are from before frames (read, never written).
 fn journal_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("journal-{number:012}.log"))
+    dir.join(format!("journal-{number:012}.wal"))
 }
 
-/// Journal files in `dir`, oldest first.
-fn journal_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+/// What a journal file in the directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// Frames of records (see the format below).
+    Framed,
+    /// Bare records with unseeded checksums: written before frames; read, never written.
+    Unframed,
+    /// Sled holds its writes durably; the next rotation writes over it. It keeps its number,
+    /// so numbers never repeat and no frame it still holds passes for a later file's.
+    Spare,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct JournalFile {
+    number: u64,
+    kind: Kind,
+    path: PathBuf,
+}
+
+impl JournalFile {
+    fn parse(path: PathBuf) -> Option<Self> {
+        let (number, suffix) = path
+            .file_name()?
+            .to_str()?
+            .strip_prefix("journal-")?
+            .split_once('.')?;
+        let kind = match suffix {
+            "wal" => Kind::Framed,
+            "log" => Kind::Unframed,
+            "spare" => Kind::Spare,
+            _ => return None,
+        };
+        let number = number.parse().ok()?;
+        Some(Self { number, kind, path })
+    }
+}
+
+/// Journal files in `dir`, spares included, by number.
+fn journal_files(dir: &Path) -> io::Result<Vec<JournalFile>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let number = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
-            n.strip_prefix("journal-")?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()
-        });
-        if let Some(number) = number {
-            files.push((number, path));
-        }
+        files.extend(JournalFile::parse(entry?.path()));
     }
     files.sort();
     Ok(files)
+}
+
+fn spare(dir: &Path) -> io::Result<Option<JournalFile>> {
+    Ok(journal_files(dir)?
+        .into_iter()
+        .find(|f| f.kind == Kind::Spare))
+}
+
+/// Gets rid of journal files whose writes sled holds durably: the first full-sized one
+/// becomes the spare if there is none, the others are deleted. Goes on past a file it cannot
+/// handle and returns the first such error.
+pub(super) fn discard(dir: &Path, files: &[PathBuf]) -> io::Result<()> {
+    let mut have_spare = spare(dir)?.is_some();
+    let mut first_error = None;
+    for path in files {
+        let full = fs::metadata(path).is_ok_and(|m| m.len() >= ROTATE_BYTES);
+        let file = JournalFile::parse(path.clone());
+        let done = match file {
+            Some(file) if full && !have_spare => {
+                let spare = dir.join(format!("journal-{:012}.spare", file.number));
+                fs::rename(path, spare).map(|()| have_spare = true)
+            }
+            _ => fs::remove_file(path),
+        };
+        if let Err(e) = done
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            first_error.get_or_insert(e);
+        }
+    }
+    // Made durable now, so that no crash brings a discarded file back to be replayed over
+    // newer writes.
+    File::open(dir)?.sync_all()?;
+    first_error.map_or(Ok(()), Err)
 }
 
 fn apply(trees: &[&sled::Tree], op: &Op) -> sled::Result<()> {
@@ -348,9 +442,21 @@ fn apply(trees: &[&sled::Tree], op: &Op) -> sled::Result<()> {
     Ok(())
 }
 
-// A record is `len: u32 LE`, `crc32(body): u32 LE`, then `body`: ops, each
-// `kind: u8` (1 put, 2 remove), `tree: u8`, `key len: u32 LE`, key, and for puts
-// `value len: u32 LE`, value. A torn or corrupt record ends the file's replay.
+// A file is a run of frames, one per write of the journal thread: `len: u32 LE`,
+// `crc32(body) seeded with the file's number: u32 LE`, then `body`: records. A record is
+// `len: u32 LE`, `crc32(body): u32 LE`, then `body`: ops, each `kind: u8` (1 put, 2 remove),
+// `tree: u8`, `key len: u32 LE`, key, and for puts `value len: u32 LE`, value. A torn or corrupt
+// frame or record ends the file's replay; so does a frame of the file's earlier life.
+
+/// Bytes before a frame's records.
+const FRAME_HEADER: usize = 8;
+
+fn frame_crc(number: u64, body: &[u8]) -> u32 {
+    // Truncated: numbers 2^32 apart never share a directory.
+    let mut hasher = crc32fast::Hasher::new_with_initial(number as u32);
+    hasher.update(body);
+    hasher.finalize()
+}
 
 fn encode_record(ops: &[Op], out: &mut Vec<u8>) {
     encode_with(out, |out| {
@@ -402,27 +508,52 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Every op in a journal file, up to the first torn or corrupt record.
-fn read_ops(path: &Path) -> io::Result<Vec<Op>> {
+/// Every op in a journal file, up to the first torn or corrupt frame or record.
+fn read_ops(file: &JournalFile) -> io::Result<Vec<Op>> {
     let mut data = Vec::new();
-    File::open(path)?.read_to_end(&mut data)?;
+    File::open(&file.path)?.read_to_end(&mut data)?;
     let mut ops = Vec::new();
+    if file.kind == Kind::Unframed {
+        read_records(&data, &mut ops);
+        return Ok(ops);
+    }
     let mut at = 0;
-    while let Some((record, next)) = next_record(&data, at) {
-        match decode_ops(record) {
-            Some(mut decoded) => ops.append(&mut decoded),
-            None => break,
+    while let Some((frame, next)) = next_chunk(&data, at, |body| frame_crc(file.number, body)) {
+        if !read_records(frame, &mut ops) {
+            break;
         }
         at = next;
     }
     Ok(ops)
 }
 
+/// Decodes the records in `data` into `ops`; false if one was torn or corrupt (the ops before
+/// it are kept).
+fn read_records(data: &[u8], ops: &mut Vec<Op>) -> bool {
+    let mut at = 0;
+    while at < data.len() {
+        let Some((record, next)) = next_record(data, at) else {
+            return false;
+        };
+        match decode_ops(record) {
+            Some(mut decoded) => ops.append(&mut decoded),
+            None => return false,
+        }
+        at = next;
+    }
+    true
+}
+
 fn next_record(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    next_chunk(data, at, crc32fast::hash)
+}
+
+/// The length-and-checksum framed chunk at `at`, and where the next one starts.
+fn next_chunk(data: &[u8], at: usize, crc: impl Fn(&[u8]) -> u32) -> Option<(&[u8], usize)> {
     let len = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(data.get(at + 4..at + 8)?.try_into().ok()?);
+    let expected = u32::from_le_bytes(data.get(at + 4..at + 8)?.try_into().ok()?);
     let body = data.get(at + 8..at + 8 + len)?;
-    (crc32fast::hash(body) == crc).then_some((body, at + 8 + len))
+    (crc(body) == expected).then_some((body, at + 8 + len))
 }
 
 fn decode_ops(mut body: &[u8]) -> Option<Vec<Op>> {

@@ -1,7 +1,10 @@
 //! The journal replays what was synced into a database that never saw it, stops cleanly at a
-//! torn tail, and encodes records losslessly.
+//! torn tail, never replays what a reused file held before, still reads files from before
+//! frames, and encodes records losslessly.
 
 use super::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 fn sled_in(dir: &Path) -> (Sled, sled::Tree) {
     let path = dir.join("db");
@@ -52,7 +55,11 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
     journal.sync().await.unwrap();
     journal.close();
     // A torn record at the end, as a crash mid-write leaves it.
-    let (_, path) = journal_files(journal_dir.path()).unwrap().pop().unwrap();
+    let path = journal_files(journal_dir.path())
+        .unwrap()
+        .pop()
+        .unwrap()
+        .path;
     OpenOptions::new()
         .append(true)
         .open(&path)
@@ -74,8 +81,176 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
     // Replayed files are gone; a fresh one took their place.
     let files = journal_files(journal_dir.path()).unwrap();
     assert_eq!(files.len(), 1);
-    assert_ne!(files[0].1, path);
+    assert_ne!(files[0].path, path);
     reopened.close();
+}
+
+/// Opens a journal over `dir` with a fresh database, for a replay to land in.
+fn open_fresh(dir: &Path) -> (Journal, sled::Tree, tempfile::TempDir) {
+    let db_dir = tempfile::tempdir().unwrap();
+    let (db, tree) = sled_in(db_dir.path());
+    let journal = Journal::open(dir, &db, &[&tree], overlay(&db, &tree)).unwrap();
+    (journal, tree, db_dir)
+}
+
+async fn put_synced(journal: &Journal, key: &str, value: &str) {
+    journal
+        .write(|| Ok::<_, sled::Error>(((), vec![put(key, value)])))
+        .unwrap();
+    journal.sync().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reused_file_replays_only_what_it_was_reused_for() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file with ten frames, then made the spare as a checkpoint would.
+    let (journal, _tree, _db) = open_fresh(dir.path());
+    for n in 0..10 {
+        put_synced(&journal, &format!("old{n}"), "stale").await;
+    }
+    journal.close();
+    let written = journal_files(dir.path()).unwrap().pop().unwrap();
+    assert_eq!((written.number, written.kind), (1, Kind::Framed));
+    let spare = dir.path().join("journal-000000000001.spare");
+    fs::rename(&written.path, &spare).unwrap();
+
+    // The next journal takes the spare and writes one frame over the start of it, as long as
+    // the first old one: what follows is an old frame, intact.
+    let (journal, _tree, _db) = open_fresh(dir.path());
+    assert!(!spare.exists(), "the spare was taken");
+    put_synced(&journal, "new0", "fresh").await;
+    journal.close();
+    let reused = journal_files(dir.path()).unwrap();
+    assert_eq!(reused.len(), 1);
+    assert_eq!((reused[0].number, reused[0].kind), (2, Kind::Framed));
+
+    let (journal, tree, _db) = open_fresh(dir.path());
+    assert_eq!(tree.get("new0").unwrap().as_deref(), Some(&b"fresh"[..]));
+    for n in 0..10 {
+        assert_eq!(
+            tree.get(format!("old{n}")).unwrap(),
+            None,
+            "old{n} came back"
+        );
+    }
+    journal.close();
+}
+
+async fn wait_for(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the_new_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = tempfile::tempdir().unwrap();
+    let (db, tree) = sled_in(db_dir.path());
+    let journal = Journal::open(dir.path(), &db, &[&tree], overlay(&db, &tree)).unwrap();
+    let value = "v".repeat(1024 * 1024);
+    let has = |number: u64, kind: Kind| {
+        journal_files(dir.path())
+            .unwrap()
+            .iter()
+            .any(|f| f.number == number && f.kind == kind)
+    };
+    let mut n = 0;
+    // Every key five bytes: every frame is as long as every other, so what file 3 writes
+    // over file 1 ends where one of file 1's frames starts, intact.
+    let write = |key: String| {
+        let op = put(&key, &value);
+        journal
+            .write(|| {
+                if let Op::Put { key, value, .. } = &op {
+                    tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok::<_, sled::Error>(((), vec![op.clone()]))
+            })
+            .unwrap();
+    };
+    // Written only to file 1, which sled then holds and which becomes the spare.
+    write("first".into());
+    journal.sync().await.unwrap();
+    while !has(2, Kind::Framed) {
+        write(format!("k{n:04}"));
+        journal.sync().await.unwrap();
+        n += 1;
+    }
+    wait_for("file 1 becomes the spare", || has(1, Kind::Spare)).await;
+    while !has(3, Kind::Framed) {
+        write(format!("k{n:04}"));
+        journal.sync().await.unwrap();
+        n += 1;
+    }
+    assert!(!has(1, Kind::Spare), "the spare was taken");
+    let third = journal_path(dir.path(), 3);
+    assert!(fs::metadata(&third).unwrap().len() >= ROTATE_BYTES);
+    write("final".into());
+    journal.sync().await.unwrap();
+    journal.close();
+
+    // As after a crash: the journal files alone, into a database that has nothing.
+    let (replay, replayed, _db) = open_fresh(dir.path());
+    assert_eq!(
+        replayed.get("final").unwrap().as_deref(),
+        Some(value.as_bytes())
+    );
+    for stale in ["first", "k0000", "k0001", "k0002", "k0003"] {
+        assert_eq!(
+            replayed.get(stale).unwrap(),
+            None,
+            "{stale} came back from file 1"
+        );
+    }
+    replay.close();
+}
+
+#[tokio::test]
+async fn files_from_before_frames_are_replayed_and_numbering_goes_on_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    encode_record(&[put("a", "1")], &mut bytes);
+    encode_record(&[put("b", "2")], &mut bytes);
+    fs::write(dir.path().join("journal-000000000007.log"), &bytes).unwrap();
+
+    let (journal, tree, _db) = open_fresh(dir.path());
+    assert_eq!(tree.get("a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(tree.get("b").unwrap().as_deref(), Some(&b"2"[..]));
+    let files = journal_files(dir.path()).unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!((files[0].number, files[0].kind), (8, Kind::Framed));
+    journal.close();
+}
+
+#[test]
+fn discarding_keeps_one_full_file_as_the_spare_and_deletes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, len: u64| {
+        let path = dir.path().join(name);
+        File::create(&path).unwrap().set_len(len).unwrap();
+        path
+    };
+    let short = make("journal-000000000003.wal", 100);
+    let full = make("journal-000000000004.wal", ROTATE_BYTES);
+    let also_full = make("journal-000000000005.wal", ROTATE_BYTES + 1);
+    discard(
+        dir.path(),
+        &[short.clone(), full.clone(), also_full.clone()],
+    )
+    .unwrap();
+    let left = journal_files(dir.path()).unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!((left[0].number, left[0].kind), (4, Kind::Spare));
+
+    // With a spare already there, a full file goes too.
+    let another = make("journal-000000000006.wal", ROTATE_BYTES);
+    discard(dir.path(), &[another]).unwrap();
+    let left = journal_files(dir.path()).unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].number, 4);
 }
 
 #[test]

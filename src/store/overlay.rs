@@ -289,11 +289,11 @@ impl Shared {
 }
 
 /// The applier's nice value. Its work can wait (the writes are durable in the journal and
-/// readable in the overlay); a delivery waiting for a core behind it cannot. Not the lowest
-/// (19): starved under a sustained flood of deliveries, the applier then held its apply lock
-/// for long stretches while writers past [`HARD_LIMIT`] waited on it (ingest p99 192 ms, against
-/// 10 ms at 10; BENCHMARKS.md).
-const APPLIER_NICE: i32 = 10;
+/// readable in the overlay); a delivery waiting for a core behind it cannot. Not lower: when
+/// ingest saturates both cores the starved applier holds its apply lock for long stretches
+/// while writers past [`HARD_LIMIT`] wait on it. At 10, 21,000 deliveries/s had a p99 of
+/// 116-185 ms against 6-7 ms at 5 and 6-9 ms at 0 (BENCHMARKS.md); at 19 it was worse still.
+const APPLIER_NICE: i32 = 5;
 
 /// The applier: applies writes as they ripen and checkpoints retired journal files.
 fn apply_loop(shared: &Shared) {
@@ -338,14 +338,16 @@ fn apply_loop(shared: &Shared) {
     }
 }
 
-/// Makes sled hold everything the retired journal files do, durably, then deletes them.
+/// Makes sled hold everything the retired journal files do, durably, then discards them (one
+/// may be kept to be written over: [`journal::discard`]).
 fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
     match shared.make_durable() {
         Ok(()) => {
-            for file in retired {
-                if let Err(e) = std::fs::remove_file(&file) {
-                    tracing::warn!(file = %file.display(), error = %e, "could not delete a retired journal file");
-                }
+            let dir = retired.first().and_then(|f| f.parent());
+            if let Some(dir) = dir
+                && let Err(e) = journal::discard(dir, &retired)
+            {
+                tracing::warn!(error = %e, "could not discard a retired journal file");
             }
         }
         Err(e) => {
