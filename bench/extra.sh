@@ -6,6 +6,7 @@
 #   3. how startup, idle RSS and 1 KB ingest grow with 1, 100 and 10,000 hooks.
 # Run by hand after bench/run.sh (which builds): BENCH_NO_BUILD=1 bench/extra.sh.
 # Knobs: RATE=1000 E2E_SECONDS=20 FLOOD_SECONDS=30 HOOK_COUNTS="1 100 10000" DURATION=8
+# HUB=<another hookhub binary, to compare builds>
 # Writes bench/results/extra.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ E2E_SECONDS=${E2E_SECONDS:-20}
 FLOOD_SECONDS=${FLOOD_SECONDS:-30}
 HOOK_COUNTS=${HOOK_COUNTS-1 100 10000}
 DURATION=${DURATION:-8}
-HUB=$ROOT/target/release/hookhub
+HUB=${HUB:-$ROOT/target/release/hookhub}
 E2E=$ROOT/target/release/examples/e2e
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hookhub-extra.XXXXXX")
 PIDS=()

@@ -124,10 +124,7 @@ impl Journal {
             .collect();
         let mut replayed = 0usize;
         for file in &old {
-            for op in read_ops(file)? {
-                apply(trees, &op).map_err(io::Error::other)?;
-                replayed += 1;
-            }
+            replayed += read_ops(file, |op| apply(trees, &op).map_err(io::Error::other))?;
         }
         if !old.is_empty() {
             make_sled_durable(db)?;
@@ -508,23 +505,46 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Every op in a journal file, up to the first torn or corrupt frame or record.
-fn read_ops(file: &JournalFile) -> io::Result<Vec<Op>> {
-    let mut data = Vec::new();
-    File::open(&file.path)?.read_to_end(&mut data)?;
+/// Applies every op in a journal file with `apply`, up to the first torn or corrupt frame or
+/// record; returns how many. Reads a frame at a time (a reused file is mostly an earlier
+/// life's frames, never read), so memory is bounded by the largest frame.
+fn read_ops(file: &JournalFile, mut apply: impl FnMut(Op) -> io::Result<()>) -> io::Result<usize> {
+    let handle = File::open(&file.path)?;
+    let mut left = handle.metadata()?.len();
+    let mut reader = io::BufReader::new(handle);
+    let mut header = [0; FRAME_HEADER];
+    let mut body = Vec::new();
     let mut ops = Vec::new();
-    if file.kind == Kind::Unframed {
-        read_records(&data, &mut ops);
-        return Ok(ops);
-    }
-    let mut at = 0;
-    while let Some((frame, next)) = next_chunk(&data, at, |body| frame_crc(file.number, body)) {
-        if !read_records(frame, &mut ops) {
+    let mut applied = 0;
+    loop {
+        if left < FRAME_HEADER as u64 || reader.read_exact(&mut header).is_err() {
             break;
         }
-        at = next;
+        left -= FRAME_HEADER as u64;
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+        let expected = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        if u64::from(len) > left {
+            break;
+        }
+        left -= u64::from(len);
+        body.resize(len as usize, 0);
+        reader.read_exact(&mut body)?;
+        let complete = match file.kind {
+            Kind::Unframed if crc32fast::hash(&body) == expected => decode_ops(&body)
+                .map(|mut decoded| ops.append(&mut decoded))
+                .is_some(),
+            Kind::Framed if frame_crc(file.number, &body) == expected => {
+                read_records(&body, &mut ops)
+            }
+            _ => false,
+        };
+        applied += ops.len();
+        ops.drain(..).try_for_each(&mut apply)?;
+        if !complete {
+            break;
+        }
     }
-    Ok(ops)
+    Ok(applied)
 }
 
 /// Decodes the records in `data` into `ops`; false if one was torn or corrupt (the ops before
