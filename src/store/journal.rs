@@ -565,15 +565,10 @@ fn read_records(data: &[u8], ops: &mut Vec<Op>) -> bool {
 }
 
 fn next_record(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    next_chunk(data, at, crc32fast::hash)
-}
-
-/// The length-and-checksum framed chunk at `at`, and where the next one starts.
-fn next_chunk(data: &[u8], at: usize, crc: impl Fn(&[u8]) -> u32) -> Option<(&[u8], usize)> {
     let len = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize;
-    let expected = u32::from_le_bytes(data.get(at + 4..at + 8)?.try_into().ok()?);
+    let crc = u32::from_le_bytes(data.get(at + 4..at + 8)?.try_into().ok()?);
     let body = data.get(at + 8..at + 8 + len)?;
-    (crc(body) == expected).then_some((body, at + 8 + len))
+    (crc32fast::hash(body) == crc).then_some((body, at + 8 + len))
 }
 
 fn decode_ops(mut body: &[u8]) -> Option<Vec<Op>> {
