@@ -103,16 +103,18 @@ hooks:
     let mut hub = Binary::start(&config, port, dir.path()).await;
     let client = reqwest::Client::new();
 
-    // Senders keep going until the kill; each remembers what was acknowledged with 202.
-    let accepted: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Senders keep going until the kill; each remembers what was acknowledged with 202. Every
+    // fourth body is 20 KB, so some payloads live in payload segments rather than in sled.
+    let accepted: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
     let senders: Vec<_> = (0..16)
         .map(|s| {
             let (client, url, accepted) = (client.clone(), hub.url.clone(), accepted.clone());
             tokio::spawn(async move {
                 for n in 0.. {
-                    let body = format!(r#"{{"sender":{s},"n":{n}}}"#);
+                    let pad = if n % 4 == 0 { 20_000 } else { 0 };
+                    let body = format!(r#"{{"sender":{s},"n":{n},"pad":"{}"}}"#, "x".repeat(pad));
                     match deliver(&client, &url, "fwd", &body).await {
-                        Some(id) => accepted.lock().unwrap().push(id),
+                        Some(id) => accepted.lock().unwrap().push((id, pad)),
                         // 503 while the queue is full, or the hub is gone: keep trying.
                         None => tokio::time::sleep(Duration::from_millis(5)).await,
                     }
@@ -129,13 +131,16 @@ hooks:
     let accepted = accepted.lock().unwrap().clone();
 
     let hub = Binary::start(&config, port, dir.path()).await;
-    for id in &accepted {
+    for (id, pad) in &accepted {
         let e = succeeded(&client, &hub.url, id).await;
         assert_eq!(e["status"], "succeeded", "accepted {id} never ran: {e:#}");
+        let stored = e["trigger"]["body"]["pad"].as_str().map(str::len);
+        assert_eq!(stored, Some(*pad), "{id}: payload not as sent");
     }
     let seen = seen.lock().unwrap().clone();
     let missing: Vec<&String> = accepted
         .iter()
+        .map(|(id, _)| id)
         .filter(|id| !seen.contains_key(*id))
         .collect();
     assert!(

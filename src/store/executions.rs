@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::payloads::PayloadRef;
 use super::{Batch, Store, StoreError, keys};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
@@ -70,9 +71,9 @@ impl Store {
         };
         let (json, payload) = split(&bytes)?;
         let payload = match payload {
-            Some(payload) => Some(payload.to_vec()),
-            // Written before records carried their payload.
-            None => self.log.get(keys::payload(id))?.map(|p| p.to_vec()),
+            Stored::Inline(payload) => Some(payload.to_vec()),
+            Stored::Kept(at) => Some(self.payloads.read(at).map_err(StoreError::Payload)?),
+            Stored::Legacy => self.log.get(keys::payload(id))?.map(|p| p.to_vec()),
         };
         Ok(Some(decode(json, payload)?))
     }
@@ -211,18 +212,48 @@ fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-/// A stored record's JSON and, when the record carries it, its payload.
-fn split(bytes: &[u8]) -> Result<(&[u8], Option<&[u8]>), StoreError> {
-    if bytes.first() != Some(&RECORD) {
-        return Ok((bytes, None));
-    }
+/// The same with the payload kept in a segment (`payloads.rs`): [`RECORD_KEPT`], the JSON's
+/// length, the JSON, then where the payload is ([`PayloadRef`]). Only the applier writes it.
+const RECORD_KEPT: u8 = 3;
+
+/// Where a stored record's payload is.
+pub(super) enum Stored<'a> {
+    /// In the record, these bytes.
+    Inline(&'a [u8]),
+    /// In a payload segment.
+    Kept(PayloadRef),
+    /// Under its own key (records written before records carried their payload).
+    Legacy,
+}
+
+/// A stored record's JSON and where its payload is.
+pub(super) fn split(bytes: &[u8]) -> Result<(&[u8], Stored<'_>), StoreError> {
+    let kind = match bytes.first() {
+        Some(&kind @ (RECORD | RECORD_KEPT)) => kind,
+        _ => return Ok((bytes, Stored::Legacy)),
+    };
     let len: [u8; 4] = bytes
         .get(1..5)
         .and_then(|b| b.try_into().ok())
         .ok_or(StoreError::Truncated)?;
     let end = 5 + u32::from_le_bytes(len) as usize;
     let json = bytes.get(5..end).ok_or(StoreError::Truncated)?;
-    Ok((json, Some(&bytes[end..])))
+    let rest = &bytes[end..];
+    if kind == RECORD {
+        return Ok((json, Stored::Inline(rest)));
+    }
+    let at = PayloadRef::decode(rest).ok_or(StoreError::Truncated)?;
+    Ok((json, Stored::Kept(at)))
+}
+
+/// A record of `json` whose payload is kept at `at`.
+pub(super) fn with_payload_ref(json: &[u8], at: PayloadRef) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + json.len() + PayloadRef::ENCODED_LEN);
+    out.push(RECORD_KEPT);
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(json);
+    at.encode(&mut out);
+    out
 }
 
 fn decode(json: &[u8], payload: Option<Vec<u8>>) -> Result<Execution, StoreError> {
@@ -293,9 +324,11 @@ mod tests {
         let bytes = encode(e).unwrap();
         assert!(matches!(split(&bytes[..3]), Err(StoreError::Truncated)));
         assert!(matches!(split(&bytes[..20]), Err(StoreError::Truncated)));
-        let (json, payload) = split(&bytes).unwrap();
-        assert_eq!(payload, Some(&br#"{"at":1000}"#[..]));
-        assert_eq!(decode(json, payload.map(<[u8]>::to_vec)).unwrap(), *e);
+        let (json, Stored::Inline(payload)) = split(&bytes).unwrap() else {
+            panic!("a record as written carries its payload");
+        };
+        assert_eq!(payload, br#"{"at":1000}"#);
+        assert_eq!(decode(json, Some(payload.to_vec())).unwrap(), *e);
     }
 
     #[test]

@@ -107,11 +107,11 @@ pub(super) struct Sled {
 }
 
 impl Journal {
-    /// Replays what a previous run left in `dir` into `trees` (indexed by their tag), then
+    /// Replays what a previous run left in `dir` into `trees` (indexed by their tag; the first
+    /// is `overlay`'s), then
     /// starts a new journal file and its thread. Retired files go to `overlay`'s thread.
     pub(super) fn open(
         dir: &Path,
-        db: &Sled,
         trees: &[&sled::Tree],
         overlay: Arc<Overlay>,
     ) -> io::Result<Self> {
@@ -124,10 +124,22 @@ impl Journal {
             .collect();
         let mut replayed = 0usize;
         for file in &old {
-            replayed += read_ops(file, |op| apply(trees, &op).map_err(io::Error::other))?;
+            replayed += read_ops(file, |op| {
+                match op {
+                    // The overlay's tree (tag 0) is written the way its applier writes it.
+                    Op::Put {
+                        tree: 0,
+                        key,
+                        value,
+                    } => overlay.replay(key, Some(value)),
+                    Op::Remove { tree: 0, key } => overlay.replay(key, None),
+                    op => apply(trees, &op),
+                }
+                .map_err(io::Error::other)
+            })?;
         }
         if !old.is_empty() {
-            make_sled_durable(db)?;
+            overlay.make_durable()?;
             let paths: Vec<PathBuf> = old.iter().map(|f| f.path.clone()).collect();
             discard(dir, &paths)?;
             if replayed > 0 {

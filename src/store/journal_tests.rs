@@ -14,7 +14,7 @@ fn sled_in(dir: &Path) -> (Sled, sled::Tree) {
 }
 
 fn overlay(db: &Sled, tree: &sled::Tree) -> Arc<Overlay> {
-    Arc::new(Overlay::start(tree.clone(), db.clone()).unwrap())
+    Arc::new(Overlay::start(tree.clone(), db.clone(), None).unwrap())
 }
 
 fn put(key: &str, value: &str) -> Op {
@@ -31,7 +31,6 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
     let (first, first_tree) = sled_in(tempfile::tempdir().unwrap().path());
     let journal = Journal::open(
         journal_dir.path(),
-        &first,
         &[&first_tree],
         overlay(&first, &first_tree),
     )
@@ -71,7 +70,6 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
     let (second, second_tree) = sled_in(other.path());
     let reopened = Journal::open(
         journal_dir.path(),
-        &second,
         &[&second_tree],
         overlay(&second, &second_tree),
     )
@@ -89,7 +87,7 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
 fn open_fresh(dir: &Path) -> (Journal, sled::Tree, tempfile::TempDir) {
     let db_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(db_dir.path());
-    let journal = Journal::open(dir, &db, &[&tree], overlay(&db, &tree)).unwrap();
+    let journal = Journal::open(dir, &[&tree], overlay(&db, &tree)).unwrap();
     (journal, tree, db_dir)
 }
 
@@ -149,7 +147,7 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
     let dir = tempfile::tempdir().unwrap();
     let db_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(db_dir.path());
-    let journal = Journal::open(dir.path(), &db, &[&tree], overlay(&db, &tree)).unwrap();
+    let journal = Journal::open(dir.path(), &[&tree], overlay(&db, &tree)).unwrap();
     let value = "v".repeat(1024 * 1024);
     let has = |number: u64, kind: Kind| {
         journal_files(dir.path())

@@ -5,6 +5,8 @@
 //!   carried it (read, and removed with its execution; no longer written)
 //! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
 //! - `j` + ULID                                 → pending job JSON (executions not yet final)
+//! - `s` + segment number (u64 BE)              → how many records point into that payload
+//!   segment (i64 LE; written by the applier straight into sled, see `payloads.rs`)
 //!
 //! In the `deliveries` tree (dedupe claims):
 //! - hook id + 0x00 + delivery id               → first execution's ULID (16) + claim time (8, BE ms)
@@ -15,6 +17,7 @@ pub const EXECUTION: u8 = b'e';
 pub const PAYLOAD: u8 = b'p';
 pub const HOOK_INDEX: u8 = b'h';
 pub const JOB: u8 = b'j';
+pub const SEGMENT_COUNT: u8 = b's';
 
 pub fn execution(id: ExecutionId) -> Vec<u8> {
     prefixed(EXECUTION, &id.0.to_bytes())
@@ -86,6 +89,16 @@ fn prefixed(tag: u8, rest: &[u8]) -> Vec<u8> {
     key.push(tag);
     key.extend_from_slice(rest);
     key
+}
+
+pub fn segment_count(segment: u64) -> Vec<u8> {
+    prefixed(SEGMENT_COUNT, &segment.to_be_bytes())
+}
+
+/// The segment number of a [`segment_count`] key.
+pub fn segment_of_count(key: &[u8]) -> Option<u64> {
+    let number = key.strip_prefix(&[SEGMENT_COUNT])?;
+    Some(u64::from_be_bytes(number.try_into().ok()?))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod journal;
 mod keys;
 mod meta;
 mod overlay;
+mod payloads;
 mod schedule;
 mod seal;
 mod tree;
@@ -47,6 +48,8 @@ pub enum StoreError {
     Open { path: String, reason: String },
     #[error(transparent)]
     Seal(#[from] seal::SealError),
+    #[error("cannot read a stored payload: {0}")]
+    Payload(std::io::Error),
 }
 
 /// The hub's database.
@@ -55,6 +58,8 @@ pub struct Store {
     /// overlay.
     log: DeferredTree,
     overlay: Arc<Overlay>,
+    /// Payloads too large to keep in their records.
+    payloads: Arc<payloads::Payloads>,
     api_hooks: Tree,
     /// Dedupe claims of delivery ids.
     deliveries: Tree,
@@ -102,21 +107,21 @@ impl Store {
             db.open_tree("bindings")?,
         ];
         let sled = journal::Sled { db, path: db_path };
-        let overlay =
-            Arc::new(Overlay::start(trees[0].clone(), sled.clone()).map_err(|e| open_error(&e))?);
+        let payloads =
+            Arc::new(payloads::Payloads::open(dir, &trees[0]).map_err(|e| open_error(&e))?);
+        let overlay = Arc::new(
+            Overlay::start(trees[0].clone(), sled.clone(), Some(payloads.clone()))
+                .map_err(|e| open_error(&e))?,
+        );
         let journal = Arc::new(
-            journal::Journal::open(
-                dir,
-                &sled,
-                &trees.iter().collect::<Vec<_>>(),
-                overlay.clone(),
-            )
-            .map_err(|e| open_error(&e))?,
+            journal::Journal::open(dir, &trees.iter().collect::<Vec<_>>(), overlay.clone())
+                .map_err(|e| open_error(&e))?,
         );
         let [_, api_hooks, deliveries, meta, bindings] = trees;
         let store = Self {
             log: DeferredTree::new(0, overlay.clone(), journal.clone()),
             overlay,
+            payloads,
             api_hooks: Tree::new(api_hooks, 1, journal.clone()),
             deliveries: Tree::new(deliveries, 2, journal.clone()),
             meta: Tree::new(meta, 3, journal.clone()),

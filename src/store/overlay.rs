@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use sled::IVec;
 
 use super::journal::{self, Journal, Sled};
+use super::keys;
+use super::payloads::{self, Payloads};
 
 /// How long a write waits before it is applied, so that an execution finished within this
 /// time reaches sled once, finished.
@@ -47,6 +49,9 @@ pub(super) struct Overlay {
 struct Shared {
     tree: sled::Tree,
     db: Sled,
+    /// Where execution records' large payloads go on their way into sled (the log tree's
+    /// overlay only).
+    payloads: Option<Arc<Payloads>>,
     state: Mutex<State>,
     wake: Condvar,
     /// Held while writes move into sled, so they arrive in the order they were made.
@@ -134,10 +139,15 @@ enum Due {
 
 impl Overlay {
     /// An overlay over `tree` of `db`, with its applier thread running.
-    pub(super) fn start(tree: sled::Tree, db: Sled) -> std::io::Result<Self> {
+    pub(super) fn start(
+        tree: sled::Tree,
+        db: Sled,
+        payloads: Option<Arc<Payloads>>,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             tree,
             db,
+            payloads,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             applying: Mutex::new(()),
@@ -157,6 +167,19 @@ impl Overlay {
     pub(super) fn retire(&self, file: PathBuf) {
         self.shared.lock().retired.push(file);
         self.shared.wake.notify_one();
+    }
+
+    /// Writes one replayed journal op on this overlay's tree straight into sled, the way the
+    /// applier would have.
+    pub(super) fn replay(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> sled::Result<()> {
+        let write = (key, value.map(IVec::from), 0, false);
+        self.shared.write(std::slice::from_ref(&write), true)
+    }
+
+    /// The sled tree under the overlay, for tests that look at what sled holds.
+    #[cfg(test)]
+    pub(super) fn tree(&self) -> &sled::Tree {
+        &self.shared.tree
     }
 
     /// Applies every write made so far and makes sled durable.
@@ -209,7 +232,14 @@ impl Shared {
         let before = self.lock().next_seq;
         self.apply(Due::Before(before))
             .map_err(std::io::Error::other)?;
-        journal::make_sled_durable(&self.db)
+        if let Some(payloads) = &self.payloads {
+            payloads.sync()?;
+        }
+        journal::make_sled_durable(&self.db)?;
+        if let Some(payloads) = &self.payloads {
+            payloads.collect(&self.tree)?;
+        }
+        Ok(())
     }
 
     /// Moves due writes into sled, a chunk per turn of the apply lock, until none are due.
@@ -220,13 +250,7 @@ impl Shared {
             if taken.is_empty() {
                 return Ok(());
             }
-            let applied = writes
-                .iter()
-                .try_for_each(|(key, value, _, fresh)| match value {
-                    Some(value) => self.tree.insert(key.as_slice(), value.clone()).map(drop),
-                    None if *fresh => Ok(()),
-                    None => self.tree.remove(key.as_slice()).map(drop),
-                });
+            let applied = self.write(&writes, false);
             let mut state = self.lock();
             if let Err(e) = applied {
                 // Put them back in line: a later turn (or the next start's replay) has them.
@@ -250,6 +274,50 @@ impl Shared {
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// Writes a turn's writes into sled, execution records' large payloads into segments.
+    fn write(&self, writes: &[Taken], replaying: bool) -> sled::Result<()> {
+        let Some(payloads) = &self.payloads else {
+            return writes
+                .iter()
+                .try_for_each(|(key, value, _, fresh)| self.write_one(key, value.clone(), *fresh));
+        };
+        let mut counts = payloads::CountChanges::default();
+        let mut converted = payloads::Converted::default();
+        let mut values = Vec::with_capacity(writes.len());
+        for (key, value, _, fresh) in writes {
+            let value = if key.first() != Some(&keys::EXECUTION) {
+                value.clone()
+            } else if let Some(done) = converted.get(key) {
+                done.clone()
+            } else {
+                let value = payloads.convert(
+                    &self.tree,
+                    key,
+                    value.as_ref(),
+                    *fresh,
+                    replaying,
+                    &mut counts,
+                )?;
+                converted.put(key, value.clone());
+                value
+            };
+            values.push(value);
+        }
+        counts.write_raised(&self.tree)?;
+        for ((key, _, _, fresh), value) in writes.iter().zip(values) {
+            self.write_one(key, value, *fresh)?;
+        }
+        counts.write_lowered(&self.tree)
+    }
+
+    fn write_one(&self, key: &[u8], value: Option<IVec>, fresh: bool) -> sled::Result<()> {
+        match value {
+            Some(value) => self.tree.insert(key, value).map(drop),
+            None if fresh => Ok(()),
+            None => self.tree.remove(key).map(drop),
         }
     }
 

@@ -1,0 +1,201 @@
+use std::path::Path;
+
+use super::*;
+use crate::execution::{Execution, RawBody, Status, Trigger};
+use crate::store::Store;
+
+/// A JSON body of about `size` bytes, different for each `seed`.
+fn execution(seed: u64, size: usize, status: Status) -> Execution {
+    let pad = format!("{seed:x}").repeat(size);
+    let raw = format!(r#"{{"seed":{seed},"pad":"{}"}}"#, &pad[..size]);
+    let trigger = Trigger {
+        path: "big".into(),
+        method: "POST".into(),
+        headers: Default::default(),
+        query: Default::default(),
+        body: serde_json::Value::Null,
+        raw_body: RawBody(raw.into_bytes()),
+    };
+    Execution {
+        status,
+        ..Execution::queued("big", trigger, 1_000 + seed)
+    }
+}
+
+/// The segment files in `dir/payloads`, by number, with their sizes.
+fn segments(dir: &Path) -> Vec<(u64, u64)> {
+    let mut found: Vec<(u64, u64)> = fs::read_dir(dir.join("payloads"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| Some((segment_number(&p)?, fs::metadata(&p).unwrap().len())))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Opens the store again; sled's IO threads may hold its lock for a moment after the last
+/// handle is dropped.
+fn reopen(dir: &Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Ok(store) => return store,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn raw(store: &Store, e: &Execution) -> Vec<u8> {
+    store.execution(e.id).unwrap().unwrap().trigger.raw_body.0
+}
+
+#[test]
+fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut big = execution(1, 100_000, Status::Queued);
+    let mut small = execution(2, 1_000, Status::Queued);
+    store
+        .insert_executions(&mut [big.clone(), small.clone()])
+        .unwrap();
+    store.flush_now().unwrap();
+
+    // Only the large payload left its record, and sled's record is small.
+    let payload_len = big.trigger.raw_body.0.len() as u64;
+    assert_eq!(
+        segments(dir.path()).iter().map(|s| s.1).sum::<u64>(),
+        payload_len
+    );
+    let stored = store.overlay.tree().get(keys::execution(big.id)).unwrap();
+    assert!(stored.unwrap().len() < 2_000);
+    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
+    assert_eq!(raw(&store, &small), small.trigger.raw_body.0);
+
+    // Status updates rewrite the record; the payload stays where it is.
+    big.status = Status::Running;
+    store.update_execution(&mut big).unwrap();
+    store.flush_now().unwrap();
+    big.status = Status::Succeeded;
+    store.update_execution(&mut big).unwrap();
+    small.status = Status::Succeeded;
+    store.update_execution(&mut small).unwrap();
+    store.flush_now().unwrap();
+    assert_eq!(
+        segments(dir.path()).iter().map(|s| s.1).sum::<u64>(),
+        payload_len
+    );
+    let read = store.execution(big.id).unwrap().unwrap();
+    assert_eq!(read.status, Status::Succeeded);
+    assert_eq!(read.trigger.raw_body.0, big.trigger.raw_body.0);
+    assert_eq!(read.trigger.body["seed"], 1);
+}
+
+#[test]
+fn a_segment_goes_once_nothing_points_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Two payloads fill the first segment (128 KiB in tests); the third starts the next.
+    let all: Vec<Execution> = (1..=3)
+        .map(|seed| execution(seed, 50_000, Status::Succeeded))
+        .collect();
+    for e in &all {
+        store.insert_executions(&mut [e.clone()]).unwrap();
+    }
+    store.flush_now().unwrap();
+    let numbers: Vec<u64> = segments(dir.path()).iter().map(|s| s.0).collect();
+    assert_eq!(numbers.len(), 2, "{numbers:?}");
+
+    // Pruning one of the first two leaves the first segment; pruning both deletes it at the
+    // next checkpoint, and its count with it.
+    assert_eq!(store.prune(1_002, 10).unwrap(), 1);
+    store.flush_now().unwrap();
+    assert_eq!(segments(dir.path()).len(), 2);
+    assert_eq!(raw(&store, &all[1]), all[1].trigger.raw_body.0);
+    assert_eq!(store.prune(1_003, 10).unwrap(), 1);
+    store.flush_now().unwrap();
+    assert_eq!(
+        segments(dir.path()).iter().map(|s| s.0).collect::<Vec<_>>(),
+        [numbers[1]]
+    );
+    assert_eq!(raw(&store, &all[2]), all[2].trigger.raw_body.0);
+    let count = store
+        .overlay
+        .tree()
+        .get(keys::segment_count(numbers[0]))
+        .unwrap();
+    assert!(
+        count.is_none(),
+        "the count of a deleted segment goes with it"
+    );
+}
+
+#[test]
+fn a_restart_moves_payloads_the_journal_still_holds_and_drops_the_old_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = execution(4, 60_000, Status::Succeeded);
+    let first = {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_executions(&mut [big.clone()]).unwrap();
+        store.flush_now().unwrap();
+        segments(dir.path())[0].0
+    };
+    // The journal still has the record (no rotation since): replaying it appends the payload
+    // anew, and the segment nothing points into any more is deleted.
+    let store = reopen(dir.path());
+    let after = segments(dir.path());
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(after[0].0 > first);
+    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
+}
+
+#[test]
+fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = execution(7, 80_000, Status::Succeeded);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_executions(&mut [big.clone()]).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(store.sync()).unwrap();
+        // The applier moves it into sled (payload to a segment) a moment later; no checkpoint
+        // follows.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let len = big.trigger.raw_body.0.len() as u64;
+        while segments(dir.path())[0].1 != len {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the applier never ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    // As if the segment had not reached the disk: the journal still has the record whole.
+    for (number, _) in segments(dir.path()) {
+        let path = segment_path(&dir.path().join("payloads"), number);
+        fs::write(path, b"").unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
+}
+
+#[test]
+fn a_damaged_payload_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let big = execution(3, 40_000, Status::Succeeded);
+    store.insert_executions(&mut [big.clone()]).unwrap();
+    store.flush_now().unwrap();
+    let (number, _) = segments(dir.path())[0];
+    let path = segment_path(&dir.path().join("payloads"), number);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    fs::write(&path, bytes).unwrap();
+    let err = store.execution(big.id).unwrap_err().to_string();
+    assert!(err.contains("checksum") && err.contains("segment"), "{err}");
+}
