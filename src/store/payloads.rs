@@ -1,10 +1,11 @@
-//! Large payloads, kept out of sled.
+//! Payloads, kept out of sled.
 //!
-//! sled holds a record inside its tree node, and rewrites whole nodes as they fill and split:
-//! a 64 KB payload stored in sled was written to disk three times over (BENCHMARKS.md). So
-//! when the applier moves an execution record whose payload is larger than [`INLINE_MAX`]
-//! into sled, it appends the payload to a segment file here, once, and sled keeps the record
-//! with the payload's place instead ([`PayloadRef`]). Writers, the overlay and the journal
+//! sled holds a record inside its tree node, rewrites whole nodes as they fill and split, and
+//! caches whole nodes: a 64 KB payload stored in sled was written to disk three times over,
+//! and the payloads of recent executions were most of what sled kept in memory
+//! (BENCHMARKS.md). So when the applier moves an execution record whose payload is larger
+//! than [`INLINE_MAX`] into sled, it appends the payload to a segment file here, once, and
+//! sled keeps the record with the payload's place instead ([`PayloadRef`]). Writers, the overlay and the journal
 //! never see the difference: they hold records with their payload, as before.
 //!
 //! Segments are `payloads/<number>.seg`, appended to and never rewritten. The log tree keeps a
@@ -31,9 +32,10 @@ use sled::IVec;
 use super::executions::{self, Stored};
 use super::keys;
 
-/// Payloads up to this size stay in their record: for them a second file costs more than
-/// sled's copies do.
-pub(super) const INLINE_MAX: usize = 16 * 1024;
+/// Payloads up to this size stay in their record (pings, tiny events): reading them from a
+/// second file would cost more than they take in sled. Above it, a record's JSON is most of
+/// what sled holds for it.
+pub(super) const INLINE_MAX: usize = 512;
 /// A segment takes no more appends past this size (small in tests, so they reach it).
 const SEGMENT_BYTES: u64 = if cfg!(test) {
     128 * 1024

@@ -57,7 +57,7 @@ fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut big = execution(1, 100_000, Status::Queued);
-    let mut small = execution(2, 1_000, Status::Queued);
+    let mut small = execution(2, 300, Status::Queued);
     store
         .insert_executions(&mut [big.clone(), small.clone()])
         .unwrap();
