@@ -306,6 +306,7 @@ impl Shared {
             };
             values.push(value);
         }
+        payloads.write_pending()?;
         counts.write_raised(&self.tree)?;
         for ((key, _, _, fresh), value) in writes.iter().zip(values) {
             self.write_one(key, value, *fresh)?;

@@ -92,6 +92,27 @@ struct Segments {
     unsynced: Vec<File>,
     /// A segment file was created since the last sync.
     created: bool,
+    /// Payloads appended to the current segment but not written yet: they end at `size`. The
+    /// applier writes them once per turn ([`Payloads::write_pending`]) rather than one
+    /// `pwrite` each.
+    pending: Vec<u8>,
+}
+
+/// Past this many bytes pending, an append writes them at once.
+const PENDING_MAX: usize = 1024 * 1024;
+
+impl Segments {
+    fn write_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let at = self.size - self.pending.len() as u64;
+        // Cleared even when the write fails: nothing points at these bytes yet (the records
+        // go to sled after this), and a retried turn appends its payloads again.
+        let written = self.file.write_all_at(&self.pending, at);
+        self.pending.clear();
+        written
+    }
 }
 
 /// How the applier's turn changes the counts of records pointing into each segment.
@@ -129,6 +150,7 @@ impl Payloads {
                 size: 0,
                 unsynced: Vec::new(),
                 created: false,
+                pending: Vec::new(),
             }),
         })
     }
@@ -151,7 +173,7 @@ impl Payloads {
     }
 
     /// What sled is to hold for a write of `value` to the execution record `key`: the record
-    /// as it is, or with its payload moved to a segment. `fresh` says sled cannot have the key
+    /// as it is, or with its payload moved to a segment (written by [`Payloads::write_pending`]). `fresh` says sled cannot have the key
     /// yet. The previous record's payload is reused when it is the same payload (a status
     /// update), so a payload is appended once however often its record is rewritten; except,
     /// while `replaying` the journal, a payload appended by an earlier run: it was written
@@ -220,6 +242,7 @@ impl Payloads {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 4 GiB"))?;
         let mut state = self.state.lock().expect("payloads lock poisoned");
         if state.size > 0 && state.size + payload.len() as u64 > SEGMENT_BYTES {
+            state.write_pending()?;
             let number = state.number + 1;
             // The full segment was put in `unsynced` at its first append.
             state.file = create_segment(&self.dir, number)?;
@@ -228,12 +251,15 @@ impl Payloads {
             state.created = true;
         }
         let offset = state.size;
-        state.file.write_all_at(payload, offset)?;
         if offset == 0 {
             let file = state.file.try_clone()?;
             state.unsynced.push(file);
         }
+        state.pending.extend_from_slice(payload);
         state.size += payload.len() as u64;
+        if state.pending.len() >= PENDING_MAX {
+            state.write_pending()?;
+        }
         Ok(PayloadRef {
             segment: state.number,
             offset,
@@ -242,9 +268,19 @@ impl Payloads {
         })
     }
 
+    /// Writes the payloads appended since the last call: before sled gets records that point
+    /// at them.
+    pub(super) fn write_pending(&self) -> io::Result<()> {
+        self.state
+            .lock()
+            .expect("payloads lock poisoned")
+            .write_pending()
+    }
+
     /// Makes every payload appended so far durable.
     pub(super) fn sync(&self) -> io::Result<()> {
         let mut state = self.state.lock().expect("payloads lock poisoned");
+        state.write_pending()?;
         for file in &state.unsynced {
             file.sync_data()?;
         }
