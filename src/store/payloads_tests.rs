@@ -199,3 +199,32 @@ fn a_damaged_payload_is_an_error_naming_it() {
     let err = store.execution(big.id).unwrap_err().to_string();
     assert!(err.contains("checksum") && err.contains("segment"), "{err}");
 }
+
+#[test]
+fn a_segment_no_count_was_written_for_is_deleted_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = execution(5, 30_000, Status::Succeeded);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_executions(&mut [big.clone()]).unwrap();
+        store.flush_now().unwrap();
+    }
+    // As if a crash came after a payload was appended but before its count reached sled.
+    let kept: Vec<u64> = segments(dir.path()).iter().map(|s| s.0).collect();
+    let orphan = kept.iter().max().unwrap() + 7;
+    fs::write(
+        segment_path(&dir.path().join("payloads"), orphan),
+        b"x".repeat(1000),
+    )
+    .unwrap();
+
+    let store = reopen(dir.path());
+    let after: Vec<u64> = segments(dir.path()).iter().map(|s| s.0).collect();
+    assert!(!after.contains(&orphan), "{after:?}");
+    // Numbers go on past every segment seen, the deleted one included.
+    assert!(
+        after.iter().all(|&n| n > orphan || kept.contains(&n)),
+        "{after:?}"
+    );
+    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
+}
