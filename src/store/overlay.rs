@@ -237,6 +237,7 @@ impl Shared {
         }
         journal::make_sled_durable(&self.db)?;
         if let Some(payloads) = &self.payloads {
+            let _turn = self.applying.lock().expect("overlay lock poisoned");
             payloads.collect(&self.tree)?;
         }
         Ok(())

@@ -173,11 +173,12 @@ impl Payloads {
     }
 
     /// What sled is to hold for a write of `value` to the execution record `key`: the record
-    /// as it is, or with its payload moved to a segment (written by [`Payloads::write_pending`]). `fresh` says sled cannot have the key
-    /// yet. The previous record's payload is reused when it is the same payload (a status
-    /// update), so a payload is appended once however often its record is rewritten; except,
-    /// while `replaying` the journal, a payload appended by an earlier run: it was written
-    /// after that run's last checkpoint, so it may not have reached the disk.
+    /// as it is, or with its payload moved to a segment (written by
+    /// [`Payloads::write_pending`]). `fresh` says sled cannot have the key yet. The previous
+    /// record's payload is reused when it is the same payload (a status update), so a payload
+    /// is appended once however often its record is rewritten; except, while `replaying` the
+    /// journal, a payload appended by an earlier run: it was written after that run's last
+    /// checkpoint, so it may not have reached the disk.
     pub(super) fn convert(
         &self,
         tree: &sled::Tree,
@@ -297,8 +298,9 @@ impl Payloads {
         Ok(())
     }
 
-    /// Deletes the segments no durable record points into any more. Called after a checkpoint
-    /// made sled durable.
+    /// Deletes the segments no record points into any more. Called after a checkpoint made
+    /// sled durable, between the applier's turns: a turn in progress may be about to raise a
+    /// count that is zero now.
     pub(super) fn collect(&self, log: &sled::Tree) -> io::Result<usize> {
         let current = self.state.lock().expect("payloads lock poisoned").number;
         let mut deleted = 0;
