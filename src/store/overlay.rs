@@ -12,7 +12,7 @@
 //! deletes the file. Only one party applies at a time, so sled receives a key's writes in the
 //! order they were made.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -286,12 +286,14 @@ impl Shared {
                 .try_for_each(|(key, value, _, fresh)| self.write_one(key, value.clone(), *fresh));
         };
         let mut counts = payloads::CountChanges::default();
-        let mut converted = payloads::Converted::default();
+        // A checkpoint's turn can hold a key more than once, each time with its newest value:
+        // its payload is appended once.
+        let mut converted: HashMap<&[u8], Option<IVec>> = HashMap::new();
         let mut values = Vec::with_capacity(writes.len());
         for (key, value, _, fresh) in writes {
             let value = if key.first() != Some(&keys::EXECUTION) {
                 value.clone()
-            } else if let Some(done) = converted.get(key) {
+            } else if let Some(done) = converted.get(key.as_slice()) {
                 done.clone()
             } else {
                 let value = payloads.convert(
@@ -302,7 +304,7 @@ impl Shared {
                     replaying,
                     &mut counts,
                 )?;
-                converted.put(key, value.clone());
+                converted.insert(key, value.clone());
                 value
             };
             values.push(value);

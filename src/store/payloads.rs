@@ -20,7 +20,7 @@
 //! so a durable record never points at bytes that are not. Until then the journal has the
 //! record with its payload, and a replay writes it back into sled whole.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -348,21 +348,6 @@ impl CountChanges {
             log.insert(keys::segment_count(segment), &now.to_le_bytes())?;
         }
         Ok(())
-    }
-}
-
-/// Conversions made earlier in one applier turn, by key: a checkpoint's turn can hold a key
-/// more than once, all with its newest value, which is to be appended once.
-#[derive(Default)]
-pub(super) struct Converted(HashMap<Vec<u8>, Option<IVec>>);
-
-impl Converted {
-    pub(super) fn get(&self, key: &[u8]) -> Option<&Option<IVec>> {
-        self.0.get(key)
-    }
-
-    pub(super) fn put(&mut self, key: &[u8], value: Option<IVec>) {
-        self.0.insert(key.to_vec(), value);
     }
 }
 
