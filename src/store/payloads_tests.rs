@@ -33,6 +33,17 @@ fn segments(dir: &Path) -> Vec<(u64, u64)> {
     found
 }
 
+/// Writes `e` into a store on `dir`, checkpoints, and closes the store.
+fn written(dir: &Path, e: &Execution) {
+    let store = Store::open(dir).unwrap();
+    store.insert_executions(&mut [e.clone()]).unwrap();
+    store.flush_now().unwrap();
+}
+
+fn segment_file(dir: &Path, number: u64) -> std::path::PathBuf {
+    segment_path(&dir.join("payloads"), number)
+}
+
 /// Opens the store again; sled's IO threads may hold its lock for a moment after the last
 /// handle is dropped.
 fn reopen(dir: &Path) -> Store {
@@ -139,12 +150,8 @@ fn a_segment_goes_once_nothing_points_into_it() {
 fn a_restart_moves_payloads_the_journal_still_holds_and_drops_the_old_segment() {
     let dir = tempfile::tempdir().unwrap();
     let big = execution(4, 60_000, Status::Succeeded);
-    let first = {
-        let store = Store::open(dir.path()).unwrap();
-        store.insert_executions(&mut [big.clone()]).unwrap();
-        store.flush_now().unwrap();
-        segments(dir.path())[0].0
-    };
+    written(dir.path(), &big);
+    let first = segments(dir.path())[0].0;
     // The journal still has the record (no rotation since): replaying it appends the payload
     // anew, and the segment nothing points into any more is deleted.
     let store = reopen(dir.path());
@@ -180,8 +187,7 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
     }
     // As if the segment had not reached the disk: the journal still has the record whole.
     for (number, _) in segments(dir.path()) {
-        let path = segment_path(&dir.path().join("payloads"), number);
-        fs::write(path, b"").unwrap();
+        fs::write(segment_file(dir.path(), number), b"").unwrap();
     }
     let store = reopen(dir.path());
     assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
@@ -195,7 +201,7 @@ fn a_damaged_payload_is_an_error_naming_it() {
     store.insert_executions(&mut [big.clone()]).unwrap();
     store.flush_now().unwrap();
     let (number, _) = segments(dir.path())[0];
-    let path = segment_path(&dir.path().join("payloads"), number);
+    let path = segment_file(dir.path(), number);
     let mut bytes = fs::read(&path).unwrap();
     bytes[100] ^= 1;
     fs::write(&path, bytes).unwrap();
@@ -207,19 +213,11 @@ fn a_damaged_payload_is_an_error_naming_it() {
 fn a_segment_no_count_was_written_for_is_deleted_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let big = execution(5, 30_000, Status::Succeeded);
-    {
-        let store = Store::open(dir.path()).unwrap();
-        store.insert_executions(&mut [big.clone()]).unwrap();
-        store.flush_now().unwrap();
-    }
+    written(dir.path(), &big);
     // As if a crash came after a payload was appended but before its count reached sled.
     let kept: Vec<u64> = segments(dir.path()).iter().map(|s| s.0).collect();
     let orphan = kept.iter().max().unwrap() + 7;
-    fs::write(
-        segment_path(&dir.path().join("payloads"), orphan),
-        b"x".repeat(1000),
-    )
-    .unwrap();
+    fs::write(segment_file(dir.path(), orphan), b"x".repeat(1000)).unwrap();
 
     let store = reopen(dir.path());
     let after: Vec<u64> = segments(dir.path()).iter().map(|s| s.0).collect();
