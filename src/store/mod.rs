@@ -92,10 +92,11 @@ impl Store {
             // periodic flush would only add IO. High-throughput mode favours writes.
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(None)
-            // sled caches up to 1 GiB by default; the hub should stay small (a 30 s flood left
-            // 46 MiB resident with 32 MiB here, 34 MiB with 8; BENCHMARKS.md). New executions
-            // are read from the overlay, older ones from disk when someone looks at them.
-            .cache_capacity(8 * 1024 * 1024)
+            // sled caches up to 1 GiB by default; the hub should stay small. New executions are
+            // read from the overlay, older ones from disk when someone looks at them, and the
+            // applier only touches the newest leaves, so a small cache costs no throughput. A
+            // 30 s flood peaked at 38 MiB resident with 8 MiB here, 35-36 with 1 (BENCHMARKS.md).
+            .cache_capacity(1024 * 1024)
             .open()
             .map_err(|e| open_error(&e))?;
         // The tags are the trees' places in this list: the journal names trees by them.
