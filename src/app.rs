@@ -242,7 +242,7 @@ pub async fn run_with(
     let grace = registry.snapshot().config.server.shutdown_grace;
     queue.drain(grace).await;
     retention.abort();
-    store.flush_now()?;
+    store.close()?;
     Ok(())
 }
 

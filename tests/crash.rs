@@ -207,8 +207,16 @@ hooks:
     assert!(refused.is_err(), "still accepting after SIGTERM");
     assert_eq!(hub.wait_exit(Duration::from_secs(10)).await, Some(0));
     assert!(hub.log_text().contains("shutting down"));
+    // Everything is in sled, durably: the journal is gone, so the next start replays nothing.
+    let journals: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".wal"))
+        .collect();
+    assert!(journals.is_empty(), "left to replay: {journals:?}");
 
     let hub = Binary::start(&config, port, dir.path()).await;
+    assert!(!hub.log_text().contains("replayed the journal"));
     let first = execution(&client, &hub.url, &ids[0]).await;
     assert_eq!(first["status"], "succeeded", "{first:#}");
     // The other two had not started: they run now, once each, instead of failing as

@@ -9,7 +9,8 @@
 //! ceiling.
 //!
 //! At open, journal files left by the previous run are replayed into sled, sled is fsynced and
-//! the files discarded. While running, the journal is rotated when it grows or ages: the old
+//! the files discarded. A clean shutdown ([`Journal::close_after`]) makes sled durable and
+//! discards them itself, so only a crash leaves any to replay. While running, the journal is rotated when it grows or ages: the old
 //! file is handed to the [`Overlay`]'s thread, which discards it once sled holds all of it
 //! durably.
 //!
@@ -58,6 +59,7 @@ pub(super) struct Journal {
     shared: Arc<Shared>,
     durable: watch::Receiver<Durable>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    dir: PathBuf,
 }
 
 struct Shared {
@@ -160,6 +162,7 @@ impl Journal {
             shared,
             durable,
             thread: Mutex::new(Some(thread)),
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -232,6 +235,25 @@ impl Journal {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+    }
+}
+
+impl Journal {
+    /// Stops the thread, runs `checkpoint`, which must make every write made so far durable
+    /// without the journal, and then discards the journal's files, so that the next open has
+    /// nothing to replay. If `checkpoint` fails the files stay, for the next open to replay.
+    pub(super) fn close_after(
+        &self,
+        checkpoint: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.close();
+        checkpoint()?;
+        let files: Vec<PathBuf> = journal_files(&self.dir)?
+            .into_iter()
+            .filter(|f| f.kind != Kind::Spare)
+            .map(|f| f.path)
+            .collect();
+        discard(&self.dir, &files)
     }
 }
 

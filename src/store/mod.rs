@@ -157,6 +157,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Shuts the store down for a clean exit: the journal is written out and stopped, every
+    /// write is moved into sled and made durable, and the journal is discarded, so the next
+    /// start has nothing to replay. A write made after this is not durable (its `sync` fails).
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.journal
+            .close_after(|| {
+                self.overlay.close();
+                self.overlay.make_durable()
+            })
+            .map_err(|e| StoreError::Flush(e.to_string()))
+    }
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
         // Writes pending in the journal reach the disk before the files are let go; what the

@@ -229,3 +229,33 @@ fn a_segment_no_count_was_written_for_is_deleted_at_open() {
     );
     assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
 }
+
+#[test]
+fn a_clean_close_leaves_no_journal_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = execution(11, 40_000, Status::Succeeded);
+    let queued = execution(12, 100, Status::Queued);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .insert_executions(&mut [big.clone(), queued.clone()])
+            .unwrap();
+        store.close().unwrap();
+    }
+    let journals: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("journal-") && !name.ends_with(".spare"))
+        .collect();
+    assert!(journals.is_empty(), "left to replay: {journals:?}");
+    let bytes = |dir: &Path| segments(dir).iter().map(|s| s.1).sum::<u64>();
+    let before = bytes(dir.path());
+
+    let store = reopen(dir.path());
+    // A replay would have appended the large payload again, to this run's new segment.
+    assert_eq!(bytes(dir.path()), before);
+    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
+    let read = store.execution(queued.id).unwrap().unwrap();
+    assert_eq!(read.status, Status::Queued);
+    assert_eq!(store.pending_jobs().unwrap().len(), 1, "its job survives");
+}
