@@ -187,8 +187,17 @@ impl Store {
         Ok(removed)
     }
 
+    /// Whether the execution is final (or gone), from its record alone: the payload is not read.
     fn is_final(&self, id: ExecutionId) -> Result<bool, StoreError> {
-        Ok(self.execution(id)?.is_none_or(|e| e.status.is_final()))
+        #[derive(Deserialize)]
+        struct StatusOf {
+            status: Status,
+        }
+        let Some(bytes) = self.log.get(keys::execution(id))? else {
+            return Ok(true);
+        };
+        let record: StatusOf = serde_json::from_slice(split(&bytes)?.0)?;
+        Ok(record.status.is_final())
     }
 }
 
