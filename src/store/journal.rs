@@ -9,10 +9,10 @@
 //! ceiling.
 //!
 //! At open, journal files left by the previous run are replayed into sled, sled is fsynced and
-//! the files discarded. A clean shutdown ([`Journal::close_after`]) makes sled durable and
-//! discards them itself, so only a crash leaves any to replay. While running, the journal is rotated when it grows or ages: the old
-//! file is handed to the [`Overlay`]'s thread, which discards it once sled holds all of it
-//! durably.
+//! the files discarded; a clean shutdown ([`Journal::close_after`]) makes sled durable and
+//! discards them itself, so only a crash leaves any to replay. While running, the journal is
+//! rotated when it grows or ages: the old file is handed to the [`Overlay`]'s thread, which
+//! discards it once sled holds all of it durably.
 //!
 //! Discarding keeps one full-sized file as the spare that the next rotation writes over: an
 //! `fdatasync` after writing over blocks a file already has is a data flush alone, while one
@@ -236,9 +236,7 @@ impl Journal {
             let _ = thread.join();
         }
     }
-}
 
-impl Journal {
     /// Stops the thread, runs `checkpoint`, which must make every write made so far durable
     /// without the journal, and then discards the journal's files, so that the next open has
     /// nothing to replay. If `checkpoint` fails the files stay, for the next open to replay.

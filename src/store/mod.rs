@@ -95,7 +95,7 @@ impl Store {
             // sled caches up to 1 GiB by default; the hub should stay small. New executions are
             // read from the overlay, older ones from disk when someone looks at them, and the
             // applier only touches the newest leaves, so a small cache costs no throughput. A
-            // 30 s flood peaked at 38 MiB resident with 8 MiB here, 35-36 with 1 (BENCHMARKS.md).
+            // 30 s flood peaked at 38 MiB resident with 8 MiB here, 34-36 with 1 (BENCHMARKS.md).
             .cache_capacity(1024 * 1024)
             .open()
             .map_err(|e| open_error(&e))?;
@@ -148,16 +148,14 @@ impl Store {
         self.changes.subscribe()
     }
 
-    /// Makes everything durable now, without waiting on the journal thread; for start-up and
-    /// shutdown.
+    /// Makes everything durable now, without waiting on the journal thread; for start-up (see
+    /// [`Store::close`] for shutdown).
     pub fn flush_now(&self) -> Result<(), StoreError> {
         self.overlay
             .make_durable()
             .map_err(|e| StoreError::Flush(e.to_string()))
     }
-}
 
-impl Store {
     /// Shuts the store down for a clean exit: the journal is written out and stopped, every
     /// write is moved into sled and made durable, and the journal is discarded, so the next
     /// start has nothing to replay. A write made after this is not durable (its `sync` fails).
