@@ -278,7 +278,12 @@ pub struct Trigger {
     /// Lower-cased names; secrets replaced by `[redacted]`.
     pub headers: BTreeMap<String, String>,
     pub query: BTreeMap<String, String>,
-    /// The parsed payload (query parameters merged in). Not stored: derived from `raw_body`.
+    /// Whether `query` was merged into `body` (see `TriggerConfig::merges_query`). Written
+    /// only when false: records from before the choice existed all had it merged.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub query_in_body: bool,
+    /// The parsed payload (query parameters merged in when `query_in_body`). Not stored:
+    /// derived from `raw_body`.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub body: Value,
     /// The body exactly as received, for forwarding it unchanged.
@@ -386,6 +391,14 @@ pub(crate) mod time {
             super::deserialize(d).map(Some)
         }
     }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 #[cfg(test)]

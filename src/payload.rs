@@ -31,12 +31,9 @@ pub struct Payload {
 
 /// Reads a delivery: the body by its content type, CloudEvents in structured mode
 /// (`application/cloudevents+json`: `body` is the event's `data`) and binary mode (`ce-*`
-/// headers), query parameters merged in, the event type, delivery id and label.
-pub fn read(
-    headers: &HeaderMap,
-    raw: &[u8],
-    query: &BTreeMap<String, String>,
-) -> Result<Payload, PayloadError> {
+/// headers), the event type, delivery id and label. The query is not merged here: whether it
+/// may be is each hook's to say ([`merge_query`]).
+pub fn read(headers: &HeaderMap, raw: &[u8]) -> Result<Payload, PayloadError> {
     // Readers disagree on which of several would count (this one reads the first, the log
     // keeps the last), so a replay could parse the body another way: refuse the ambiguity.
     if headers
@@ -54,9 +51,9 @@ pub fn read(
         .and_then(|c| c.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase());
     if mime.as_deref() == Some("application/cloudevents+json") {
-        return read_structured_cloud_event(raw, query);
+        return read_structured_cloud_event(raw);
     }
-    let body = parse(content_type, raw, query)?;
+    let body = parse(content_type, raw)?;
     let mut delivery_id = delivery_id(headers);
     if delivery_id.is_none() && headers.contains_key("ce-specversion") {
         delivery_id = header_text(headers, "ce-id");
@@ -71,14 +68,11 @@ pub fn read(
 
 /// A structured-mode CloudEvent: the envelope's `data` (or decoded `data_base64`) is the body;
 /// `type` and `id` are the event type and delivery id.
-fn read_structured_cloud_event(
-    raw: &[u8],
-    query: &BTreeMap<String, String>,
-) -> Result<Payload, PayloadError> {
+fn read_structured_cloud_event(raw: &[u8]) -> Result<Payload, PayloadError> {
     let envelope: Value =
         serde_json::from_slice(raw).map_err(|e| PayloadError::Json(e.to_string()))?;
     let text = |k: &str| envelope.get(k).and_then(Value::as_str).map(str::to_string);
-    let mut body = match (envelope.get("data"), envelope.get("data_base64")) {
+    let body = match (envelope.get("data"), envelope.get("data_base64")) {
         (Some(data), _) => data.clone(),
         (None, Some(Value::String(encoded))) => {
             use base64::Engine as _;
@@ -89,7 +83,6 @@ fn read_structured_cloud_event(
         }
         _ => Value::Object(Map::new()),
     };
-    merge_query(&mut body, query);
     Ok(Payload {
         event_type: text("type"),
         delivery_id: text("id"),
@@ -99,7 +92,7 @@ fn read_structured_cloud_event(
 }
 
 /// The payload of a recorded delivery, read again from its raw body, stored headers (for the
-/// content type and CloudEvents headers) and query, exactly as [`read`] read it on arrival.
+/// content type and CloudEvents headers) and query, exactly as it was read on arrival.
 /// A raw body that no longer parses (it did on arrival) yields its text.
 pub fn body_of(trigger: &crate::execution::Trigger) -> Value {
     let mut headers = HeaderMap::new();
@@ -113,9 +106,13 @@ pub fn body_of(trigger: &crate::execution::Trigger) -> Value {
             headers.insert(name, value);
         }
     }
-    read(&headers, &trigger.raw_body.0, &trigger.query)
+    let mut body = read(&headers, &trigger.raw_body.0)
         .map(|p| p.body)
-        .unwrap_or_else(|_| parse_untyped(&trigger.raw_body.0))
+        .unwrap_or_else(|_| parse_untyped(&trigger.raw_body.0));
+    if trigger.query_in_body {
+        merge_query(&mut body, &trigger.query);
+    }
+    body
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -125,7 +122,8 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn merge_query(body: &mut Value, query: &BTreeMap<String, String>) {
+/// Merges query parameters into an object body as top-level fields; body values win.
+pub fn merge_query(body: &mut Value, query: &BTreeMap<String, String>) {
     if let Value::Object(fields) = body {
         for (k, v) in query {
             fields
@@ -135,18 +133,13 @@ fn merge_query(body: &mut Value, query: &BTreeMap<String, String>) {
     }
 }
 
-/// Parses a body by its content type, then merges query parameters in as top-level fields
-/// (body values win).
-pub fn parse(
-    content_type: Option<&str>,
-    raw: &[u8],
-    query: &BTreeMap<String, String>,
-) -> Result<Value, PayloadError> {
+/// Parses a body by its content type.
+pub fn parse(content_type: Option<&str>, raw: &[u8]) -> Result<Value, PayloadError> {
     let mime = content_type
         .and_then(|c| c.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let mut body = if raw.iter().all(u8::is_ascii_whitespace) {
+    let body = if raw.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else if is_json(&mime) {
         serde_json::from_slice(raw).map_err(|e| PayloadError::Json(e.to_string()))?
@@ -155,7 +148,6 @@ pub fn parse(
     } else {
         parse_untyped(raw)
     };
-    merge_query(&mut body, query);
     Ok(body)
 }
 
@@ -218,8 +210,6 @@ pub const DELIVERY_HEADERS: &[&str] = &[
     "x-github-delivery",
     "x-gitea-delivery",
     "x-gitlab-event-uuid",
-    "webhook-id",
-    "svix-id",
     "x-shopify-webhook-id",
     "linear-delivery",
     "x-delivery",
@@ -269,49 +259,43 @@ mod tests {
 
     #[test]
     fn json_body_with_query_merged_and_body_winning() {
-        let body = parse(
+        let mut body = parse(
             Some("application/json; charset=utf-8"),
             br#"{"a":1,"env":"body"}"#,
-            &q(&[("env", "query"), ("extra", "x")]),
         )
         .unwrap();
+        assert_eq!(body, json!({"a": 1, "env": "body"}), "not merged by parse");
+        merge_query(&mut body, &q(&[("env", "query"), ("extra", "x")]));
         assert_eq!(body, json!({"a": 1, "env": "body", "extra": "x"}));
     }
 
     #[test]
     fn bad_json_with_json_type_is_an_error() {
-        let err = parse(Some("application/json"), b"{nope", &q(&[])).unwrap_err();
+        let err = parse(Some("application/json"), b"{nope").unwrap_err();
         assert!(matches!(err, PayloadError::Json(_)));
     }
 
     #[test]
     fn github_form_payload_yields_inner_json() {
         let raw = b"payload=%7B%22action%22%3A%22opened%22%7D";
-        let body = parse(Some("application/x-www-form-urlencoded"), raw, &q(&[])).unwrap();
+        let body = parse(Some("application/x-www-form-urlencoded"), raw).unwrap();
         assert_eq!(body, json!({"action": "opened"}));
     }
 
     #[test]
     fn plain_form_repeated_keys_become_lists() {
-        let body = parse(
-            Some("application/x-www-form-urlencoded"),
-            b"a=1&b=2&a=3",
-            &q(&[]),
-        )
-        .unwrap();
+        let body = parse(Some("application/x-www-form-urlencoded"), b"a=1&b=2&a=3").unwrap();
         assert_eq!(body, json!({"a": ["1", "3"], "b": "2"}));
     }
 
     #[test]
     fn raw_text_stays_text_and_empty_body_takes_query() {
-        assert_eq!(
-            parse(Some("text/plain"), b"hello", &q(&[("x", "1")])).unwrap(),
-            json!("hello")
-        );
-        assert_eq!(
-            parse(None, b"", &q(&[("x", "1")])).unwrap(),
-            json!({"x": "1"})
-        );
+        let mut text = parse(Some("text/plain"), b"hello").unwrap();
+        merge_query(&mut text, &q(&[("x", "1")]));
+        assert_eq!(text, json!("hello"));
+        let mut empty = parse(None, b"").unwrap();
+        merge_query(&mut empty, &q(&[("x", "1")]));
+        assert_eq!(empty, json!({"x": "1"}));
     }
 
     #[test]
@@ -336,13 +320,13 @@ mod tests {
             "application/cloudevents+json".parse().unwrap(),
         );
         let raw = br#"{"specversion":"1.0","type":"com.example.build","source":"/ci","id":"A-1","data":{"ok":true}}"#;
-        let p = read(&headers, raw, &q(&[("env", "prod")])).unwrap();
-        assert_eq!(p.body, json!({"ok": true, "env": "prod"}));
+        let p = read(&headers, raw).unwrap();
+        assert_eq!(p.body, json!({"ok": true}));
         assert_eq!(p.event_type.as_deref(), Some("com.example.build"));
         assert_eq!(p.delivery_id.as_deref(), Some("A-1"));
 
         let raw = br#"{"specversion":"1.0","type":"t","id":"B","data_base64":"eyJuIjoxfQ=="}"#;
-        assert_eq!(read(&headers, raw, &q(&[])).unwrap().body, json!({"n": 1}));
+        assert_eq!(read(&headers, raw).unwrap().body, json!({"n": 1}));
     }
 
     #[test]
@@ -352,7 +336,7 @@ mod tests {
         headers.insert("ce-specversion", "1.0".parse().unwrap());
         headers.insert("ce-type", "com.example.push".parse().unwrap());
         headers.insert("ce-id", "C-7".parse().unwrap());
-        let p = read(&headers, br#"{"x":1}"#, &q(&[])).unwrap();
+        let p = read(&headers, br#"{"x":1}"#).unwrap();
         assert_eq!(p.body, json!({"x": 1}));
         assert_eq!(p.event_type.as_deref(), Some("com.example.push"));
         assert_eq!(p.delivery_id.as_deref(), Some("C-7"));
@@ -368,7 +352,7 @@ mod tests {
             "application/x-www-form-urlencoded".parse().unwrap(),
         );
         headers.append("content-type", "application/json".parse().unwrap());
-        let err = read(&headers, b"a=1", &q(&[])).unwrap_err();
+        let err = read(&headers, b"a=1").unwrap_err();
         assert_eq!(err, PayloadError::ContentTypes);
         assert!(err.to_string().contains("more than one Content-Type"));
     }

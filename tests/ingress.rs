@@ -154,10 +154,10 @@ async fn form_payloads_and_query_parameters_reach_the_action() {
     let ids = accepted_ids(response).await;
     for id in ids {
         let e = hub.wait_for_status(&id, "succeeded").await;
-        assert_eq!(
-            e["trigger"]["body"],
-            json!({"value": "from-form", "env": "prod"})
-        );
+        // The query is kept beside the body, not merged into it: the signature covers only
+        // the body (SPEC §4 step 5).
+        assert_eq!(e["trigger"]["body"], json!({"value": "from-form"}));
+        assert_eq!(e["trigger"]["query"], json!({"env": "prod"}));
         if e["hookId"] == "run-tool" {
             assert!(
                 e["output"]["stdout"]

@@ -166,6 +166,7 @@ pub(crate) mod test_support {
             method: "POST".into(),
             headers,
             query: BTreeMap::from([("q".to_string(), "1".to_string())]),
+            query_in_body: true,
             body,
             raw_body: RawBody(raw.to_vec()),
         };

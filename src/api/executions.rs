@@ -140,7 +140,7 @@ pub async fn test(
     } else {
         body.to_vec()
     };
-    let payload = crate::payload::parse(Some("application/json"), &raw, &BTreeMap::new())
+    let payload = crate::payload::parse(Some("application/json"), &raw)
         .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
     let now = app.clock.now_ms();
     let mut headers = BTreeMap::new();
@@ -150,6 +150,7 @@ pub async fn test(
         method: "POST".to_string(),
         headers,
         query: BTreeMap::new(),
+        query_in_body: true,
         body: payload,
         raw_body: RawBody(raw),
     };

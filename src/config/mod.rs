@@ -63,9 +63,21 @@ pub struct ServerConfig {
     /// How many actions may run at once across all hooks.
     #[serde(default = "default_workers")]
     pub workers: usize,
-    /// Proxies (CIDRs) whose `X-Forwarded-For` / `CF-Connecting-IP` headers are believed.
+    /// Proxies (CIDRs) whose client-address header is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header a trusted proxy gives the client's address in.
+    #[serde(default)]
+    pub client_ip_header: ClientIpHeader,
+    /// How long a request may take to arrive whole, headers and body.
+    #[serde(default = "default_request_timeout", with = "duration")]
+    pub request_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    #[serde(default = "default_idle_timeout", with = "duration")]
+    pub idle_timeout: Duration,
+    /// Connections (or, through a trusted proxy, requests) one client address may hold at once.
+    #[serde(default = "default_connections_per_client")]
+    pub max_connections_per_client: usize,
     /// On SIGTERM, how long running actions may take to finish before the hub stops anyway.
     #[serde(default = "default_shutdown_grace", with = "duration")]
     pub shutdown_grace: Duration,
@@ -76,6 +88,45 @@ pub struct ServerConfig {
 
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_connections_per_client() -> usize {
+    64
+}
+
+/// `server.clientIpHeader`: where a trusted proxy writes the client's address. Only this one
+/// header is read; whatever else a request carries is the client's own say-so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientIpHeader {
+    /// The right-most address that is not itself a trusted proxy (nginx, ngrok, most proxies).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// Cloudflare's (cloudflared), which Cloudflare always overwrites.
+    #[serde(rename = "cf-connecting-ip")]
+    CfConnectingIp,
+    /// nginx's `proxy_set_header X-Real-IP $remote_addr`.
+    #[serde(rename = "x-real-ip")]
+    XRealIp,
+}
+
+impl ClientIpHeader {
+    /// The header's name, lower-cased.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientIpHeader::XForwardedFor => "x-forwarded-for",
+            ClientIpHeader::CfConnectingIp => "cf-connecting-ip",
+            ClientIpHeader::XRealIp => "x-real-ip",
+        }
+    }
 }
 
 /// `server.rateLimit:` a token bucket per client address.
@@ -125,6 +176,10 @@ impl Default for ServerConfig {
             retention: RetentionConfig::default(),
             workers: default_workers(),
             trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::default(),
+            request_timeout: default_request_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections_per_client: default_connections_per_client(),
             shutdown_grace: default_shutdown_grace(),
             rate_limit: RateLimitConfig::default(),
         }

@@ -69,6 +69,20 @@ fn validate_server(server: &ServerConfig, errors: &mut Vec<Problem>) {
     if !(1..=256).contains(&server.workers) {
         errors.push(("server.workers".into(), "must be between 1 and 256".into()));
     }
+    if server.max_connections_per_client < 1 {
+        errors.push((
+            "server.maxConnectionsPerClient".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    for (field, value) in [
+        ("server.requestTimeout", server.request_timeout),
+        ("server.idleTimeout", server.idle_timeout),
+    ] {
+        if value.is_zero() {
+            errors.push((field.into(), "must be more than 0s".into()));
+        }
+    }
     if server.retention.max_per_hook < 1 {
         errors.push((
             "server.retention.maxPerHook".into(),

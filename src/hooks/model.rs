@@ -79,6 +79,11 @@ pub struct TriggerConfig {
     /// HTTP methods accepted besides POST.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
+    /// Whether query parameters merge into the payload as top-level fields. When absent they
+    /// do only where the query is authenticated with the rest of the request: token schemes
+    /// (`bearer`, `header`, `gitlab`) and GET requests, never under a body signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_query: Option<bool>,
     /// `header`/`hmac` schemes: the header that carries the secret or signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
@@ -122,6 +127,16 @@ impl TriggerConfig {
     /// The scheme name in force.
     pub fn scheme_name(&self) -> &str {
         self.scheme.as_deref().unwrap_or("github")
+    }
+
+    /// Whether a request's query joins its payload (see [`TriggerConfig::merge_query`]): a
+    /// body signature does not cover the query, so an attacker replaying a signed delivery
+    /// could otherwise add fields to what filters, templates and tools see.
+    pub fn merges_query(&self, method: &str) -> bool {
+        self.merge_query.unwrap_or_else(|| {
+            method.eq_ignore_ascii_case("GET")
+                || crate::verify::TOKEN_SCHEMES.contains(&self.scheme_name())
+        })
     }
 }
 

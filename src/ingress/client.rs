@@ -1,30 +1,37 @@
-//! Who is delivering: the client address, believing forwarding headers only from
-//! `server.trustedProxies`, and each hook's `ipAllowlist`.
+//! Who is delivering: the client address, believing one forwarding header
+//! (`server.clientIpHeader`) and only from `server.trustedProxies`, and each hook's
+//! `ipAllowlist`.
 
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
-/// The client's address. The peer is the client unless it is a trusted proxy; then
-/// `CF-Connecting-IP` is believed, else the right-most `X-Forwarded-For` entry that is not
-/// itself a trusted proxy (entries further left could be forged by the client).
-pub fn address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+use crate::config::{ClientIpHeader, ServerConfig};
+
+/// The client's address. The peer is the client unless it is a trusted proxy; then the one
+/// header `server.clientIpHeader` names is believed, and no other: a proxy passes through
+/// whatever its client sent in the others. For `X-Forwarded-For` that is the right-most entry
+/// that is not itself a trusted proxy (entries further left could be forged by the client);
+/// for the single-address headers it is the last value, the one the nearest proxy wrote.
+/// Without a usable header the proxy itself is the client.
+pub fn address(peer: IpAddr, headers: &HeaderMap, server: &ServerConfig) -> IpAddr {
+    let trusted = &server.trusted_proxies;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    if let Some(ip) = headers
-        .get("cf-connecting-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok())
-    {
-        return ip;
-    }
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
+    let mut values = headers
+        .get_all(server.client_ip_header.name())
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.to_str().ok());
+    if server.client_ip_header != ClientIpHeader::XForwardedFor {
+        return values
+            .next_back()
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            .unwrap_or(peer);
+    }
+    let forwarded: Vec<IpAddr> = values
         .flat_map(|v| v.split(','))
         .filter_map(|part| part.trim().parse::<IpAddr>().ok())
         .collect();
@@ -75,6 +82,14 @@ mod tests {
         list.iter().map(|n| n.parse().unwrap()).collect()
     }
 
+    fn server(trusted: &[&str], header: ClientIpHeader) -> ServerConfig {
+        ServerConfig {
+            trusted_proxies: nets(trusted),
+            client_ip_header: header,
+            ..ServerConfig::default()
+        }
+    }
+
     #[test]
     fn forwarding_headers_are_ignored_from_untrusted_peers() {
         let peer: IpAddr = "198.51.100.7".parse().unwrap();
@@ -82,19 +97,49 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9"),
             ("cf-connecting-ip", "1.2.3.4"),
         ]);
-        assert_eq!(address(peer, &h, &nets(&["127.0.0.1/32"])), peer);
+        for header in [
+            ClientIpHeader::XForwardedFor,
+            ClientIpHeader::CfConnectingIp,
+        ] {
+            assert_eq!(address(peer, &h, &server(&["127.0.0.1/32"], header)), peer);
+        }
     }
 
     #[test]
     fn trusted_proxies_reveal_the_client() {
         let proxy: IpAddr = "127.0.0.1".parse().unwrap();
-        let trusted = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
-        let cf = headers(&[("cf-connecting-ip", "203.0.113.9")]);
-        assert_eq!(address(proxy, &cf, &trusted).to_string(), "203.0.113.9");
+        let xff = server(
+            &["127.0.0.0/8", "10.0.0.0/8"],
+            ClientIpHeader::XForwardedFor,
+        );
         // The client wrote the left-most entry itself; the proxies appended the rest.
-        let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.1.1")]);
-        assert_eq!(address(proxy, &xff, &trusted).to_string(), "203.0.113.9");
-        assert_eq!(address(proxy, &headers(&[]), &trusted), proxy);
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.1.1")]);
+        assert_eq!(address(proxy, &h, &xff).to_string(), "203.0.113.9");
+        assert_eq!(address(proxy, &headers(&[]), &xff), proxy);
+        let cf = server(&["127.0.0.0/8"], ClientIpHeader::CfConnectingIp);
+        let h = headers(&[("cf-connecting-ip", "203.0.113.9")]);
+        assert_eq!(address(proxy, &h, &cf).to_string(), "203.0.113.9");
+        let real = server(&["127.0.0.0/8"], ClientIpHeader::XRealIp);
+        let h = headers(&[("x-real-ip", "6.6.6.6"), ("x-real-ip", "203.0.113.9")]);
+        assert_eq!(address(proxy, &h, &real).to_string(), "203.0.113.9");
+    }
+
+    #[test]
+    fn only_the_configured_header_is_believed() {
+        // Behind nginx, a client-sent CF-Connecting-IP passes through untouched.
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let h = headers(&[
+            ("cf-connecting-ip", "1.2.3.4"),
+            ("x-real-ip", "5.6.7.8"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        let xff = server(&["127.0.0.0/8"], ClientIpHeader::XForwardedFor);
+        assert_eq!(address(proxy, &h, &xff).to_string(), "203.0.113.9");
+        // Behind cloudflared, X-Forwarded-For is the client's to write.
+        let cf = server(&["127.0.0.0/8"], ClientIpHeader::CfConnectingIp);
+        assert_eq!(address(proxy, &h, &cf).to_string(), "1.2.3.4");
+        let missing = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        assert_eq!(address(proxy, &missing, &cf), proxy);
     }
 
     #[test]

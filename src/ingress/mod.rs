@@ -24,7 +24,7 @@ use crate::filter::FilterInput;
 use crate::hooks::{LiveHook, Snapshot};
 use crate::payload::{self, Payload};
 use crate::store::Claim;
-use crate::verify::{Delivery, VerifyError};
+use crate::verify::{Delivery, Signed, VerifyError};
 
 pub use redact::REDACTED;
 pub use rejections::{Rejection, Rejections};
@@ -86,7 +86,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         raw_query,
         headers,
     } = request;
-    let client = client::address(peer.ip(), &headers, &snapshot.config.server.trusted_proxies);
+    let client = client::address(peer.ip(), &headers, &snapshot.config.server);
     let limit = &snapshot.config.server.rate_limit;
     if let Err(wait) = app.limiter.check(client, app.clock.now_ms(), limit) {
         let message = format!("too many deliveries from {client}; try again in {wait} s");
@@ -129,13 +129,14 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     let verified = verify_all(&reachable, &delivery).map_err(|e| refused.record(e, raw.len()))?;
 
     let query = parse_query(raw_query.as_deref());
-    let mut payload = payload::read(&headers, &raw, &query)
+    let mut payload = payload::read(&headers, &raw)
         .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
     let mut trigger = Some(Trigger {
         path,
         method: method.to_string(),
         headers: BTreeMap::new(),
         query,
+        query_in_body: false,
         body: std::mem::take(&mut payload.body),
         raw_body: RawBody(raw.to_vec()),
     });
@@ -155,7 +156,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         let trigger = trigger.expect("taken only for the last hook");
         let mut execution = new_execution(hook, trigger, &headers, &payload, now_ms);
         execution.request_id = request_id.clone();
-        admitted.add(app, hook, execution)?;
+        admitted.add(app, hook, execution, hook.verifier.signed(&delivery))?;
     }
     admitted.submit(app).await
 }
@@ -310,6 +311,9 @@ fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The execution one verified hook makes of the delivery. The query joins the body only where
+/// the hook's scheme authenticates it (`TriggerConfig::merges_query`); the event type and
+/// label are then read from the body the hook sees.
 fn new_execution(
     hook: &LiveHook,
     mut trigger: Trigger,
@@ -317,17 +321,19 @@ fn new_execution(
     payload: &Payload,
     now_ms: u64,
 ) -> Execution {
-    let extra: Vec<&str> = hook
-        .hook
-        .trigger_config
-        .header
-        .as_deref()
-        .into_iter()
-        .collect();
+    let config = &hook.hook.trigger_config;
+    let extra: Vec<&str> = config.header.as_deref().into_iter().collect();
     trigger.headers = redact::headers(headers, &extra);
+    let (mut label, mut event_type) = (payload.label.clone(), payload.event_type.clone());
+    if config.merges_query(&trigger.method) && !trigger.query.is_empty() {
+        payload::merge_query(&mut trigger.body, &trigger.query);
+        label = payload::label(&trigger.body);
+        event_type = payload::event_type(headers, &trigger.body);
+    }
+    trigger.query_in_body = config.merges_query(&trigger.method);
     Execution {
-        label: payload.label.clone(),
-        event_type: payload.event_type.clone(),
+        label,
+        event_type,
         delivery_id: payload.delivery_id.clone(),
         ..Execution::queued(&hook.hook.id, trigger, now_ms)
     }
@@ -345,8 +351,14 @@ struct Admitted {
 
 impl Admitted {
     /// Decides what one verified hook does with the delivery: skip it (filters), note its lock
-    /// key, and claim its delivery id — or find that it is a repeat.
-    fn add(&mut self, app: &AppState, hook: &LiveHook, mut e: Execution) -> Result<(), ApiError> {
+    /// key, and claim its delivery id and signature — or find that it is a repeat.
+    fn add(
+        &mut self,
+        app: &AppState,
+        hook: &LiveHook,
+        mut e: Execution,
+        signed: Signed,
+    ) -> Result<(), ApiError> {
         let input = FilterInput {
             body: &e.trigger.body,
             headers: &e.trigger.headers,
@@ -360,38 +372,68 @@ impl Admitted {
             return Ok(());
         }
         e.lock_key = keys::lock_key(hook, &e)?;
-        if let Some(id) = keys::dedupe_key(hook, &e) {
+        // A signed id outranks everything: an unsigned header could be changed by anyone
+        // replaying the delivery.
+        if let Some(id) = signed.id.or_else(|| keys::dedupe_key(hook, &e)) {
             e.delivery_id = Some(id);
         }
+        let mut claims = Vec::new();
+        if let Some(replay) = signed.replay {
+            claims.push((replay.key, replay.window_ms));
+        }
         if let Some(delivery_id) = e.delivery_id.clone() {
-            match app.store.claim_delivery(
-                &e.hook_id,
-                &delivery_id,
-                e.id,
-                e.received_at,
-                DEDUPE_WINDOW_MS,
-            ) {
+            claims.push((delivery_id, DEDUPE_WINDOW_MS));
+        }
+        for (key, window_ms) in claims {
+            match self.claim(app, &e, key, window_ms) {
                 Err(err) => {
                     self.release(app);
-                    return Err(err.into());
+                    return Err(err);
                 }
-                Ok(Claim::Duplicate(first)) => {
+                Ok(Some(first)) => {
+                    // Claims this execution made for the delivery go back: it is not kept.
+                    self.release_of(app, &e.hook_id);
                     self.duplicates.push((e.hook_id, first));
                     return Ok(());
                 }
-                Ok(Claim::New) => self.claims.push((e.hook_id.clone(), delivery_id)),
+                Ok(None) => {}
             }
         }
         self.executions.push(e);
         Ok(())
     }
 
-    fn release(&self, app: &AppState) {
-        for (hook_id, delivery_id) in &self.claims {
-            if let Err(e) = app.store.release_delivery(hook_id, delivery_id) {
-                tracing::warn!(hook = %hook_id, error = %e, "could not release a dedupe claim");
+    /// Claims `key` for the execution: `Some(first execution)` when it was claimed already.
+    fn claim(
+        &mut self,
+        app: &AppState,
+        e: &Execution,
+        key: String,
+        window_ms: u64,
+    ) -> Result<Option<ExecutionId>, ApiError> {
+        let claimed = app
+            .store
+            .claim_delivery(&e.hook_id, &key, e.id, e.received_at, window_ms)?;
+        match claimed {
+            Claim::Duplicate(first) => Ok(Some(first)),
+            Claim::New => {
+                self.claims.push((e.hook_id.clone(), key));
+                Ok(None)
             }
         }
+    }
+
+    /// Gives back the claims made for `hook_id`'s execution of this delivery.
+    fn release_of(&mut self, app: &AppState, hook_id: &str) {
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.claims)
+            .into_iter()
+            .partition(|(hook, _)| hook == hook_id);
+        self.claims = others;
+        release(app, &mine);
+    }
+
+    fn release(&self, app: &AppState) {
+        release(app, &self.claims);
     }
 
     /// Writes the executions durably and answers: 202 when anything new was accepted, 200
@@ -430,6 +472,15 @@ impl Admitted {
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
+    }
+}
+
+/// Gives back dedupe claims of executions that were not accepted after all.
+fn release(app: &AppState, claims: &[(String, String)]) {
+    for (hook_id, key) in claims {
+        if let Err(e) = app.store.release_delivery(hook_id, key) {
+            tracing::warn!(hook = %hook_id, error = %e, "could not release a dedupe claim");
+        }
     }
 }
 

@@ -175,6 +175,7 @@ fn webhook_only(t: &TriggerConfig) -> Vec<&'static str> {
         ("dedupeKey", t.dedupe_key.is_some()),
         ("lockKey", t.lock_key.is_some()),
         ("methods", !t.methods.is_empty()),
+        ("mergeQuery", t.merge_query.is_some()),
         ("header", t.header.is_some()),
         ("algorithm", t.algorithm.is_some()),
         ("encoding", t.encoding.is_some()),

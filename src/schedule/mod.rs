@@ -178,6 +178,7 @@ pub fn scheduled_trigger() -> Trigger {
         method: "SCHEDULE".into(),
         headers: [("content-type".to_string(), "application/json".to_string())].into(),
         query: Default::default(),
+        query_in_body: true,
         body: json!({}),
         raw_body: RawBody(b"{}".to_vec()),
     }

@@ -66,6 +66,7 @@ fn brief(e: &Execution) -> Execution {
             method: e.trigger.method.clone(),
             headers: Default::default(),
             query: Default::default(),
+            query_in_body: e.trigger.query_in_body,
             body: serde_json::Value::Null,
             raw_body: Default::default(),
         },

@@ -296,6 +296,7 @@ mod tests {
             method: "POST".into(),
             headers: Default::default(),
             query: Default::default(),
+            query_in_body: true,
             body: serde_json::json!({"at": at}),
             raw_body: RawBody(format!(r#"{{"at":{at}}}"#).into_bytes()),
         };

@@ -13,6 +13,7 @@ fn execution(seed: u64, size: usize, status: Status) -> Execution {
         method: "POST".into(),
         headers: Default::default(),
         query: Default::default(),
+        query_in_body: true,
         body: serde_json::Value::Null,
         raw_body: RawBody(raw.into_bytes()),
     };

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac};
-use super::{Delivery, Scheme, VerifyError, header};
+use super::{Delivery, Replay, Scheme, Signed, VerifyError, header};
 use crate::clock::Millis;
 use crate::hooks::TriggerConfig;
 
@@ -164,6 +164,20 @@ impl Scheme for Custom {
                 check_timestamp(delivery.now_ms, parse_time(ts, name)?, *tolerance, name)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// With a signed timestamp, the timestamp and body are what a replay would repeat;
+    /// without one a signature never expires, and only a delivery id can tell repeats apart.
+    fn signed(&self, delivery: &Delivery<'_>) -> Signed {
+        let Some((name, tolerance)) = &self.timestamp else {
+            return Signed::default();
+        };
+        Signed {
+            id: None,
+            replay: header(delivery, name)
+                .ok()
+                .map(|ts| Replay::of(&[ts.trim().as_bytes(), delivery.body], *tolerance)),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Linear: `Linear-Signature: <hex HMAC-SHA256 of the raw body>`. Linear puts its send time
 //! in the JSON body as `webhookTimestamp` (Unix milliseconds) rather than in a header; it
-//! must be within five minutes, which is what stops a captured delivery being replayed.
+//! must be within five minutes; a signature seen within that window is a replay.
 
 use super::github::compare_hex;
 use super::mac::{DEFAULT_TOLERANCE_SECS, check_timestamp, hmac_sha256};
-use super::{Delivery, Scheme, VerifyError, header};
+use super::{Delivery, Replay, Scheme, Signed, VerifyError, header};
 use crate::clock::Millis;
 
 const HEADER: &str = "Linear-Signature";
@@ -29,6 +29,14 @@ impl Scheme for Linear {
             DEFAULT_TOLERANCE_SECS,
             TIMESTAMP_FIELD,
         )
+    }
+
+    /// The signed body carries the timestamp, so the body alone is what a replay repeats.
+    fn signed(&self, delivery: &Delivery<'_>) -> Signed {
+        Signed {
+            id: None,
+            replay: Some(Replay::of(&[delivery.body], DEFAULT_TOLERANCE_SECS)),
+        }
     }
 }
 

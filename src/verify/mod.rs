@@ -59,10 +59,52 @@ impl VerifyError {
     }
 }
 
+/// What a verified delivery's signature covers besides the body (SPEC §4 step 7).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signed {
+    /// A delivery id the signature covers (`webhook-id`): it is the delivery id, and no
+    /// unsigned header may stand in for it.
+    pub id: Option<String>,
+    /// For signatures over a timestamp: what makes a repeat of this exact signature a replay.
+    pub replay: Option<Replay>,
+}
+
+/// A signature's fingerprint and how long it must be remembered to refuse it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    /// A digest of exactly the signed bytes, so re-encoding the signature header or adding
+    /// entries to it does not make a new key.
+    pub key: String,
+    /// Twice the tolerance: a timestamp may be that far ahead of our clock and still pass.
+    pub window_ms: Millis,
+}
+
+impl Replay {
+    /// The fingerprint of the signed `parts`, each length-prefixed so that where one ends
+    /// and the next begins is part of what is hashed.
+    pub fn of(parts: &[&[u8]], tolerance_secs: u64) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in parts {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        Self {
+            key: format!("sig:{}", hex::encode(hash.finalize())),
+            window_ms: tolerance_secs.saturating_mul(2000),
+        }
+    }
+}
+
 /// A verification scheme: checks one delivery against one secret.
 pub trait Scheme: Send + Sync + fmt::Debug {
     /// Ok when `delivery` was sent by someone holding `secret`.
     fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError>;
+
+    /// What the signature of a delivery this scheme verified covers besides the body.
+    fn signed(&self, _delivery: &Delivery<'_>) -> Signed {
+        Signed::default()
+    }
 
     /// Refuses a secret this scheme can never verify with (such as a `whsec_` key that is not
     /// base64), so the mistake shows up as a config error instead of every delivery failing.
@@ -120,6 +162,11 @@ impl Verifier {
             }
         }
         Err(reported.unwrap_or(VerifyError::NoSecret))
+    }
+
+    /// What the signature of a delivery [`Verifier::verify`] accepted covers.
+    pub fn signed(&self, delivery: &Delivery<'_>) -> Signed {
+        self.scheme.signed(delivery)
     }
 }
 
@@ -287,6 +334,48 @@ mod tests {
             verifier.verify(&delivery),
             Err(VerifyError::TimestampOutOfTolerance { .. })
         ));
+    }
+
+    /// What a replay would repeat is fingerprinted from the signed bytes alone, so headers the
+    /// signature does not cover (an extra signature entry, a delivery header) change nothing.
+    #[test]
+    fn a_replay_keeps_its_fingerprint_and_a_new_delivery_gets_another() {
+        let signed_by = |scheme: &str, body: &[u8], now_ms, extra: &[(&str, &str)]| {
+            let mut pairs = sign_headers(scheme, "whsec_c2VjcmV0", body, now_ms, "msg_1").unwrap();
+            pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let map = headers(
+                &pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect::<Vec<_>>(),
+            );
+            let scheme = build(&config(scheme, &[])).unwrap();
+            let delivery = Delivery {
+                headers: &map,
+                body,
+                now_ms,
+            };
+            scheme.signed(&delivery)
+        };
+        for scheme in ["standard", "stripe", "slack"] {
+            let first = signed_by(scheme, b"{}", 1_700_000_000_000, &[]);
+            let replay = signed_by(
+                scheme,
+                b"{}",
+                1_700_000_000_000,
+                &[("x-github-delivery", "new")],
+            );
+            assert_eq!(first, replay, "{scheme}");
+            let replay = first.replay.clone().unwrap();
+            assert_eq!(replay.window_ms, 600_000);
+            let later = signed_by(scheme, b"{}", 1_700_000_001_000, &[]);
+            assert_ne!(later.replay.unwrap().key, replay.key, "{scheme}");
+            let other = signed_by(scheme, b"{ }", 1_700_000_000_000, &[]);
+            assert_ne!(other.replay.unwrap().key, replay.key, "{scheme}");
+        }
+        let standard = signed_by("standard", b"{}", 0, &[]);
+        assert_eq!(standard.id.as_deref(), Some("msg_1"));
+        assert_eq!(signed_by("github", b"{}", 0, &[]), Signed::default());
     }
 
     #[test]

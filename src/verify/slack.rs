@@ -2,7 +2,7 @@
 //! secret, and `X-Slack-Request-Timestamp: <unix seconds>` within five minutes.
 
 use super::mac::{DEFAULT_TOLERANCE_SECS, check_timestamp, hmac_sha256, parse_unix_seconds};
-use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+use super::{Delivery, Replay, Scheme, Signed, VerifyError, constant_time_eq, header};
 use crate::clock::Millis;
 
 const SIGNATURE: &str = "X-Slack-Signature";
@@ -32,6 +32,15 @@ impl Scheme for Slack {
         }
         // Checked after the signature so that only a genuine sender learns its clock is off.
         check_timestamp(delivery.now_ms, sent_ms, DEFAULT_TOLERANCE_SECS, TIMESTAMP)
+    }
+
+    fn signed(&self, delivery: &Delivery<'_>) -> Signed {
+        let timestamp = header(delivery, TIMESTAMP).ok().map(str::trim);
+        Signed {
+            id: None,
+            replay: timestamp
+                .map(|ts| Replay::of(&[ts.as_bytes(), delivery.body], DEFAULT_TOLERANCE_SECS)),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::mac::{
     DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac_sha256, parse_unix_seconds,
 };
-use super::{Delivery, Scheme, VerifyError, header};
+use super::{Delivery, Replay, Scheme, Signed, VerifyError, header};
 use crate::clock::Millis;
 
 /// The header names of one family: `webhook-*` (the standard) or `svix-*`.
@@ -39,14 +39,7 @@ pub struct Standard;
 
 impl Scheme for Standard {
     fn verify(&self, delivery: &Delivery<'_>, secret: &str) -> Result<(), VerifyError> {
-        // Svix senders use their own prefix; the standard's names are reported when neither is there.
-        let names = if delivery.headers.contains_key(SVIX.id)
-            && !delivery.headers.contains_key(WEBHOOK.id)
-        {
-            &SVIX
-        } else {
-            &WEBHOOK
-        };
+        let names = names(delivery);
         let id = header(delivery, names.id)?;
         let timestamp = header(delivery, names.timestamp)?;
         let signatures = header(delivery, names.signature)?;
@@ -77,6 +70,33 @@ impl Scheme for Standard {
 
     fn check_secret(&self, secret: &str) -> Result<(), String> {
         key(secret).map(|_| ())
+    }
+
+    /// The signed `webhook-id` is the delivery id, and id, timestamp and body are what a
+    /// replay would repeat.
+    fn signed(&self, delivery: &Delivery<'_>) -> Signed {
+        let names = names(delivery);
+        let (Ok(id), Ok(timestamp)) = (
+            header(delivery, names.id),
+            header(delivery, names.timestamp),
+        ) else {
+            return Signed::default();
+        };
+        let parts: [&[u8]; 3] = [id.as_bytes(), timestamp.trim().as_bytes(), delivery.body];
+        Signed {
+            id: Some(id.to_string()),
+            replay: Some(Replay::of(&parts, DEFAULT_TOLERANCE_SECS)),
+        }
+    }
+}
+
+/// The header family a delivery uses: Svix senders use their own prefix; the standard's names
+/// are reported when neither is there.
+fn names(delivery: &Delivery<'_>) -> &'static Names {
+    if delivery.headers.contains_key(SVIX.id) && !delivery.headers.contains_key(WEBHOOK.id) {
+        &SVIX
+    } else {
+        &WEBHOOK
     }
 }
 

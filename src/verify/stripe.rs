@@ -5,7 +5,7 @@
 use super::mac::{
     DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac_sha256, parse_unix_seconds,
 };
-use super::{Delivery, Scheme, VerifyError, header};
+use super::{Delivery, Replay, Scheme, Signed, VerifyError, header};
 use crate::clock::Millis;
 
 const HEADER: &str = "Stripe-Signature";
@@ -31,6 +31,18 @@ impl Scheme for Stripe {
         }
         // Checked after the signature so that only a genuine sender learns its clock is off.
         check_timestamp(delivery.now_ms, sent_ms, DEFAULT_TOLERANCE_SECS, HEADER)
+    }
+
+    fn signed(&self, delivery: &Delivery<'_>) -> Signed {
+        let timestamp = header(delivery, HEADER)
+            .ok()
+            .and_then(|value| parse(value).ok())
+            .map(|(t, _)| t);
+        Signed {
+            id: None,
+            replay: timestamp
+                .map(|t| Replay::of(&[t.as_bytes(), delivery.body], DEFAULT_TOLERANCE_SECS)),
+        }
     }
 }
 

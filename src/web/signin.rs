@@ -35,8 +35,9 @@ pub async fn sign_in(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let now = app.clock.now_ms();
-    let trusted = app.config().server.trusted_proxies.clone();
-    let client = client::address(peer.ip(), &headers, &trusted);
+    let config = app.config();
+    let trusted = &config.server.trusted_proxies;
+    let client = client::address(peer.ip(), &headers, &config.server);
     app.sessions.may_try(client, now).map_err(|wait| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -56,7 +57,7 @@ pub async fn sign_in(
         ));
     }
     let (id, session) = app.sessions.create(now);
-    let secure = client::via_https(peer.ip(), &headers, &trusted);
+    let secure = client::via_https(peer.ip(), &headers, trusted);
     let mut response = Json(signed_in(&session)).into_response();
     set_cookie(&mut response, &format!("{COOKIE}={id}"), secure);
     Ok(response)
