@@ -80,6 +80,8 @@ pub struct AppInner {
     pub rejections: ingress::Rejections,
     /// Deliveries per client address.
     pub limiter: crate::limit::RateLimiter,
+    /// Connections (and proxied requests) each client address holds open.
+    pub client_slots: Arc<crate::limit::ClientSlots>,
     pub limits: Limits,
     /// Signed-in browsers.
     pub sessions: crate::web::Sessions,
@@ -225,12 +227,18 @@ pub async fn run_with(
         config_status,
         rejections: ingress::Rejections::default(),
         limiter: crate::limit::RateLimiter::default(),
+        client_slots: Arc::default(),
         limits: options.limits,
         sessions: crate::web::Sessions::default(),
         stopping,
     }));
     let registry = state.registry.clone();
-    crate::serve::serve(listener, router(state), shutdown, options.limits).await;
+    let server = crate::serve::Server {
+        limits: options.limits,
+        config: current_config(&registry),
+        slots: state.client_slots.clone(),
+    };
+    crate::serve::serve(listener, router(state), shutdown, server).await;
     // Nothing new may start once the queue is stopping.
     scheduler.abort();
     for task in channel_tasks {
@@ -246,14 +254,28 @@ pub async fn run_with(
     Ok(())
 }
 
+/// The config in force, for the server loop.
+fn current_config(registry: &Arc<Registry>) -> crate::serve::CurrentConfig {
+    let registry = registry.clone();
+    Arc::new(move || registry.snapshot().config.clone())
+}
+
 /// Every route of the hub.
 pub fn router(state: AppState) -> Router {
+    let rules = crate::serve::RequestRules {
+        config: current_config(&state.registry),
+        slots: state.client_slots.clone(),
+        body_idle_timeout: state.limits.body_idle_timeout,
+    };
+    // A delivery's whole handling, durable write included, is bounded too; the guard bounds
+    // its arrival.
+    let handling = state.config().server.request_timeout;
     Router::new()
         .route(
             "/api/webhooks/{*path}",
             any(ingress::receive).layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
-                state.limits.webhook_timeout,
+                handling,
             )),
         )
         .route("/healthz", get(health))
@@ -262,6 +284,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router(state.clone()))
         .fallback(crate::web::fallback)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            rules,
+            crate::serve::guard,
+        ))
         // Outermost first: every request gets an `X-Request-Id` (the client's, or a new ULID),
         // answers with it, and is traced under it.
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -1,12 +1,14 @@
-//! A token bucket per client address, for `/api/webhooks/*` and sign-in. An IPv6 client is
-//! counted by its /64, since one host can use any address of it. The table is bounded: past
-//! [`MAX_CLIENTS`] entries, clients whose bucket has refilled (the same as never seen) are
-//! forgotten, and if that is not enough the table starts over, so a flood of spoofed or rotating
-//! addresses costs a fixed amount of memory.
+//! Per client address: a token bucket for `/api/webhooks/*` ([`RateLimiter`]), and the
+//! connections (or requests, through a trusted proxy) it holds open at once ([`ClientSlots`]).
+//! An IPv6 client is counted by its /64, since one host can use any address of it. Both tables
+//! are bounded: the bucket table past [`MAX_CLIENTS`] entries forgets clients whose bucket has
+//! refilled (the same as never seen), and starts over if that is not enough, so a flood of
+//! spoofed or rotating addresses costs a fixed amount of memory; the slot table holds only
+//! clients with something open, which the hub's total connection limit bounds.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::Millis;
 use crate::config::RateLimitConfig;
@@ -60,6 +62,55 @@ impl RateLimiter {
     /// How many clients are remembered now.
     pub fn clients(&self) -> usize {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// How many connections each client address holds open now.
+#[derive(Debug, Default)]
+pub struct ClientSlots {
+    held: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl ClientSlots {
+    /// Takes one of `client`'s `max` slots, given back when the guard drops; `None` when all
+    /// are taken.
+    pub fn try_take(self: &Arc<Self>, client: IpAddr, max: usize) -> Option<ClientSlot> {
+        let key = bucket_key(client);
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let count = held.entry(key).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            slots: self.clone(),
+            key,
+        })
+    }
+
+    /// How many slots `client` holds.
+    pub fn held_by(&self, client: IpAddr) -> usize {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(&bucket_key(client)).copied().unwrap_or(0)
+    }
+}
+
+/// One connection's (or proxied request's) slot; given back on drop.
+#[derive(Debug)]
+pub struct ClientSlot {
+    slots: Arc<ClientSlots>,
+    key: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = held.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -121,6 +172,31 @@ mod tests {
                 .check("2001:db8:0:1::1".parse().unwrap(), 0, &l)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn each_client_holds_at_most_its_share_of_slots() {
+        let slots = Arc::new(ClientSlots::default());
+        let (me, other): (IpAddr, IpAddr) = (
+            "203.0.113.9".parse().unwrap(),
+            "203.0.113.10".parse().unwrap(),
+        );
+        let mine: Vec<_> = (0..3).map(|_| slots.try_take(me, 3).unwrap()).collect();
+        assert!(slots.try_take(me, 3).is_none());
+        assert!(
+            slots.try_take(other, 3).is_some(),
+            "others are not held back"
+        );
+        drop(mine);
+        assert_eq!(slots.held_by(me), 0);
+        assert!(
+            slots.held.lock().unwrap().is_empty(),
+            "nothing kept for idle clients"
+        );
+        // One IPv6 host is one client, whatever address of its /64 it uses.
+        let a = slots.try_take("2001:db8::1".parse().unwrap(), 1);
+        assert!(a.is_some());
+        assert!(slots.try_take("2001:db8::2".parse().unwrap(), 1).is_none());
     }
 
     #[test]

@@ -54,6 +54,10 @@ fn describe() {
         "How long each attempt of an action took, by action"
     );
     metrics::describe_counter!("hookhub_retries_total", "Retries scheduled, by hook");
+    metrics::describe_counter!(
+        "hookhub_connections_refused_total",
+        "Connections turned away because their client address held its whole share"
+    );
     metrics::describe_gauge!(
         "hookhub_queue_depth",
         "Executions waiting to start, by hook"
@@ -78,6 +82,10 @@ pub fn finished(hook: &str, status: &str) {
 pub fn attempt(action: &str, millis: u64) {
     histogram!("hookhub_action_duration_seconds", "action" => action.to_string())
         .record(millis as f64 / 1000.0);
+}
+
+pub fn connection_refused() {
+    counter!("hookhub_connections_refused_total").increment(1);
 }
 
 pub fn retry(hook: &str) {

@@ -336,3 +336,188 @@ async fn only_the_configured_client_address_header_is_believed() {
     assert_eq!(from(&hub, "office", &genuine).await, 403);
     hub.stop().await;
 }
+
+const SLOW_YAML: &str = r#"
+server:
+  dataDir: "{data}"
+  trustedProxies: [127.0.0.3/32]
+  rateLimit: { perSecond: 0 }
+admin: { token: test-admin-token }
+hooks:
+  - id: ping
+    triggerConfig: { webhookPath: ping, webhookSecret: s3cret }
+    action: webhook
+    actionConfig: { webhookUrl: "http://127.0.0.1:9/unused" }
+"#;
+
+/// More connections than the hub's whole pool had before (1,024), as the attacker opened.
+const ATTACKERS: usize = 1_100;
+
+async fn start_slow_hub() -> (Hub, tempfile::TempDir) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let text = SLOW_YAML.replace("{data}", &dir.path().display().to_string());
+    let config = hookhub::config::load_str(&text, "test.yaml", &|_| None).unwrap();
+    let options = hookhub::RunOptions {
+        limits: hookhub::serve::Limits {
+            body_idle_timeout: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    // The attack and the hub share this process's open-file limit.
+    hookhub::serve::connections_that_fit(usize::MAX);
+    (Hub::start_with_options(config, options).await, dir)
+}
+
+/// A connection to the hub from `source`, one of the loopback addresses 127.0.0.0/8.
+async fn connect_from(hub: &Hub, source: &str) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(format!("{source}:0").parse().unwrap())?;
+    socket
+        .connect(hub.url.trim_start_matches("http://").parse().unwrap())
+        .await
+}
+
+/// A signed delivery from 127.0.0.1 must be answered 202 within 2 s.
+async fn signed_delivery_gets_through(hub: &Hub) {
+    let started = std::time::Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let body = r#"{"n":1}"#;
+    let response = client
+        .post(format!("{}/api/webhooks/ping", hub.url))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            github_signature("s3cret", body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("the signed delivery was answered within 2 s");
+    assert_eq!(response.status(), 202);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+/// What a connection had been sent when it closed, read for at most `wait`.
+async fn answer_of(stream: &mut tokio::net::TcpStream, wait: std::time::Duration) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Issue 18, point 1: 1,100 connections from one address, idle, trickling headers, or
+/// trickling a large body to `POST /api/session`, held every connection slot, and signed
+/// deliveries timed out. One address now holds at most `maxConnectionsPerClient` (64); the
+/// rest are turned away with 429 at once.
+#[tokio::test]
+async fn slow_and_idle_connections_from_one_address_cannot_stop_deliveries() {
+    use tokio::io::AsyncWriteExt as _;
+    let (hub, _dir) = start_slow_hub().await;
+    let mut held = Vec::new();
+    for n in 0..ATTACKERS {
+        let Ok(mut stream) = connect_from(&hub, "127.0.0.2").await else {
+            continue;
+        };
+        let opening: &[u8] = match n % 3 {
+            0 => b"",
+            1 => b"POST /api/session HTTP/1.1\r\nHost: hub\r\nX-Slow: ",
+            _ => b"POST /api/session HTTP/1.1\r\nHost: hub\r\nContent-Length: 100000\r\n\r\n{",
+        };
+        let _ = stream.write_all(opening).await;
+        held.push(stream);
+    }
+    signed_delivery_gets_through(&hub).await;
+    let mut late = connect_from(&hub, "127.0.0.2").await.unwrap();
+    let answer = answer_of(&mut late, std::time::Duration::from_secs(2)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 429") && answer.contains("too_many_connections"),
+        "{answer}"
+    );
+    drop(held);
+    hub.stop().await;
+}
+
+/// Issue 18, point 1, through a trusted proxy: 1,100 requests from distinct client addresses,
+/// each trickling a body. None is refused for its client's share, but each must keep moving:
+/// a body that sends nothing for the idle timeout is cut with 408, and meanwhile the pool has
+/// room for signed deliveries.
+#[tokio::test]
+async fn slow_requests_through_a_proxy_cannot_stop_deliveries() {
+    use tokio::io::AsyncWriteExt as _;
+    let (hub, _dir) = start_slow_hub().await;
+    let mut held = Vec::new();
+    for n in 0..ATTACKERS {
+        let Ok(mut stream) = connect_from(&hub, "127.0.0.3").await else {
+            continue;
+        };
+        let head = format!(
+            "POST /api/session HTTP/1.1\r\nHost: hub\r\nX-Forwarded-For: 10.{}.{}.{}\r\n\
+             Content-Length: 1000\r\n\r\n{{",
+            n / 65536,
+            (n / 256) % 256,
+            n % 256
+        );
+        let _ = stream.write_all(head.as_bytes()).await;
+        held.push(stream);
+    }
+    signed_delivery_gets_through(&hub).await;
+    let answer = answer_of(&mut held[0], std::time::Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("request_timeout"),
+        "{answer}"
+    );
+    hub.stop().await;
+}
+
+/// One proxied client is held to its share of requests, like a direct one to its connections;
+/// and routes open before sign-in read at most 16 KB.
+#[tokio::test]
+async fn a_proxied_client_has_its_share_and_open_routes_take_little() {
+    use tokio::io::AsyncWriteExt as _;
+    let (hub, _dir) = start_slow_hub().await;
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let mut stream = connect_from(&hub, "127.0.0.3").await.unwrap();
+        let head = "POST /api/session HTTP/1.1\r\nHost: hub\r\nX-Forwarded-For: 198.51.100.7\r\n\
+                    Content-Length: 1000\r\n\r\n{";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    // Let the hub take them all in.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut one_more = connect_from(&hub, "127.0.0.3").await.unwrap();
+    let head = "POST /api/session HTTP/1.1\r\nHost: hub\r\nX-Forwarded-For: 198.51.100.7\r\n\
+                Content-Length: 2\r\n\r\n{}";
+    one_more.write_all(head.as_bytes()).await.unwrap();
+    let answer = answer_of(&mut one_more, std::time::Duration::from_millis(500)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 429") && answer.contains("too_many_connections"),
+        "{answer}"
+    );
+    drop(held);
+
+    let big = format!(r#"{{"token":"{}"}}"#, "x".repeat(20 * 1024));
+    let response = hub
+        .client
+        .post(format!("{}/api/session", hub.url))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let response = hub
+        .client
+        .post(format!("{}/api/channels/slack/commands", hub.url))
+        .body(vec![b'a'; 20 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    hub.stop().await;
+}

@@ -83,14 +83,14 @@ async fn each_client_address_gets_its_own_rate_limit() {
 fn unlimited() -> String {
     YAML.replace(
         "rateLimit: { perSecond: 1, burst: 3 }",
-        "rateLimit: { perSecond: 0 }",
+        "rateLimit: { perSecond: 0 }\n  idleTimeout: 1s",
     )
 }
 
 fn quick_limits() -> hookhub::serve::Limits {
     hookhub::serve::Limits {
         header_timeout: Duration::from_millis(500),
-        webhook_timeout: Duration::from_millis(800),
+        body_idle_timeout: Duration::from_millis(800),
         ..Default::default()
     }
 }
