@@ -72,6 +72,8 @@ pub struct AppInner {
     pub queue: Arc<Queue>,
     pub clock: Arc<dyn Clock>,
     pub admin: AdminToken,
+    /// Wrong admin tokens per client address.
+    pub attempts: crate::api::attempts::AdminAttempts,
     /// The owner's Telegram and Slack, and the chats bound to them.
     pub channels: Arc<Channels>,
     /// Whether the config file as it is now is in force (`GET /api/config/status`).
@@ -223,6 +225,7 @@ pub async fn run_with(
         queue: queue.clone(),
         clock: options.clock,
         admin,
+        attempts: Default::default(),
         channels,
         config_status,
         rejections: ingress::Rejections::default(),

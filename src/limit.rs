@@ -114,8 +114,9 @@ impl Drop for ClientSlot {
     }
 }
 
-/// The address itself for IPv4, its /64 for IPv6.
-fn bucket_key(client: IpAddr) -> IpAddr {
+/// The address itself for IPv4, its /64 for IPv6: what counts as one client wherever clients
+/// are counted.
+pub(crate) fn bucket_key(client: IpAddr) -> IpAddr {
     match client {
         IpAddr::V4(_) => client,
         IpAddr::V6(v6) => {

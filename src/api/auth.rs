@@ -1,14 +1,18 @@
 //! The admin token: Bearer authentication for `/api/*` (except webhooks and health), or a web
-//! UI session with its CSRF token.
+//! UI session with its CSRF token. Wrong tokens are counted per client address
+//! ([`super::attempts`]).
 
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::ingress::client;
 use crate::verify::constant_time_eq;
 
 /// The admin token's SHA-256; the token itself is never kept.
@@ -51,12 +55,46 @@ impl AdminToken {
     }
 }
 
+/// Checks a presented admin token (Bearer or sign-in) from `peer`: `Ok(true)` when it is the
+/// one in force, `Ok(false)` when it is wrong (and counted against the client), 429
+/// `too_many_attempts` while the client has failed too often, whatever it presents now.
+pub fn check_token(
+    app: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    presented: Option<&str>,
+) -> Result<bool, ApiError> {
+    let client = client::address(peer.ip(), headers, &app.config().server);
+    let now = app.clock.now_ms();
+    let matched = app
+        .attempts
+        .attempt(client, now, || {
+            presented.is_some_and(|token| app.admin.matches(token))
+        })
+        .map_err(|wait| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many wrong admin tokens from this address; try again in {wait} s"),
+            )
+            .with_retry_after(wait)
+        })?;
+    if !matched {
+        tracing::warn!(%client, "a wrong admin token");
+    }
+    Ok(matched)
+}
+
 /// Middleware: lets the request through with `Authorization: Bearer <admin token>`, or with a
 /// signed-in browser's session cookie. A cookie is sent by the browser whatever page caused
 /// the request, so with a cookie every state-changing method must also carry the session's
 /// CSRF token, which only the hub's own page can read.
+///
+/// Any `Authorization` header is an attempt at the token, counted when wrong. A session cookie
+/// is not: its id is 256 random bits, and a browser holding a stale one is no guesser.
 pub async fn require_admin(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -67,13 +105,14 @@ pub async fn require_admin(
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        return match presented {
-            Some(token) if app.admin.matches(token) => Ok(next.run(request).await),
-            _ => Err(ApiError::new(
+        return if check_token(&app, peer, headers, presented)? {
+            Ok(next.run(request).await)
+        } else {
+            Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "the admin token is wrong",
-            )),
+            ))
         };
     }
     let Some((_, session)) = crate::web::signin::current(&app, headers) else {

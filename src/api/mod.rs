@@ -1,6 +1,7 @@
 //! The admin API (SPEC §8): hooks and their executions over JSON, behind the admin token.
 //! Handlers are thin: they check input, call the store, registry or queue, and shape output.
 
+pub mod attempts;
 pub mod auth;
 mod channels;
 mod config_status;

@@ -3,11 +3,9 @@
 //! (a restart signs everyone out) and end after [`IDLE_MS`] without use or [`MAX_AGE_MS`] in
 //! all. Each carries a CSRF token the page must echo on every state-changing request.
 //!
-//! Failed sign-ins are counted per client address and in all, and refused for a while past a
-//! few, so a guessed or weak admin token cannot be tried quickly.
+//! Wrong tokens at sign-in are counted with wrong Bearer tokens, in [`crate::api::attempts`].
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -22,10 +20,6 @@ pub const IDLE_MS: Millis = 12 * 3600 * 1000;
 pub const MAX_AGE_MS: Millis = 7 * 24 * 3600 * 1000;
 /// Sessions kept at once; signing in beyond this ends the least recently used.
 const MAX_SESSIONS: usize = 64;
-/// Failed sign-ins allowed per address per window, and in all per window.
-const FAILURES_PER_CLIENT: u32 = 5;
-const FAILURES_IN_ALL: u32 = 50;
-const WINDOW_MS: Millis = 60 * 1000;
 
 /// What a valid session gives the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,35 +42,9 @@ impl Session {
 }
 
 #[derive(Debug, Default)]
-struct Failures {
-    window_start: Millis,
-    count: u32,
-}
-
-impl Failures {
-    fn current(&mut self, now: Millis) -> &mut Self {
-        if now >= self.window_start + WINDOW_MS {
-            *self = Failures {
-                window_start: now,
-                count: 0,
-            };
-        }
-        self
-    }
-
-    fn retry_after(&self, now: Millis) -> u64 {
-        (self.window_start + WINDOW_MS)
-            .saturating_sub(now)
-            .div_ceil(1000)
-    }
-}
-
-#[derive(Debug, Default)]
 struct Inner {
     /// By the SHA-256 of the cookie value, so a lookup's timing says nothing about the ids.
     sessions: HashMap<[u8; 32], Session>,
-    failures: HashMap<IpAddr, Failures>,
-    all_failures: Failures,
 }
 
 /// Every session of the hub.
@@ -130,32 +98,6 @@ impl Sessions {
     pub fn remove(&self, cookie: &str) {
         self.lock().sessions.remove(&digest(cookie));
     }
-
-    /// `Err(seconds to wait)` while `client` (or everyone) has failed too often of late.
-    pub fn may_try(&self, client: IpAddr, now: Millis) -> Result<(), u64> {
-        let mut inner = self.lock();
-        let all = inner.all_failures.current(now);
-        if all.count >= FAILURES_IN_ALL {
-            return Err(all.retry_after(now));
-        }
-        match inner.failures.get_mut(&client).map(|f| f.current(now)) {
-            Some(f) if f.count >= FAILURES_PER_CLIENT => Err(f.retry_after(now)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failed sign-in from `client`.
-    pub fn failed(&self, client: IpAddr, now: Millis) {
-        let mut inner = self.lock();
-        inner.all_failures.current(now).count += 1;
-        // Old windows are dropped so a spray of addresses cannot grow the map for good.
-        if inner.failures.len() > 4096 {
-            inner
-                .failures
-                .retain(|_, f| now < f.window_start + WINDOW_MS);
-        }
-        inner.failures.entry(client).or_default().current(now).count += 1;
-    }
 }
 
 fn digest(value: &str) -> [u8; 32] {
@@ -200,24 +142,6 @@ mod tests {
         let (id, _) = sessions.create(0);
         sessions.remove(&id);
         assert!(sessions.touch(&id, 1).is_none());
-    }
-
-    #[test]
-    fn too_many_failures_wait_for_the_window() {
-        let sessions = Sessions::default();
-        let (me, other): (IpAddr, IpAddr) =
-            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        for _ in 0..FAILURES_PER_CLIENT {
-            assert_eq!(sessions.may_try(me, 0), Ok(()));
-            sessions.failed(me, 0);
-        }
-        assert_eq!(sessions.may_try(me, 1_500), Err(59));
-        assert_eq!(
-            sessions.may_try(other, 1_500),
-            Ok(()),
-            "others are not held back"
-        );
-        assert_eq!(sessions.may_try(me, WINDOW_MS), Ok(()));
     }
 
     #[test]

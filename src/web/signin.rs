@@ -27,36 +27,24 @@ struct SignIn {
     token: String,
 }
 
-/// `POST /api/session` `{"token"}`.
+/// `POST /api/session` `{"token"}`. A wrong token counts against the client like a wrong
+/// Bearer token ([`crate::api::attempts`]).
 pub async fn sign_in(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let now = app.clock.now_ms();
-    let config = app.config();
-    let trusted = &config.server.trusted_proxies;
-    let client = client::address(peer.ip(), &headers, &config.server);
-    app.sessions.may_try(client, now).map_err(|wait| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many wrong tokens; try again in {wait} s"),
-        )
-        .with_retry_after(wait)
-    })?;
     let input: SignIn = crate::api::parse_json(&body)?;
-    if !app.admin.matches(input.token.trim()) {
-        app.sessions.failed(client, now);
-        tracing::warn!(%client, "sign-in with a wrong admin token");
+    if !crate::api::auth::check_token(&app, peer, &headers, Some(input.token.trim()))? {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_token",
             "that is not the admin token",
         ));
     }
-    let (id, session) = app.sessions.create(now);
+    let (id, session) = app.sessions.create(app.clock.now_ms());
+    let trusted = &app.config().server.trusted_proxies;
     let secure = client::via_https(peer.ip(), &headers, trusted);
     let mut response = Json(signed_in(&session)).into_response();
     set_cookie(&mut response, &format!("{COOKIE}={id}"), secure);

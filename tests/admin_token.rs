@@ -1,0 +1,141 @@
+//! Issue 18, point 2: the admin token as an attacker meets it (SPEC §11). Wrong tokens, by
+//! Bearer or sign-in, are counted per client address and answered 429 past ten a minute, the
+//! right one included; nobody else's failures lock the owner out.
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::{ADMIN_TOKEN, Hub};
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+
+fn config(server: &str) -> String {
+    format!(
+        "server: {{ dataDir: \"{{data}}\"{server} }}\nadmin: {{ token: {ADMIN_TOKEN} }}\nhooks: []\n"
+    )
+}
+
+/// A client whose connections come from `ip` (any 127.x.y.z reaches the hub on loopback).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+async fn bearer(client: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
+    client.get(url).bearer_auth(token).send().await.unwrap()
+}
+
+async fn sign_in(
+    client: &reqwest::Client,
+    hub: &str,
+    token: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut request = client
+        .post(format!("{hub}/api/session"))
+        .json(&json!({ "token": token }));
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    request.send().await.unwrap()
+}
+
+/// Asserts a `429 too_many_attempts` with a `Retry-After` within the minute.
+async fn assert_too_many(response: reqwest::Response, what: &str) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{what}");
+    let wait: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{what}: Retry-After {wait}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_attempts", "{what}");
+}
+
+#[tokio::test]
+async fn wrong_bearer_tokens_from_one_address_get_429_and_then_so_does_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&config(""), dir.path(), None).await;
+    // As the attacker did: guesses all at once, on any admin route, /metrics included.
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let (client, path) = (hub.client.clone(), ["/api/hooks", "/metrics"][i % 2]);
+        let url = format!("{}{path}", hub.url);
+        guesses.spawn(async move { bearer(&client, &url, &format!("guess-{i}")).await });
+    }
+    let mut refused = Vec::new();
+    let mut wrong = 0;
+    while let Some(answer) = guesses.join_next().await {
+        let answer = answer.unwrap();
+        match answer.status().as_u16() {
+            401 => wrong += 1,
+            429 => refused.push(answer),
+            other => panic!("a guess got {other}"),
+        }
+    }
+    assert_eq!(
+        wrong, 10,
+        "ten guesses a minute are answered, however concurrent"
+    );
+    assert_too_many(refused.pop().unwrap(), "the 11th guess").await;
+
+    // Were the right token let through now, 200 against 429 would tell the guesser.
+    for path in ["/api/hooks", "/metrics"] {
+        let right = hub.api(Method::GET, path).send().await.unwrap();
+        assert_too_many(right, &format!("the right token on {path}")).await;
+    }
+    let right = sign_in(&hub.client, &hub.url, ADMIN_TOKEN, None).await;
+    assert_too_many(right, "signing in with the right token").await;
+
+    // The owner elsewhere is not held back by this address's failures.
+    let owner = client_from([127, 0, 0, 2]);
+    let url = format!("{}/api/hooks", hub.url);
+    assert_eq!(bearer(&owner, &url, ADMIN_TOKEN).await.status(), 200);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn failures_from_many_addresses_never_lock_the_owner_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = r#", trustedProxies: ["127.0.0.1/32"]"#;
+    let hub = Hub::start(&config(server), dir.path(), None).await;
+    let mut answers = Vec::new();
+    for i in 0..60 {
+        let ip = format!("198.51.100.{i}");
+        answers.push(
+            sign_in(&hub.client, &hub.url, "guess", Some(&ip))
+                .await
+                .status(),
+        );
+    }
+    let hooks = format!("{}/api/hooks", hub.url);
+    for i in 0..6 {
+        for _ in 0..10 {
+            let guess = hub.client.get(&hooks).bearer_auth("guess");
+            let guess = guess.header("x-forwarded-for", format!("192.0.2.{i}"));
+            answers.push(guess.send().await.unwrap().status());
+        }
+    }
+
+    let owner = Some("203.0.113.7");
+    let signed_in = sign_in(&hub.client, &hub.url, ADMIN_TOKEN, owner).await;
+    assert_eq!(
+        signed_in.status(),
+        200,
+        "the owner signs in after 120 failures elsewhere"
+    );
+    let with_bearer = hub.client.get(&hooks).bearer_auth(ADMIN_TOKEN);
+    let with_bearer = with_bearer.header("x-forwarded-for", "203.0.113.7");
+    assert_eq!(with_bearer.send().await.unwrap().status(), 200);
+    // The proxy's own address is a client like any other.
+    assert_eq!(bearer(&hub.client, &hooks, ADMIN_TOKEN).await.status(), 200);
+    assert!(
+        answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "no address failed more than ten times, so none waits: {answers:?}"
+    );
+    hub.stop().await;
+}
