@@ -1,11 +1,16 @@
 //! Issue 18, point 2: the admin token as an attacker meets it (SPEC §11). Wrong tokens, by
 //! Bearer or sign-in, are counted per client address and answered 429 past ten a minute, the
-//! right one included; nobody else's failures lock the owner out.
+//! right one included; nobody else's failures lock the owner out; a weak configured token is a
+//! warning.
 
 mod common;
 
 use std::net::IpAddr;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
 
+use common::binary::{Binary, free_port};
 use common::{ADMIN_TOKEN, Hub};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -138,4 +143,80 @@ async fn failures_from_many_addresses_never_lock_the_owner_out() {
         "no address failed more than ten times, so none waits: {answers:?}"
     );
     hub.stop().await;
+}
+
+const WEAK: &str = "letmein";
+
+/// A config file with a weak `admin.token`, its data dir beside it.
+fn weak_config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("hooks.yaml");
+    let data = dir.join("data");
+    let text = format!(
+        "server: {{ dataDir: \"{}\" }}\nadmin: {{ token: {WEAK} }}\nhooks: []\n",
+        data.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_weak_configured_token_is_a_warning_everywhere_the_owner_looks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = weak_config(dir.path());
+    let hub = Hub::start_with_file(&path, None).await;
+    let status = hub
+        .client
+        .get(format!("{}/api/config/status", hub.url))
+        .bearer_auth(WEAK)
+        .send()
+        .await
+        .unwrap();
+    let status: Value = status.json().await.unwrap();
+    let warnings = status["warnings"].to_string();
+    assert!(warnings.contains("admin.token: is weak"), "{status:#}");
+    assert!(
+        !warnings.contains(WEAK),
+        "the token itself is never shown: {warnings}"
+    );
+    hub.stop().await;
+
+    let check = hookhub(
+        dir.path(),
+        &["check", "--config", &path.display().to_string()],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "a warning, not an error: {stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("warning: ") && l.contains("admin.token: is weak")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(WEAK) && !String::from_utf8_lossy(&check.stdout).contains(WEAK));
+
+    let mut binary = Binary::start(&path, free_port(), dir.path()).await;
+    binary.terminate();
+    binary.wait_exit(Duration::from_secs(10)).await;
+    let log = binary.log_text();
+    assert!(
+        log.contains("WARN") && log.contains("admin.token: is weak"),
+        "{log}"
+    );
+    assert!(!log.contains(WEAK), "{log}");
+}
+
+/// Runs the real binary with `args` in `dir`, where no config is found unless named.
+async fn hookhub(dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_hookhub"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("HOOKHUB_CONFIG")
+        .output()
+        .await
+        .unwrap()
 }

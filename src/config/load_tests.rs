@@ -48,6 +48,27 @@ fn a_good_file_loads_with_its_warnings() {
 }
 
 #[test]
+fn a_weak_admin_token_is_a_warning_that_never_shows_it() {
+    let weak = "admin:\n  token: letmein\n";
+    let (_, warnings) = load_str_with_warnings(weak, "hooks.yaml", &no_env).unwrap();
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("hooks.yaml:2:3: admin.token: is weak (about 33 bits"),
+        "{warnings:?}"
+    );
+    assert!(!warnings[0].contains("letmein"), "{warnings:?}");
+    for fine in [
+        "",
+        "admin: { token: '' }",
+        "admin: { token: aZ3kQ9mX2pL7vB4nR8tY1w }",
+    ] {
+        let (_, warnings) = load_str_with_warnings(fine, "hooks.yaml", &no_env).unwrap();
+        assert!(warnings.is_empty(), "{fine}: {warnings:?}");
+    }
+}
+
+#[test]
 fn an_empty_file_is_a_hub_with_no_hooks() {
     assert_eq!(load_str("", "hooks.yaml", &no_env), Ok(Config::default()));
 }

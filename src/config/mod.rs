@@ -6,6 +6,7 @@ pub mod duration;
 mod env;
 mod load;
 mod position;
+pub mod strength;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use super::{ChannelsConfig, Config, ServerConfig, ToolDef};
+use super::strength::{MIN_ADMIN_TOKEN_BITS, estimated_bits};
+use super::{AdminConfig, ChannelsConfig, Config, ServerConfig, ToolDef};
 use crate::hooks::{ActionConfig, ActionKind, ChannelKind, Hook, SignMode, TriggerKind};
 
 /// A problem: the field path and what is wrong with it.
@@ -20,6 +21,7 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
     let mut warnings = Vec::new();
     validate_server(&config.server, &mut errors);
     validate_channels(&config.channels, &mut errors, &mut warnings);
+    warnings.extend(admin_warning(&config.admin));
     if let Some(agent) = &config.agent {
         validate_agent(agent, &config.tools, &mut errors);
     }
@@ -481,6 +483,24 @@ fn refuse_other_actions_fields(hook: &Hook, errors: &mut Vec<Problem>) {
             ));
         }
     }
+}
+
+/// A configured admin token that could be guessed (SPEC §11). The message gives the estimate,
+/// never the token.
+fn admin_warning(admin: &AdminConfig) -> Option<Problem> {
+    let token = admin.token.as_deref().filter(|t| !t.is_empty())?;
+    let bits = estimated_bits(token);
+    (bits < MIN_ADMIN_TOKEN_BITS).then(|| {
+        (
+            "admin.token".into(),
+            format!(
+                "is weak (about {bits:.0} bits, from its length and kinds of character; \
+                 {MIN_ADMIN_TOKEN_BITS:.0} wanted): use 22 or more random letters and digits, \
+                 such as the output of `openssl rand -base64 32`, or leave it empty to have \
+                 the hub generate one"
+            ),
+        )
+    })
 }
 
 /// A channel section without its token turns the channel off; say so at start, because a
