@@ -20,7 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::actions::ActionEnv;
 use crate::api;
-use crate::api::auth::AdminToken;
+use crate::api::auth::{AdminToken, AdminTokenCell};
 use crate::channels::Channels;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -71,7 +71,8 @@ pub struct AppInner {
     pub registry: Arc<Registry>,
     pub queue: Arc<Queue>,
     pub clock: Arc<dyn Clock>,
-    pub admin: AdminToken,
+    /// The admin token in force; `hookhub admin reset-token` replaces it while the hub runs.
+    pub admin: AdminTokenCell,
     /// Wrong admin tokens per client address.
     pub attempts: crate::api::attempts::AdminAttempts,
     /// The owner's Telegram and Slack, and the chats bound to them.
@@ -176,6 +177,7 @@ pub async fn run_with(
     crate::telemetry::install();
     let store = Arc::new(Store::open(&data_dir)?);
     let admin = admin_token(&config, &store)?;
+    let config_token = config_token(&config).is_some();
     let workers = config.server.workers;
     let retention_config = config.server.retention.clone();
     let channels = Channels::new(&config.channels, store.clone(), options.clock.clone());
@@ -224,7 +226,7 @@ pub async fn run_with(
         registry,
         queue: queue.clone(),
         clock: options.clock,
-        admin,
+        admin: AdminTokenCell::new(admin),
         attempts: Default::default(),
         channels,
         config_status,
@@ -241,9 +243,11 @@ pub async fn run_with(
         config: current_config(&registry),
         slots: state.client_slots.clone(),
     };
+    let resets = crate::token_reset::spawn(data_dir, state.clone(), config_token);
     crate::serve::serve(listener, router(state), shutdown, server).await;
     // Nothing new may start once the queue is stopping.
     scheduler.abort();
+    resets.abort();
     for task in channel_tasks {
         task.abort();
     }
@@ -329,10 +333,15 @@ async fn health(
     )
 }
 
-/// The admin token in force: the config's, else the stored hash of one generated at the first
-/// start, else a new one, printed once.
+/// The config's `admin.token`, unless it is empty (which means "generate one").
+fn config_token(config: &Config) -> Option<&str> {
+    config.admin.token.as_deref().filter(|t| !t.is_empty())
+}
+
+/// The admin token in force: the config's, else the stored hash (of one generated at the first
+/// start, or set by `hookhub admin reset-token`), else a new one, printed once.
 fn admin_token(config: &Config, store: &Store) -> Result<AdminToken, StoreError> {
-    if let Some(token) = config.admin.token.as_deref().filter(|t| !t.is_empty()) {
+    if let Some(token) = config_token(config) {
         return Ok(AdminToken::from_token(token));
     }
     if let Some(token) = store
@@ -348,7 +357,7 @@ fn admin_token(config: &Config, store: &Store) -> Result<AdminToken, StoreError>
     // Printed, not logged: logs never carry secrets, and this is the only time it is shown.
     println!(
         "hookhub: generated an admin token. It is shown only now; only its hash is stored.\n\n    {token}\n\n\
-         Sign in to the web UI (the hub's address in a browser) with it, or send it as\n         `Authorization: Bearer <token>`. To choose your own, set admin.token in the config."
+         Sign in to the web UI (the hub's address in a browser) with it, or send it as\n         `Authorization: Bearer <token>`. To choose your own, set admin.token in the config;\n         to get a new one, run `hookhub admin reset-token`."
     );
     Ok(admin)
 }

@@ -26,6 +26,7 @@ pub mod schedule;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
+pub mod token_reset;
 pub mod verify;
 pub mod web;
 

@@ -1,8 +1,10 @@
 //! The admin token: Bearer authentication for `/api/*` (except webhooks and health), or a web
 //! UI session with its CSRF token. Wrong tokens are counted per client address
-//! ([`super::attempts`]).
+//! ([`super::attempts`]); the token in force can be replaced while the hub runs
+//! (`hookhub admin reset-token`).
 
 use std::net::SocketAddr;
+use std::sync::RwLock;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -52,6 +54,29 @@ impl AdminToken {
             "hh_{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
         )
+    }
+}
+
+/// The admin token in force. A reset swaps it while requests are being checked against it.
+#[derive(Debug)]
+pub struct AdminTokenCell(RwLock<AdminToken>);
+
+impl AdminTokenCell {
+    pub fn new(token: AdminToken) -> Self {
+        Self(RwLock::new(token))
+    }
+
+    /// Constant-time check of a presented token against the one in force.
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .matches(presented)
+    }
+
+    /// Puts `token` in force; from now on only it matches.
+    pub fn replace(&self, token: AdminToken) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = token;
     }
 }
 

@@ -1,6 +1,8 @@
-//! The command line (SPEC §1): `serve` (the default), `check`, `sign`, `send`.
+//! The command line (SPEC §1): `serve` (the default), `check`, `sign`, `send`,
+//! `admin reset-token`.
 
 mod check;
+mod reset_token;
 mod sign;
 
 use std::net::SocketAddr;
@@ -28,6 +30,27 @@ pub enum Command {
     Sign(SignArgs),
     /// Sign and POST a test delivery; print the status and body.
     Send(SendArgs),
+    /// Manage the admin token.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Print a new admin token once; every older token and every session stops working.
+    /// Works whether the hub is stopped or running on the data dir.
+    ResetToken(ResetTokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResetTokenArgs {
+    /// Config file (else $HOOKHUB_CONFIG, ./hooks.yaml, ./hooks.example.yaml); read for
+    /// server.dataDir and to refuse when admin.token is set.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./data, or server.dataDir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -96,6 +119,7 @@ pub fn main() -> i32 {
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Sign(args)) => sign::run_sign(&args),
         Some(Command::Send(args)) => sign::run_send(&args),
+        Some(Command::Admin(AdminCommand::ResetToken(args))) => reset_token::run(&args),
     }
 }
 

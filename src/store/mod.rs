@@ -46,6 +46,9 @@ pub enum StoreError {
     Flush(String),
     #[error("cannot open the data directory {path}: {reason}")]
     Open { path: String, reason: String },
+    /// Another process holds sled's lock on the database: a hub is running on this data dir.
+    #[error("the database in {path} is in use by another process (a running hub)")]
+    Locked { path: String },
     #[error(transparent)]
     Seal(#[from] seal::SealError),
     #[error("cannot read a stored payload: {0}")]
@@ -98,7 +101,16 @@ impl Store {
             // 30 s flood peaked at 38 MiB resident with 8 MiB here, 34-36 with 1 (BENCHMARKS.md).
             .cache_capacity(1024 * 1024)
             .open()
-            .map_err(|e| open_error(&e))?;
+            .map_err(|e| match e {
+                // sled reports its lock (taken with `try_lock_exclusive`) only in the text of an
+                // `Other` IO error; `hookhub admin reset-token` needs to tell it apart.
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                e => open_error(&e),
+            })?;
         // The tags are the trees' places in this list: the journal names trees by them.
         let trees = [
             db.open_tree("log")?,

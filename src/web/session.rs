@@ -1,7 +1,8 @@
 //! Browser sessions: the admin token is exchanged once for a random session id kept in an
 //! HttpOnly cookie, so the token itself never sits in the page. Sessions live in memory only
 //! (a restart signs everyone out) and end after [`IDLE_MS`] without use or [`MAX_AGE_MS`] in
-//! all. Each carries a CSRF token the page must echo on every state-changing request.
+//! all, or all at once when the admin token is reset. Each carries a CSRF token the page must
+//! echo on every state-changing request.
 //!
 //! Wrong tokens at sign-in are counted with wrong Bearer tokens, in [`crate::api::attempts`].
 
@@ -98,6 +99,11 @@ impl Sessions {
     pub fn remove(&self, cookie: &str) {
         self.lock().sessions.remove(&digest(cookie));
     }
+
+    /// Ends every session: after an admin token reset, nobody stays signed in with the old one.
+    pub fn clear(&self) {
+        self.lock().sessions.clear();
+    }
 }
 
 fn digest(value: &str) -> [u8; 32] {
@@ -142,6 +148,19 @@ mod tests {
         let (id, _) = sessions.create(0);
         sessions.remove(&id);
         assert!(sessions.touch(&id, 1).is_none());
+    }
+
+    #[test]
+    fn clearing_ends_every_session() {
+        let sessions = Sessions::default();
+        let ids: Vec<String> = (0..3).map(|i| sessions.create(i).0).collect();
+        sessions.clear();
+        assert!(ids.iter().all(|id| sessions.touch(id, 5).is_none()));
+        let (again, _) = sessions.create(6);
+        assert!(
+            sessions.touch(&again, 7).is_some(),
+            "signing in works again"
+        );
     }
 
     #[test]

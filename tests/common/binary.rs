@@ -2,7 +2,7 @@
 //! the middle of work, SIGTERM, and the logs it writes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 pub struct Binary {
@@ -10,6 +10,8 @@ pub struct Binary {
     pub child: Child,
     /// Where its stderr (the log) goes.
     pub log: PathBuf,
+    /// Where its stdout (what it prints once, such as a generated admin token) goes.
+    pub out: PathBuf,
 }
 
 /// A port that was free a moment ago.
@@ -23,20 +25,23 @@ pub fn free_port() -> u16 {
 
 impl Binary {
     /// Starts `hookhub serve --config <config> --listen 127.0.0.1:<port>` and waits for
-    /// `/healthz`. Its log is appended to `<dir>/hub.log`.
+    /// `/healthz`. Its log is appended to `<dir>/hub.log`, its stdout to `<dir>/hub.out`.
     pub async fn start(config: &Path, port: u16, dir: &Path) -> Binary {
-        let log = dir.join("hub.log");
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
+        let append = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap()
+        };
+        let (log, out) = (dir.join("hub.log"), dir.join("hub.out"));
+        let (log_file, out_file) = (append(&log), append(&out));
         let child = Command::new(env!("CARGO_BIN_EXE_hookhub"))
             .args(["serve", "--config"])
             .arg(config)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(out_file)
             .stderr(log_file)
             .spawn()
             .unwrap();
@@ -44,6 +49,7 @@ impl Binary {
             url: format!("http://127.0.0.1:{port}"),
             child,
             log,
+            out,
         };
         let client = reqwest::Client::new();
         for _ in 0..400 {
@@ -64,6 +70,10 @@ impl Binary {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn out_text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     /// SIGKILL: no chance to flush or finish anything.
