@@ -1,10 +1,12 @@
-//! Hooks: the model shared by the config file and the API, and the live registry that ingress
-//! and the workers read, and the hot reload of the config file. This module decides which hooks
-//! exist; it never runs one.
+//! Hooks: the model shared by the config file and the API, the live registry that ingress and
+//! the workers read, the hot reload of the config file, and which parts of a hook are shown
+//! `[redacted]` ([`redact`]). This module decides which hooks exist; it never runs one.
 
 mod model;
+pub mod redact;
 mod registry;
 pub mod reload;
 
 pub use model::*;
+pub use redact::REDACTED;
 pub use registry::{LiveHook, Registry, Snapshot, Source};
