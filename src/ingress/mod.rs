@@ -26,7 +26,6 @@ use crate::payload::{self, Payload};
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
 
-pub use redact::REDACTED;
 pub use rejections::{Rejection, Rejections};
 
 /// How long a delivery id is remembered for dedupe.
@@ -95,17 +94,16 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
                 .with_retry_after(wait),
         );
     }
-    let accepting = hooks_for(
-        &snapshot.enabled_on_path(&path).collect::<Vec<_>>(),
-        &method,
-        &path,
-    )?;
+    let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(&path).collect();
+    let accepting = hooks_for(&on_path, &method, &path)?;
+    let secret_headers = secret_headers(&on_path);
     let refused = Refused {
         app,
         path: &path,
         client: client.to_string(),
         method: &method,
         headers: &headers,
+        secret_headers: &secret_headers,
     };
     let reachable: Vec<&Arc<LiveHook>> = accepting
         .into_iter()
@@ -134,7 +132,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     let mut trigger = Some(Trigger {
         path,
         method: method.to_string(),
-        headers: BTreeMap::new(),
+        headers: redact::headers(&headers, &secret_headers),
         query,
         query_in_body: false,
         body: std::mem::take(&mut payload.body),
@@ -276,6 +274,20 @@ fn verify_all<'a>(
     ))
 }
 
+/// The custom headers that carry a secret or signature (`triggerConfig.header` of the `header`
+/// and `hmac` schemes) for every hook on the path. A delivery is redacted with all of them, not
+/// only the verified hook's: a sender may carry one hook's key to its neighbour on the path, and
+/// a refusal belongs to no hook at all.
+fn secret_headers(on_path: &[&Arc<LiveHook>]) -> Vec<String> {
+    let mut names: Vec<String> = on_path
+        .iter()
+        .filter_map(|h| h.hook.trigger_config.header.clone())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// A refusal worth remembering in the path's rejection ring.
 struct Refused<'a> {
     app: &'a AppState,
@@ -283,6 +295,8 @@ struct Refused<'a> {
     client: String,
     method: &'a Method,
     headers: &'a HeaderMap,
+    /// See [`secret_headers`].
+    secret_headers: &'a [String],
 }
 
 impl Refused<'_> {
@@ -297,7 +311,7 @@ impl Refused<'_> {
                 message: error.message.clone(),
                 client: self.client.clone(),
                 method: self.method.to_string(),
-                headers: redact::headers(self.headers, &[]),
+                headers: redact::headers(self.headers, self.secret_headers),
                 body_bytes: body_bytes.try_into().unwrap_or(usize::MAX),
             },
         );
@@ -311,9 +325,10 @@ fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The execution one verified hook makes of the delivery. The query joins the body only where
-/// the hook's scheme authenticates it (`TriggerConfig::merges_query`); the event type and
-/// label are then read from the body the hook sees.
+/// The execution one verified hook makes of the delivery, from a trigger whose headers are
+/// redacted already. The query joins the body only where the hook's scheme authenticates it
+/// (`TriggerConfig::merges_query`); the event type and label are then read from the body the
+/// hook sees.
 fn new_execution(
     hook: &LiveHook,
     mut trigger: Trigger,
@@ -322,8 +337,6 @@ fn new_execution(
     now_ms: u64,
 ) -> Execution {
     let config = &hook.hook.trigger_config;
-    let extra: Vec<&str> = config.header.as_deref().into_iter().collect();
-    trigger.headers = redact::headers(headers, &extra);
     let (mut label, mut event_type) = (payload.label.clone(), payload.event_type.clone());
     if config.merges_query(&trigger.method) && !trigger.query.is_empty() {
         payload::merge_query(&mut trigger.body, &trigger.query);

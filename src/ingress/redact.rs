@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::http::HeaderMap;
 
-pub const REDACTED: &str = "[redacted]";
+use crate::hooks::REDACTED;
 
 /// Headers that always carry credentials or signatures.
 const SECRET_HEADERS: &[&str] = &[
@@ -35,9 +35,9 @@ const SECRET_WORDS: &[&str] = &[
     "apikey",
 ];
 
-/// Lower-cased headers with secrets redacted. `extra` names more secret headers (a hook's
-/// custom `triggerConfig.header`).
-pub fn headers(headers: &HeaderMap, extra: &[&str]) -> BTreeMap<String, String> {
+/// Lower-cased headers with secrets redacted. `extra` names more secret headers (the custom
+/// `triggerConfig.header` of the hooks on the path).
+pub fn headers(headers: &HeaderMap, extra: &[String]) -> BTreeMap<String, String> {
     headers
         .iter()
         .map(|(name, value)| {
@@ -52,7 +52,7 @@ pub fn headers(headers: &HeaderMap, extra: &[&str]) -> BTreeMap<String, String> 
         .collect()
 }
 
-fn is_secret(name: &str, extra: &[&str]) -> bool {
+fn is_secret(name: &str, extra: &[String]) -> bool {
     SECRET_HEADERS.contains(&name)
         || SECRET_WORDS.iter().any(|w| name.contains(w))
         || extra.iter().any(|e| e.eq_ignore_ascii_case(name))
@@ -70,7 +70,7 @@ mod tests {
         h.insert("X-My-Key", "k".parse().unwrap());
         h.insert("X-Api-Token", "t".parse().unwrap());
         h.insert("Content-Type", "application/json".parse().unwrap());
-        let out = headers(&h, &["x-my-key"]);
+        let out = headers(&h, &["X-My-Key".to_string()]);
         assert_eq!(out["authorization"], REDACTED);
         assert_eq!(out["x-hub-signature-256"], REDACTED);
         assert_eq!(out["x-my-key"], REDACTED);
