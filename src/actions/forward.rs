@@ -3,7 +3,9 @@
 //! One call is one HTTP attempt. What the receiver answered decides the outcome: 2xx succeeds;
 //! network errors, 408, 429 and 5xx are worth retrying (the queue's schedule decides when);
 //! anything else is the receiver refusing, and repeating the request would not change its mind.
-//! The signing secret goes into the request's signature only, never into the recorded detail.
+//! The signing secret goes into the request's signature only, never into the recorded detail;
+//! the URL is recorded with its credentials `[redacted]` (SPEC §11), and no error text recorded
+//! carries the URL itself.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{ActionEnv, Outcome, Report, Run, report, template};
-use crate::hooks::SignMode;
+use crate::hooks::{SignMode, redact};
 use crate::queue::retry::parse_retry_after;
 
 /// How long one attempt may take, response body included.
@@ -45,7 +47,7 @@ pub(super) async fn forward(env: &ActionEnv, run: Run<'_>) -> Report {
         Ok(request) => request,
         Err(error) => {
             let detail = json!({
-                "url": run.hook.action_config.webhook_url,
+                "url": run.hook.action_config.webhook_url.as_deref().map(redact::url),
                 "method": run.hook.action_config.webhook_method.as_deref().unwrap_or("POST"),
                 "status": null,
                 "latencyMs": 0,
@@ -58,7 +60,7 @@ pub(super) async fn forward(env: &ActionEnv, run: Run<'_>) -> Report {
     let result = send(env, &request).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     let mut detail = json!({
-        "url": request.url,
+        "url": redact::url(&request.url),
         "method": request.method.as_str(),
         "status": null,
         "latencyMs": latency_ms,
@@ -203,8 +205,10 @@ async fn send(env: &ActionEnv, request: &Request) -> Result<Response, String> {
 }
 
 /// A network failure in words a self-hoster can act on, including the underlying cause
-/// (reqwest's own message is often just "error sending request").
+/// (reqwest's own message is often just "error sending request"). The URL reqwest attaches is
+/// dropped: it would carry the query's credentials into the execution log.
 fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let kind = if error.is_timeout() {
         format!("timed out after {} s", ATTEMPT_TIMEOUT.as_secs())
     } else if error.is_connect() {

@@ -177,6 +177,34 @@ async fn connection_refused_is_retried() {
 }
 
 #[tokio::test]
+async fn url_credentials_stay_out_of_a_failed_attempt() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap();
+    drop(listener);
+    let url = format!("http://user-5521:pw-5521@{host}/hook?token=q-5521&plain=");
+    let (report, _) = attempt(&forward_hook(&url, ActionConfig::default())).await;
+    assert!(matches!(report.outcome, Outcome::Retry { .. }));
+    let detail = &report.attempts[0].detail;
+    assert_eq!(
+        detail["url"],
+        format!("http://[redacted]@{host}/hook?token=[redacted]&plain=")
+    );
+    let recorded = format!("{report:?}");
+    assert!(!recorded.contains("5521"), "{recorded}");
+
+    // A request that cannot even be built is recorded with the URL redacted too.
+    let config = ActionConfig {
+        webhook_method: Some("NOT A METHOD".into()),
+        ..Default::default()
+    };
+    let (report, _) = attempt(&forward_hook(&url, config)).await;
+    assert!(matches!(report.outcome, Outcome::Failed { .. }));
+    let recorded = format!("{report:?}");
+    assert!(!recorded.contains("5521"), "{recorded}");
+    assert!(recorded.contains("[redacted]@"), "{recorded}");
+}
+
+#[tokio::test]
 async fn github_signing_gives_a_valid_signature_and_keeps_the_secret_out_of_the_log() {
     let (url, seen) = target(204, &[], "".into()).await;
     let config = ActionConfig {

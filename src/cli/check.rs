@@ -91,7 +91,8 @@ fn row(hook: &Hook) -> [String; 5] {
     let ac = &hook.action_config;
     let action = match hook.action {
         ActionKind::Webhook => {
-            format!("webhook → {}", ac.webhook_url.as_deref().unwrap_or("?"))
+            let url = ac.webhook_url.as_deref().map(crate::hooks::redact::url);
+            format!("webhook → {}", url.as_deref().unwrap_or("?"))
         }
         ActionKind::ExecuteTool => {
             let action = ac

@@ -569,11 +569,14 @@ fn webhook_path_shape(p: &str) -> Option<&'static str> {
     }
 }
 
+/// The error shows the URL with its credentials redacted: config errors are logged and shown
+/// in the UI's banner.
 fn check_http_url(url: &str) -> Result<(), String> {
+    let shown = crate::hooks::redact::url(url);
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        Ok(_) => Err(format!("`{url}` is not an http:// or https:// URL")),
-        Err(e) => Err(format!("`{url}` is not an absolute http(s) URL: {e}")),
+        Ok(_) => Err(format!("`{shown}` is not an http:// or https:// URL")),
+        Err(e) => Err(format!("`{shown}` is not an absolute http(s) URL: {e}")),
     }
 }
 
