@@ -1,15 +1,17 @@
 //! Hooks made through the API (the `api_hooks` tree: id → hook JSON). Secrets are kept at rest
-//! only in the form they are needed in: HMAC keys (`webhookSecret` of the signing schemes and
-//! `actionConfig.signingSecret`) sealed with the data dir's key, token secrets (`bearer`,
-//! `header`, `gitlab`) as `sha256:<hex>`. Callers hand in plain hooks and get back hooks with
-//! HMAC keys opened and tokens still hashed; the sealing never leaves this file. Secrets
-//! retiring after a rotation are kept beside the hook, as `triggerConfig.retiringSecrets`.
+//! only in the form they are needed in. Sealed with the data dir's key, bound to the hook id:
+//! HMAC keys (`webhookSecret` of the signing schemes and `actionConfig.signingSecret`), every
+//! `actionConfig.headers` value, and an `actionConfig.webhookUrl` that carries credentials
+//! (`user:pass@` or query values; sealed whole). Hashed as `sha256:<hex>`: token secrets
+//! (`bearer`, `header`, `gitlab`). Callers hand in plain hooks and get back hooks with sealed
+//! values opened and tokens still hashed; the sealing never leaves this file. Secrets retiring
+//! after a rotation are kept beside the hook, as `triggerConfig.retiringSecrets`.
 
 use serde_json::Value;
 
 use super::seal::{SealError, is_sealed};
 use super::{Store, StoreError};
-use crate::hooks::Hook;
+use crate::hooks::{Hook, redact};
 use crate::verify::{TOKEN_SCHEMES, hash_token};
 
 /// The stored form's field holding the retiring secrets (absent from the API's hook shape).
@@ -130,7 +132,8 @@ fn read_stored(bytes: &[u8]) -> Result<Hook, StoreError> {
 }
 
 /// Every secret of a hook with how it is kept at rest. A secret's form follows the scheme
-/// the hook is stored with, so writing and reading always agree.
+/// the hook is stored with, so writing and reading always agree. The forward URL counts only
+/// when it carries credentials in clear or is sealed already, so a plain URL stays readable.
 fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
     let trigger = &mut hook.trigger_config;
     let kept = if TOKEN_SCHEMES.contains(&trigger.scheme_name()) {
@@ -153,6 +156,17 @@ fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
             .iter_mut()
             .map(|s| (Kept::Sealed, s)),
     );
+    all.extend(
+        hook.action_config
+            .headers
+            .values_mut()
+            .map(|v| (Kept::Sealed, v)),
+    );
+    if let Some(url) = &mut hook.action_config.webhook_url
+        && (is_sealed(url) || redact::url_has_credentials(url))
+    {
+        all.push((Kept::Sealed, url));
+    }
     all
 }
 
@@ -205,6 +219,36 @@ mod tests {
         );
     }
 
+    fn forward_hook() -> Hook {
+        let mut forward = hook("github", "gh-key");
+        forward.action_config.webhook_url = Some("https://u-31:p-31@h.example/x?t=q-31".into());
+        forward.action_config.headers = [
+            ("Authorization".to_string(), "Bearer hv-31".to_string()),
+            ("X-Empty".to_string(), String::new()),
+        ]
+        .into();
+        forward
+    }
+
+    #[test]
+    fn forward_headers_and_url_credentials_are_sealed_and_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_api_hook(&forward_hook()).unwrap();
+        let stored = raw(&store);
+        for secret in ["u-31", "p-31", "q-31", "hv-31", "h.example"] {
+            assert!(!stored.contains(secret), "{secret} in clear: {stored}");
+        }
+        assert_eq!(store.api_hook("h").unwrap().unwrap(), forward_hook());
+
+        // A URL without credentials stays readable.
+        let mut plain = forward_hook();
+        plain.action_config.webhook_url = Some("https://h.example/x".into());
+        store.put_api_hook(&plain).unwrap();
+        assert!(raw(&store).contains("https://h.example/x"));
+        assert_eq!(store.api_hook("h").unwrap().unwrap(), plain);
+    }
+
     #[test]
     fn tokens_are_hashed_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -239,6 +283,32 @@ mod tests {
         assert!(!raw(&store).contains("gh-key"));
         let read = store.api_hook("h").unwrap().unwrap();
         assert_eq!(read.trigger_config.webhook_secret.0, vec!["gh-key"]);
+        assert_eq!(store.seal_clear_hooks().unwrap(), 0);
+    }
+
+    #[test]
+    fn forward_credentials_stored_in_clear_are_sealed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            // As stored before headers and URLs were sealed: HMAC keys sealed, the rest clear.
+            let mut legacy = forward_hook();
+            legacy.trigger_config.webhook_secret = Secrets(vec![store.seal.seal("gh-key", "h")]);
+            legacy.trigger_config.retiring_secrets.clear();
+            legacy.action_config.signing_secret =
+                Secrets(vec![store.seal.seal("forward-key", "h")]);
+            let bytes = serde_json::to_vec(&legacy).unwrap();
+            store.api_hooks.insert("h", bytes).unwrap();
+            store.flush_now().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let raw = raw(&store);
+        for secret in ["p-31", "q-31", "hv-31"] {
+            assert!(!raw.contains(secret), "{secret} in clear: {raw}");
+        }
+        let mut expected = forward_hook();
+        expected.trigger_config.retiring_secrets.clear();
+        assert_eq!(store.api_hook("h").unwrap().unwrap(), expected);
         assert_eq!(store.seal_clear_hooks().unwrap(), 0);
     }
 }
