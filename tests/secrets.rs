@@ -5,10 +5,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{Hub, Target, accepted_ids};
+use common::{Hub, Target, accepted_ids, files_containing};
 use hookhub::clock::ManualClock;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -93,24 +93,6 @@ async fn post_text(hub: &Hub, path: &str, body: Option<Value>) -> (u16, Value) {
     }
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path)
-            .unwrap()
-            .windows(needle.len())
-            .any(|w| w == needle)
-        {
-            found.push(path);
-        }
-    }
-    found
 }
 
 #[tokio::test]

@@ -1,16 +1,33 @@
 //! Issue 18, point 5: secrets an attacker found in the clear (SPEC §11). Driven the way they
-//! were found, over HTTP against the running hub: a custom key header in the
-//! rejected-deliveries list.
+//! were found, over HTTP against the running hub and reading its real files: a custom key header
+//! in the rejected-deliveries list; forward URL credentials and header values in attempts, API
+//! answers and the data dir. Editing a hook that was read with its credentials `[redacted]`
+//! keeps them working.
 
 mod common;
 
-use common::{Hub, accepted_ids, github_signature};
+use base64::Engine as _;
+use common::{Hub, Received, Target, accepted_ids, files_containing, github_signature};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const RIGHT_KEY: &str = "deploy-key-right-4f1c";
 const WRONG_KEY: &str = "deploy-key-wrong-77ab";
 const MAC_SECRET: &str = "mac-secret-0d93";
+const HOOK_SECRET: &str = "github-secret-2b6e";
+const URL_USER: &str = "fwd-user-a3e1";
+const URL_PASSWORD: &str = "fwd-pass-a3e1";
+const URL_TOKEN: &str = "fwd-token-a3e1";
+const HEADER_TOKEN: &str = "fwd-bearer-a3e1";
+const NEW_HEADER_TOKEN: &str = "fwd-bearer-new-a3e1";
+/// Every forward credential the tests give the hub.
+const FORWARD_SECRETS: [&str; 5] = [
+    URL_USER,
+    URL_PASSWORD,
+    URL_TOKEN,
+    HEADER_TOKEN,
+    NEW_HEADER_TOKEN,
+];
 
 fn keyed_config() -> String {
     r#"
@@ -90,4 +107,179 @@ async fn custom_key_headers_are_redacted_in_rejections_and_executions() {
     assert!(!execution.contains(WRONG_KEY), "{execution}");
     assert!(!execution.contains(&signature), "{execution}");
     hub.stop().await;
+}
+
+fn forward_config(target: &str) -> String {
+    format!(
+        r#"
+server: {{ dataDir: "{{data}}" }}
+admin: {{ token: test-admin-token }}
+hooks:
+  - id: from-file
+    triggerConfig: {{ webhookPath: file, webhookSecret: file-secret }}
+    action: webhook
+    actionConfig: {{ webhookUrl: "{target}" }}
+"#
+    )
+}
+
+/// `HOST` of the target's `http://HOST/hook`.
+fn host(target: &Target) -> &str {
+    let url = target.url.trim_start_matches("http://");
+    url.trim_end_matches("/hook")
+}
+
+/// The target's URL with a user, a password and a token in it.
+fn credentialed(target: &Target) -> String {
+    let host = host(target);
+    format!("http://{URL_USER}:{URL_PASSWORD}@{host}/hook?token={URL_TOKEN}&plain=1")
+}
+
+/// [`credentialed`] as the hub shows it.
+fn shown_url(target: &Target) -> String {
+    let host = host(target);
+    format!("http://[redacted]@{host}/hook?token=[redacted]&plain=[redacted]")
+}
+
+/// Delivers to `fwd`, waits for the forward to succeed and returns what the target received.
+async fn forward_once(hub: &Hub, target: &Target, body: &str) -> (String, Received) {
+    let before = target.count();
+    let ids = accepted_ids(hub.deliver("fwd", HOOK_SECRET, body).await).await;
+    hub.wait_for_status(&ids[0], "succeeded").await;
+    assert_eq!(target.count(), before + 1);
+    let received = target.received.lock().unwrap().last().unwrap().clone();
+    (ids[0].clone(), received)
+}
+
+fn assert_bearer_and_token(received: &Received, bearer: &str) {
+    assert_eq!(
+        received.headers["authorization"],
+        format!("Bearer {bearer}")
+    );
+    assert_eq!(
+        received.uri.query(),
+        Some(format!("token={URL_TOKEN}&plain=1").as_str())
+    );
+}
+
+/// Sends `hook` (as read from the API) back with `method`; the status and answer.
+async fn send_back(hub: &Hub, method: Method, body: &Value) -> (u16, Value) {
+    let response = hub
+        .api(method, "/api/hooks/fwd")
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn assert_no_secret(text: &str) {
+    for secret in FORWARD_SECRETS {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(!text.contains("sealed:"), "{text}");
+}
+
+#[tokio::test]
+async fn forward_credentials_work_but_are_shown_redacted_and_sealed_at_rest() {
+    let (hub, target, dir) = Hub::start_with_target(forward_config).await;
+    let created = hub
+        .api(Method::POST, "/api/hooks")
+        .json(&json!({
+            "id": "fwd", "name": "Forward marker-5c2d",
+            "triggerConfig": {"webhookPath": "fwd", "webhookSecret": HOOK_SECRET},
+            "action": "webhook",
+            "actionConfig": {"webhookUrl": credentialed(&target),
+                             "headers": {"Authorization": format!("Bearer {HEADER_TOKEN}")}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_no_secret(&created.text().await.unwrap());
+
+    let (execution_id, received) = forward_once(&hub, &target, r#"{"n":1}"#).await;
+    assert_bearer_and_token(&received, HEADER_TOKEN);
+    let execution = text(&hub, &format!("/api/executions/{execution_id}")).await;
+    assert_no_secret(&execution);
+    let execution: Value = serde_json::from_str(&execution).unwrap();
+    assert_eq!(
+        execution["attempts"][0]["detail"]["url"],
+        shown_url(&target)
+    );
+
+    assert_no_secret(&text(&hub, "/api/hooks").await);
+    let shown: Value = serde_json::from_str(&text(&hub, "/api/hooks/fwd").await).unwrap();
+    assert_no_secret(&shown.to_string());
+    assert_eq!(shown["actionConfig"]["webhookUrl"], shown_url(&target));
+    assert_eq!(
+        shown["actionConfig"]["headers"]["Authorization"],
+        "[redacted]"
+    );
+
+    edits_that_echo_redacted_values_keep_the_credentials(&hub, &target, shown).await;
+    hub.stop().await;
+    for secret in FORWARD_SECRETS {
+        let found = files_containing(dir.path(), secret.as_bytes());
+        assert!(found.is_empty(), "{secret} stored in clear in {found:?}");
+    }
+    // The scan does see what the database holds.
+    assert!(!files_containing(dir.path(), b"Forward marker-5c2d").is_empty());
+
+    // Opened again after a restart: the forward still carries its credentials.
+    let hub = Hub::start(&forward_config(&target.url), dir.path(), None).await;
+    let (_, received) = forward_once(&hub, &target, r#"{"n":9}"#).await;
+    assert_bearer_and_token(&received, NEW_HEADER_TOKEN);
+    hub.stop().await;
+}
+
+/// A PUT of the hook as it was read, then a PATCH that only drops the header, keep the stored
+/// URL and header; a placeholder with nothing stored behind it is refused; a new value is taken.
+async fn edits_that_echo_redacted_values_keep_the_credentials(
+    hub: &Hub,
+    target: &Target,
+    shown: Value,
+) {
+    let mut echoed = common::as_sent_back(shown);
+    echoed["name"] = json!("Forward marker-5c2d renamed");
+    let (status, answer) = send_back(hub, Method::PUT, &echoed).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_no_secret(&answer.to_string());
+    let (_, received) = forward_once(hub, target, r#"{"n":2}"#).await;
+    assert_bearer_and_token(&received, HEADER_TOKEN);
+
+    // Without the header, the URL's own user and password reach the target as basic auth.
+    let patch = json!({"actionConfig": {"headers": null}});
+    let (status, answer) = send_back(hub, Method::PATCH, &patch).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, received) = forward_once(hub, target, r#"{"n":3}"#).await;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{URL_USER}:{URL_PASSWORD}"));
+    assert_eq!(received.headers["authorization"], format!("Basic {basic}"));
+    assert_eq!(
+        received.uri.query(),
+        Some(format!("token={URL_TOKEN}&plain=1").as_str())
+    );
+
+    let edited = shown_url(target).replace("/hook?", "/other?");
+    let patch = json!({"actionConfig": {"webhookUrl": edited}});
+    let (status, answer) = send_back(hub, Method::PATCH, &patch).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["field"], "actionConfig.webhookUrl");
+
+    // The header was dropped, so nothing stands behind its placeholder any more.
+    let patch = json!({"actionConfig": {"headers": {"Authorization": "[redacted]"}}});
+    let (status, answer) = send_back(hub, Method::PATCH, &patch).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer["error"]["field"],
+        "actionConfig.headers.Authorization"
+    );
+
+    let new = format!("Bearer {NEW_HEADER_TOKEN}");
+    let patch = json!({"actionConfig": {"headers": {"Authorization": new}}});
+    let (status, answer) = send_back(hub, Method::PATCH, &patch).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, received) = forward_once(hub, target, r#"{"n":4}"#).await;
+    assert_bearer_and_token(&received, NEW_HEADER_TOKEN);
 }

@@ -1,6 +1,8 @@
 //! `/api/hooks`: list, create, read, replace, patch and delete hooks. Hooks from the config file
 //! are listed but read-only. Secrets are accepted on the way in and never sent back, except a
-//! secret the hub generated, shown once in the answer that created it.
+//! secret the hub generated, shown once in the answer that created it: `webhookSecret` and
+//! `signingSecret` are left out, a forward's header values and URL credentials are shown
+//! `[redacted]` (SPEC §11). A client that sends a hook back as it read it keeps them all.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,7 +16,7 @@ use super::parse_json;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{ExecutionId, Status};
-use crate::hooks::{Hook, LiveHook, Secrets, Source};
+use crate::hooks::{Hook, LiveHook, Secrets, Source, redact};
 use crate::verify::TOKEN_SCHEMES;
 
 /// A hook as the API shows it: secrets removed, with where it came from and how it is doing.
@@ -40,11 +42,19 @@ struct LastExecution {
     received_at: String,
 }
 
+/// The hook as clients see it: secrets left out, forward credentials redacted.
+fn shown(hook: &Hook) -> Hook {
+    let mut shown = hook.clone();
+    shown.trigger_config.webhook_secret = Secrets::default();
+    shown.trigger_config.retiring_secrets = Vec::new();
+    shown.action_config.signing_secret = Secrets::default();
+    redact::action_config(&mut shown.action_config);
+    shown
+}
+
 fn hook_out(app: &AppState, live: &LiveHook) -> Result<HookOut, ApiError> {
-    let mut hook = live.hook.clone();
-    let has_secret = !hook.trigger_config.webhook_secret.is_empty();
-    hook.trigger_config.webhook_secret = Secrets::default();
-    hook.action_config.signing_secret = Secrets::default();
+    let hook = shown(&live.hook);
+    let has_secret = !live.hook.trigger_config.webhook_secret.is_empty();
     let last = app.store.last_execution_of(&hook.id)?;
     Ok(HookOut {
         url: app.webhook_url(&hook.trigger_config.webhook_path),
@@ -82,6 +92,8 @@ pub async fn get(
 
 pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let mut hook: Hook = parse_json(&body)?;
+    // A new hook has no stored values for a copied `[redacted]` to stand for.
+    restore_redacted(&mut hook, None)?;
     let snapshot = app.registry.snapshot();
     if hook.id.is_empty() {
         hook.id = unique_slug(&hook.name, |id| snapshot.hook(id).is_some());
@@ -133,12 +145,9 @@ pub async fn patch(
 ) -> Result<Json<HookOut>, ApiError> {
     let existing = editable(&app, &id)?;
     let patch: Value = parse_json(&body)?;
-    // Merged over the hook as a client sees it (no secrets), so a patch that leaves them out
-    // keeps them the same way a PUT does.
-    let mut shown = existing.clone();
-    shown.trigger_config.webhook_secret = Secrets::default();
-    shown.action_config.signing_secret = Secrets::default();
-    let mut merged = serde_json::to_value(&shown).map_err(ApiError::internal)?;
+    // Merged over the hook as a client sees it (secrets left out or redacted), so a patch that
+    // leaves them alone keeps them the same way a PUT does.
+    let mut merged = serde_json::to_value(shown(&existing)).map_err(ApiError::internal)?;
     merge_patch(&mut merged, &patch);
     let hook: Hook = parse_json(merged.to_string().as_bytes())?;
     save_edit(&app, existing, hook).await
@@ -185,8 +194,9 @@ async fn save_edit(
         keep_trigger_secrets(&existing, &mut hook)?;
     }
     if hook.action_config.signing_secret.is_empty() {
-        hook.action_config.signing_secret = existing.action_config.signing_secret;
+        hook.action_config.signing_secret = existing.action_config.signing_secret.clone();
     }
+    restore_redacted(&mut hook, Some(&existing))?;
     validate(app, &hook)?;
     app.store.put_api_hook(&hook)?;
     app.store.sync().await?;
@@ -215,6 +225,13 @@ fn keep_trigger_secrets(existing: &Hook, hook: &mut Hook) -> Result<(), ApiError
     hook.trigger_config.webhook_secret = existing.trigger_config.webhook_secret.clone();
     hook.trigger_config.retiring_secrets = existing.trigger_config.retiring_secrets.clone();
     Ok(())
+}
+
+/// Puts back the stored header values and URL a client sent back `[redacted]`, as it read them.
+fn restore_redacted(hook: &mut Hook, existing: Option<&Hook>) -> Result<(), ApiError> {
+    let stored = existing.map(|e| &e.action_config);
+    redact::restore(&mut hook.action_config, stored)
+        .map_err(|r| ApiError::invalid_field(r.field, r.message))
 }
 
 pub(super) fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {

@@ -10,12 +10,12 @@ pub mod telegram;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use hmac::{Hmac, Mac};
 use hookhub::clock::ManualClock;
 use serde_json::Value;
@@ -197,6 +197,8 @@ pub async fn accepted_ids(response: reqwest::Response) -> Vec<String> {
 /// One request the target received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The path and query it was sent to.
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -214,10 +216,10 @@ impl Target {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
         let (r, s) = (received.clone(), script.clone());
-        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let (r, s) = (r.clone(), s.clone());
             async move {
-                r.lock().unwrap().push(Received { headers, body });
+                r.lock().unwrap().push(Received { uri, headers, body });
                 let status = s.lock().unwrap().pop_front().unwrap_or(200);
                 (
                     StatusCode::from_u16(status).unwrap(),
@@ -247,4 +249,38 @@ impl Target {
             .map(|r| String::from_utf8_lossy(&r.body).into_owned())
             .collect()
     }
+}
+
+/// A hook as `GET /api/hooks/:id` showed it, ready to be sent back: without the fields only the
+/// API adds, as the web UI sends it.
+pub fn as_sent_back(mut shown: Value) -> Value {
+    for field in [
+        "source",
+        "readOnly",
+        "url",
+        "hasSecret",
+        "queued",
+        "lastExecution",
+    ] {
+        shown.as_object_mut().unwrap().remove(field);
+    }
+    shown
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+        {
+            found.push(path);
+        }
+    }
+    found
 }

@@ -30,7 +30,7 @@ const FIELDS = [
   { path: 'triggerConfig.cron', group: 'schedule', label: 'Cron pattern', help: 'Minute hour day month weekday, e.g. 30 7 * * 1-5 for 7:30 on weekdays.' },
   { path: 'triggerConfig.timezone', group: 'schedule', label: 'Time zone', help: 'An IANA name such as Europe/Berlin; UTC when empty.' },
   { path: 'action', label: 'Action', help: 'What runs for each accepted delivery.', kind: 'select', options: [['webhook', 'Forward the event to another URL'], ['execute_tool', 'Run a tool from the config file']] },
-  { path: 'actionConfig.webhookUrl', group: 'action-webhook', label: 'Forward to URL', help: 'An http:// or https:// URL. Failures are retried for about 1.5 hours.' },
+  { path: 'actionConfig.webhookUrl', group: 'action-webhook', label: 'Forward to URL', help: 'An http:// or https:// URL. Failures are retried for about 1.5 hours.', editHelp: 'Credentials in it (user:pass@, query values) are shown as [redacted]: leave the URL as it is to keep them, or type the whole URL again.' },
   { path: 'actionConfig.webhookMethod', group: 'action-webhook', label: 'Method', help: 'POST when empty.' },
   { path: 'actionConfig.sign', group: 'action-webhook', label: 'Sign forwarded requests', kind: 'select', options: [['', 'not signed'], ['github', 'github (X-Hub-Signature-256)'], ['standard', 'Standard Webhooks']], help: 'Lets the receiver verify the hub sent it.' },
   { path: 'actionConfig.signingSecret', group: 'action-webhook', label: 'Signing secret', kind: 'secret', help: 'Needed when signing.', editHelp: 'Leave empty to keep the current one.' },
