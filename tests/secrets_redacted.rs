@@ -1,13 +1,20 @@
 //! Issue 18, point 5: secrets an attacker found in the clear (SPEC §11). Driven the way they
 //! were found, over HTTP against the running hub and reading its real files: a custom key header
 //! in the rejected-deliveries list; forward URL credentials and header values in attempts, API
-//! answers and the data dir. Editing a hook that was read with its credentials `[redacted]`
-//! keeps them working.
+//! answers and the data dir; the data dir readable by others. Editing a hook that was read with
+//! its credentials `[redacted]` keeps them working.
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
 use base64::Engine as _;
-use common::{Hub, Received, Target, accepted_ids, files_containing, github_signature};
+use common::binary::{Binary, free_port};
+use common::{
+    ADMIN_TOKEN, Hub, Received, Target, accepted_ids, files_containing, github_signature,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -282,4 +289,93 @@ async fn edits_that_echo_redacted_values_keep_the_credentials(
     assert_eq!(status, 200, "{answer}");
     let (_, received) = forward_once(hub, target, r#"{"n":4}"#).await;
     assert_bearer_and_token(&received, NEW_HEADER_TOKEN);
+}
+
+fn modes_under(dir: &Path, found: &mut Vec<(String, u32)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        found.push((
+            path.display().to_string(),
+            meta.permissions().mode() & 0o777,
+        ));
+        if meta.is_dir() {
+            modes_under(&path, found);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_and_every_file_in_it_are_the_owners_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // As an older hub left it.
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = Target::start(&[]).await;
+    let config = dir.path().join("hooks.yaml");
+    let yaml = forward_config(&target.url).replace("{data}", &data.display().to_string());
+    std::fs::write(&config, yaml).unwrap();
+    let mut hub = Binary::start(&config, free_port(), dir.path()).await;
+    let client = reqwest::Client::new();
+    for n in 0..3 {
+        let body = format!(r#"{{"n":{n}}}"#);
+        let response = client
+            .post(format!("{}/api/webhooks/file", hub.url))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                github_signature("file-secret", body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    for _ in 0..200 {
+        if target.count() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(target.count(), 3);
+    // A record this large goes to a file of its own (a sled blob) made while the hub runs:
+    // only the process umask covers files sled makes after the store opened.
+    let large = client
+        .post(format!("{}/api/hooks", hub.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({
+            "id": "large", "triggerConfig": {"webhookPath": "large"}, "action": "webhook",
+            "actionConfig": {"webhookUrl": target.url, "bodyTemplate": "x".repeat(300_000)}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(large.status(), 201);
+    hub.terminate();
+    assert_eq!(hub.wait_exit(Duration::from_secs(10)).await, Some(0));
+
+    let data_mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(format!("{data_mode:o}"), "700");
+    let mut found = Vec::new();
+    modes_under(&data, &mut found);
+    assert!(
+        found.iter().any(|(p, _)| p.ends_with("secret.key")),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|(p, _)| p.ends_with(".seg")), "{found:?}");
+    assert!(
+        found.iter().any(|(p, _)| p.contains("/blobs/")),
+        "{found:?}"
+    );
+    let loose: Vec<String> = found
+        .iter()
+        .filter(|(path, mode)| {
+            let dir = Path::new(path).is_dir();
+            (dir && *mode != 0o700) || (!dir && *mode != 0o600)
+        })
+        .map(|(path, mode)| format!("{path} {mode:o}"))
+        .collect();
+    assert!(loose.is_empty(), "not the owner's only: {loose:?}");
 }

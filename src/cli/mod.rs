@@ -155,6 +155,10 @@ fn serve(args: ServeArgs) -> i32 {
         .listen
         .clone()
         .unwrap_or_else(|| crate::app::DEFAULT_LISTEN.to_string());
+    // sled creates files while the hub runs (snapshots, blobs); the umask keeps them 0600 like
+    // the rest of the data dir. A tool should run with the original one
+    // (crate::store::original_umask), not the hub's.
+    crate::store::keep_new_files_private();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

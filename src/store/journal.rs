@@ -23,7 +23,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -304,6 +304,7 @@ impl Writer {
             None => OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(super::private::FILE_MODE)
                 .open(&path)?,
         };
         File::open(dir)?.sync_all()?;

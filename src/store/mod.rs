@@ -1,7 +1,7 @@
 //! The embedded database (sled). Owns every byte on disk: the execution log with its per-hook
 //! index and pending jobs, hooks made through the API, the owner's channel bindings, and small
 //! metadata such as the admin token's hash. Nothing outside this module sees a sled type, and
-//! this module knows nothing of HTTP.
+//! this module knows nothing of HTTP. The data dir is its owner's only ([`private`]).
 //!
 //! Every write goes to the [`journal`] and to sled — for the execution log, written on every
 //! delivery, to sled a moment later through the [`overlay`]. [`Store::sync`] makes writes
@@ -18,6 +18,7 @@ mod keys;
 mod meta;
 mod overlay;
 mod payloads;
+mod private;
 mod schedule;
 mod seal;
 mod tree;
@@ -31,6 +32,7 @@ use tree::Tree;
 pub use changes::ExecutionChange;
 pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
+pub use private::{keep_new_files_private, original_umask, restore_umask};
 pub use seal::SealError;
 
 /// Failures of the store. Their text is for logs; clients get an opaque 500.
@@ -77,12 +79,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`, private to its owner.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+        private::make_dir(dir).map_err(|reason| StoreError::Open {
             path: dir.display().to_string(),
-            reason: e.to_string(),
+            reason,
         })?;
+        // Before anything is tightened: a key file others could read is refused, not fixed,
+        // because its key may have been copied already.
         let seal = seal::Sealer::open_or_create(dir)?;
         let open_error = |e: &dyn std::fmt::Display| StoreError::Open {
             path: dir.display().to_string(),
@@ -146,6 +150,8 @@ impl Store {
         if store.seal_clear_hooks()? > 0 {
             store.flush_now()?;
         }
+        // sled made its files with the process umask; older hubs left theirs 0644.
+        private::tighten_files(dir);
         Ok(store)
     }
 

@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -375,6 +375,7 @@ fn create_segment(dir: &Path, number: u64) -> io::Result<File> {
         .read(true)
         .write(true)
         .create_new(true)
+        .mode(super::private::FILE_MODE)
         .open(segment_path(dir, number))
 }
 
