@@ -3,9 +3,14 @@
 //! A hook only names a tool; the command itself comes from the config file, so the API and UI
 //! can never make the hub run something new. Every argv template renders into exactly one
 //! argument and no shell is involved, so payload text cannot become syntax; a tool that wants a
-//! shell says `shell: true` and then every value is single-quoted. The tool runs in its own
-//! process group so a timeout kills everything it started. Tools are never retried: they may
-//! not be idempotent.
+//! shell says `shell: true` and then every value is single-quoted.
+//!
+//! A tool starts with a clean environment (`PATH`, `HOME`, `LANG`, `TZ`, the delivery's
+//! `HOOKHUB_*` variables and its own `env`): the hub's environment holds its admin token, bot
+//! tokens and API keys, and a tool that runs `env` must not print them into the execution log.
+//! `inheritEnv: true` opts in to the whole environment. The tool runs in its own process group
+//! so a timeout kills everything it started. Tools are never retried: they may not be
+//! idempotent.
 
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -18,6 +23,9 @@ use tokio::task::JoinHandle;
 
 use super::{ActionEnv, Outcome, Report, Run, report, template};
 use crate::config::ToolDef;
+
+/// What a tool keeps of the hub's environment unless `inheritEnv: true`.
+const KEPT_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
 
 /// How much of stdout and of stderr is kept, each.
 const OUTPUT_CAP: usize = 64 * 1024;
@@ -245,10 +253,18 @@ fn hookhub_env(run: Run<'_>) -> Vec<(String, String)> {
     .collect()
 }
 
-/// Starts the command in its own process group, feeds stdin, captures output, and enforces
-/// the timeout. `Err` only when the command could not be started.
-async fn run_command(p: &Prepared<'_>) -> Result<Finished, String> {
+/// The command of `p`, in its own process group, with the clean environment of the module doc
+/// unless the tool inherits the hub's.
+fn command(p: &Prepared<'_>) -> Command {
     let mut command = Command::new(&p.argv[0]);
+    if !p.tool.inherit_env {
+        command.env_clear();
+        for name in KEPT_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+    }
     command
         .args(&p.argv[1..])
         .envs(p.env.iter().map(|(k, v)| (k, v)))
@@ -260,7 +276,13 @@ async fn run_command(p: &Prepared<'_>) -> Result<Finished, String> {
     if let Some(dir) = &p.tool.working_dir {
         command.current_dir(dir);
     }
-    let mut child = command
+    command
+}
+
+/// Starts the command in its own process group, feeds stdin, captures output, and enforces
+/// the timeout. `Err` only when the command could not be started.
+async fn run_command(p: &Prepared<'_>) -> Result<Finished, String> {
+    let mut child = command(p)
         .spawn()
         .map_err(|e| format!("could not start tool `{}` ({}): {e}", p.tool_id, p.argv[0]))?;
     let pgid = child.id();

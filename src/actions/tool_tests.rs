@@ -18,6 +18,7 @@ fn tool(command: &[&str]) -> ToolDef {
         timeout: Duration::from_secs(10),
         shell: false,
         env: BTreeMap::new(),
+        inherit_env: false,
         description: None,
     }
 }
@@ -272,4 +273,39 @@ async fn unknown_tools_and_unstartable_commands_fail_clearly() {
         report.attempts[0].detail["argv"],
         json!(["/no/such/program"])
     );
+}
+
+/// The names of the variables a tool saw, from `/usr/bin/env`'s output.
+fn variable_names(report: &Report) -> Vec<String> {
+    stdout(report)
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tool_gets_a_clean_environment_unless_it_inherits_the_hubs() {
+    // cargo sets CARGO_MANIFEST_DIR for every test process: a stand-in for the hub's secrets.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let mut t = tool(&["/usr/bin/env"]);
+    t.env.insert("OWN".into(), "{{hook.id}}".into());
+    let report = attempt(t.clone(), ActionConfig::default(), json!({})).await;
+    let names = variable_names(&report);
+    for name in &names {
+        let kept = KEPT_ENV.contains(&name.as_str()) || name.starts_with("HOOKHUB_");
+        assert!(
+            kept || name == "OWN",
+            "{name} leaked into the tool: {names:?}"
+        );
+    }
+    assert!(names.contains(&"HOOKHUB_EXECUTION_ID".to_string()));
+    assert!(stdout(&report).contains("OWN=test-hook\n"));
+    if let Ok(path) = std::env::var("PATH") {
+        assert!(stdout(&report).contains(&format!("PATH={path}\n")));
+    }
+
+    t.inherit_env = true;
+    let report = attempt(t, ActionConfig::default(), json!({})).await;
+    assert!(variable_names(&report).contains(&"CARGO_MANIFEST_DIR".to_string()));
+    assert!(stdout(&report).contains("OWN=test-hook\n"));
 }

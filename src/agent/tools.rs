@@ -285,6 +285,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             shell: false,
             env: BTreeMap::from([("REF".to_string(), "{{params.git_ref}}".to_string())]),
+            inherit_env: false,
             description: Some("Starts or stops a service.".into()),
         };
         let spec = command_spec("svc", &tool);

@@ -363,6 +363,11 @@ pub struct ToolDef {
     /// Extra environment variables; values are templates.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Give the tool the hub's whole environment. Off, it gets only `PATH`, `HOME`, `LANG`,
+    /// `TZ`, the delivery's `HOOKHUB_*` variables and `env`: the hub's tokens and keys live in
+    /// its environment and must not reach every script it runs.
+    #[serde(default)]
+    pub inherit_env: bool,
     /// What the tool does, for an agent deciding whether to call it.
     #[serde(default)]
     pub description: Option<String>,

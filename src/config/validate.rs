@@ -27,6 +27,15 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
     }
     for (id, tool) in &config.tools {
         validate_tool(id, tool, &mut errors);
+        if tool.inherit_env {
+            // Allowed, but it undoes the clean environment, so `hookhub check` says so.
+            warnings.push((
+                format!("tools.{id}.inheritEnv"),
+                "this tool gets the hub's whole environment, with any tokens and API keys in \
+                 it; name only the variables it needs in `env` instead"
+                    .into(),
+            ));
+        }
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, hook) in config.hooks.iter().enumerate() {

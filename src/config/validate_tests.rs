@@ -15,6 +15,7 @@ fn tool(command: &[&str]) -> ToolDef {
         timeout: std::time::Duration::from_secs(10),
         shell: false,
         env: BTreeMap::new(),
+        inherit_env: false,
         description: None,
     }
 }
@@ -530,4 +531,38 @@ fn webhook_settings_on_a_schedule_hook_and_cron_on_a_webhook_hook_are_refused() 
             .any(|f| f.contains("triggerConfig.cron: is only used by trigger schedule")),
         "{found:?}"
     );
+}
+
+const INHERITING: &str = "\
+tools:
+  deploy:
+    command: [/usr/local/bin/deploy]
+    inheritEnv: true
+hooks: []
+";
+
+#[test]
+fn inherit_env_loads_and_is_a_warning() {
+    let (config, warnings) =
+        crate::config::load_str_with_warnings(INHERITING, "hooks.yaml", &|_| None).unwrap();
+    assert!(config.tools["deploy"].inherit_env);
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "hooks.yaml:4:5: tools.deploy.inheritEnv: this tool gets the hub's whole environment"
+        ),
+        "{warnings:?}"
+    );
+    let quiet = INHERITING.replace("inheritEnv: true", "inheritEnv: false");
+    let (_, warnings) =
+        crate::config::load_str_with_warnings(&quiet, "hooks.yaml", &|_| None).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn a_misspelt_inherit_env_stays_an_error() {
+    let found = load_errors(&INHERITING.replace("inheritEnv", "inherit_env"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("unknown field"), "{found:?}");
 }

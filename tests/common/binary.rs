@@ -27,6 +27,17 @@ impl Binary {
     /// Starts `hookhub serve --config <config> --listen 127.0.0.1:<port>` and waits for
     /// `/healthz`. Its log is appended to `<dir>/hub.log`, its stdout to `<dir>/hub.out`.
     pub async fn start(config: &Path, port: u16, dir: &Path) -> Binary {
+        Self::start_with_env(config, port, dir, &[]).await
+    }
+
+    /// [`Binary::start`] with `env` added to the environment it inherits from the test: how
+    /// the hub's tokens and keys usually reach it.
+    pub async fn start_with_env(
+        config: &Path,
+        port: u16,
+        dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Binary {
         let append = |path: &Path| {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -41,6 +52,7 @@ impl Binary {
             .arg(config)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(out_file)
             .stderr(log_file)
             .spawn()
