@@ -1,6 +1,8 @@
-//! Issue 18, point 6, as the attacker did it, through the running hub: a tool that runs `env`
-//! must not see the hub's tokens and keys (the real binary, started with them in its
-//! environment), whether a hook or the agent runs it.
+//! Issue 18, points 6 and 7, as the attacker did them, through the running hub: a tool that
+//! runs `env` must not see the hub's tokens and keys (the real binary, started with them in its
+//! environment), a payload value must not reach a program as an option, and a missing value
+//! must fail the run instead of becoming an empty argument. The agent's tool calls get the same
+//! checks as hooks.
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use common::binary::{Binary, free_port};
 use common::llm::{Llm, call, text};
-use common::{accepted_ids, github_signature};
+use common::{Hub, accepted_ids, github_signature};
 use serde_json::{Value, json};
 
 const SECRET: &str = "s3cret";
@@ -136,4 +138,163 @@ async fn issue18_6_a_tool_running_env_sees_none_of_the_hubs_secrets() {
     let execution = run_on(&hub, &admin, "env-all").await;
     let stdout = execution["output"]["stdout"].as_str().unwrap();
     assert_eq!(leaked(stdout).len(), secrets.len(), "{stdout}");
+}
+
+fn args_config(dir: &Path, llm: &Llm) -> String {
+    let dir = dir.display();
+    format!(
+        r#"
+server: {{ dataDir: "{{data}}" }}
+admin: {{ token: test-admin-token }}
+agent:
+  baseUrl: "{llm}"
+  model: m
+  roles:
+    ops: {{ systemPrompt: You run tools., tools: [agent_sort, agent_clean] }}
+tools:
+  sort: {{ command: [/usr/bin/sort, "{{{{webhook.body.file}}}}"], workingDir: "{dir}" }}
+  sort_sh: {{ command: ["/usr/bin/sort {{{{webhook.body.file}}}}"], shell: true }}
+  clean: {{ command: [/bin/rm, -rf, "{dir}/builds/{{{{webhook.body.branch}}}}"] }}
+  agent_sort: {{ command: [/usr/bin/sort, "{{{{params.file}}}}"], workingDir: "{dir}" }}
+  agent_clean: {{ command: [/bin/rm, -rf, "{dir}/builds/{{{{params.branch}}}}"] }}
+hooks:
+  - id: sort
+    triggerConfig: {{ webhookPath: sort, webhookSecret: {SECRET} }}
+    action: execute_tool
+    actionConfig: {{ toolId: sort }}
+  - id: sort-sh
+    triggerConfig: {{ webhookPath: sort-sh, webhookSecret: {SECRET} }}
+    action: execute_tool
+    actionConfig: {{ toolId: sort_sh }}
+  - id: clean
+    triggerConfig: {{ webhookPath: clean, webhookSecret: {SECRET} }}
+    action: execute_tool
+    actionConfig: {{ toolId: clean }}
+  - id: agent
+    triggerConfig: {{ webhookPath: agent, webhookSecret: {SECRET} }}
+    action: spawn_agent
+    actionConfig: {{ agentPrompt: Go., orchestrated: true, agentTopic: ops }}
+"#,
+        llm = llm.url,
+    )
+}
+
+/// The hub with [`args_config`], a scratch dir holding `builds/keep.txt`, and the model double.
+async fn start_args(script: Vec<common::llm::Reply>) -> (Hub, Llm, tempfile::TempDir) {
+    let llm = Llm::start(script).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("builds/feature")).unwrap();
+    std::fs::write(dir.path().join("builds/keep.txt"), "keep").unwrap();
+    let data = dir.path().join("data");
+    let hub = Hub::start(&args_config(dir.path(), &llm), &data, None).await;
+    (hub, llm, dir)
+}
+
+async fn run(hub: &Hub, path: &str, body: Value, status: &str) -> Value {
+    let ids = accepted_ids(hub.deliver(path, SECRET, &body.to_string()).await).await;
+    hub.wait_for_status(&ids[0], status).await
+}
+
+fn error(execution: &Value) -> &str {
+    execution["error"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn issue18_7_an_option_in_the_payload_never_reaches_the_tool() {
+    let (hub, _llm, dir) = start_args(vec![]).await;
+    let marker = dir.path().join("owned.txt");
+    let body = json!({ "file": format!("--output={}", marker.display()) });
+
+    let e = run(&hub, "sort", body.clone(), "failed").await;
+    let expected = format!(
+        "argument_is_an_option: tools.sort.command[1] renders to \"--output={}\", which \
+         /usr/bin/sort would read as an option; put \"--\" before it or set allowOptionArgs: true",
+        marker.display()
+    );
+    assert_eq!(error(&e), expected);
+    assert_eq!(
+        e["attempts"][0]["detail"]["argv"],
+        Value::Null,
+        "nothing ran"
+    );
+
+    let e = run(&hub, "sort-sh", body, "failed").await;
+    assert!(
+        error(&e).starts_with("argument_is_an_option: tools.sort_sh.command: a value renders to"),
+        "{e:#}"
+    );
+    assert!(!marker.exists(), "sort took the payload's --output");
+    // An ordinary value still runs: sort is told a file that is not there.
+    let e = run(&hub, "sort", json!({"file": "missing.txt"}), "failed").await;
+    assert!(error(&e).contains("exited with code 2"), "{e:#}");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn issue18_7_a_missing_value_fails_the_run_instead_of_becoming_empty() {
+    let (hub, _llm, dir) = start_args(vec![]).await;
+    let builds = dir.path().join("builds");
+    for body in [json!({}), json!({"branch": null})] {
+        let e = run(&hub, "clean", body, "failed").await;
+        assert!(
+            error(&e).starts_with(
+                "param_missing: tools.clean.command[2]: `webhook.body.branch` is missing or null"
+            ),
+            "{e:#}"
+        );
+        assert_eq!(
+            e["attempts"][0]["detail"]["argv"],
+            Value::Null,
+            "nothing ran"
+        );
+    }
+    assert!(builds.join("keep.txt").exists(), "rm -rf ran on builds/");
+    run(&hub, "clean", json!({"branch": "feature"}), "succeeded").await;
+    assert!(!builds.join("feature").exists());
+    assert!(builds.join("keep.txt").exists());
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn issue18_7_the_agents_tool_calls_get_the_same_checks() {
+    let dir_marker = "owned-by-model.txt";
+    let (hub, llm, dir) = start_args(vec![
+        call(
+            "agent_sort",
+            json!({ "file": format!("--output={dir_marker}") }),
+        ),
+        call("agent_clean", json!({})),
+        call("agent_clean", json!({ "branch": null })),
+        text("gave up"),
+    ])
+    .await;
+    let e = run(&hub, "agent", json!({}), "succeeded").await;
+    assert_eq!(e["output"], "gave up");
+    let answers: Vec<String> = llm.requests()[1..4]
+        .iter()
+        .map(|r| {
+            let last = r["messages"].as_array().unwrap().last().unwrap();
+            last["content"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(
+        answers[0].starts_with(
+            "error: argument_is_an_option: tools.agent_sort.command[1] renders to \"--output="
+        ),
+        "{answers:?}"
+    );
+    for answer in &answers[1..] {
+        assert!(
+            answer.starts_with(
+                "error: param_missing: tools.agent_clean.command[2]: `params.branch` is missing"
+            ),
+            "{answers:?}"
+        );
+    }
+    assert!(dir.path().join("builds/keep.txt").exists());
+    assert!(
+        !dir.path().join(dir_marker).exists(),
+        "sort took the model's --output"
+    );
+    hub.stop().await;
 }

@@ -1,20 +1,31 @@
 //! Handlebars templates over the context of SPEC §6.
 //!
-//! Output is plain text, never HTML: nothing is escaped, a missing value renders empty, and an
-//! object or array renders as JSON (stock Handlebars would print `[object]`, which no receiver
-//! wants). For `shell: true` tools, [`render_shell`] single-quotes every value so that payload
-//! text can never become shell syntax.
+//! Output is plain text, never HTML: nothing is escaped, and an object or array renders as JSON
+//! (stock Handlebars would print `[object]`, which no receiver wants). How a missing value
+//! renders depends on who reads the result:
 //!
-//! Both behaviours come from rewriting the compiled template before rendering it: each
-//! `{{value}}` becomes a call to an internal helper that renders the value our way. The shared
-//! registry is built once and only holds helpers, never templates.
+//! - [`render`] (forward bodies, notify messages, agent prompts) is lenient: a missing or null
+//!   value renders empty, as a message template expects.
+//! - [`render_strict`] and [`render_shell`] (a tool's argv, `toolParams` and `env`) refuse with
+//!   [`StrictError::Missing`]: a command run with an empty string where a value was meant can
+//!   do damage (`rm -rf /srv/builds/{{branch}}`). `{{#if}}`/`{{#each}}` conditions stay
+//!   lenient, so an optional value can still be guarded. [`render_shell`] single-quotes every
+//!   value so payload text never becomes shell syntax, and refuses a value that begins with
+//!   `-` ([`StrictError::OptionValue`]) unless told the script guards against options: the hub
+//!   cannot tell where the shell's words start.
+//!
+//! All of this comes from rewriting the compiled template before rendering it: each
+//! `{{value}}` becomes a call to an internal helper that renders the value our way, with the
+//! mode in the call's hash. The shared registry is built once and only holds helpers, never
+//! templates.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use handlebars::template::{Parameter, Subexpression, TemplateElement};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, Renderable, StringOutput,
-    Template,
+    Context, Handlebars, Helper, HelperResult, Output, PathAndJson, RenderContext, RenderError,
+    RenderErrorReason, Renderable, StringOutput, Template,
 };
 use serde_json::{Value, json};
 
@@ -25,6 +36,10 @@ use crate::hooks::Hook;
 const TEXT_HELPER: &str = "__hookhub_text";
 /// Renders a value as one shell-quoted word (internal; used by [`render_shell`]).
 const SHELL_HELPER: &str = "__hookhub_shell";
+/// Hash key telling a helper to refuse missing and null values.
+const STRICT: &str = "strict";
+/// Hash key telling the shell helper that values may begin with `-`.
+const OPTIONS: &str = "options";
 
 /// The one registry: helpers only, so sharing it between threads needs no locking.
 static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
@@ -36,6 +51,33 @@ static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
     registry.register_helper(SHELL_HELPER, Box::new(shell_helper));
     registry
 });
+
+/// Why a tool's template did not render (SPEC §6). Lenient [`render`] only ever fails with
+/// [`StrictError::Template`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrictError {
+    /// The value the template names (its path as written) is missing or null.
+    #[error("`{0}` is missing or null")]
+    Missing(String),
+    /// A value for a shell command begins with `-`.
+    #[error("a value renders to {0:?}, which a command would read as an option")]
+    OptionValue(String),
+    /// The template does not compile, or a helper failed.
+    #[error("{0}")]
+    Template(String),
+}
+
+/// How values are written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plain text; missing values render empty.
+    Lenient,
+    /// Plain text; missing values fail.
+    Strict,
+    /// Shell-quoted words; missing values fail, and so do values starting with `-` unless
+    /// `allow_options`.
+    Shell { allow_options: bool },
+}
 
 /// The template context of SPEC §6 for one attempt of `execution`.
 pub fn context(hook: &Hook, execution: &Execution, attempt: u32) -> Value {
@@ -55,15 +97,27 @@ pub fn context(hook: &Hook, execution: &Execution, attempt: u32) -> Value {
     })
 }
 
-/// Renders `template` as plain text. `{{json x}}` writes `x` as JSON (strings quoted).
+/// Renders `template` as plain text. `{{json x}}` writes `x` as JSON (strings quoted); a
+/// missing value renders empty.
 pub fn render(template: &str, context: &Value) -> Result<String, String> {
-    render_with(template, context, TEXT_HELPER)
+    render_with(template, context, Mode::Lenient).map_err(|e| e.to_string())
+}
+
+/// Renders `template` as plain text, refusing a value that is missing or null (also through
+/// `{{json x}}` and other helpers). Conditions of `{{#if}}` and `{{#each}}` are not values.
+pub fn render_strict(template: &str, context: &Value) -> Result<String, StrictError> {
+    render_with(template, context, Mode::Strict)
 }
 
 /// Renders `template` for `/bin/sh -c`: every `{{…}}` becomes one single-quoted word, so a
 /// value such as `'; rm -rf / '` stays literal text. The template's own text is left as written.
-pub fn render_shell(template: &str, context: &Value) -> Result<String, String> {
-    render_with(template, context, SHELL_HELPER)
+/// Strict like [`render_strict`]; a value beginning with `-` fails unless `allow_options`.
+pub fn render_shell(
+    template: &str,
+    context: &Value,
+    allow_options: bool,
+) -> Result<String, StrictError> {
+    render_with(template, context, Mode::Shell { allow_options })
 }
 
 /// Quotes `text` as one POSIX shell word: `it's` becomes `'it'\''s'`.
@@ -71,22 +125,35 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-fn render_with(template: &str, context: &Value, value_helper: &str) -> Result<String, String> {
-    let mut compiled = Template::compile(template).map_err(|e| e.to_string())?;
-    route_values(&mut compiled, value_helper);
-    let ctx = Context::wraps(context).map_err(|e| e.to_string())?;
+fn render_with(template: &str, context: &Value, mode: Mode) -> Result<String, StrictError> {
+    let invalid = |e: &dyn std::fmt::Display| StrictError::Template(e.to_string());
+    let mut compiled = Template::compile(template).map_err(|e| invalid(&e))?;
+    route_values(&mut compiled, mode);
+    let ctx = Context::wraps(context).map_err(|e| invalid(&e))?;
     let mut rc = RenderContext::new(None);
     let mut out = StringOutput::new();
     compiled
         .render(&REGISTRY, &ctx, &mut rc, &mut out)
-        .map_err(|e| e.to_string())?;
-    out.into_string().map_err(|e| e.to_string())
+        .map_err(|e| match e.reason() {
+            RenderErrorReason::NestedError(inner) => inner
+                .downcast_ref::<StrictError>()
+                .cloned()
+                .unwrap_or_else(|| invalid(&e)),
+            _ => invalid(&e),
+        })?;
+    out.into_string().map_err(|e| invalid(&e))
 }
 
-/// Sends every output expression through `helper`, recursing into blocks (`#if`, `#each`…).
-/// Plain values become `{{helper value}}`. Helper calls are left alone for plain text; for the
-/// shell they become `{{helper (call …)}}` so their output is quoted too.
-fn route_values(template: &mut Template, helper: &str) {
+/// Sends every output expression through the mode's helper, recursing into blocks (`#if`,
+/// `#each`…). Plain values become `{{helper value …mode}}`. Helper calls are left alone when
+/// lenient; otherwise they become `{{helper (call …) …mode}}` so their output is checked (and
+/// quoted) too, and `json` is told to be strict itself, since it writes `null` for nothing.
+fn route_values(template: &mut Template, mode: Mode) {
+    let (helper, hash) = match mode {
+        Mode::Lenient => (TEXT_HELPER, HashMap::new()),
+        Mode::Strict => (TEXT_HELPER, flag(STRICT, true)),
+        Mode::Shell { allow_options } => (SHELL_HELPER, flag(OPTIONS, allow_options)),
+    };
     for element in &mut template.elements {
         match element {
             TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
@@ -95,25 +162,58 @@ fn route_values(template: &mut Template, helper: &str) {
                 let is_value = ht.params.is_empty() && ht.hash.is_empty();
                 if is_value {
                     ht.params = vec![ht.name.clone()];
-                    ht.name = Parameter::Name(helper.to_string());
-                } else if helper == SHELL_HELPER {
+                } else if mode != Mode::Lenient {
+                    let mut inner_hash = std::mem::take(&mut ht.hash);
+                    if matches!(&ht.name, Parameter::Name(n) if n == "json") {
+                        inner_hash.extend(flag(STRICT, true));
+                    }
                     let call = Subexpression::new(
                         ht.name.clone(),
                         std::mem::take(&mut ht.params),
-                        std::mem::take(&mut ht.hash),
+                        inner_hash,
                     );
                     ht.params = vec![Parameter::Subexpression(call)];
-                    ht.name = Parameter::Name(helper.to_string());
+                } else {
+                    continue;
                 }
+                ht.name = Parameter::Name(helper.to_string());
+                ht.hash = hash.clone();
             }
             TemplateElement::HelperBlock(ht) => {
                 for inner in [&mut ht.template, &mut ht.inverse].into_iter().flatten() {
-                    route_values(inner, helper);
+                    route_values(inner, mode);
                 }
             }
             _ => {}
         }
     }
+}
+
+fn flag(key: &str, on: bool) -> HashMap<String, Parameter> {
+    HashMap::from([(key.to_string(), Parameter::Literal(Value::Bool(on)))])
+}
+
+/// Whether helper call `h` carries `key=true`.
+fn flagged(h: &Helper<'_>, key: &str) -> bool {
+    h.hash_get(key)
+        .is_some_and(|v| v.value() == &Value::Bool(true))
+}
+
+/// The helper's value, or [`StrictError::Missing`] when `strict` and it is missing or null.
+fn value_of<'a>(h: &'a Helper<'_>, strict: bool) -> Result<Option<&'a Value>, RenderError> {
+    let param: Option<&PathAndJson<'_>> = h.param(0);
+    let missing = param.is_none_or(|p| p.is_value_missing() || p.value().is_null());
+    if strict && missing {
+        let path = param
+            .and_then(|p| p.relative_path().cloned())
+            .unwrap_or_else(|| "a helper's result".into());
+        return Err(refuse(StrictError::Missing(path)));
+    }
+    Ok(param.map(|p| p.value()))
+}
+
+fn refuse(error: StrictError) -> RenderError {
+    RenderErrorReason::NestedError(Box::new(error)).into()
 }
 
 /// A value as plain text: strings as they are, missing and null as nothing, objects and arrays
@@ -133,10 +233,12 @@ fn text_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    out.write(&plain_text(h.param(0).map(|p| p.value())))?;
+    let value = value_of(h, flagged(h, STRICT))?;
+    out.write(&plain_text(value))?;
     Ok(())
 }
 
+/// Always strict: only tools use it.
 fn shell_helper(
     h: &Helper<'_>,
     _: &Handlebars<'_>,
@@ -144,11 +246,15 @@ fn shell_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    out.write(&shell_quote(&plain_text(h.param(0).map(|p| p.value()))))?;
+    let text = plain_text(value_of(h, true)?);
+    if text.starts_with('-') && !flagged(h, OPTIONS) {
+        return Err(refuse(StrictError::OptionValue(text)));
+    }
+    out.write(&shell_quote(&text))?;
     Ok(())
 }
 
-/// `{{json x}}`: `x` as compact JSON; `null` when missing.
+/// `{{json x}}`: `x` as compact JSON; `null` when missing, unless strict.
 fn json_helper(
     h: &Helper<'_>,
     _: &Handlebars<'_>,
@@ -156,109 +262,11 @@ fn json_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let value = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
-    out.write(&value.to_string())?;
+    let value = value_of(h, flagged(h, STRICT))?;
+    out.write(&value.cloned().unwrap_or(Value::Null).to_string())?;
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::actions::test_support::{execution, hook};
-    use crate::hooks::ActionKind;
-
-    fn ctx() -> Value {
-        json!({
-            "webhook": { "body": { "ref": "main", "n": 3, "ok": true, "obj": { "a": 1 },
-                                   "list": [1, "two"], "html": "<a href=\"x\">&</a>",
-                                   "quote": "it's" } },
-            "hook": { "id": "h1", "name": "Hook" },
-        })
-    }
-
-    #[test]
-    fn context_has_the_documented_shape() {
-        let hook = hook(ActionKind::Webhook, Default::default());
-        let exe = execution(json!({"x": 1}), b"{\"x\":1}");
-        let c = context(&hook, &exe, 2);
-        assert_eq!(c["webhook"]["body"], json!({"x": 1}));
-        assert_eq!(c["webhook"]["headers"]["content-type"], "application/json");
-        assert_eq!(c["webhook"]["query"]["q"], "1");
-        assert_eq!(c["webhook"]["path"], "incoming");
-        assert_eq!(c["webhook"]["method"], "POST");
-        assert_eq!(c["webhook"]["eventType"], "push");
-        assert_eq!(c["webhook"]["deliveryId"], "d-1");
-        assert_eq!(c["hook"], json!({"id": "test-hook", "name": "Test hook"}));
-        assert_eq!(c["execution"]["id"], exe.id.to_string());
-        assert_eq!(c["execution"]["attempt"], 2);
-        let keys: Vec<_> = c.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["execution", "hook", "webhook"]);
-    }
-
-    #[test]
-    fn renders_scalars_as_plain_text_without_html_escaping() {
-        let out = render(
-            "{{webhook.body.ref}} {{webhook.body.n}} {{webhook.body.ok}} {{webhook.body.html}}",
-            &ctx(),
-        );
-        assert_eq!(out.unwrap(), "main 3 true <a href=\"x\">&</a>");
-    }
-
-    #[test]
-    fn renders_objects_and_arrays_as_json() {
-        let out = render("{{webhook.body.obj}} {{webhook.body.list}}", &ctx()).unwrap();
-        assert_eq!(out, r#"{"a":1} [1,"two"]"#);
-    }
-
-    #[test]
-    fn json_helper_quotes_strings_and_writes_null_for_missing() {
-        let out = render(
-            "{{json webhook.body.ref}} {{json nope}} {{json hook}}",
-            &ctx(),
-        );
-        assert_eq!(out.unwrap(), r#""main" null {"id":"h1","name":"Hook"}"#);
-    }
-
-    #[test]
-    fn missing_values_render_empty_rather_than_failing() {
-        assert_eq!(
-            render("[{{webhook.body.absent.deeper}}]", &ctx()).unwrap(),
-            "[]"
-        );
-    }
-
-    #[test]
-    fn blocks_work_and_their_values_are_rewritten_too() {
-        let t = "{{#if webhook.body.ok}}{{hook.id}}{{else}}no{{/if}}:\
-                 {{#each webhook.body.list}}<{{this}}>{{/each}}";
-        assert_eq!(render(t, &ctx()).unwrap(), "h1:<1><two>");
-    }
-
-    #[test]
-    fn syntax_errors_are_reported() {
-        assert!(render("{{#if x}}unclosed", &ctx()).is_err());
-    }
-
-    #[test]
-    fn shell_rendering_quotes_every_value() {
-        let t = "echo {{webhook.body.ref}} {{webhook.body.quote}} {{missing}} {{json hook}}";
-        let out = render_shell(t, &ctx()).unwrap();
-        assert_eq!(
-            out,
-            r#"echo 'main' 'it'\''s' '' '{"id":"h1","name":"Hook"}'"#
-        );
-    }
-
-    #[test]
-    fn shell_rendering_keeps_injection_attempts_literal() {
-        let c = json!({ "x": "'; touch /tmp/pwned; '" });
-        let out = render_shell("echo {{x}}", &c).unwrap();
-        assert_eq!(out, r"echo ''\''; touch /tmp/pwned; '\'''");
-    }
-
-    #[test]
-    fn shell_quote_handles_empty_and_quotes() {
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-    }
-}
+#[path = "template_tests.rs"]
+mod tests;

@@ -3,7 +3,11 @@
 //! A hook only names a tool; the command itself comes from the config file, so the API and UI
 //! can never make the hub run something new. Every argv template renders into exactly one
 //! argument and no shell is involved, so payload text cannot become syntax; a tool that wants a
-//! shell says `shell: true` and then every value is single-quoted.
+//! shell says `shell: true` and then every value is single-quoted. Payload text cannot become
+//! an option either: an argument that begins with `-` because of a rendered value fails the
+//! attempt (`argument_is_an_option`) unless it follows a literal `--` or the tool allows it, and
+//! a template naming a missing value fails it (`param_missing`) rather than run the command
+//! with an empty string. Nothing is started when either check fails.
 //!
 //! A tool starts with a clean environment (`PATH`, `HOME`, `LANG`, `TZ`, the delivery's
 //! `HOOKHUB_*` variables and its own `env`): the hub's environment holds its admin token, bot
@@ -21,8 +25,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
-use super::{ActionEnv, Outcome, Report, Run, report, template};
+use super::template;
+use super::{ActionEnv, Outcome, Report, Run, report};
 use crate::config::ToolDef;
+use argv::{render_argv, template_error};
 
 /// What a tool keeps of the hub's environment unless `inheritEnv: true`.
 const KEPT_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
@@ -131,8 +137,8 @@ fn prepare(run: Run<'_>) -> Result<Prepared<'_>, String> {
     let context = template::context(run.hook, run.execution, run.attempt);
     let mut params = serde_json::Map::new();
     for (name, value) in &config.tool_params {
-        let rendered = template::render(value, &context)
-            .map_err(|e| format!("actionConfig.toolParams.{name}: {e}"))?;
+        let rendered = template::render_strict(value, &context)
+            .map_err(|e| template_error(&format!("actionConfig.toolParams.{name}"), e))?;
         params.insert(name.clone(), Value::String(rendered));
     }
     prepare_tool(run, tool_id, config.tool_action.as_deref(), params)
@@ -149,15 +155,15 @@ fn prepare_tool<'a>(
     let tool = run.config.tools.get(tool_id).ok_or_else(|| {
         format!("unknown tool `{tool_id}`: tools are defined under `tools:` in the config file")
     })?;
-    let command = pick_command(tool_id, tool, action)?;
+    let (field, command) = pick_command(tool_id, tool, action)?;
     let mut context = template::context(run.hook, run.execution, run.attempt);
     context["params"] = Value::Object(params);
 
-    let argv = render_argv(tool_id, tool, command, &context)?;
+    let argv = render_argv(&field, tool, command, &context)?;
     let mut env = hookhub_env(run);
     for (name, value) in &tool.env {
-        let rendered = template::render(value, &context)
-            .map_err(|e| format!("tools.{tool_id}.env.{name}: {e}"))?;
+        let rendered = template::render_strict(value, &context)
+            .map_err(|e| template_error(&format!("tools.{tool_id}.env.{name}"), e))?;
         env.push((name.clone(), rendered));
     }
     let stdin = serde_json::to_vec(&run.execution.trigger.body).unwrap_or_default();
@@ -170,64 +176,38 @@ fn prepare_tool<'a>(
     })
 }
 
-/// The argv templates: the named action's, or the tool's own `command`.
+/// The argv templates, and the config field they come from: the named action's, or the
+/// tool's own `command`.
 fn pick_command<'t>(
     tool_id: &str,
     tool: &'t ToolDef,
     action: Option<&str>,
-) -> Result<&'t [String], String> {
-    let command = match action {
+) -> Result<(String, &'t [String]), String> {
+    let (field, command) = match action {
         Some(name) => {
-            &tool
-                .actions
-                .get(name)
-                .ok_or_else(|| {
-                    let known: Vec<_> = tool.actions.keys().map(String::as_str).collect();
-                    format!(
-                        "tool `{tool_id}` has no action `{name}` (it has: {})",
-                        known.join(", ")
-                    )
-                })?
-                .command
+            let chosen = tool.actions.get(name).ok_or_else(|| {
+                let known: Vec<_> = tool.actions.keys().map(String::as_str).collect();
+                format!(
+                    "tool `{tool_id}` has no action `{name}` (it has: {})",
+                    known.join(", ")
+                )
+            })?;
+            (
+                format!("tools.{tool_id}.actions.{name}.command"),
+                &chosen.command,
+            )
         }
         None if tool.command.is_empty() && !tool.actions.is_empty() => {
             return Err(format!(
                 "tool `{tool_id}` has several actions; set actionConfig.toolAction"
             ));
         }
-        None => &tool.command,
+        None => (format!("tools.{tool_id}.command"), &tool.command),
     };
     if command.is_empty() {
         return Err(format!("tool `{tool_id}` has an empty command"));
     }
-    Ok(command)
-}
-
-/// Renders each template into exactly one argument, or, for `shell: true`, the one command
-/// line into `/bin/sh -c` with every value quoted.
-fn render_argv(
-    tool_id: &str,
-    tool: &ToolDef,
-    command: &[String],
-    context: &Value,
-) -> Result<Vec<String>, String> {
-    if tool.shell {
-        let [line] = command else {
-            return Err(format!(
-                "tools.{tool_id}: a `shell: true` tool's command must be one string"
-            ));
-        };
-        let rendered = template::render_shell(line, context)
-            .map_err(|e| format!("tools.{tool_id}.command: {e}"))?;
-        return Ok(vec!["/bin/sh".into(), "-c".into(), rendered]);
-    }
-    command
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            template::render(t, context).map_err(|e| format!("tools.{tool_id}.command[{i}]: {e}"))
-        })
-        .collect()
+    Ok((field, command))
 }
 
 /// The `HOOKHUB_*` variables describing the delivery.
@@ -414,6 +394,9 @@ fn judge(p: &Prepared<'_>, f: &Finished) -> (Value, Outcome) {
     };
     (detail, Outcome::Failed { error })
 }
+
+#[path = "tool_argv.rs"]
+mod argv;
 
 #[cfg(test)]
 #[path = "tool_tests.rs"]

@@ -19,6 +19,7 @@ fn tool(command: &[&str]) -> ToolDef {
         shell: false,
         env: BTreeMap::new(),
         inherit_env: false,
+        allow_option_args: false,
         description: None,
     }
 }
@@ -308,4 +309,99 @@ async fn a_tool_gets_a_clean_environment_unless_it_inherits_the_hubs() {
     let report = attempt(t, ActionConfig::default(), json!({})).await;
     assert!(variable_names(&report).contains(&"CARGO_MANIFEST_DIR".to_string()));
     assert!(stdout(&report).contains("OWN=test-hook\n"));
+}
+
+fn failure(report: &Report) -> &str {
+    let Outcome::Failed { error } = &report.outcome else {
+        panic!("expected failure, got {:?}", report.outcome)
+    };
+    error
+}
+
+#[tokio::test]
+async fn a_missing_or_null_value_fails_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let touch = |extra: &str| {
+        let mut t = tool(&["/usr/bin/touch", marker.to_str().unwrap(), extra]);
+        t.env.insert("REF".into(), "{{webhook.body.ref}}".into());
+        t
+    };
+    let body = json!({"ref": "main", "nothing": null});
+    let cases = [
+        (
+            touch("{{webhook.body.absent}}"),
+            ActionConfig::default(),
+            "tools.t.command[2]",
+        ),
+        (
+            touch("{{webhook.body.nothing}}"),
+            ActionConfig::default(),
+            "tools.t.command[2]",
+        ),
+        (
+            touch("{{params.p}}"),
+            ActionConfig::default(),
+            "tools.t.command[2]",
+        ),
+        (
+            touch("{{params.p}}"),
+            ActionConfig {
+                tool_params: BTreeMap::from([("p".into(), "{{webhook.body.gone}}".into())]),
+                ..Default::default()
+            },
+            "actionConfig.toolParams.p",
+        ),
+    ];
+    for (t, config, field) in cases {
+        let report = attempt(t, config, body.clone()).await;
+        let error = failure(&report);
+        assert!(
+            error.starts_with(&format!("param_missing: {field}: ")),
+            "{error}"
+        );
+        assert_eq!(report.attempts[0].detail["argv"], Value::Null);
+    }
+    let report = attempt(touch("x"), ActionConfig::default(), json!({})).await;
+    assert!(failure(&report).starts_with("param_missing: tools.t.env.REF: "));
+    assert!(!marker.exists(), "a tool ran with a value missing");
+}
+
+#[tokio::test]
+async fn an_option_like_value_fails_unless_guarded_or_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("owned.txt");
+    let body = json!({ "file": format!("--output={}", marker.display()) });
+    let argv = tool(&["/usr/bin/sort", "{{webhook.body.file}}"]);
+    let mut shelled = tool(&["/usr/bin/sort {{webhook.body.file}}"]);
+    shelled.shell = true;
+    for (t, field) in [
+        (argv.clone(), "tools.t.command[1] renders to \"--output="),
+        (
+            shelled.clone(),
+            "tools.t.command: a value renders to \"--output=",
+        ),
+    ] {
+        let report = attempt(t, ActionConfig::default(), body.clone()).await;
+        let error = failure(&report);
+        assert!(
+            error.starts_with(&format!("argument_is_an_option: {field}")),
+            "{error}"
+        );
+        assert_eq!(report.attempts[0].detail["argv"], Value::Null);
+    }
+    assert!(!marker.exists(), "sort read the value as --output");
+
+    // After a literal `--` the value is a file name to sort, which does not exist.
+    let guarded = tool(&["/usr/bin/sort", "--", "{{webhook.body.file}}"]);
+    let report = attempt(guarded, ActionConfig::default(), body.clone()).await;
+    assert!(failure(&report).contains("exited with code"), "{report:?}");
+    assert!(!marker.exists());
+
+    // The owner may allow it; then the value is an option again, as before the check.
+    let mut allowed = argv;
+    allowed.allow_option_args = true;
+    let report = attempt(allowed, ActionConfig::default(), body).await;
+    assert!(matches!(report.outcome, Outcome::Succeeded { .. }));
+    assert!(marker.exists());
 }

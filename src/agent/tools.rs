@@ -1,7 +1,9 @@
 //! The tools an agent may call: the config file's `tools` (run exactly as `execute_tool` runs
-//! them: argv, no shell unless the tool says so), `http_get` limited to the allowlisted hosts,
-//! and `notify_owner` through the shared send-to-owner path. Each tool's JSON schema is made
-//! from its definition. A failing tool is an answer for the model, never a crash of the run.
+//! them: argv, no shell unless the tool says so, a clean environment, and the same refusal of
+//! option-like and missing values, since the model's arguments are as untrusted as a payload),
+//! `http_get` limited to the allowlisted hosts, and `notify_owner` through the shared
+//! send-to-owner path. Each tool's JSON schema is made from its definition. A failing tool is an
+//! answer for the model, never a crash of the run.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -155,11 +157,14 @@ async fn command(run: Run<'_>, id: &str, mut arguments: Map<String, Value>) -> T
         Some(_) => return ToolResult::error("`action` must be a string"),
         None => None,
     };
+    // A null argument is one the model did not give: left out, it fails as `param_missing`
+    // instead of reaching the command as the text "null".
     let params = arguments
         .into_iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => (k, Value::String(s)),
-            other => (k, Value::String(other.to_string())),
+        .filter_map(|(k, v)| match v {
+            Value::Null => None,
+            Value::String(s) => Some((k, Value::String(s))),
+            other => Some((k, Value::String(other.to_string()))),
         })
         .collect();
     let (detail, outcome) =
@@ -286,6 +291,7 @@ mod tests {
             shell: false,
             env: BTreeMap::from([("REF".to_string(), "{{params.git_ref}}".to_string())]),
             inherit_env: false,
+            allow_option_args: false,
             description: Some("Starts or stops a service.".into()),
         };
         let spec = command_spec("svc", &tool);

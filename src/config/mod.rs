@@ -368,6 +368,10 @@ pub struct ToolDef {
     /// its environment and must not reach every script it runs.
     #[serde(default)]
     pub inherit_env: bool,
+    /// Let rendered values that begin with `-` stand anywhere in the argv. Off, such a value
+    /// fails the attempt unless it comes after a literal `--`, so a payload cannot pass options.
+    #[serde(default)]
+    pub allow_option_args: bool,
     /// What the tool does, for an agent deciding whether to call it.
     #[serde(default)]
     pub description: Option<String>,

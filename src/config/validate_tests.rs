@@ -16,6 +16,7 @@ fn tool(command: &[&str]) -> ToolDef {
         shell: false,
         env: BTreeMap::new(),
         inherit_env: false,
+        allow_option_args: false,
         description: None,
     }
 }
@@ -563,6 +564,16 @@ fn inherit_env_loads_and_is_a_warning() {
 #[test]
 fn a_misspelt_inherit_env_stays_an_error() {
     let found = load_errors(&INHERITING.replace("inheritEnv", "inherit_env"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("unknown field"), "{found:?}");
+}
+
+#[test]
+fn allow_option_args_loads_and_a_misspelling_stays_an_error() {
+    let text = INHERITING.replace("inheritEnv: true", "allowOptionArgs: true");
+    let config = crate::config::load_str(&text, "hooks.yaml", &|_| None).unwrap();
+    assert!(config.tools["deploy"].allow_option_args);
+    let found = load_errors(&INHERITING.replace("inheritEnv: true", "allowOptionArg: true"));
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("unknown field"), "{found:?}");
 }
