@@ -186,16 +186,9 @@ async fn send(env: &ActionEnv, request: &Request) -> Result<Response, String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, env.clock.now_ms()));
     // Only the head is kept, so stop reading there: a huge response costs nothing.
-    let mut head = Vec::new();
-    let mut truncated = false;
-    while let Some(chunk) = response.chunk().await.map_err(describe)? {
-        head.extend_from_slice(&chunk);
-        if head.len() > RESPONSE_KEEP {
-            head.truncate(RESPONSE_KEEP);
-            truncated = true;
-            break;
-        }
-    }
+    let (head, truncated) = super::read_capped(&mut response, RESPONSE_KEEP)
+        .await
+        .map_err(describe)?;
     Ok(Response {
         status,
         retry_after,

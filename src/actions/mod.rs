@@ -49,6 +49,25 @@ pub fn http_client() -> reqwest::Client {
         .expect("the HTTP client can be built")
 }
 
+/// Reads `response`'s body up to `cap` bytes and no further (SPEC §11: a sender of a huge or
+/// endless answer must not be able to fill the hub's memory). Returns the bytes read, at most
+/// `cap`, and whether the body went on past them; the rest is never read, and dropping the
+/// response closes its connection.
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut head = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        head.extend_from_slice(&chunk);
+        if head.len() > cap {
+            head.truncate(cap);
+            return Ok((head, true));
+        }
+    }
+    Ok((head, false))
+}
+
 /// One try's inputs.
 #[derive(Clone, Copy)]
 pub struct Run<'a> {

@@ -6,6 +6,9 @@
 //! while repeating the whole execution would repeat the tools it already ran. Other 4xx
 //! (a wrong key, an unknown model) fail at once. The API key goes only into the
 //! `Authorization` header; no error text carries it.
+//!
+//! An answer is read up to [`ANSWER_CAP`] and no further (SPEC §11): a misconfigured or hostile
+//! server could otherwise send gigabytes that the hub would hold in memory before parsing.
 
 use std::time::Duration;
 
@@ -26,6 +29,11 @@ const BACKOFF: [Duration; 3] = [
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// How much of an error answer is quoted.
 const ERROR_KEEP: usize = 300;
+/// The largest chat completion read. Real ones, even with long tool-call arguments, are tens of
+/// kilobytes; 4 MiB leaves room for any model while bounding what one call can cost.
+const ANSWER_CAP: usize = 4 * 1024 * 1024;
+/// How much of an error answer is read: enough to quote [`ERROR_KEEP`] characters of it.
+const ERROR_READ: usize = 4 * 1024;
 
 /// The model's answer to one call.
 #[derive(Debug, Clone)]
@@ -127,27 +135,8 @@ impl Provider<'_> {
             .and_then(|v| {
                 parse_retry_after(v, crate::clock::system_ms(std::time::SystemTime::now()))
             });
-        let text = response.text().await.map_err(|e| Failure::Transient {
-            error: describe(&e, self.config.timeout),
-            retry_after: None,
-        })?;
-        if !status.is_success() {
-            let error = format!(
-                "the model server answered {status}: {}",
-                text.chars().take(ERROR_KEEP).collect::<String>()
-            );
-            return Err(if status.as_u16() == 429 || status.is_server_error() {
-                Failure::Transient { error, retry_after }
-            } else {
-                Failure::Final(error)
-            });
-        }
-        let completion: Completion = serde_json::from_str(&text).map_err(|e| {
-            Failure::Final(format!(
-                "the model server's answer is not a chat completion ({e}): {}",
-                text.chars().take(ERROR_KEEP).collect::<String>()
-            ))
-        })?;
+        let (body, more) = read_answer(response, status.is_success(), self.config.timeout).await?;
+        let completion = parse_answer(status, retry_after, &body, more)?;
         let choice = completion
             .choices
             .into_iter()
@@ -159,6 +148,62 @@ impl Provider<'_> {
             requests: 1,
         })
     }
+}
+
+/// The body of an answer, read up to [`ANSWER_CAP`] (or [`ERROR_READ`] for an error status,
+/// of which only the start is quoted), and whether it went on past that.
+async fn read_answer(
+    mut response: reqwest::Response,
+    success: bool,
+    timeout: Duration,
+) -> Result<(Vec<u8>, bool), Failure> {
+    let cap = if success { ANSWER_CAP } else { ERROR_READ };
+    crate::actions::read_capped(&mut response, cap)
+        .await
+        .map_err(|e| Failure::Transient {
+            error: describe(&e, timeout),
+            retry_after: None,
+        })
+}
+
+/// What an answer of `status` with `body` (cut short when `more`) means for the call.
+fn parse_answer(
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    more: bool,
+) -> Result<Completion, Failure> {
+    if !status.is_success() {
+        let error = format!("the model server answered {status}: {}", quote(body));
+        return Err(if status.as_u16() == 429 || status.is_server_error() {
+            Failure::Transient { error, retry_after }
+        } else {
+            Failure::Final(error)
+        });
+    }
+    if more {
+        // Not retried: asking again would only read another ANSWER_CAP of the same.
+        return Err(Failure::Final(format!(
+            "the model server's answer is larger than {} MiB, which no chat completion is; it \
+             was not read further (check agent.baseUrl): {}",
+            ANSWER_CAP / (1024 * 1024),
+            quote(body)
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Failure::Final(format!(
+            "the model server's answer is not a chat completion ({e}): {}",
+            quote(body)
+        ))
+    })
+}
+
+/// The start of an answer, for an error message.
+fn quote(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .chars()
+        .take(ERROR_KEEP)
+        .collect()
 }
 
 enum Failure {

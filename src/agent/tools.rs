@@ -1,9 +1,10 @@
 //! The tools an agent may call: the config file's `tools` (run exactly as `execute_tool` runs
 //! them: argv, no shell unless the tool says so, a clean environment, and the same refusal of
 //! option-like and missing values, since the model's arguments are as untrusted as a payload),
-//! `http_get` limited to the allowlisted hosts, and `notify_owner` through the shared
-//! send-to-owner path. Each tool's JSON schema is made from its definition. A failing tool is an
-//! answer for the model, never a crash of the run.
+//! `http_get` limited to the allowlisted hosts and reading no more of an answer than it can
+//! give back, and `notify_owner` through the shared send-to-owner path. Each tool's JSON schema
+//! is made from its definition. A failing tool is an answer for the model, never a crash of the
+//! run.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -207,16 +208,29 @@ async fn http_get(
         ));
     }
     let response = env.http.get(parsed).timeout(HTTP_TIMEOUT).send().await;
-    match response {
-        Ok(response) => {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            ToolResult {
-                text: cut(&format!("HTTP {}\n{body}", status.as_u16())),
-                ok: status.is_success(),
-            }
-        }
-        Err(e) => ToolResult::error(format!("the request failed: {e}")),
+    let mut response = match response {
+        Ok(response) => response,
+        Err(e) => return ToolResult::error(format!("the request failed: {e}")),
+    };
+    let status = response.status();
+    let head = format!("HTTP {}\n", status.as_u16());
+    // The model is shown RESULT_LIMIT bytes at most, so no more is read: a huge or endless
+    // answer costs that much and the rest is never fetched.
+    let cap = RESULT_LIMIT - head.len();
+    let (body, more) = match crate::actions::read_capped(&mut response, cap).await {
+        Ok(read) => read,
+        Err(e) => return ToolResult::error(format!("reading the answer failed: {e}")),
+    };
+    // `cut` only bites when replacing bytes that are not UTF-8 made the text longer.
+    let mut text = cut(&format!("{head}{}", String::from_utf8_lossy(&body)));
+    if more {
+        text.push_str(&format!(
+            "\n[cut: the body goes on past its first {cap} bytes, which are all that was read]"
+        ));
+    }
+    ToolResult {
+        text,
+        ok: status.is_success(),
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod endless;
 pub mod llm;
 pub mod slack;
 pub mod telegram;
