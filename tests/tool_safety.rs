@@ -39,7 +39,12 @@ agent:
 tools:
   dump_env: {{ command: [/usr/bin/env], env: {{ OWN: mine }} }}
   dump_all: {{ command: [/usr/bin/env], inheritEnv: true }}
+  show_umask: {{ command: [/bin/sh, -c, umask] }}
 hooks:
+  - id: umask
+    triggerConfig: {{ webhookPath: umask, webhookSecret: {SECRET} }}
+    action: execute_tool
+    actionConfig: {{ toolId: show_umask }}
   - id: env
     triggerConfig: {{ webhookPath: env, webhookSecret: {SECRET} }}
     action: execute_tool
@@ -138,6 +143,18 @@ async fn issue18_6_a_tool_running_env_sees_none_of_the_hubs_secrets() {
     let execution = run_on(&hub, &admin, "env-all").await;
     let stdout = execution["output"]["stdout"].as_str().unwrap();
     assert_eq!(leaked(stdout).len(), secrets.len(), "{stdout}");
+
+    // The hub keeps its own files private (umask 077); a tool runs with the umask the hub
+    // was started with, here this test's.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ours = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .unwrap()
+        .trim();
+    let execution = run_on(&hub, &admin, "umask").await;
+    let stdout = execution["output"]["stdout"].as_str().unwrap();
+    assert_eq!(stdout.trim(), ours, "{execution:#}");
 }
 
 fn args_config(dir: &Path, llm: &Llm) -> String {

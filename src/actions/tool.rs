@@ -256,7 +256,25 @@ fn command(p: &Prepared<'_>) -> Command {
     if let Some(dir) = &p.tool.working_dir {
         command.current_dir(dir);
     }
+    restore_owner_umask(&mut command);
     command
+}
+
+/// Gives the tool the umask the hub was started with, not the private 077 `hookhub serve`
+/// runs under (`crate::store::keep_new_files_private`): files a tool makes are its owner's
+/// business, and a deploy script's output should not turn unreadable to a web server.
+#[allow(unsafe_code)]
+fn restore_owner_umask(command: &mut Command) {
+    if let Some(mask) = crate::store::original_umask() {
+        // SAFETY: the closure runs in the forked child before exec and makes one umask(2)
+        // call, which is async-signal-safe and allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                crate::store::restore_umask(mask);
+                Ok(())
+            });
+        }
+    }
 }
 
 /// Starts the command in its own process group, feeds stdin, captures output, and enforces
