@@ -101,14 +101,22 @@ pub fn spawn(dir: PathBuf, app: AppState, config_token: bool) -> tokio::task::Jo
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Some(hash) = take(&dir) {
-                let outcome = match hash {
-                    _ if config_token => Err(CONFIG_TOKEN_IN_FORCE.to_string()),
-                    Ok(hash) => apply(&app, hash).await,
-                    Err(e) => Err(e),
-                };
-                finish(&dir, outcome);
+            // Looked for without writing: a rename blocks for as long as the filesystem is
+            // frozen or stalled, and this runs on the hub's runtime.
+            if !dir.join(REQUEST).exists() {
+                continue;
             }
+            let taking = dir.clone();
+            let Ok(Some(hash)) = tokio::task::spawn_blocking(move || take(&taking)).await else {
+                continue;
+            };
+            let outcome = match hash {
+                _ if config_token => Err(CONFIG_TOKEN_IN_FORCE.to_string()),
+                Ok(hash) => apply(&app, hash).await,
+                Err(e) => Err(e),
+            };
+            let finishing = dir.clone();
+            let _ = tokio::task::spawn_blocking(move || finish(&finishing, outcome)).await;
         }
     })
 }
