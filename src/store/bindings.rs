@@ -1,13 +1,13 @@
 //! The owner's channel bindings (the `bindings` tree: binding id → binding JSON). A handful of
 //! records at most, so lookups by chat scan them.
 
-use super::{Store, StoreError};
+use super::{Database, StoreError};
 use crate::channels::{Binding, BindingId};
 use crate::hooks::ChannelKind;
 
-impl Store {
+impl Database {
     /// Every binding, oldest first.
-    pub fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
+    pub(super) fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
         let mut all = self
             .bindings
             .iter()
@@ -18,7 +18,7 @@ impl Store {
     }
 
     /// The binding of one chat, if it is bound.
-    pub fn binding_for_chat(
+    pub(super) fn binding_for_chat(
         &self,
         channel: ChannelKind,
         chat_id: &str,
@@ -30,14 +30,14 @@ impl Store {
     }
 
     /// Creates or replaces a binding. Not durable until [`Store::sync`].
-    pub fn put_binding(&self, binding: &Binding) -> Result<(), StoreError> {
+    pub(super) fn put_binding(&self, binding: &Binding) -> Result<(), StoreError> {
         self.bindings
             .insert(binding.id.0.as_bytes(), serde_json::to_vec(binding)?)?;
         Ok(())
     }
 
     /// Removes a binding; false when there was none.
-    pub fn remove_binding(&self, id: &BindingId) -> Result<bool, StoreError> {
+    pub(super) fn remove_binding(&self, id: &BindingId) -> Result<bool, StoreError> {
         Ok(self.bindings.remove(id.0.as_bytes())?.is_some())
     }
 }

@@ -24,6 +24,7 @@ pub struct ExecutionChange {
 }
 
 /// The sending side, owned by the store.
+#[derive(Clone)]
 pub(super) struct Changes(broadcast::Sender<Arc<ExecutionChange>>);
 
 impl Default for Changes {

@@ -1,9 +1,12 @@
 //! Delivery-id claims (SPEC §4 step 7): the first execution of each (hook, delivery id) within
 //! the dedupe window, in the `deliveries` tree.
 
-use super::{Store, StoreError, keys};
+use super::{Database, StoreError, keys};
 use crate::clock::Millis;
 use crate::execution::ExecutionId;
+
+/// How long a claim may stand without its execution: longer than any request takes.
+const CLAIM_GRACE_MS: Millis = 120_000;
 
 /// What claiming a delivery id found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,10 +17,10 @@ pub enum Claim {
     Duplicate(ExecutionId),
 }
 
-impl Store {
+impl Database {
     /// Claims `delivery_id` for `hook_id` on behalf of `execution`, atomically. Not durable
     /// until [`Store::sync`], which the caller does together with the execution itself.
-    pub fn claim_delivery(
+    pub(super) fn claim_delivery(
         &self,
         hook_id: &str,
         delivery_id: &str,
@@ -38,7 +41,10 @@ impl Store {
                 Err(conflict) => {
                     let current = conflict.current;
                     match current.as_deref().and_then(keys::parse_claim) {
-                        Some((first, at)) if now_ms.saturating_sub(at) < window_ms => {
+                        Some((first, at))
+                            if now_ms.saturating_sub(at) < window_ms
+                                && !self.abandoned(first, at, now_ms)? =>
+                        {
                             return Ok(Claim::Duplicate(first));
                         }
                         // Expired or unreadable: take it over, unless someone else just did.
@@ -49,15 +55,32 @@ impl Store {
         }
     }
 
+    /// Whether a claim's execution never reached the disk: a delivery refused while the disk
+    /// failed, whose claim sled wrote out before the store was reopened. A claim younger than
+    /// [`CLAIM_GRACE_MS`] may belong to a delivery still being written, and stands.
+    fn abandoned(
+        &self,
+        first: ExecutionId,
+        at: Millis,
+        now_ms: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(now_ms.saturating_sub(at) > CLAIM_GRACE_MS
+            && self.log.get(keys::execution(first))?.is_none())
+    }
+
     /// Gives a claim back (the execution that made it was not accepted after all).
-    pub fn release_delivery(&self, hook_id: &str, delivery_id: &str) -> Result<(), StoreError> {
+    pub(super) fn release_delivery(
+        &self,
+        hook_id: &str,
+        delivery_id: &str,
+    ) -> Result<(), StoreError> {
         self.deliveries
             .remove(keys::delivery(hook_id, delivery_id))?;
         Ok(())
     }
 
     /// Forgets claims made before `cutoff_ms`. Returns how many.
-    pub fn prune_deliveries(&self, cutoff_ms: Millis) -> Result<usize, StoreError> {
+    pub(super) fn prune_deliveries(&self, cutoff_ms: Millis) -> Result<usize, StoreError> {
         let mut removed = 0;
         for item in self.deliveries.iter() {
             let (key, value) = item?;
@@ -73,6 +96,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn a_delivery_id_is_claimed_once_per_window() {

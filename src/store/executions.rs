@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::payloads::PayloadRef;
-use super::{Batch, Store, StoreError, keys};
+use super::{Batch, Database, StoreError, keys};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
 
@@ -25,10 +25,10 @@ pub struct ExecutionPage {
     pub next_cursor: Option<ExecutionId>,
 }
 
-impl Store {
+impl Database {
     /// Writes new executions with their index entries and, for those not final, their jobs, in
     /// one atomic batch. Not durable until [`Store::sync`].
-    pub fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError> {
+    pub(super) fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError> {
         // The execution goes last: a job or index entry without one is skipped by readers.
         let mut batch = Batch::default();
         for e in executions.iter_mut() {
@@ -46,7 +46,7 @@ impl Store {
     /// Rewrites an execution, which must carry its payload (as [`Store::execution`] reads it);
     /// its job follows its status: removed once final, moved to the next attempt's time when
     /// retrying, left as it is otherwise.
-    pub fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
+    pub(super) fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         batch.insert(keys::execution(e.id), encode(e)?);
         if e.status.is_final() {
@@ -59,13 +59,28 @@ impl Store {
         Ok(())
     }
 
+    /// Takes back executions [`Database::insert_executions`] wrote whose sync failed or was
+    /// given up on: their delivery was refused, so nothing of them may run or be shown. The
+    /// removals follow the inserts into the journal, so should the inserts reach the disk
+    /// after all, so do they.
+    pub(super) fn forget_executions(&self, executions: &[Execution]) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        for e in executions {
+            batch.remove(keys::execution(e.id));
+            batch.remove(keys::hook_index(&e.hook_id, e.id));
+            batch.remove(keys::job(e.id));
+        }
+        self.log.apply_batch(batch);
+        Ok(())
+    }
+
     /// Forgets a pending job (its execution is gone).
-    pub fn drop_job(&self, id: ExecutionId) -> Result<(), StoreError> {
+    pub(super) fn drop_job(&self, id: ExecutionId) -> Result<(), StoreError> {
         self.log.remove(keys::job(id));
         Ok(())
     }
 
-    pub fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
+    pub(super) fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
         let Some(bytes) = self.log.get(keys::execution(id))? else {
             return Ok(None);
         };
@@ -80,7 +95,7 @@ impl Store {
 
     /// A hook's executions, newest first, older than `cursor` when given, optionally only
     /// those with `status`.
-    pub fn executions_of(
+    pub(super) fn executions_of(
         &self,
         hook_id: &str,
         status: Option<Status>,
@@ -122,13 +137,17 @@ impl Store {
     }
 
     /// The newest execution of a hook, if any.
-    pub fn last_execution_of(&self, hook_id: &str) -> Result<Option<Execution>, StoreError> {
+    pub(super) fn last_execution_of(&self, hook_id: &str) -> Result<Option<Execution>, StoreError> {
         Ok(self.executions_of(hook_id, None, 1, None)?.executions.pop())
     }
 
     /// The newest failed executions of any hook, newest first, looking at no more than the
     /// newest `scan` executions. Payloads are left out.
-    pub fn recent_failures(&self, limit: usize, scan: usize) -> Result<Vec<Execution>, StoreError> {
+    pub(super) fn recent_failures(
+        &self,
+        limit: usize,
+        scan: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
         let mut failed = Vec::new();
         for item in self.log.scan_prefix([keys::EXECUTION]).rev().take(scan) {
             let (_, bytes) = item?;
@@ -144,7 +163,7 @@ impl Store {
     }
 
     /// Every execution that is not final, oldest first: what a restart must pick up again.
-    pub fn pending_jobs(&self) -> Result<Vec<PendingJob>, StoreError> {
+    pub(super) fn pending_jobs(&self) -> Result<Vec<PendingJob>, StoreError> {
         let mut jobs = Vec::new();
         for item in self.log.scan_prefix([keys::JOB]) {
             let (key, value) = item?;
@@ -157,7 +176,11 @@ impl Store {
 
     /// Deletes final executions older than `cutoff_ms` or beyond the newest `max_per_hook` of
     /// their hook. Returns how many were removed.
-    pub fn prune(&self, cutoff_ms: Millis, max_per_hook: usize) -> Result<usize, StoreError> {
+    pub(super) fn prune(
+        &self,
+        cutoff_ms: Millis,
+        max_per_hook: usize,
+    ) -> Result<usize, StoreError> {
         let mut removed = 0;
         let mut current_hook: Option<String> = None;
         let mut kept = 0usize;
@@ -289,6 +312,7 @@ fn job_value(e: &Execution) -> Result<Vec<u8>, StoreError> {
 mod tests {
     use super::*;
     use crate::execution::{RawBody, Trigger};
+    use crate::store::Store;
 
     fn execution(hook: &str, at: Millis, status: Status) -> Execution {
         let trigger = Trigger {
@@ -317,14 +341,17 @@ mod tests {
         batch.insert(keys::hook_index("a", old.id), []);
         batch.insert(keys::payload(old.id), &raw.0);
         batch.insert(keys::execution(old.id), serde_json::to_vec(&old).unwrap());
-        store.log.apply_batch(batch);
+        store.database().log.apply_batch(batch);
 
         let read = store.execution(old.id).unwrap().unwrap();
         assert_eq!(read.trigger.raw_body, raw);
         assert_eq!(read.trigger.body["at"], 1_000);
         assert_eq!(store.prune(2_000, 10).unwrap(), 1);
         store.flush_now().unwrap();
-        assert_eq!(store.log.get(keys::payload(old.id)).unwrap(), None);
+        assert_eq!(
+            store.database().log.get(keys::payload(old.id)).unwrap(),
+            None
+        );
         assert_eq!(store.execution(old.id).unwrap(), None);
     }
 

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::seal::{SealError, is_sealed};
-use super::{Store, StoreError};
+use super::{Database, StoreError};
 use crate::hooks::{Hook, redact};
 use crate::verify::{TOKEN_SCHEMES, hash_token};
 
@@ -26,9 +26,9 @@ enum Kept {
     Hashed,
 }
 
-impl Store {
+impl Database {
     /// Every API-made hook, ordered by id.
-    pub fn api_hooks(&self) -> Result<Vec<Hook>, StoreError> {
+    pub(super) fn api_hooks(&self) -> Result<Vec<Hook>, StoreError> {
         self.api_hooks
             .iter()
             .map(|entry| {
@@ -38,7 +38,7 @@ impl Store {
             .collect()
     }
 
-    pub fn api_hook(&self, id: &str) -> Result<Option<Hook>, StoreError> {
+    pub(super) fn api_hook(&self, id: &str) -> Result<Option<Hook>, StoreError> {
         match self.api_hooks.get(id)? {
             Some(bytes) => Ok(Some(self.decode(&bytes)?)),
             None => Ok(None),
@@ -47,14 +47,14 @@ impl Store {
 
     /// Creates or replaces an API hook, sealing and hashing its secrets before they reach the
     /// database. Not durable until [`Store::sync`].
-    pub fn put_api_hook(&self, hook: &Hook) -> Result<(), StoreError> {
+    pub(super) fn put_api_hook(&self, hook: &Hook) -> Result<(), StoreError> {
         self.api_hooks
             .insert(hook.id.as_bytes(), self.encode(hook)?)?;
         Ok(())
     }
 
     /// Removes an API hook; false when there was none.
-    pub fn delete_api_hook(&self, id: &str) -> Result<bool, StoreError> {
+    pub(super) fn delete_api_hook(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.api_hooks.remove(id)?.is_some())
     }
 
@@ -174,6 +174,7 @@ fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
 mod tests {
     use super::*;
     use crate::hooks::{ActionConfig, ActionKind, RetiringSecret, Secrets, TriggerConfig};
+    use crate::store::Store;
 
     fn hook(scheme: &str, secret: &str) -> Hook {
         Hook {
@@ -200,7 +201,7 @@ mod tests {
     }
 
     fn raw(store: &Store) -> String {
-        let bytes = store.api_hooks.get("h").unwrap().unwrap();
+        let bytes = store.database().api_hooks.get("h").unwrap().unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
@@ -275,7 +276,7 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let legacy = serde_json::to_vec(&hook("github", "gh-key")).unwrap();
-            store.api_hooks.insert("h", legacy).unwrap();
+            store.database().api_hooks.insert("h", legacy).unwrap();
             assert_eq!(store.api_hook("h").unwrap().unwrap().id, "h");
             store.flush_now().unwrap();
         }
@@ -283,7 +284,7 @@ mod tests {
         assert!(!raw(&store).contains("gh-key"));
         let read = store.api_hook("h").unwrap().unwrap();
         assert_eq!(read.trigger_config.webhook_secret.0, vec!["gh-key"]);
-        assert_eq!(store.seal_clear_hooks().unwrap(), 0);
+        assert_eq!(store.database().seal_clear_hooks().unwrap(), 0);
     }
 
     #[test]
@@ -293,12 +294,13 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             // As stored before headers and URLs were sealed: HMAC keys sealed, the rest clear.
             let mut legacy = forward_hook();
-            legacy.trigger_config.webhook_secret = Secrets(vec![store.seal.seal("gh-key", "h")]);
+            legacy.trigger_config.webhook_secret =
+                Secrets(vec![store.database().seal.seal("gh-key", "h")]);
             legacy.trigger_config.retiring_secrets.clear();
             legacy.action_config.signing_secret =
-                Secrets(vec![store.seal.seal("forward-key", "h")]);
+                Secrets(vec![store.database().seal.seal("forward-key", "h")]);
             let bytes = serde_json::to_vec(&legacy).unwrap();
-            store.api_hooks.insert("h", bytes).unwrap();
+            store.database().api_hooks.insert("h", bytes).unwrap();
             store.flush_now().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
@@ -309,6 +311,6 @@ mod tests {
         let mut expected = forward_hook();
         expected.trigger_config.retiring_secrets.clear();
         assert_eq!(store.api_hook("h").unwrap().unwrap(), expected);
-        assert_eq!(store.seal_clear_hooks().unwrap(), 0);
+        assert_eq!(store.database().seal_clear_hooks().unwrap(), 0);
     }
 }

@@ -25,12 +25,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::health::{Failure, Health};
 use super::overlay::{Batch, Overlay};
 
 /// A journal file is rotated past this size…
@@ -52,8 +54,32 @@ pub(super) enum Op {
     },
 }
 
-/// Durable positions, or the error that stopped the journal.
-type Durable = Result<u64, String>;
+/// Durable positions, or why the journal stopped.
+type Durable = Result<u64, Failure>;
+
+/// What the journal has on disk, shared with the overlay (which applies nothing to sled past
+/// it, so sled's files never hold a write the journal could not keep) and with the store's
+/// health (which a failed write turns bad).
+#[derive(Debug, Default)]
+pub(super) struct Disk {
+    /// Bytes appended since the journal opened that are on disk.
+    durable: AtomicU64,
+    pub health: Arc<Health>,
+}
+
+impl Disk {
+    pub(super) fn new(health: Arc<Health>) -> Self {
+        Self {
+            durable: AtomicU64::new(0),
+            health,
+        }
+    }
+
+    /// Whether the write journaled at `pos` (the append count after it) is on disk.
+    pub(super) fn is_durable(&self, pos: u64) -> bool {
+        pos <= self.durable.load(Ordering::Acquire)
+    }
+}
 
 pub(super) struct Journal {
     shared: Arc<Shared>,
@@ -76,11 +102,19 @@ struct Pending {
     /// The journal thread waits for bytes: only then does an append need to wake it (a wake
     /// is a system call, and under load the thread is nearly always busy syncing).
     idle: bool,
+    /// A write failed: nothing more is taken (see [`write_loop`]).
+    failed: bool,
 }
 
 impl Pending {
-    /// Adds an encoded record; true when the journal thread has to be woken for it.
+    /// Adds an encoded record; true when the journal thread has to be woken for it. After a
+    /// failed write the record is dropped: the store refuses writes until it is reopened, and
+    /// whoever made this one will hear so from [`Journal::sync`].
     fn push(&mut self, record: &[u8]) -> bool {
+        if self.failed {
+            self.appended += record.len() as u64;
+            return false;
+        }
         if self.bytes.is_empty() {
             // Room for the frame's header, which the journal thread fills in.
             self.bytes.extend_from_slice(&[0; FRAME_HEADER]);
@@ -95,6 +129,7 @@ impl Pending {
 struct Writer {
     dir: PathBuf,
     overlay: Arc<Overlay>,
+    disk: Arc<Disk>,
     file: File,
     number: u64,
     size: u64,
@@ -117,6 +152,7 @@ impl Journal {
         trees: &[&sled::Tree],
         overlay: Arc<Overlay>,
     ) -> io::Result<Self> {
+        let disk = overlay.disk();
         let files = journal_files(dir)?;
         // Past every number used, the spare's included.
         let number = files.last().map_or(1, |f| f.number + 1);
@@ -148,7 +184,7 @@ impl Journal {
                 tracing::info!(writes = replayed, "replayed the journal");
             }
         }
-        let writer = Writer::create(dir, overlay, number)?;
+        let writer = Writer::create(dir, overlay, disk, number)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(Pending::default()),
             wake: Condvar::new(),
@@ -208,23 +244,30 @@ impl Journal {
         Ok(result)
     }
 
-    /// Appends an encoded record (see [`encode_batch`]).
-    pub(super) fn append(&self, record: &[u8]) {
-        let wake = self.lock().push(record);
+    /// Appends an encoded record (see [`encode_batch`]); returns its position, the append
+    /// count once it is in (see [`Disk::is_durable`]).
+    pub(super) fn append(&self, record: &[u8]) -> u64 {
+        let (wake, pos) = {
+            let mut pending = self.lock();
+            (pending.push(record), pending.appended)
+        };
         if wake {
             self.shared.wake.notify_one();
         }
+        pos
     }
 
-    /// Waits until every write made before this call is on disk.
-    pub(super) async fn sync(&self) -> Result<(), String> {
+    /// Waits until every write made before this call is on disk; fails when the journal could
+    /// not write (the disk is full, read-only or failing) and writes are refused until the
+    /// store is reopened.
+    pub(super) async fn sync(&self) -> Result<(), Failure> {
         let target = self.lock().appended;
         let mut durable = self.durable.clone();
         let reached = durable
             .wait_for(|d| d.as_ref().map_or(true, |at| *at >= target))
             .await
-            .map_err(|_| "journal thread stopped".to_string())?;
-        reached.as_ref().map(|_| ()).map_err(Clone::clone)
+            .map_err(|_| Failure::Failing)?;
+        reached.as_ref().map(|_| ()).map_err(|f| *f)
     }
 
     /// Writes what is pending and stops the thread.
@@ -275,11 +318,19 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durab
             (bytes, pending.appended, pending.closing)
         };
         if !bytes.is_empty() {
-            let written = writer.append(bytes);
-            if let Err(e) = &written {
-                tracing::error!(error = %e, "the journal cannot be written; writes are not durable");
+            if let Err(e) = writer.append(bytes) {
+                // What was taken is not on disk, and nothing after it will be: the records
+                // still to come could depend on these. The failure is final for this journal;
+                // the store is reopened once the disk takes writes again.
+                writer.disk.health.failed(&e);
+                writer.cut_back();
+                shared.state.lock().expect("journal lock poisoned").failed = true;
+                let _ = durable.send_replace(Err(Failure::of(&e)));
+                wait_for_close(shared);
+                return;
             }
-            let _ = durable.send_replace(written.map(|()| end).map_err(|e| e.to_string()));
+            writer.disk.durable.store(end, Ordering::Release);
+            let _ = durable.send_replace(Ok(end));
         }
         if closing {
             return;
@@ -292,9 +343,18 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durab
     }
 }
 
+/// Drops whatever is appended until the journal is closed.
+fn wait_for_close(shared: &Shared) {
+    let mut pending = shared.state.lock().expect("journal lock poisoned");
+    while !pending.closing {
+        pending.bytes.clear();
+        pending = shared.wake.wait(pending).expect("journal lock poisoned");
+    }
+}
+
 impl Writer {
     /// Starts journal file `number`: the spare, renamed, if there is one, else a new file.
-    fn create(dir: &Path, overlay: Arc<Overlay>, number: u64) -> io::Result<Self> {
+    fn create(dir: &Path, overlay: Arc<Overlay>, disk: Arc<Disk>, number: u64) -> io::Result<Self> {
         let path = journal_path(dir, number);
         let file = match spare(dir)? {
             Some(spare) => {
@@ -311,6 +371,7 @@ impl Writer {
         Ok(Self {
             dir: dir.to_path_buf(),
             overlay,
+            disk,
             file,
             number,
             size: 0,
@@ -331,6 +392,20 @@ impl Writer {
         Ok(())
     }
 
+    /// After a failed write: cuts the file back to what was synced, so that bytes the failed
+    /// write left (which a later writeback could still put on disk) can never be replayed.
+    /// Shrinking needs no free space. If even that fails the torn frame's checksum still ends
+    /// the replay there.
+    fn cut_back(&self) {
+        let cut = self
+            .file
+            .set_len(self.size)
+            .and_then(|()| self.file.sync_all());
+        if let Err(e) = cut {
+            tracing::warn!(error = %e, "could not cut the journal back to its last synced write");
+        }
+    }
+
     fn due_for_rotation(&self) -> bool {
         self.size >= ROTATE_BYTES || (self.size > 0 && self.opened.elapsed() >= ROTATE_AGE)
     }
@@ -339,7 +414,12 @@ impl Writer {
     /// holds everything it did, durably. Every write in it was made (to sled or the overlay)
     /// before it was journaled.
     fn rotate(&mut self) -> io::Result<()> {
-        let next = Writer::create(&self.dir, self.overlay.clone(), self.number + 1)?;
+        let next = Writer::create(
+            &self.dir,
+            self.overlay.clone(),
+            self.disk.clone(),
+            self.number + 1,
+        )?;
         let old = std::mem::replace(self, next);
         old.overlay.retire(journal_path(&old.dir, old.number));
         Ok(())

@@ -14,7 +14,7 @@ fn sled_in(dir: &Path) -> (Sled, sled::Tree) {
 }
 
 fn overlay(db: &Sled, tree: &sled::Tree) -> Arc<Overlay> {
-    Arc::new(Overlay::start(tree.clone(), db.clone(), None).unwrap())
+    Arc::new(Overlay::start(tree.clone(), db.clone(), None, Arc::default()).unwrap())
 }
 
 fn put(key: &str, value: &str) -> Op {

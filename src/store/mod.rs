@@ -7,11 +7,20 @@
 //! delivery, to sled a moment later through the [`overlay`]. [`Store::sync`] makes writes
 //! durable. Concurrent callers of `sync` share one `fdatasync` of the journal (group commit), so
 //! a burst of deliveries costs one sync, not one each.
+//!
+//! A write the disk refuses (full, read-only, failing) turns the store's [`health`] bad: syncs
+//! fail with [`StoreError::Unavailable`], and callers refuse what they were asked to do. Once
+//! the disk takes writes again, [`Store::recover`] drops the [`database`] as it stands in
+//! memory and opens it again from disk, replaying the journal as at start, so what was never
+//! on disk is forgotten and what was is kept.
 
 mod bindings;
 mod changes;
+mod database;
 mod dedupe;
 mod executions;
+mod facade;
+mod health;
 mod hooks;
 mod journal;
 mod keys;
@@ -23,15 +32,17 @@ mod schedule;
 mod seal;
 mod tree;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use overlay::{Batch, DeferredTree, Overlay};
-use tree::Tree;
+use database::Database;
+use overlay::Batch;
 
 pub use changes::ExecutionChange;
 pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
+pub use health::{Failure, Health, HealthWatch, StorageState};
 pub use private::{keep_new_files_private, original_umask, restore_umask};
 pub use seal::SealError;
 
@@ -55,110 +66,66 @@ pub enum StoreError {
     Seal(#[from] seal::SealError),
     #[error("cannot read a stored payload: {0}")]
     Payload(std::io::Error),
+    /// The disk refuses writes (see [`health`]); nothing asked for since was kept.
+    #[error("{}", .0.message())]
+    Unavailable(Failure),
 }
 
-/// The hub's database.
+/// The hub's database, as the rest of the hub sees it: one [`Database`] at a time, replaced
+/// when the store recovers from a storage failure.
 pub struct Store {
-    /// Executions, their payloads, the per-hook index and pending jobs, written through the
-    /// overlay.
-    log: DeferredTree,
-    overlay: Arc<Overlay>,
-    /// Payloads too large to keep in their records.
-    payloads: Arc<payloads::Payloads>,
-    api_hooks: Tree,
-    /// Dedupe claims of delivery ids.
-    deliveries: Tree,
-    meta: Tree,
-    /// The owner's verified channel bindings.
-    bindings: Tree,
-    journal: Arc<journal::Journal>,
-    /// Seals API hooks' HMAC secrets with the data dir's `secret.key`.
-    seal: seal::Sealer,
-    /// Announces execution inserts and updates to live views.
+    dir: PathBuf,
+    /// `None` only while a recovery swaps it.
+    current: RwLock<Option<Arc<Database>>>,
+    health: Arc<Health>,
     changes: changes::Changes,
+    /// One recovery at a time.
+    recovering: Mutex<()>,
 }
+
+/// How long a recovery waits for callers to let go of the database being replaced.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Opens (or creates) the database in `dir`, private to its owner.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        private::make_dir(dir).map_err(|reason| StoreError::Open {
-            path: dir.display().to_string(),
-            reason,
-        })?;
-        // Before anything is tightened: a key file others could read is refused, not fixed,
-        // because its key may have been copied already.
-        let seal = seal::Sealer::open_or_create(dir)?;
-        let open_error = |e: &dyn std::fmt::Display| StoreError::Open {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        };
-        let db_path = dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            // Durability comes from the journal, which flushes sled when it rotates; sled's own
-            // periodic flush would only add IO. High-throughput mode favours writes.
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            // sled caches up to 1 GiB by default; the hub should stay small. New executions are
-            // read from the overlay, older ones from disk when someone looks at them, and the
-            // applier only touches the newest leaves, so a small cache costs no throughput. A
-            // 30 s flood peaked at 38 MiB resident with 8 MiB here, 34-36 with 1 (BENCHMARKS.md).
-            .cache_capacity(1024 * 1024)
-            .open()
-            .map_err(|e| match e {
-                // sled reports its lock (taken with `try_lock_exclusive`) only in the text of an
-                // `Other` IO error; `hookhub admin reset-token` needs to tell it apart.
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
-                    }
-                }
-                e => open_error(&e),
-            })?;
-        // The tags are the trees' places in this list: the journal names trees by them.
-        let trees = [
-            db.open_tree("log")?,
-            db.open_tree("api_hooks")?,
-            db.open_tree("deliveries")?,
-            db.open_tree("meta")?,
-            db.open_tree("bindings")?,
-        ];
-        let sled = journal::Sled { db, path: db_path };
-        let payloads =
-            Arc::new(payloads::Payloads::open(dir, &trees[0]).map_err(|e| open_error(&e))?);
-        let overlay = Arc::new(
-            Overlay::start(trees[0].clone(), sled.clone(), Some(payloads.clone()))
-                .map_err(|e| open_error(&e))?,
-        );
-        let journal = Arc::new(
-            journal::Journal::open(dir, &trees.iter().collect::<Vec<_>>(), overlay.clone())
-                .map_err(|e| open_error(&e))?,
-        );
-        let [_, api_hooks, deliveries, meta, bindings] = trees;
-        let store = Self {
-            log: DeferredTree::new(0, overlay.clone(), journal.clone()),
-            overlay,
-            payloads,
-            api_hooks: Tree::new(api_hooks, 1, journal.clone()),
-            deliveries: Tree::new(deliveries, 2, journal.clone()),
-            meta: Tree::new(meta, 3, journal.clone()),
-            bindings: Tree::new(bindings, 4, journal.clone()),
-            journal,
-            seal,
-            changes: changes::Changes::default(),
-        };
-        if store.seal_clear_hooks()? > 0 {
-            store.flush_now()?;
-        }
-        // sled made its files with the process umask; older hubs left theirs 0644.
-        private::tighten_files(dir);
-        Ok(store)
+        let (changes, health) = (changes::Changes::default(), Arc::new(Health::default()));
+        let db = Database::open(dir, changes.clone(), health.clone())?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            current: RwLock::new(Some(Arc::new(db))),
+            health,
+            changes,
+            recovering: Mutex::new(()),
+        })
+    }
+
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        current
+            .clone()
+            .ok_or(StoreError::Unavailable(self.failure_or_failing()))
+    }
+
+    /// The database open now, for tests that look inside it.
+    #[cfg(test)]
+    fn database(&self) -> Arc<Database> {
+        self.db().expect("the store is open")
+    }
+
+    fn failure_or_failing(&self) -> Failure {
+        self.health.failure().unwrap_or(Failure::Failing)
+    }
+
+    /// Whether the disk takes writes (see [`health`]).
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Waits until every write made before this call is on disk. Concurrent callers share one
     /// `fdatasync`.
     pub async fn sync(&self) -> Result<(), StoreError> {
-        self.journal.sync().await.map_err(StoreError::Flush)
+        self.db()?.sync().await
     }
 
     /// Every execution inserted or updated from now on, as it then stands.
@@ -169,29 +136,74 @@ impl Store {
     /// Makes everything durable now, without waiting on the journal thread; for start-up (see
     /// [`Store::close`] for shutdown).
     pub fn flush_now(&self) -> Result<(), StoreError> {
-        self.overlay
-            .make_durable()
-            .map_err(|e| StoreError::Flush(e.to_string()))
+        self.db()?.flush_now()
     }
 
     /// Shuts the store down for a clean exit: the journal is written out and stopped, every
-    /// write is moved into sled and made durable, and the journal is discarded, so the next
-    /// start has nothing to replay. A write made after this is not durable (its `sync` fails).
+    /// write it has on disk is moved into sled and made durable, and the journal is discarded,
+    /// so the next start has nothing to replay. A write made after this is not durable.
     pub fn close(&self) -> Result<(), StoreError> {
-        self.journal
-            .close_after(|| {
-                self.overlay.close();
-                self.overlay.make_durable()
-            })
-            .map_err(|e| StoreError::Flush(e.to_string()))
+        let db = self.db()?;
+        if let Some(failure) = self.health.failure() {
+            // sled may hold an IO error for good; what the journal has on disk is replayed at
+            // the next start, and nothing else was promised.
+            tracing::warn!(
+                code = failure.code(),
+                "the disk refuses writes: the journal is left for the next start to replay"
+            );
+            db.abandon();
+            return Ok(());
+        }
+        db.close()
+    }
+
+    /// After a storage failure, once the disk takes writes again: drops the database as it
+    /// stands in memory and opens it again from disk (the journal replayed as at start), so
+    /// that nothing a caller was refused survives and everything on disk does. Returns whether
+    /// it recovered; `Ok(false)` while the store is healthy or the disk still refuses writes.
+    pub fn recover(&self) -> Result<bool, StoreError> {
+        if self.health.failure().is_none() {
+            return Ok(false);
+        }
+        let _one = self.recovering.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = health::probe(&self.dir) {
+            tracing::debug!(error = %e, "the data dir still refuses writes");
+            return Ok(false);
+        }
+        let old = self
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(old) = old {
+            old.abandon();
+            release(old);
+        }
+        let db = Database::open(&self.dir, self.changes.clone(), self.health.clone())?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
+        self.health.recovered();
+        Ok(true)
     }
 }
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        // Writes pending in the journal reach the disk before the files are let go; what the
-        // overlay still holds is in the journal, replayed at the next open.
-        self.journal.close();
-        self.overlay.close();
+/// Drops the last handle on a database being replaced, once callers that were using it are
+/// done (sled's lock on its files goes with it).
+fn release(db: Arc<Database>) {
+    let deadline = std::time::Instant::now() + RELEASE_WAIT;
+    let mut db = db;
+    loop {
+        match Arc::try_unwrap(db) {
+            Ok(db) => return drop(db),
+            Err(shared) if std::time::Instant::now() < deadline => {
+                db = shared;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the database is still in use; reopening it may fail until it is let go"
+                );
+                return;
+            }
+        }
     }
 }

@@ -11,6 +11,10 @@
 //! everything the file holds (everything in the overlay at that point), makes sled durable and
 //! deletes the file. Only one party applies at a time, so sled receives a key's writes in the
 //! order they were made.
+//!
+//! Nothing reaches sled before the journal has it on disk ([`Disk::is_durable`]): sled writes
+//! its pages out when it likes, so a write it took early could outlive a journal write that
+//! failed, and a delivery answered 503 would run after a restart.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use sled::IVec;
 
-use super::journal::{self, Journal, Sled};
+use super::journal::{self, Disk, Journal, Sled};
 use super::keys;
 use super::payloads::{self, Payloads};
 
@@ -39,6 +43,8 @@ const HARD_LIMIT: usize = 24 * 1024 * 1024;
 const CHUNK: usize = 256;
 /// What a map slot or a queue entry costs besides its bytes.
 const ENTRY_OVERHEAD: usize = 48;
+/// How long making sled durable waits for the journal to have the writes it needs.
+const JOURNAL_WAIT: Duration = Duration::from_secs(10);
 
 /// The overlay of one sled tree and the thread that drains it.
 pub(super) struct Overlay {
@@ -49,6 +55,8 @@ pub(super) struct Overlay {
 struct Shared {
     tree: sled::Tree,
     db: Sled,
+    /// How far the journal is on disk, and where a failed write is reported.
+    disk: Arc<Disk>,
     /// Where execution records' large payloads go on their way into sled (the log tree's
     /// overlay only).
     payloads: Option<Arc<Payloads>>,
@@ -74,6 +82,8 @@ struct State {
 struct Slot {
     value: Option<IVec>,
     seq: u64,
+    /// Where the journal has this value (see [`Disk::is_durable`]).
+    pos: u64,
     /// The key cannot be in sled (it was new when written, and nothing applied it since), so
     /// removing it needs nothing from sled.
     fresh: bool,
@@ -121,8 +131,8 @@ impl Batch {
     }
 }
 
-/// A write in line: its sequence number, when it was made, its key.
-type Queued = (u64, Instant, Vec<u8>);
+/// A write in line: its sequence number, when it was made, its key, its journal position.
+type Queued = (u64, Instant, Vec<u8>, u64);
 
 /// One write taken off the queue to be applied: key, value, the slot's sequence number, and
 /// whether the key is fresh.
@@ -143,10 +153,12 @@ impl Overlay {
         tree: sled::Tree,
         db: Sled,
         payloads: Option<Arc<Payloads>>,
+        disk: Arc<Disk>,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             tree,
             db,
+            disk,
             payloads,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -160,6 +172,11 @@ impl Overlay {
             shared,
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// What the journal has on disk, which this overlay applies up to.
+    pub(super) fn disk(&self) -> Arc<Disk> {
+        self.shared.disk.clone()
     }
 
     /// Hands a retired journal file to the applier, which deletes it once sled holds all of
@@ -209,51 +226,96 @@ impl Shared {
         self.state.lock().expect("overlay lock poisoned")
     }
 
-    fn put(&self, state: &mut State, write: Write, now: Instant) {
+    fn put(&self, state: &mut State, write: Write, now: Instant, pos: u64) {
         let Write { key, value, fresh } = write;
         let seq = state.next_seq;
         state.next_seq += 1;
         state.bytes += queue_cost(&key) + slot_cost(&key, &value);
-        state.order.push_back((seq, now, key.clone()));
+        state.order.push_back((seq, now, key.clone(), pos));
         let value = value.map(IVec::from);
         match state.map.get_mut(&key) {
             Some(slot) => {
                 state.bytes -= key.len() + value_len(&slot.value) + ENTRY_OVERHEAD;
                 slot.value = value;
                 slot.seq = seq;
+                slot.pos = pos;
             }
             None => {
-                state.map.insert(key, Slot { value, seq, fresh });
+                let slot = Slot {
+                    value,
+                    seq,
+                    pos,
+                    fresh,
+                };
+                state.map.insert(key, slot);
             }
         }
     }
 
+    /// Reports a failed write to sled or a payload segment: sled keeps an IO error for good,
+    /// so the store must be reopened (see [`super::health`]).
+    fn failed(&self, error: &sled::Error) {
+        let io = match error {
+            sled::Error::Io(e) => e.raw_os_error().map_or_else(
+                || std::io::Error::new(e.kind(), e.to_string()),
+                std::io::Error::from_raw_os_error,
+            ),
+            other => std::io::Error::other(other.to_string()),
+        };
+        self.disk.health.failed(&io);
+    }
+
+    /// Applies every write made so far that the journal has on disk, then makes sled
+    /// durable. Fails, changing nothing on disk, when a write made before the call is not on
+    /// disk yet (the journal failed, or is behind: a later call has it).
     fn make_durable(&self) -> std::io::Result<()> {
         let before = self.lock().next_seq;
-        self.apply(Due::Before(before))
-            .map_err(std::io::Error::other)?;
+        // The journal syncs what it was given within a moment; only a failed one keeps writes
+        // waiting for long.
+        let deadline = Instant::now() + JOURNAL_WAIT;
+        loop {
+            match self.apply(Due::Before(before)) {
+                Ok(true) => break,
+                Ok(false) if self.disk.health.failure().is_none() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(false) => {
+                    return Err(std::io::Error::other(
+                        "writes the journal does not have on disk are waiting",
+                    ));
+                }
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
         if let Some(payloads) = &self.payloads {
             payloads.sync()?;
         }
-        journal::make_sled_durable(&self.db)?;
-        if let Some(payloads) = &self.payloads {
-            let _turn = self.applying.lock().expect("overlay lock poisoned");
-            payloads.collect(&self.tree)?;
+        let durable = journal::make_sled_durable(&self.db).and_then(|()| match &self.payloads {
+            Some(payloads) => {
+                let _turn = self.applying.lock().expect("overlay lock poisoned");
+                payloads.collect(&self.tree).map(drop)
+            }
+            None => Ok(()),
+        });
+        if let Err(e) = &durable {
+            self.disk.health.failed(e);
         }
-        Ok(())
+        durable
     }
 
     /// Moves due writes into sled, a chunk per turn of the apply lock, until none are due.
-    fn apply(&self, due: Due) -> sled::Result<()> {
+    /// True when every due write was applied; false when some wait for the journal.
+    fn apply(&self, due: Due) -> sled::Result<bool> {
         loop {
             let _turn = self.applying.lock().expect("overlay lock poisoned");
-            let (taken, writes) = self.take(due);
+            let (taken, writes, blocked) = self.take(due);
             if taken.is_empty() {
-                return Ok(());
+                return Ok(!blocked);
             }
             let applied = self.write(&writes, false);
             let mut state = self.lock();
             if let Err(e) = applied {
+                self.failed(&e);
                 // Put them back in line: a later turn (or the next start's replay) has them.
                 for entry in taken.into_iter().rev() {
                     state.order.push_front(entry);
@@ -262,7 +324,7 @@ impl Shared {
             }
             state.bytes -= taken
                 .iter()
-                .map(|(_, _, key)| queue_cost(key))
+                .map(|(_, _, key, _)| queue_cost(key))
                 .sum::<usize>();
             for (key, value, seq, _) in writes {
                 match state.map.get_mut(&key) {
@@ -326,19 +388,25 @@ impl Shared {
     }
 
     /// Takes up to a chunk of due entries off the queue, with the value each key holds now.
-    fn take(&self, due: Due) -> (Vec<Queued>, Vec<Taken>) {
+    /// Stops at the first write the journal does not have on disk; the flag says whether a
+    /// write `due` asked for is waiting there.
+    fn take(&self, due: Due) -> (Vec<Queued>, Vec<Taken>, bool) {
         let mut state = self.lock();
         let now = Instant::now();
         let over = state.bytes > SOFT_LIMIT;
         let mut taken = Vec::new();
         let mut writes = Vec::new();
+        let asked = |seq: u64| matches!(due, Due::Before(end) if seq < end);
         while taken.len() < CHUNK {
-            let Some((seq, at, _)) = state.order.front() else {
+            let Some(&(seq, at, _, pos)) = state.order.front() else {
                 break;
             };
+            if !self.disk.is_durable(pos) {
+                return (taken, writes, asked(seq));
+            }
             let ripe = match due {
-                Due::Ripe => over || now.duration_since(*at) >= APPLY_DELAY,
-                Due::Before(end) => *seq < end,
+                Due::Ripe => over || now.duration_since(at) >= APPLY_DELAY,
+                Due::Before(end) => seq < end,
             };
             if !ripe {
                 break;
@@ -349,6 +417,12 @@ impl Shared {
                 // The key was written again: its newer entry comes later in line, unless the
                 // whole overlay is due (a checkpoint), which must leave nothing behind.
                 (Some(slot), Due::Ripe) if slot.seq != entry.0 => {}
+                // This entry's own value was replaced by one the journal does not have yet:
+                // the checkpoint waits for it.
+                (Some(slot), _) if !self.disk.is_durable(slot.pos) => {
+                    state.order.push_front(entry);
+                    return (taken, writes, true);
+                }
                 (Some(slot), _) => {
                     writes.push((entry.2.clone(), slot.value.clone(), slot.seq, slot.fresh));
                 }
@@ -356,7 +430,7 @@ impl Shared {
             }
             taken.push(entry);
         }
-        (taken, writes)
+        (taken, writes, false)
     }
 }
 
@@ -382,8 +456,12 @@ fn apply_loop(shared: &Shared) {
                     break;
                 }
                 let wait = match state.order.front() {
+                    // A failed store is reopened, not applied to; the journal will have the
+                    // next write within a sync.
+                    _ if shared.disk.health.failure().is_some() => GATHER,
+                    Some((.., pos)) if !shared.disk.is_durable(*pos) => GATHER,
                     _ if state.bytes > SOFT_LIMIT => Duration::ZERO,
-                    Some((_, at, _)) => (APPLY_DELAY + GATHER).saturating_sub(at.elapsed()),
+                    Some((_, at, ..)) => (APPLY_DELAY + GATHER).saturating_sub(at.elapsed()),
                     None => Duration::from_secs(3600),
                 };
                 if wait.is_zero() {
@@ -400,9 +478,12 @@ fn apply_loop(shared: &Shared) {
         if closing {
             return;
         }
+        if shared.disk.health.failure().is_some() {
+            // Reported already; the store is reopened once the disk takes writes again.
+            continue;
+        }
         if let Err(e) = shared.apply(Due::Ripe) {
-            tracing::error!(error = %e, "could not apply journaled writes to the database; will try again");
-            std::thread::sleep(Duration::from_secs(1));
+            tracing::error!(error = %e, "could not apply journaled writes to the database");
         }
         if !retired.is_empty() {
             checkpoint(shared, retired);
@@ -460,19 +541,19 @@ impl DeferredTree {
             let mut state = shared.lock();
             let first = state.order.is_empty();
             let now = Instant::now();
-            for write in batch.writes {
-                shared.put(&mut state, write, now);
-            }
             // Journaled under the overlay's lock, so the journal has a key's writes in the
             // order the overlay took them.
-            self.journal.append(&record);
+            let pos = self.journal.append(&record);
+            for write in batch.writes {
+                shared.put(&mut state, write, now, pos);
+            }
             (first, state.bytes > HARD_LIMIT)
         };
         if first {
             // The applier sleeps while there is nothing to apply.
             shared.wake.notify_one();
         }
-        if over {
+        if over && shared.disk.health.failure().is_none() {
             // sled is behind: this writer applies what is due itself.
             if let Err(e) = shared.apply(Due::Ripe) {
                 tracing::warn!(error = %e, "could not apply journaled writes to the database");

@@ -16,7 +16,8 @@ fn fixture() -> Fixture {
     let db = sled::Config::new().path(&path).open().unwrap();
     let tree = db.open_tree("log").unwrap();
     let sled = Sled { db, path };
-    let overlay = Arc::new(Overlay::start(tree.clone(), sled.clone(), None).unwrap());
+    let overlay =
+        Arc::new(Overlay::start(tree.clone(), sled.clone(), None, Arc::default()).unwrap());
     let journal = Arc::new(Journal::open(dir.path(), &[&tree], overlay.clone()).unwrap());
     let deferred = DeferredTree::new(0, overlay.clone(), journal);
     Fixture {

@@ -71,6 +71,7 @@ fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
     let mut big = execution(1, 100_000, Status::Queued);
     let mut small = execution(2, 300, Status::Queued);
     store
+        .database()
         .insert_executions(&mut [big.clone(), small.clone()])
         .unwrap();
     // Rewritten before sled took it: the checkpoint's turn holds the key twice.
@@ -84,7 +85,12 @@ fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
         segments(dir.path()).iter().map(|s| s.1).sum::<u64>(),
         payload_len
     );
-    let stored = store.overlay.tree().get(keys::execution(big.id)).unwrap();
+    let stored = store
+        .database()
+        .overlay
+        .tree()
+        .get(keys::execution(big.id))
+        .unwrap();
     assert!(stored.unwrap().len() < 2_000);
     assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
     assert_eq!(raw(&store, &small), small.trigger.raw_body.0);
@@ -137,6 +143,7 @@ fn a_segment_goes_once_nothing_points_into_it() {
     );
     assert_eq!(raw(&store, &all[2]), all[2].trigger.raw_body.0);
     let count = store
+        .database()
         .overlay
         .tree()
         .get(keys::segment_count(numbers[0]))

@@ -1,7 +1,7 @@
 //! When each schedule hook last ran (the `meta` tree, key `schedule_last:` + hook id → big-endian
 //! milliseconds), so a restart can tell whether a run was missed while the hub was down.
 
-use super::{Store, StoreError};
+use super::{Database, StoreError};
 
 const PREFIX: &str = "schedule_last:";
 
@@ -9,9 +9,9 @@ fn key(hook_id: &str) -> Vec<u8> {
     [PREFIX.as_bytes(), hook_id.as_bytes()].concat()
 }
 
-impl Store {
+impl Database {
     /// The scheduled time of the last run started for `hook_id`, if it ever ran.
-    pub fn last_fired(&self, hook_id: &str) -> Result<Option<u64>, StoreError> {
+    pub(super) fn last_fired(&self, hook_id: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
             .meta
             .get(key(hook_id))?
@@ -21,7 +21,7 @@ impl Store {
 
     /// Records the scheduled time of a run being started. Durable with the next
     /// [`Store::sync`].
-    pub fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError> {
+    pub(super) fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError> {
         self.meta
             .insert(key(hook_id), ms.to_be_bytes().as_slice())?;
         Ok(())
@@ -30,7 +30,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::Store;
 
     #[test]
     fn last_fired_survives_a_reopen() {
