@@ -211,6 +211,7 @@ pub async fn run_with(
         clock: options.clock.clone(),
     });
     let channel_tasks = channels.spawn();
+    let recovery = tokio::spawn(recover_storage(store.clone()));
     let retention = tokio::spawn(prune_forever(
         store.clone(),
         options.clock.clone(),
@@ -257,6 +258,7 @@ pub async fn run_with(
     let grace = registry.snapshot().config.server.shutdown_grace;
     queue.drain(grace).await;
     retention.abort();
+    recovery.abort();
     store.close()?;
     Ok(())
 }
@@ -323,14 +325,52 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
 }
 
+/// `GET /healthz`: 200 `ok`, or 503 with the storage's state while the data dir refuses
+/// writes, so a load balancer or a monitor sees the hub cannot take deliveries.
 async fn health(
     axum::extract::State(app): axum::extract::State<AppState>,
 ) -> (StatusCode, axum::Json<serde_json::Value>) {
     let hooks = app.registry.snapshot().hooks().len();
-    (
-        StatusCode::OK,
-        axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "hooks": hooks})),
-    )
+    let version = env!("CARGO_PKG_VERSION");
+    match app.store.health().failure() {
+        None => (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ok", "version": version, "hooks": hooks})),
+        ),
+        Some(failure) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({
+                "status": failure.code(),
+                "version": version,
+                "hooks": hooks,
+                "storage": app.store.health().state(),
+            })),
+        ),
+    }
+}
+
+/// How often a store whose disk refused a write checks whether it takes writes again.
+const RECOVERY_CHECK: Duration = Duration::from_secs(1);
+
+/// Reopens the store once its data dir takes writes again after a failure (see
+/// `store::health`); idle while the store is healthy.
+async fn recover_storage(store: Arc<Store>) {
+    let mut changes = store.health().subscribe();
+    loop {
+        if store.health().failure().is_none() {
+            if !changes.changed().await {
+                return;
+            }
+            continue;
+        }
+        tokio::time::sleep(RECOVERY_CHECK).await;
+        let reopening = store.clone();
+        match tokio::task::spawn_blocking(move || reopening.recover()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not reopen the store; will try again"),
+            Err(e) => tracing::warn!(error = %e, "the store's recovery task failed"),
+        }
+    }
 }
 
 /// The config's `admin.token`, unless it is empty (which means "generate one").

@@ -72,9 +72,38 @@ impl ApiError {
     }
 }
 
+/// How long a client refused for a storage failure is asked to wait: the disk is watched every
+/// second, but freeing space is the owner's to do.
+const STORAGE_RETRY_AFTER_SECS: u64 = 30;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        match e {
+            StoreError::Unavailable(failure) => Self::storage(failure),
+            e => Self::internal(e),
+        }
+    }
+}
+
+impl ApiError {
+    /// 503 for a write the disk did not confirm within the request's time.
+    pub fn storage_slow() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::store::Failure::Failing.code(),
+            "the hub's disk did not confirm the write in time; nothing was recorded, try again later",
+        )
+        .with_retry_after(STORAGE_RETRY_AFTER_SECS)
+    }
+
+    /// 503 for a disk that does not take writes (see `store::health`).
+    pub fn storage(failure: crate::store::Failure) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            failure.code(),
+            failure.message(),
+        )
+        .with_retry_after(STORAGE_RETRY_AFTER_SECS)
     }
 }
 

@@ -63,6 +63,10 @@ fn describe() {
         "Executions waiting to start, by hook"
     );
     metrics::describe_gauge!("hookhub_executions_running", "Actions running now");
+    metrics::describe_gauge!(
+        "hookhub_storage_writable",
+        "1 while the data dir takes writes; 0 while deliveries are refused with 503 storage_*"
+    );
 }
 
 /// A request to `/api/webhooks/*` ended with `result` (`accepted`, `duplicate`, or the error
@@ -92,8 +96,10 @@ pub fn retry(hook: &str) {
     counter!("hookhub_retries_total", "hook" => hook.to_string()).increment(1);
 }
 
-/// The text exposition, with the queue gauges set from `depths` (hook, waiting) and `running`.
-pub fn render(depths: &[(String, usize)], running: usize) -> String {
+/// The text exposition, with the queue gauges set from `depths` (hook, waiting) and `running`,
+/// and whether the data dir takes writes.
+pub fn render(depths: &[(String, usize)], running: usize, writable: bool) -> String {
+    gauge!("hookhub_storage_writable").set(if writable { 1.0 } else { 0.0 });
     let Some(handle) = install() else {
         return "# metrics are unavailable: another metrics recorder was installed first\n".into();
     };
@@ -113,7 +119,7 @@ mod tests {
     fn attempts_render_as_a_histogram() {
         install().expect("the recorder installs");
         attempt("test_action", 7);
-        let page = render(&[], 0);
+        let page = render(&[], 0, true);
         assert!(
             page.contains(
                 r#"hookhub_action_duration_seconds_bucket{action="test_action",le="0.01"} 1"#

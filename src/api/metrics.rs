@@ -14,7 +14,8 @@ pub async fn get(State(app): State<AppState>) -> impl IntoResponse {
         .iter()
         .map(|h| (h.hook.id.clone(), app.queue.queued(&h.hook.id)))
         .collect();
-    let text = crate::telemetry::render(&depths, app.queue.running());
+    let writable = app.store.health().failure().is_none();
+    let text = crate::telemetry::render(&depths, app.queue.running(), writable);
     (
         [(
             header::CONTENT_TYPE,

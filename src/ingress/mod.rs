@@ -28,6 +28,10 @@ use crate::verify::{Delivery, Signed, VerifyError};
 
 pub use rejections::{Rejection, Rejections};
 
+/// How long before `server.requestTimeout` a delivery still waiting on the disk is refused,
+/// so the refusal arrives before the route's own timeout or the sender gives up.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long a delivery id is remembered for dedupe.
 pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
@@ -77,6 +81,7 @@ struct Request {
 }
 
 async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response, ApiError> {
+    let started = tokio::time::Instant::now();
     let Request {
         snapshot,
         peer,
@@ -117,6 +122,10 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         );
         return Err(refused.record(error, declared_length(&headers).unwrap_or(0)));
     }
+    // Nothing can be kept while the disk refuses writes: say so before any work.
+    if let Some(failure) = app.store.health().failure() {
+        return Err(ApiError::storage(failure));
+    }
     let raw = read_body(&headers, body, snapshot.config.server.max_body_bytes).await?;
     let now_ms = app.clock.now_ms();
     let delivery = Delivery {
@@ -142,7 +151,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(64).collect::<String>());
-    let mut admitted = Admitted::default();
+    let mut admitted = Admitted::new(app.store.clone());
     let last = verified.len().saturating_sub(1);
     for (n, hook) in verified.into_iter().enumerate() {
         // Each hook gets its own copy; the last one takes the original.
@@ -156,7 +165,18 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         execution.request_id = request_id.clone();
         admitted.add(app, hook, execution, hook.verifier.signed(&delivery))?;
     }
-    admitted.submit(app).await
+    // A disk that takes seconds to sync is waited for within the request's time, then the
+    // delivery is refused (and taken back) before the client or a proxy gives up on it.
+    let deadline = started
+        + snapshot
+            .config
+            .server
+            .request_timeout
+            .saturating_sub(ANSWER_MARGIN);
+    match tokio::time::timeout_at(deadline, admitted.submit(app)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(ApiError::storage_slow()),
+    }
 }
 
 /// The hook path of `/api/webhooks/<path>` exactly as the request wrote it. It is not
@@ -353,16 +373,32 @@ fn new_execution(
 }
 
 /// The executions one delivery makes, and the repeats it turned out to be.
-#[derive(Default)]
 struct Admitted {
+    store: Arc<crate::store::Store>,
     executions: Vec<Execution>,
     /// (hook id, first execution) for deliveries seen before.
     duplicates: Vec<(String, ExecutionId)>,
-    /// (hook id, delivery id) claimed by this delivery, given back if it is not accepted.
+    /// (hook id, delivery id) claimed by this delivery, given back if it is not accepted:
+    /// when it is dropped with claims left (an error, or the request gave up waiting).
     claims: Vec<(String, String)>,
 }
 
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        release(&self.store, &self.claims);
+    }
+}
+
 impl Admitted {
+    fn new(store: Arc<crate::store::Store>) -> Self {
+        Self {
+            store,
+            executions: Vec::new(),
+            duplicates: Vec::new(),
+            claims: Vec::new(),
+        }
+    }
+
     /// Decides what one verified hook does with the delivery: skip it (filters), note its lock
     /// key, and claim its delivery id and signature — or find that it is a repeat.
     fn add(
@@ -398,18 +434,11 @@ impl Admitted {
             claims.push((delivery_id, DEDUPE_WINDOW_MS));
         }
         for (key, window_ms) in claims {
-            match self.claim(app, &e, key, window_ms) {
-                Err(err) => {
-                    self.release(app);
-                    return Err(err);
-                }
-                Ok(Some(first)) => {
-                    // Claims this execution made for the delivery go back: it is not kept.
-                    self.release_of(app, &e.hook_id);
-                    self.duplicates.push((e.hook_id, first));
-                    return Ok(());
-                }
-                Ok(None) => {}
+            if let Some(first) = self.claim(app, &e, key, window_ms)? {
+                // Claims this execution made for the delivery go back: it is not kept.
+                self.release_of(&e.hook_id);
+                self.duplicates.push((e.hook_id, first));
+                return Ok(());
             }
         }
         self.executions.push(e);
@@ -437,25 +466,20 @@ impl Admitted {
     }
 
     /// Gives back the claims made for `hook_id`'s execution of this delivery.
-    fn release_of(&mut self, app: &AppState, hook_id: &str) {
+    fn release_of(&mut self, hook_id: &str) {
         let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.claims)
             .into_iter()
             .partition(|(hook, _)| hook == hook_id);
         self.claims = others;
-        release(app, &mine);
-    }
-
-    fn release(&self, app: &AppState) {
-        release(app, &self.claims);
+        release(&self.store, &mine);
     }
 
     /// Writes the executions durably and answers: 202 when anything new was accepted, 200
     /// `duplicate: true` when every hook had seen this delivery before.
     async fn submit(mut self, app: &AppState) -> Result<Response, ApiError> {
-        if let Err(e) = app.queue.submit(&mut self.executions).await {
-            self.release(app);
-            return Err(e.into());
-        }
+        app.queue.submit(&mut self.executions).await?;
+        // Accepted: the claims stand.
+        self.claims.clear();
         for e in self.executions.iter().filter(|e| e.status.is_final()) {
             crate::telemetry::finished(&e.hook_id, e.status.as_str());
         }
@@ -489,9 +513,9 @@ impl Admitted {
 }
 
 /// Gives back dedupe claims of executions that were not accepted after all.
-fn release(app: &AppState, claims: &[(String, String)]) {
+fn release(store: &crate::store::Store, claims: &[(String, String)]) {
     for (hook_id, key) in claims {
-        if let Err(e) = app.store.release_delivery(hook_id, key) {
+        if let Err(e) = store.release_delivery(hook_id, key) {
             tracing::warn!(hook = %hook_id, error = %e, "could not release a dedupe claim");
         }
     }

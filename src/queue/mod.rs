@@ -114,7 +114,17 @@ impl Queue {
     pub async fn submit(self: &Arc<Self>, executions: &mut [Execution]) -> Result<(), SubmitError> {
         let mut reserved = self.reserve(executions)?;
         self.deps.store.insert_executions(executions)?;
-        self.deps.store.sync().await?;
+        // Until the sync answers, the executions are taken back if this is dropped (the request
+        // gave up waiting) or the sync fails: a refused delivery must never run later.
+        let mut unconfirmed = Unconfirmed {
+            store: &self.deps.store,
+            executions,
+        };
+        let synced = self.deps.store.sync().await;
+        let executions = match synced {
+            Ok(()) => unconfirmed.confirm(),
+            Err(e) => return Err(e.into()),
+        };
         let hooks = std::mem::take(&mut reserved.hooks);
         drop(reserved);
         {
@@ -311,5 +321,29 @@ impl Queue {
     pub async fn shutdown(&self) {
         let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("task set lock poisoned"));
         tasks.shutdown().await;
+    }
+}
+
+/// Executions written but not known to be on disk; forgotten when dropped unconfirmed.
+struct Unconfirmed<'a> {
+    store: &'a crate::store::Store,
+    executions: &'a mut [Execution],
+}
+
+impl<'a> Unconfirmed<'a> {
+    /// They are on disk: nothing to take back.
+    fn confirm(&mut self) -> &mut [Execution] {
+        std::mem::take(&mut self.executions)
+    }
+}
+
+impl Drop for Unconfirmed<'_> {
+    fn drop(&mut self) {
+        if self.executions.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.forget_executions(self.executions) {
+            tracing::warn!(error = %e, "could not take back the executions of a refused delivery");
+        }
     }
 }

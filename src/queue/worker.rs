@@ -23,6 +23,9 @@ pub(super) async fn run(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) {
 
 async fn attempt(queue: &Arc<Queue>, hook_id: &str, id: ExecutionId) -> Result<(), StoreError> {
     let deps = &queue.deps;
+    // No action starts while its result could not be recorded: the disk's bad hour holds the
+    // queue, not the work.
+    deps.store.health().writable().await;
     let Some(exec) = deps.store.execution(id)? else {
         return Ok(());
     };
@@ -50,12 +53,13 @@ async fn attempt_loaded(
     exec.status = Status::Running;
     exec.started_at.get_or_insert(deps.clock.now_ms());
     exec.next_attempt_at = None;
-    deps.store.update_execution(&mut exec)?;
-    if !repeatable(&live.hook) {
+    if repeatable(&live.hook) {
+        // Run again after a crash anyway: its `running` mark need not reach the disk first.
+        deps.store.update_execution(&mut exec)?;
+    } else {
         // A crash during an action that must not run twice has to be seen as one at the next
-        // start, so its `running` mark reaches the disk first. A repeatable action is simply
-        // run again, and skips this sync.
-        deps.store.sync().await?;
+        // start, so its `running` mark reaches the disk first.
+        deps.store.save_durably(&mut exec).await?;
     }
 
     let attempt_no = exec.tries() + 1;
@@ -132,9 +136,10 @@ fn finish(exec: &mut Execution, now: u64, status: Status, error: Option<String>)
     exec.duration_ms = Some(now.saturating_sub(exec.started_at.unwrap_or(exec.received_at)));
 }
 
+/// Records the attempt's result. The action ran: a disk that refuses writes now is waited
+/// for, never a reason to run it again.
 async fn save(queue: &Queue, exec: &mut Execution) -> Result<(), StoreError> {
-    queue.deps.store.update_execution(exec)?;
-    queue.deps.store.sync().await
+    queue.deps.store.save_durably(exec).await
 }
 
 /// Puts every pending execution back in line. One left `running` by a crash is run again when
