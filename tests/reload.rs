@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::binary::{Binary, free_port};
 use common::{ADMIN_TOKEN, Hub, Target};
 use serde_json::Value;
 
@@ -246,4 +247,57 @@ async fn sighup_makes_the_binary_apply_the_file_again() {
     }
     assert_ne!(last["loadedAt"], first["loadedAt"], "{last:#}");
     assert_eq!(last["ok"], true);
+}
+
+/// `GET /api/config/status` of a hub started as a child process.
+async fn binary_status(hub: &Binary) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/api/config/status", hub.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the child hub's status until `done` holds (10 s at most) and returns it.
+async fn wait_binary_status(hub: &Binary, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = binary_status(hub).await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never happened within 10 s: {what}; last status:\n{last:#}");
+}
+
+/// Issue 19: a misspelt `webhookSecrets:` was shown as ``unknown field `[redacted]` `` in the
+/// status, the log and the UI banner. Field names are not secrets; only values are hidden.
+#[tokio::test]
+async fn a_misspelt_secret_field_is_named_in_the_status_and_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hooks.yaml");
+    let good = config(
+        &dir.path().join("data"),
+        &[hook("first", "first", "http://127.0.0.1:9/x")],
+    );
+    std::fs::write(&path, &good).unwrap();
+    let hub = Binary::start(&path, free_port(), dir.path()).await;
+    replace_by_rename(&path, &good.replace("webhookSecret:", "webhookSecrets:"));
+    let seen = wait_binary_status(&hub, "the typo is refused", |s| s["ok"] == false).await;
+    let error = seen["error"].as_str().unwrap();
+    let expected = "hooks[0].triggerConfig.webhookSecrets: unknown field `webhookSecrets`, \
+                    expected one of `webhookPath`, `webhookSecret`,";
+    assert!(error.contains(expected), "{error}");
+    assert!(!error.contains("redacted"), "{error}");
+    let log = hub.log_text();
+    assert!(log.contains("unknown field `webhookSecrets`"), "{log}");
+    assert!(
+        !log.contains("s3cret"),
+        "the value stays out of the log:\n{log}"
+    );
 }

@@ -303,7 +303,9 @@ impl Reloader {
 
 /// Every issue of `e`, one a line, with any value quoted in a message about a secret field
 /// (`webhookSecret`, `signingSecret`, `token`, …) replaced by `[redacted]`: a wrong-typed secret
-/// would otherwise be echoed by the parser.
+/// would otherwise be echoed by the parser. Messages that quote only field names (a misspelt
+/// `webhookSecrets:` and the fields expected instead) are kept whole: names are not secrets,
+/// and without them the owner cannot see what to fix.
 pub fn redacted(e: &ConfigError) -> String {
     e.issues
         .iter()
@@ -318,13 +320,21 @@ pub fn redacted(e: &ConfigError) -> String {
                 .iter()
                 .any(|s| field.contains(s));
             let mut issue = issue.clone();
-            if secret {
+            if secret && !names_fields_only(&issue.message) {
                 issue.message = redact_quoted(&issue.message);
             }
             issue.to_string()
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Whether serde's `message` quotes field names and nothing else: an unknown, missing or
+/// duplicate field (`` unknown field `x`, expected one of `a`, `b` ``).
+fn names_fields_only(message: &str) -> bool {
+    ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .any(|start| message.starts_with(start))
 }
 
 /// Replaces every `` `…` `` and `"…"` span with `` `[redacted]` ``.

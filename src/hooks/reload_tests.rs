@@ -142,6 +142,30 @@ fn secret_values_are_never_echoed_in_errors() {
     }
 }
 
+/// Issue 19: a misspelt secret field showed `` unknown field `[redacted]` `` in the status.
+#[test]
+fn field_names_in_errors_about_secret_fields_are_kept() {
+    let text = VALID.replace("webhookSecret: s", "webhookSecrets: s");
+    let error = load(&text).unwrap_err();
+    assert!(
+        error.contains(
+            "hooks[0].triggerConfig.webhookSecrets: unknown field `webhookSecrets`, expected \
+             one of `webhookPath`, `webhookSecret`,"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("[redacted]"), "{error}");
+    let missing = VALID.replace(
+        "admin: { token: first-admin-token }",
+        "admin: { tokens: x }",
+    );
+    let error = load(&missing).unwrap_err();
+    assert!(
+        error.contains("unknown field `tokens`, expected `token`"),
+        "{error}"
+    );
+}
+
 #[test]
 fn quoted_spans_are_redacted() {
     assert_eq!(

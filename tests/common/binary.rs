@@ -38,6 +38,19 @@ impl Binary {
         dir: &Path,
         env: &[(&str, &str)],
     ) -> Binary {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookhub"));
+        command
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .envs(env.iter().copied());
+        Self::start_command(command, port, dir).await
+    }
+
+    /// Runs `command` (a `hookhub serve` listening on 127.0.0.1:`port`) with `RUST_LOG=info`
+    /// unless it sets its own, its output going to `<dir>/hub.log` and `<dir>/hub.out`, and
+    /// waits for `/healthz`. For starts [`Binary::start`] cannot express, such as no `--config`.
+    pub async fn start_command(mut command: Command, port: u16, dir: &Path) -> Binary {
         let append = |path: &Path| {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -47,16 +60,10 @@ impl Binary {
         };
         let (log, out) = (dir.join("hub.log"), dir.join("hub.out"));
         let (log_file, out_file) = (append(&log), append(&out));
-        let child = Command::new(env!("CARGO_BIN_EXE_hookhub"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(out_file)
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
+        if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
+        let child = command.stdout(out_file).stderr(log_file).spawn().unwrap();
         let mut binary = Binary {
             url: format!("http://127.0.0.1:{port}"),
             child,
