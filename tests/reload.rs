@@ -19,10 +19,14 @@ fn hook(id: &str, path: &str, target: &str) -> String {
 }
 
 fn config(data: &Path, hooks: &[String]) -> String {
+    // A file lists its hooks, `[]` when there are none.
+    let hooks = match hooks {
+        [] => " []\n".to_string(),
+        some => format!("\n{}", some.concat()),
+    };
     format!(
-        "server: {{ dataDir: \"{}\" }}\nadmin: {{ token: {ADMIN_TOKEN} }}\nhooks:\n{}",
+        "server: {{ dataDir: \"{}\" }}\nadmin: {{ token: {ADMIN_TOKEN} }}\nhooks:{hooks}",
         data.display(),
-        hooks.concat()
     )
 }
 
@@ -300,4 +304,42 @@ async fn a_misspelt_secret_field_is_named_in_the_status_and_the_log() {
         !log.contains("s3cret"),
         "the value stays out of the log:\n{log}"
     );
+}
+
+/// Issue 19: an empty file saved by mistake was applied and removed every hook. It is refused
+/// like any invalid edit, and so is a file without a `hooks` list; `hooks: []` is obeyed.
+#[tokio::test]
+async fn an_empty_file_is_refused_and_only_an_explicit_empty_list_removes_every_hook() {
+    let target = Target::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hooks.yaml");
+    let data = dir.path().join("data");
+    let good = config(&data, &[hook("first", "first", &target.url)]);
+    std::fs::write(&path, &good).unwrap();
+    let hub = Hub::start_with_file(&path, None).await;
+
+    replace_by_rename(&path, "");
+    let seen = wait_status(&hub, "the empty file is refused", |s| s["ok"] == false).await;
+    let error = seen["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("{}:1:1: the file is empty", path.display())),
+        "{error}"
+    );
+    assert!(error.contains("write `hooks: []`"), "{error}");
+    assert_eq!(hub.deliver("first", "s3cret", "{}").await.status(), 202);
+
+    let without_hooks = good[..good.find("hooks:").unwrap()].to_string();
+    replace_by_rename(&path, &without_hooks);
+    wait_status(&hub, "a file without hooks is refused", |s| {
+        s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(":1:1: hooks: is missing: a file must list its hooks"))
+    })
+    .await;
+    assert_eq!(hub.deliver("first", "s3cret", "{}").await.status(), 202);
+
+    replace_by_rename(&path, &config(&data, &[]));
+    wait_status(&hub, "hooks: [] is applied", |s| s["ok"] == true).await;
+    assert_eq!(hub.deliver("first", "s3cret", "{}").await.status(), 404);
+    hub.stop().await;
 }

@@ -81,7 +81,25 @@ pub fn load_file_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigIssue>)
             message: format!("cannot read the file: {e}"),
         }],
     })?;
-    load_str_with_warnings(&text, &name, &|var| std::env::var(var).ok())
+    load_file_text(&text, &name, &|var| std::env::var(var).ok())
+}
+
+/// [`load_str_with_warnings`] for the text of a config *file*, which must also say which
+/// hooks it defines: an empty file, or one without a `hooks` list, is refused, so a file saved
+/// empty by mistake cannot remove every hook. `hooks: []` says "none" on purpose.
+pub fn load_file_text(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
+    load(
+        text,
+        file,
+        env,
+        Rules {
+            hooks_required: true,
+        },
+    )
 }
 
 /// Substitutes, parses and validates config text. `file` names it in errors; `env` looks up
@@ -102,6 +120,22 @@ pub fn load_str_with_warnings(
     text: &str,
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
+    load(text, file, env, Rules::default())
+}
+
+/// What a text must hold besides a valid config.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rules {
+    /// A top-level `hooks` list (see [`load_file_text`]).
+    hooks_required: bool,
+}
+
+fn load(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    rules: Rules,
 ) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
     let substituted = env::substitute(text, env);
     let index = PositionIndex::build(&substituted.text);
@@ -125,7 +159,10 @@ pub fn load_str_with_warnings(
         return Err(sorted(issues));
     }
     let config = parse(&substituted.text, file, &index)?;
-    let (errors, warnings) = validate::validate_config(&config);
+    let (mut errors, warnings) = validate::validate_config(&config);
+    if rules.hooks_required {
+        errors.extend(no_hooks_list(&substituted.text));
+    }
     if !errors.is_empty() {
         return Err(sorted(place(errors, file, &index)));
     }
@@ -138,8 +175,12 @@ fn parse(text: &str, file: &str, index: &PositionIndex) -> Result<Config, Config
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = readable_path(&e.path().to_string());
         let inner = e.inner();
-        let serde_at = inner.location().map(|l| (l.line(), l.column()));
-        let message = bare_message(&inner.to_string(), &path, serde_at);
+        let mut serde_at = inner.location().map(|l| (l.line(), l.column()));
+        let mut message = bare_message(&inner.to_string(), &path, serde_at);
+        if let Some(tab) = serde_at.and_then(|at| tab_near(text, at, &message)) {
+            serde_at = Some(tab);
+            message = "a tab character; YAML indents with spaces".to_string();
+        }
         // Errors raised inside untagged enums (secrets, durations) carry the mark of an
         // enclosing node; a location before the field itself cannot be about it.
         let (line, column) = match (serde_at, index.get(&path)) {
@@ -157,6 +198,42 @@ fn parse(text: &str, file: &str, index: &PositionIndex) -> Result<Config, Config
             }],
         }
     })
+}
+
+/// Where the tab is, when the YAML scanner stopped at one: its own words ("found character
+/// that cannot start any token") do not say that the character is an invisible tab. The
+/// scanner points at the tab itself, or just after the indentation that holds it.
+fn tab_near(text: &str, (line, column): (usize, usize), message: &str) -> Option<(usize, usize)> {
+    if !message.starts_with("found character that cannot start any token") {
+        return None;
+    }
+    let chars: Vec<char> = text.lines().nth(line.checked_sub(1)?)?.chars().collect();
+    if chars.get(column.checked_sub(1)?) == Some(&'\t') {
+        return Some((line, column));
+    }
+    let indent = chars.iter().take_while(|c| c.is_whitespace());
+    let tab = indent.clone().position(|c| *c == '\t')?;
+    Some((line, tab + 1))
+}
+
+/// The refusal of a config file that does not list its hooks: without it, saving an empty
+/// file (or one whose `hooks:` lost its items) would remove every hook the file defines.
+fn no_hooks_list(text: &str) -> Option<Problem> {
+    let hint = "a file must list its hooks, so that one saved empty by mistake cannot remove \
+                them all; write `hooks: []` to run without hooks from the file";
+    let document: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    match &document {
+        serde_yaml::Value::Null => Some((
+            String::new(),
+            format!("the file is empty (or holds only comments): {hint}"),
+        )),
+        serde_yaml::Value::Mapping(map) => match map.get("hooks") {
+            None => Some(("hooks".into(), format!("is missing: {hint}"))),
+            Some(serde_yaml::Value::Null) => Some(("hooks".into(), format!("is empty: {hint}"))),
+            Some(_) => None,
+        },
+        _ => None,
+    }
 }
 
 /// serde_path_to_error writes `.` for the root and `?` for what it could not name (inside a

@@ -69,7 +69,8 @@ fn a_weak_admin_token_is_a_warning_that_never_shows_it() {
 }
 
 #[test]
-fn an_empty_file_is_a_hub_with_no_hooks() {
+fn empty_text_is_a_config_with_no_hooks() {
+    // A file is held to more: see `a_file_must_list_its_hooks_even_when_there_are_none`.
     assert_eq!(load_str("", "hooks.yaml", &no_env), Ok(Config::default()));
 }
 
@@ -189,4 +190,57 @@ fn serde_paths_are_made_readable() {
         ),
         "missing field `x`"
     );
+}
+
+/// Issue 19: a tab read "found character that cannot start any token".
+#[test]
+fn a_tab_is_called_a_tab_where_it_is() {
+    let text = GOOD.replace(
+        "    triggerConfig:\n      webhookPath: two",
+        "    triggerConfig:\n\twebhookPath: two",
+    );
+    assert_eq!(
+        errors(&text),
+        vec!["hooks.yaml:11:1: hooks[1].triggerConfig: a tab character; YAML indents with spaces"]
+    );
+    let text = GOOD.replace("      webhookPath: two", "    \t  webhookPath: two");
+    let found = errors(&text);
+    assert!(
+        found[0].starts_with("hooks.yaml:11:5: ")
+            && found[0].ends_with("a tab character; YAML indents with spaces"),
+        "{found:?}"
+    );
+}
+
+fn file_errors(text: &str) -> Vec<String> {
+    match load_file_text(text, "hooks.yaml", &no_env) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.issues.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Issue 19: an empty file saved by mistake removed every hook.
+#[test]
+fn a_file_must_list_its_hooks_even_when_there_are_none() {
+    let hint = "a file must list its hooks, so that one saved empty by mistake cannot remove \
+                them all; write `hooks: []` to run without hooks from the file";
+    for empty in ["", "\n", "# all commented out\n#hooks:\n"] {
+        assert_eq!(
+            file_errors(empty),
+            [format!(
+                "hooks.yaml:1:1: the file is empty (or holds only comments): {hint}"
+            )]
+        );
+    }
+    assert_eq!(
+        file_errors("server: { listen: 127.0.0.1:3005 }\n"),
+        [format!("hooks.yaml:1:1: hooks: is missing: {hint}")]
+    );
+    assert_eq!(
+        file_errors("server: {}\nhooks:\n#  - id: one\n"),
+        [format!("hooks.yaml:2:1: hooks: is empty: {hint}")]
+    );
+    let (config, _) = load_file_text("hooks: []\n", "hooks.yaml", &no_env).unwrap();
+    assert!(config.hooks.is_empty());
+    assert!(load_file_text(GOOD, "hooks.yaml", &no_env).is_ok());
 }

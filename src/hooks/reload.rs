@@ -246,7 +246,7 @@ impl Reloader {
         }
         self.last_text = Some(text.clone());
         let env = |var: &str| std::env::var(var).ok();
-        match crate::config::load_str_with_warnings(&text, &name, &env) {
+        match crate::config::load_file_text(&text, &name, &env) {
             Ok((config, warnings)) => {
                 let warnings = warnings.iter().map(ToString::to_string).collect();
                 self.apply(config, warnings, now)
