@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::binary::free_port;
+use common::binary::{Binary, free_port};
+use serde_json::Value;
 
 fn hookhub(args: &[&str], dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookhub"));
@@ -91,3 +92,58 @@ fn a_tab_is_reported_as_a_tab_with_its_place() {
         "hooks.yaml:4:1: hooks[0].triggerConfig: a tab character; YAML indents with spaces"
     );
 }
+
+const TOKEN: &str = "first-run-admin-token-0123456789abcdef";
+
+/// `hookhub serve` as a new user starts it: in a directory holding only a copy of
+/// `hooks.example.yaml`, with no `--config`, none of the example's variables set (but an
+/// admin token, so the test can read the API), and its log going to a file.
+async fn start_on_example(dir: &Path) -> Binary {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks.example.yaml");
+    std::fs::copy(example, dir.join("hooks.example.yaml")).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut command = hookhub(&["serve", "--listen", &listen], dir);
+    for name in [
+        "GITHUB_WEBHOOK_SECRET",
+        "FORWARD_WEBHOOK_SECRET",
+        "FORWARD_SIGNING_SECRET",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("HOOKHUB_ADMIN_TOKEN", TOKEN);
+    Binary::start_command(command, port, dir).await
+}
+
+async fn get(hub: &Binary, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", hub.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+/// Issue 19: schedule hooks were given a `url` of `…/api/webhooks/`.
+#[tokio::test]
+async fn a_schedule_hook_has_no_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_on_example(dir.path()).await;
+    let hooks = get(&hub, "/api/hooks").await;
+    let url = |id: &str| {
+        let hooks = hooks["hooks"].as_array().unwrap();
+        hooks.iter().find(|h| h["id"] == id).unwrap()["url"].clone()
+    };
+    assert_eq!(url("morning-report"), Value::Null);
+    assert_eq!(
+        url("github-push"),
+        format!("{}/api/webhooks/github", hub.url)
+    );
+    assert_eq!(
+        get(&hub, "/api/hooks/morning-report").await["url"],
+        Value::Null
+    );
+}
+

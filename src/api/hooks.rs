@@ -27,8 +27,8 @@ pub struct HookOut {
     hook: Hook,
     source: Source,
     read_only: bool,
-    /// The URL senders post to.
-    url: String,
+    /// The URL senders post to; `None` for a schedule hook, which no sender can reach.
+    url: Option<String>,
     has_secret: bool,
     queued: usize,
     last_execution: Option<LastExecution>,
@@ -57,7 +57,8 @@ fn hook_out(app: &AppState, live: &LiveHook) -> Result<HookOut, ApiError> {
     let has_secret = !live.hook.trigger_config.webhook_secret.is_empty();
     let last = app.store.last_execution_of(&hook.id)?;
     Ok(HookOut {
-        url: app.webhook_url(&hook.trigger_config.webhook_path),
+        url: (hook.trigger == crate::hooks::TriggerKind::Webhook)
+            .then(|| app.webhook_url(&hook.trigger_config.webhook_path)),
         queued: app.queue.queued(&hook.id),
         source: live.source,
         read_only: live.source == Source::ConfigFile,
