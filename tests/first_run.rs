@@ -126,6 +126,34 @@ async fn get(hub: &Binary, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// Issue 19: nothing warned that the example's published secret was still in use.
+#[tokio::test]
+async fn a_published_example_secret_is_warned_about_at_start_in_check_and_in_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_on_example(dir.path()).await;
+    let warning = "hooks[0].triggerConfig.webhookSecret: is a secret published in \
+                   hooks.example.yaml, so anyone can sign deliveries to this hook";
+    let log = hub.log_text();
+    assert!(log.contains(warning), "{log}");
+    assert!(
+        !log.contains("forward-example"),
+        "disabled hooks are not warned about"
+    );
+    let status = get(&hub, "/api/config/status").await;
+    assert!(
+        status["warnings"].to_string().contains(warning),
+        "{status:#}"
+    );
+    let checked = finish(hookhub(&["check"], dir.path()));
+    let stderr = text(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: hooks.example.yaml:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(warning), "{stderr}");
+}
+
 /// Issue 19: schedule hooks were given a `url` of `…/api/webhooks/`.
 #[tokio::test]
 async fn a_schedule_hook_has_no_url() {

@@ -6,6 +6,7 @@ pub mod duration;
 mod env;
 mod load;
 mod position;
+mod published;
 pub mod strength;
 mod validate;
 
@@ -21,6 +22,7 @@ pub use load::{
     ConfigError, ConfigIssue, find_config_path, load_file, load_file_text, load_file_with_warnings,
     load_str, load_str_with_warnings,
 };
+pub use published::PUBLISHED_SECRETS;
 pub use validate::{WEBHOOK_PATH_MESSAGE, hook_warnings, validate_hook};
 
 /// The whole config file.

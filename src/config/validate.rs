@@ -222,6 +222,7 @@ pub fn hook_warnings(hook: &Hook) -> Vec<Problem> {
             "no secret: every delivery to this hook will be refused with 401".into(),
         ));
     }
+    warnings.extend(super::published::published_secret_warnings(hook));
     warnings
 }
 
