@@ -48,6 +48,9 @@ pub struct RunOptions {
     pub clock: Arc<dyn Clock>,
     /// The config file to watch and reload; nothing is watched when `None`.
     pub config_path: Option<PathBuf>,
+    /// A file that would be used instead of `config_path` at a restart (`./hooks.yaml` while
+    /// the example stands in); the hub warns when it appears.
+    pub preferred_config: Option<PathBuf>,
     /// Connection and request limits.
     pub limits: Limits,
 }
@@ -57,6 +60,7 @@ impl Default for RunOptions {
         Self {
             clock: Arc::new(SystemClock),
             config_path: None,
+            preferred_config: None,
             limits: Limits::default(),
         }
     }
@@ -202,7 +206,9 @@ pub async fn run_with(
     ));
     let reloader = options.config_path.clone().map(|path| {
         let (status, clock) = (config_status.clone(), options.clock.clone());
-        Reloader::new(path, store.clone(), registry.clone(), clock, status).spawn()
+        Reloader::new(path, store.clone(), registry.clone(), clock, status)
+            .preferring(options.preferred_config.clone())
+            .spawn()
     });
     let scheduler = crate::schedule::spawn(crate::schedule::SchedulerDeps {
         store: store.clone(),

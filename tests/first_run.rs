@@ -126,6 +126,47 @@ async fn get(hub: &Binary, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// Polls `check` every 50 ms for at most 10 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never happened within 10 s: {what}");
+}
+
+/// Issue 19: a hub started on the example kept watching it after the user created
+/// `hooks.yaml`, and said nowhere plainly which file it used.
+#[tokio::test]
+async fn the_hub_names_its_config_file_and_says_when_hooks_yaml_needs_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_on_example(dir.path()).await;
+    let example = std::path::absolute(dir.path().join("hooks.example.yaml")).unwrap();
+    let log = hub.log_text();
+    let named = format!("config file: {} (the example", example.display());
+    assert!(log.contains(&named), "{log}");
+    let status = get(&hub, "/api/config/status").await;
+    assert_eq!(status["path"], example.display().to_string());
+
+    std::fs::copy(&example, dir.path().join("hooks.yaml")).unwrap();
+    let restart = "hooks.yaml exists now and will be used instead of hooks.example.yaml at the \
+                   next start; restart hookhub to use it";
+    eventually("the log says hooks.yaml needs a restart", async || {
+        hub.log_text().contains(restart)
+    })
+    .await;
+    let status = get(&hub, "/api/config/status").await;
+    let warnings = status["warnings"].to_string();
+    assert!(warnings.contains(restart), "{status:#}");
+    assert_eq!(
+        status["path"],
+        example.display().to_string(),
+        "still the example"
+    );
+}
+
 /// Issue 19: nothing warned that the example's published secret was still in use.
 #[tokio::test]
 async fn a_published_example_secret_is_warned_about_at_start_in_check_and_in_the_status() {
@@ -175,3 +216,46 @@ async fn a_schedule_hook_has_no_url() {
     );
 }
 
+/// Issue 19: logs written to a file or journald carried ANSI colour codes.
+#[tokio::test]
+async fn a_log_written_to_a_file_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_on_example(dir.path()).await;
+    let log = hub.log_text();
+    assert!(log.contains(" INFO ") && log.contains(" WARN "), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in the log:\n{log:?}");
+}
+
+/// On a terminal the log is coloured, unless `NO_COLOR` says otherwise. `script` gives the
+/// binary a pseudo-terminal; the empty config makes it log one line and stop.
+#[test]
+fn a_terminal_gets_colour_unless_no_color_is_set() {
+    let probe = Command::new("script").arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no `script` (util-linux) to make a pseudo-terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hooks.yaml"), "").unwrap();
+    let run = |no_color: Option<&str>| {
+        let inner = format!("{} serve", env!("CARGO_BIN_EXE_hookhub"));
+        let mut command = Command::new("script");
+        command
+            .args(["-q", "-e", "-c", &inner, "/dev/null"])
+            .current_dir(dir.path())
+            .env_remove("HOOKHUB_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null());
+        match no_color {
+            Some(value) => command.env("NO_COLOR", value),
+            None => command.env_remove("NO_COLOR"),
+        };
+        text(&finish(command).stdout)
+    };
+    let coloured = run(None);
+    assert!(coloured.contains("config file:"), "{coloured}");
+    assert!(coloured.contains('\u{1b}'), "{coloured:?}");
+    let plain = run(Some("1"));
+    assert!(plain.contains("config file:"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
+}

@@ -2,13 +2,16 @@
 //! `admin reset-token`.
 
 mod check;
+mod logs;
 mod reset_token;
 mod sign;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigChoice};
 
 /// A single-binary, self-hosted personal automation hub.
 #[derive(Debug, Parser)]
@@ -124,25 +127,9 @@ pub fn main() -> i32 {
 }
 
 fn serve(args: ServeArgs) -> i32 {
-    init_tracing(args.log_format);
-    let Some(path) = crate::config::find_config_path(args.config.as_deref()) else {
-        eprintln!(
-            "hookhub: no config file: pass --config, set HOOKHUB_CONFIG, or create ./hooks.yaml \
-             (hooks.example.yaml in the repository is a good start)"
-        );
+    logs::init(args.log_format);
+    let Some((mut config, choice)) = load_for_serve(args.config.as_deref()) else {
         return 1;
-    };
-    let mut config = match crate::config::load_file_with_warnings(&path) {
-        Ok((config, warnings)) => {
-            for warning in warnings {
-                tracing::warn!("{warning}");
-            }
-            config
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
     };
     if let Some(dir) = args.data_dir {
         config.server.data_dir = Some(dir);
@@ -177,9 +164,10 @@ fn serve(args: ServeArgs) -> i32 {
                 return 1;
             }
         };
-        tracing::info!(config = %path.display(), "hookhub listening on http://{listen}");
+        tracing::info!(config = %choice.path.display(), "hookhub listening on http://{listen}");
         let options = crate::RunOptions {
-            config_path: Some(path.clone()),
+            config_path: Some(choice.path),
+            preferred_config: choice.preferred,
             ..crate::RunOptions::default()
         };
         match crate::run_with(config, listener, shutdown_signal(), options).await {
@@ -192,18 +180,30 @@ fn serve(args: ServeArgs) -> i32 {
     })
 }
 
-/// Logs to stderr; `RUST_LOG` picks the level (info by default). Each line carries the spans
-/// it was written in: the request (with its id) or the execution.
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+/// Finds and loads the config file, logging which one it is and why, and its warnings.
+/// `None` (the error printed) when there is none or it is invalid.
+fn load_for_serve(explicit: Option<&Path>) -> Option<(Config, ConfigChoice)> {
+    let Some(choice) = crate::config::choose_config(explicit) else {
+        eprintln!(
+            "hookhub: no config file: pass --config, set HOOKHUB_CONFIG, or create ./hooks.yaml \
+             (hooks.example.yaml in the repository is a good start)"
+        );
+        return None;
     };
+    let shown = std::path::absolute(&choice.path).unwrap_or_else(|_| choice.path.clone());
+    tracing::info!("config file: {} ({})", shown.display(), choice.reason);
+    match crate::config::load_file_with_warnings(&choice.path) {
+        Ok((config, warnings)) => {
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            Some((config, choice))
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -52,16 +52,45 @@ impl fmt::Display for ConfigError {
 /// The config file to use: `--config`, else `$HOOKHUB_CONFIG`, else `./hooks.yaml`, else
 /// `./hooks.example.yaml`. `None` when none of them exists.
 pub fn find_config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    choose_config(explicit).map(|choice| choice.path)
+}
+
+/// The config file the hub uses, and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChoice {
+    pub path: PathBuf,
+    /// How it was chosen, for the log line that names it at start.
+    pub reason: &'static str,
+    /// A file that would have been chosen had it existed: `./hooks.yaml`, while the example
+    /// stands in for it. The running hub warns when it appears (it takes effect at a restart).
+    pub preferred: Option<PathBuf>,
+}
+
+/// [`find_config_path`], saying why that file.
+pub fn choose_config(explicit: Option<&Path>) -> Option<ConfigChoice> {
+    let chosen = |path: PathBuf, reason| ConfigChoice {
+        path,
+        reason,
+        preferred: None,
+    };
     if let Some(p) = explicit {
-        return Some(p.to_path_buf());
+        return Some(chosen(p.to_path_buf(), "given with --config"));
     }
     if let Some(p) = std::env::var_os("HOOKHUB_CONFIG").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+        return Some(chosen(PathBuf::from(p), "from $HOOKHUB_CONFIG"));
     }
-    ["hooks.yaml", "hooks.example.yaml"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    let own = PathBuf::from("hooks.yaml");
+    if own.exists() {
+        return Some(chosen(own, "./hooks.yaml"));
+    }
+    let example = PathBuf::from("hooks.example.yaml");
+    let exists = example.exists();
+    exists.then_some(ConfigChoice {
+        path: example,
+        reason: "the example, as there is no ./hooks.yaml; copy it to hooks.yaml, edit it \
+                 and restart",
+        preferred: Some(own),
+    })
 }
 
 /// Reads, substitutes and validates a config file from disk, with the process environment.

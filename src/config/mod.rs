@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::hooks::{ChannelKind, Hook};
 
 pub use load::{
-    ConfigError, ConfigIssue, find_config_path, load_file, load_file_text, load_file_with_warnings,
-    load_str, load_str_with_warnings,
+    ConfigChoice, ConfigError, ConfigIssue, choose_config, find_config_path, load_file,
+    load_file_text, load_file_with_warnings, load_str, load_str_with_warnings,
 };
 pub use published::PUBLISHED_SECRETS;
 pub use validate::{WEBHOOK_PATH_MESSAGE, hook_warnings, validate_hook};

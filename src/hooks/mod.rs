@@ -1,7 +1,9 @@
 //! Hooks: the model shared by the config file and the API, the live registry that ingress and
-//! the workers read, the hot reload of the config file, and which parts of a hook are shown
-//! `[redacted]` ([`redact`]). This module decides which hooks exist; it never runs one.
+//! the workers read, the hot reload of the config file and its status, and which parts of a
+//! hook are shown `[redacted]` ([`redact`]). This module decides which hooks exist; it never
+//! runs one.
 
+mod config_status;
 mod model;
 pub mod redact;
 mod registry;

@@ -3,18 +3,20 @@
 //! seconds (for bind mounts, whose writes the directory never hears of), and on SIGHUP.
 //!
 //! A valid change swaps the whole hook set at once; an invalid one is refused and recorded in
-//! [`ConfigStatus`], and the hooks in force stay live. This module never serves a request and
-//! never puts a secret in a log line or the status.
+//! [`ConfigStatus`], and the hooks in force stay live. The reloader also notices when a file
+//! that would be preferred at the next start appears (`./hooks.yaml` while the example is in
+//! use) and says a restart is needed. This module never serves a request and never puts a
+//! secret in a log line or the status.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use super::config_status::{ConfigStatus, ConfigStatusCell};
 use super::{Registry, Snapshot};
 use crate::clock::{Clock, Millis};
 use crate::config::{Config, ConfigError};
@@ -24,51 +26,6 @@ use crate::store::Store;
 const DEBOUNCE: Duration = Duration::from_millis(250);
 /// How often the file is read anyway, for changes no event reports.
 const POLL: Duration = Duration::from_secs(5);
-
-/// The state of the config file, as `GET /api/config/status` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConfigStatus {
-    /// The watched file; `None` when the hub was started without one.
-    pub path: Option<String>,
-    /// When the config in force was loaded (RFC 3339).
-    pub loaded_at: String,
-    /// When the file was last read (RFC 3339).
-    pub last_checked_at: String,
-    /// Whether the file as it is now is the config in force.
-    pub ok: bool,
-    /// Why the file was refused: every issue, one a line, as `file:line:col: field: message`.
-    pub error: Option<String>,
-    /// Warnings about the config in force.
-    pub warnings: Vec<String>,
-}
-
-/// The shared, always-current [`ConfigStatus`].
-#[derive(Debug)]
-pub struct ConfigStatusCell(RwLock<ConfigStatus>);
-
-impl ConfigStatusCell {
-    /// The status at start: the config given to the hub is in force.
-    pub fn new(path: Option<&Path>, now: Millis) -> Self {
-        Self(RwLock::new(ConfigStatus {
-            path: path.map(|p| p.display().to_string()),
-            loaded_at: crate::clock::rfc3339(now),
-            last_checked_at: crate::clock::rfc3339(now),
-            ok: true,
-            error: None,
-            warnings: Vec::new(),
-        }))
-    }
-
-    /// A copy of the status now.
-    pub fn get(&self) -> ConfigStatus {
-        self.0.read().expect("config status lock poisoned").clone()
-    }
-
-    fn update(&self, change: impl FnOnce(&mut ConfigStatus)) {
-        change(&mut self.0.write().expect("config status lock poisoned"));
-    }
-}
 
 /// Settings read once at start; a change to them waits for a restart.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +89,30 @@ pub struct Reloader {
     last_text: Option<String>,
     /// The restart-only settings as the file last had them.
     file_restart_only: Option<RestartOnly>,
+    /// The file that would be used instead of this one at the next start, once it exists.
+    preferred: Option<Preferred>,
+}
+
+/// A config file that takes precedence over the watched one at start (`./hooks.yaml` over
+/// the example). The hub does not switch to it while running: the new file's listen address,
+/// data dir and token could only apply at a restart anyway, and it may still be half-written;
+/// so its appearance is a warning, in the log and the status.
+struct Preferred {
+    path: PathBuf,
+    /// Whether it existed at the last check.
+    present: bool,
+}
+
+impl Preferred {
+    fn warning(&self, watched: &Path) -> String {
+        format!(
+            "{} exists now and will be used instead of {} at the next start; restart hookhub \
+             to use it (until then {} stays in force and watched)",
+            self.path.display(),
+            watched.display(),
+            watched.display()
+        )
+    }
 }
 
 impl Reloader {
@@ -150,7 +131,17 @@ impl Reloader {
             status,
             last_text: None,
             file_restart_only: None,
+            preferred: None,
         }
+    }
+
+    /// Also watches for `path`, a file that would be used instead of this one at a restart.
+    pub fn preferring(mut self, path: Option<PathBuf>) -> Self {
+        self.preferred = path.map(|path| Preferred {
+            path,
+            present: false,
+        });
+        self
     }
 
     /// Starts watching, reads the file once now (so the status is current before the first
@@ -233,6 +224,7 @@ impl Reloader {
         let now = self.clock.now_ms();
         self.status
             .update(|s| s.last_checked_at = crate::clock::rfc3339(now));
+        self.notice_preferred();
         let name = self.path.display().to_string();
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
@@ -281,6 +273,8 @@ impl Reloader {
         }
         self.file_restart_only = Some(in_file);
         tracing::info!(path = %self.path.display(), hooks = count, "config loaded");
+        let mut warnings = warnings;
+        warnings.extend(self.preferred_warning());
         self.status.update(|s| {
             s.ok = true;
             s.error = None;
@@ -288,6 +282,34 @@ impl Reloader {
             s.warnings = warnings;
         });
         true
+    }
+
+    /// The warning about the preferred file, while it exists.
+    fn preferred_warning(&self) -> Option<String> {
+        let preferred = self.preferred.as_ref().filter(|p| p.present)?;
+        Some(preferred.warning(&self.path))
+    }
+
+    /// Logs once when the preferred file appears, and keeps the status' warning in step.
+    fn notice_preferred(&mut self) {
+        let Some(preferred) = &mut self.preferred else {
+            return;
+        };
+        let present = preferred.path.exists();
+        if present == preferred.present {
+            return;
+        }
+        preferred.present = present;
+        let warning = preferred.warning(&self.path);
+        if present {
+            tracing::warn!("{warning}");
+        }
+        self.status.update(|s| {
+            s.warnings.retain(|w| *w != warning);
+            if present {
+                s.warnings.push(warning);
+            }
+        });
     }
 
     fn refuse(&mut self, error: String) -> bool {
