@@ -188,10 +188,7 @@ async fn a_published_example_secret_is_warned_about_at_start_in_check_and_in_the
     let checked = finish(hookhub(&["check"], dir.path()));
     let stderr = text(&checked.stderr);
     assert_eq!(checked.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("warning: hooks.example.yaml:"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("warning: hooks.example.yaml:"), "{stderr}");
     assert!(stderr.contains(warning), "{stderr}");
 }
 

@@ -3,7 +3,9 @@
 
 mod check;
 mod logs;
+mod recipe;
 mod reset_token;
+mod send;
 mod sign;
 
 use std::net::SocketAddr;
@@ -92,9 +94,19 @@ pub struct SignArgs {
     /// The secret to sign with.
     #[arg(long)]
     pub secret: String,
-    /// The scheme a sender uses: github, gitea, gitlab, standard, stripe, slack, shopify, linear, bearer.
+    /// The scheme a sender uses: github, gitea, gitlab, standard, stripe, slack, shopify,
+    /// linear, bearer, or header and hmac with the settings below.
     #[arg(long, default_value = "github")]
     pub scheme: String,
+    #[command(flatten)]
+    pub recipe: recipe::RecipeArgs,
+    /// Sign as this hook of the config file does: its scheme and settings (the secret still
+    /// comes from --secret).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["scheme", "recipe"])]
+    pub hook: Option<String>,
+    /// The config file --hook is in (else $HOOKHUB_CONFIG, ./hooks.yaml, ./hooks.example.yaml).
+    #[arg(long, requires = "hook")]
+    pub config: Option<PathBuf>,
     /// The body, as text.
     #[arg(long, conflicts_with = "file")]
     pub data: Option<String>,
@@ -109,6 +121,14 @@ pub struct SendArgs {
     pub url: String,
     #[command(flatten)]
     pub sign: SignArgs,
+    /// The event type, sent as the scheme's event header: X-GitHub-Event (github),
+    /// X-Gitea-Event (gitea), X-Gitlab-Event (gitlab), else X-Event.
+    #[arg(long, value_name = "E")]
+    pub event: Option<String>,
+    /// A header to add, as `Name: value`; repeatable. It replaces a header of that name
+    /// hookhub would send (such as Content-Type).
+    #[arg(long = "header", value_name = "K:V", value_parser = send::parse_header)]
+    pub headers: Vec<(String, String)>,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -121,7 +141,7 @@ pub fn main() -> i32 {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Sign(args)) => sign::run_sign(&args),
-        Some(Command::Send(args)) => sign::run_send(&args),
+        Some(Command::Send(args)) => send::run(&args),
         Some(Command::Admin(AdminCommand::ResetToken(args))) => reset_token::run(&args),
     }
 }

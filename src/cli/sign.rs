@@ -1,26 +1,30 @@
-//! `hookhub sign` and `hookhub send` (SPEC §1): sign a body as a sender of some scheme would,
-//! to test a hook by hand. Both use [`crate::verify::sign_headers`], the same code the
-//! `webhook` action signs with, so a hook that accepts these accepts real senders too.
+//! `hookhub sign` (SPEC §1): the headers a sender of some scheme would attach to a body, to
+//! test a hook by hand. It uses [`crate::verify::sign_headers_for`], the code the `webhook`
+//! action signs with, for the trigger config the hub verifies with ([`super::recipe`]), so a
+//! hook that accepts these accepts real senders too. `hookhub send` ([`super::send`]) signs
+//! the same way.
 
 use std::io::{IsTerminal, Read};
-use std::time::Duration;
 
-use super::{SendArgs, SignArgs};
-use crate::clock::{Clock, SystemClock};
-use crate::verify::{SIGNABLE, sign_headers};
+use super::SignArgs;
+use crate::clock::{Clock, Millis, SystemClock};
+use crate::hooks::TriggerConfig;
+use crate::verify::sign_headers_for;
 
-/// Header `(name, value)` pairs, as `sign_headers` returns them.
-type Headers = Vec<(String, String)>;
+/// Header `(name, value)` pairs, as `sign_headers_for` returns them.
+pub type Headers = Vec<(String, String)>;
 
 /// Exit code for a usage mistake (unknown scheme, unreadable body), as clap uses.
-const USAGE: i32 = 2;
-/// How long `send` waits for the hub to answer.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+pub const USAGE: i32 = 2;
 
 /// Prints the headers a sender would attach, one `Name: value` per line.
 pub fn run_sign(args: &SignArgs) -> i32 {
-    match signed(args) {
-        Ok((headers, _)) => {
+    let signed = recipe_and_body(args).and_then(|(config, body)| {
+        let now = SystemClock.now_ms();
+        sign(&config, args, &body, now)
+    });
+    match signed {
+        Ok(headers) => {
             for (name, value) in headers {
                 println!("{name}: {value}");
             }
@@ -33,71 +37,22 @@ pub fn run_sign(args: &SignArgs) -> i32 {
     }
 }
 
-/// Signs the body and POSTs it to the URL; prints `HTTP <status>` and the response body.
-/// Exit 0 for a 2xx answer, 1 otherwise.
-pub fn run_send(args: &SendArgs) -> i32 {
-    let (headers, body) = match signed(&args.sign) {
-        Ok(signed) => signed,
-        Err(message) => {
-            eprintln!("hookhub send: {message}");
-            return USAGE;
-        }
-    };
-    // `main` is synchronous; one request needs no more than a single-threaded runtime.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("hookhub send: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    match runtime.block_on(post(&args.url, headers, body)) {
-        Ok((status, text)) => {
-            println!("HTTP {status}");
-            println!("{text}");
-            if (200..300).contains(&status) { 0 } else { 1 }
-        }
-        Err(e) => {
-            eprintln!("hookhub send: {}: {}", args.url, with_causes(&e));
-            1
-        }
-    }
+/// The trigger config to sign as and the body. The config is checked first, so a scheme that
+/// cannot be signed is refused before waiting on standard input for a body.
+pub fn recipe_and_body(args: &SignArgs) -> Result<(TriggerConfig, Vec<u8>), String> {
+    let config = super::recipe::trigger_config(args)?;
+    Ok((config, read_body(args)?))
 }
 
-/// An error and its causes, since reqwest's own text ("error sending request") hides
-/// whether the connection was refused, timed out or failed TLS.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The signed headers and the body they sign.
-fn signed(args: &SignArgs) -> Result<(Headers, Vec<u8>), String> {
-    // Refuse a scheme that cannot be signed before waiting on standard input for a body.
-    if !SIGNABLE.contains(&args.scheme.as_str()) {
-        return Err(sign_headers(&args.scheme, "", b"", 0, "")
-            .err()
-            .unwrap_or_else(|| format!("cannot sign for scheme `{}`", args.scheme)));
-    }
-    let body = read_body(args)?;
+/// The headers signing `body` as `config` at `now_ms`.
+pub fn sign(
+    config: &TriggerConfig,
+    args: &SignArgs,
+    body: &[u8],
+    now_ms: Millis,
+) -> Result<Headers, String> {
     let message_id = format!("msg_{}", ulid::Ulid::new());
-    let headers = sign_headers(
-        &args.scheme,
-        &args.secret,
-        &body,
-        SystemClock.now_ms(),
-        &message_id,
-    )?;
-    Ok((headers, body))
+    sign_headers_for(config, &args.secret, body, now_ms, &message_id)
 }
 
 /// The body from `--data`, `--file`, or standard input when neither is given.
@@ -118,22 +73,4 @@ fn read_body(args: &SignArgs) -> Result<Vec<u8>, String> {
         .read_to_end(&mut body)
         .map_err(|e| format!("cannot read standard input: {e}"))?;
     Ok(body)
-}
-
-/// POSTs the signed JSON body; the status code and the response text.
-async fn post(url: &str, headers: Headers, body: Vec<u8>) -> Result<(u16, String), reqwest::Error> {
-    // A process-wide crypto provider must be chosen before rustls builds a client; `serve`
-    // does the same, and a second install is a harmless no-op error.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().timeout(SEND_TIMEOUT).build()?;
-    let mut request = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.text().await?))
 }
