@@ -1,7 +1,8 @@
-// A ready curl for testing a hook: the signature a sender would attach, computed in the browser
-// (WebCrypto HMAC) from a secret the user types or the one the hub just showed. The secret never
-// leaves the page. Schemes whose signature needs more than the body (linear, custom hmac) get
-// the `hookhub send` command instead.
+// A ready command for testing a hook, one that works as shown: a curl with the signature a
+// sender would attach, computed in the browser (WebCrypto HMAC) from a secret the user types or
+// the one the hub just showed (the secret never leaves the page), or the `hookhub send` command
+// for schemes whose signature needs more than the body (linear, custom hmac) or when no secret
+// was typed. Both name an event the hook's `events` accept, so the delivery runs the action.
 
 const shownOnce = new Map();
 
@@ -24,10 +25,44 @@ export function shellQuote(text) {
   return `'${String(text).replace(/'/g, `'\\''`)}'`;
 }
 
+/** A shell word: as is when it needs no quoting, else single-quoted. */
+function word(text) {
+  return /^[A-Za-z0-9_.,:\/=@%+-]+$/.test(String(text)) ? String(text) : shellQuote(text);
+}
+
+/** The header a sender of `scheme` names the event in (as `hookhub send --event` does). */
+export function eventHeader(scheme) {
+  return { github: 'X-GitHub-Event', gitea: 'X-Gitea-Event', gitlab: 'X-Gitlab-Event' }[scheme] || 'X-Event';
+}
+
+/** An event type the hook's `events` accept, or null when it takes every delivery. */
+export function sampleEvent(hook) {
+  const events = hook.triggerConfig.events || [];
+  if (!events.length) return null;
+  // `*` matches any event type, but a delivery must have one.
+  return events.find((e) => e !== '*') || 'test';
+}
+
+// `hookhub send` flags for the settings of `header` and `hmac` hooks, by triggerConfig field.
+const RECIPE_FLAGS = [
+  ['header', '--header-name'], ['algorithm', '--algorithm'], ['encoding', '--encoding'],
+  ['prefix', '--prefix'], ['signedPayload', '--signed-payload'], ['timestampHeader', '--timestamp-header'],
+];
+
 /** The `hookhub send` command: works for every scheme, with the secret or a placeholder. */
 export function sendCommand(hook, secret, body) {
-  const scheme = hook.triggerConfig.scheme || 'github';
-  return `hookhub send ${shellQuote(hook.url)} --scheme ${scheme} --secret ${secret ? shellQuote(secret) : '"$SECRET"'} --data ${shellQuote(body)}`;
+  const tc = hook.triggerConfig;
+  const scheme = tc.scheme || 'github';
+  const args = ['hookhub send', shellQuote(hook.url), '--scheme', word(scheme)];
+  if (scheme === 'header' || scheme === 'hmac') {
+    for (const [field, flag] of RECIPE_FLAGS) {
+      if (tc[field] != null) args.push(flag, word(tc[field]));
+    }
+  }
+  const event = sampleEvent(hook);
+  if (event) args.push('--event', word(event));
+  args.push('--secret', secret ? shellQuote(secret) : '"$SECRET"', '--data', shellQuote(body));
+  return args.join(' ');
 }
 
 /** A curl with the scheme's headers, or null when it cannot be computed here. */
@@ -41,6 +76,8 @@ export async function curlCommand(hook, secret, body) {
     return null; // e.g. a standard secret that is not base64
   }
   if (!headers) return null;
+  const event = sampleEvent(hook);
+  if (event) headers.push([eventHeader(scheme), event]);
   const lines = [`curl -i -X POST ${shellQuote(hook.url)}`, `-H 'Content-Type: application/json'`];
   for (const [name, value] of headers) lines.push(`-H ${shellQuote(`${name}: ${value}`)}`);
   lines.push(`--data-raw ${shellQuote(body)}`);
