@@ -191,6 +191,8 @@ async fn an_unbound_chat_only_learns_how_to_link_and_gets_no_notifications() {
     w.telegram.say(STRANGER_CHAT, "stranger", "/status");
     let reply = w.telegram.wait_for_message(STRANGER_CHAT, |_| true).await;
     assert!(reply.starts_with("This chat is not linked"), "{reply}");
+    // Named as the UI names it (issue 19: it said "Settings → Channels").
+    assert!(reply.contains("on hookhub's Channels page"), "{reply}");
     w.telegram.say(STRANGER_CHAT, "stranger", "/unlink");
     w.telegram.say(STRANGER_CHAT, "stranger", "hello?");
 
@@ -368,6 +370,10 @@ async fn a_notify_with_no_linked_chat_fails_saying_how_to_link() {
         .remove(0);
     let e = w.hub.wait_for_status(&id, "failed").await;
     assert!(e["error"].as_str().unwrap().contains("/link"), "{e:#}");
+    assert!(
+        e["error"].as_str().unwrap().contains("Channels page"),
+        "{e:#}"
+    );
 }
 
 #[tokio::test]
@@ -477,6 +483,7 @@ async fn the_owner_links_slack_by_entering_the_commands_code() {
     let body: Value = reply.json().await.unwrap();
     let text = body["text"].as_str().unwrap();
     assert!(text.contains("link code"), "{body}");
+    assert!(text.contains("on hookhub's Channels page"), "{body}");
     let response = redeem(&w.hub, &code_in(text)).await;
     assert_eq!(response.status(), 201);
     let binding = response.json::<Value>().await.unwrap()["binding"].clone();

@@ -84,8 +84,8 @@ fn no_binding_error(run: Run<'_>) -> String {
         format!(" on {}", names.join(" or "))
     };
     format!(
-        "no verified chat{on} to notify: send /link to the bot, or make a code under \
-         Settings → Channels and send /link CODE"
+        "no verified chat{on} to notify: send /link to the bot, or make a code on hookhub's \
+         Channels page and send /link CODE"
     )
 }
 

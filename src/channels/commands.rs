@@ -16,8 +16,8 @@ pub struct Incoming {
 }
 
 const HOW_TO_LINK: &str = "This chat is not linked to hookhub. To link it, either send /link \
-    here and enter the code you get in hookhub under Settings → Channels, or make a code there \
-    and send /link CODE here.";
+    here and enter the code you get on hookhub's Channels page, or make a code there and send \
+    /link CODE here.";
 
 const HELP: &str = "This chat receives hookhub notifications. Commands: /status (health and \
     recent failures), /unlink (stop notifications here).";
@@ -64,8 +64,8 @@ impl Channels {
         };
         let (code, _) = self.codes.issue(Origin::Chat(chat), self.clock.now_ms());
         format!(
-            "Your link code is {code}. Enter it in hookhub under Settings → Channels within 5 \
-             minutes to receive notifications here."
+            "Your link code is {code}. Enter it on hookhub's Channels page within 5 minutes to \
+             receive notifications here."
         )
     }
 
