@@ -235,7 +235,13 @@ fn a_terminal_gets_colour_unless_no_color_is_set() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hooks.yaml"), "").unwrap();
     let run = |no_color: Option<&str>| {
-        let inner = format!("{} serve", env!("CARGO_BIN_EXE_hookhub"));
+        // A port of its own: should the empty file ever be taken, the hub must not start on
+        // the default 3005 that someone else's hub may be using.
+        let inner = format!(
+            "{} serve --listen 127.0.0.1:{}",
+            env!("CARGO_BIN_EXE_hookhub"),
+            free_port()
+        );
         let mut command = Command::new("script");
         command
             .args(["-q", "-e", "-c", &inner, "/dev/null"])

@@ -76,7 +76,11 @@ describe('the commands under "Test it with curl"', { timeout: 180000 }, () => {
     if (bin) rmSync(bin, { recursive: true, force: true });
   });
 
-  /** The command the hook page shows, with `secret` typed into the page or none. */
+  /**
+   * The command the hook page shows, with `secret` typed into the page or none. Each gets its
+   * own body: two runs signing the same body in the same second carry the same signature,
+   * which a timestamped scheme rightly answers as a replay (200, duplicate).
+   */
   async function shownCommand(id, secret) {
     // By way of the list, so the hook page is drawn afresh (no secret left in it).
     await page.goto(`${hub.url}/#/hooks`);
@@ -86,6 +90,9 @@ describe('the commands under "Test it with curl"', { timeout: 180000 }, () => {
     const output = page.locator('#curl-command');
     await output.waitFor({ state: 'visible' });
     await page.waitForFunction(() => document.querySelector('#curl-command')?.textContent);
+    const body = JSON.stringify({ action: 'opened', objectName: `${id} with${secret ? '' : 'out'} a secret` });
+    await page.locator('#curl-body').fill(body);
+    await page.waitForFunction((text) => document.querySelector('#curl-command').textContent.includes(text), body);
     if (secret) {
       await page.locator('#curl-secret').fill(secret);
       await page.waitForFunction(() => !document.querySelector('#curl-command').textContent.includes('"$SECRET"'));
