@@ -58,9 +58,18 @@ async fn status(hub: &Hub) -> Value {
 
 /// Polls `GET /api/config/status` until `done` holds (10 s at most) and returns it.
 async fn wait_status(hub: &Hub, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    poll_status(what, async || status(hub).await, done).await
+}
+
+/// Reads a status with `read` every 50 ms until `done` holds (10 s at most) and returns it.
+async fn poll_status(
+    what: &str,
+    read: impl AsyncFn() -> Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
-        last = status(hub).await;
+        last = read().await;
         if done(&last) {
             return last;
         }
@@ -266,19 +275,6 @@ async fn binary_status(hub: &Binary) -> Value {
         .unwrap()
 }
 
-/// Polls the child hub's status until `done` holds (10 s at most) and returns it.
-async fn wait_binary_status(hub: &Binary, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..200 {
-        last = binary_status(hub).await;
-        if done(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened within 10 s: {what}; last status:\n{last:#}");
-}
-
 /// Issue 19: a misspelt `webhookSecrets:` was shown as ``unknown field `[redacted]` `` in the
 /// status, the log and the UI banner. Field names are not secrets; only values are hidden.
 #[tokio::test]
@@ -292,7 +288,8 @@ async fn a_misspelt_secret_field_is_named_in_the_status_and_the_log() {
     std::fs::write(&path, &good).unwrap();
     let hub = Binary::start(&path, free_port(), dir.path()).await;
     replace_by_rename(&path, &good.replace("webhookSecret:", "webhookSecrets:"));
-    let seen = wait_binary_status(&hub, "the typo is refused", |s| s["ok"] == false).await;
+    let read = async || binary_status(&hub).await;
+    let seen = poll_status("the typo is refused", read, |s| s["ok"] == false).await;
     let error = seen["error"].as_str().unwrap();
     let expected = "hooks[0].triggerConfig.webhookSecrets: unknown field `webhookSecrets`, \
                     expected one of `webhookPath`, `webhookSecret`,";
