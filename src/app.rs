@@ -83,7 +83,7 @@ pub struct AppInner {
     pub channels: Arc<Channels>,
     /// Whether the config file as it is now is in force (`GET /api/config/status`).
     pub config_status: Arc<ConfigStatusCell>,
-    /// Recently refused deliveries, per path.
+    /// Recently refused deliveries, across all paths.
     pub rejections: ingress::Rejections,
     /// Deliveries per client address.
     pub limiter: crate::limit::RateLimiter,
@@ -285,6 +285,7 @@ pub fn router(state: AppState) -> Router {
     // A delivery's whole handling, durable write included, is bounded too; the guard bounds
     // its arrival.
     let handling = state.config().server.request_timeout;
+    let deliveries = axum::middleware::from_fn_with_state(state.clone(), ingress::record);
     Router::new()
         .route(
             "/api/webhooks/{*path}",
@@ -303,6 +304,9 @@ pub fn router(state: AppState) -> Router {
             rules,
             crate::serve::guard,
         ))
+        // Outside the guard and the webhook route's timeout, so it sees the answer the sender
+        // gets, whoever made it.
+        .layer(deliveries)
         // Outermost first: every request gets an `X-Request-Id` (the client's, or a new ULID),
         // answers with it, and is traced under it.
         .layer(PropagateRequestIdLayer::x_request_id())

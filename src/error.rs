@@ -121,6 +121,14 @@ impl From<crate::queue::SubmitError> for ApiError {
     }
 }
 
+/// The code and message of an error answer, kept on the response so a layer outside the
+/// handler (the webhook refusal record) learns why without reading the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    pub code: &'static str,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = json!({ "code": self.code, "message": self.message });
@@ -133,6 +141,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        response.extensions_mut().insert(ErrorInfo {
+            code: self.code,
+            message: self.message,
+        });
         response
     }
 }

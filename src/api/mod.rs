@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/hooks/{id}/rotate-path", post(rotate::rotate_path))
         .route("/api/hooks/{id}/executions", get(executions::list))
         .route("/api/hooks/{id}/rejections", get(rejections::list))
+        .route("/api/rejections", get(rejections::list_all))
         .route("/api/hooks/{id}/test", post(executions::test))
         .route(
             "/api/hooks/{id}/replay-failed",

@@ -1,9 +1,11 @@
 //! `/api/webhooks/:path` (SPEC §4): find the hooks, check the method, the client address and
 //! the size, verify the sender, read the payload, decide per hook (filters, lock key, dedupe),
 //! write the executions durably, then answer 202. Ingress never runs an action itself; it
-//! hands durable executions to the queue.
+//! hands durable executions to the queue. How each delivery ended — accepted or refused at
+//! any step, by the handler or a layer around it — is logged and kept by [`record`].
 
 pub mod client;
+mod record;
 mod redact;
 mod rejections;
 
@@ -26,7 +28,8 @@ use crate::payload::{self, Payload};
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
 
-pub use rejections::{Rejection, Rejections};
+pub use record::record;
+pub use rejections::{Rejection, RejectionPage, Rejections};
 
 /// How long before `server.requestTimeout` a delivery still waiting on the disk is refused,
 /// so the refusal arrives before the route's own timeout or the sender gives up.
@@ -102,14 +105,6 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(&path).collect();
     let accepting = hooks_for(&on_path, &method, &path)?;
     let secret_headers = secret_headers(&on_path);
-    let refused = Refused {
-        app,
-        path: &path,
-        client: client.to_string(),
-        method: &method,
-        headers: &headers,
-        secret_headers: &secret_headers,
-    };
     let reachable: Vec<&Arc<LiveHook>> = accepting
         .into_iter()
         .filter(|h| client::allowed(client, &h.hook.trigger_config.ip_allowlist))
@@ -120,7 +115,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
             "ip_not_allowed",
             format!("client address {client} is not in the hook's triggerConfig.ipAllowlist"),
         );
-        return Err(refused.record(error, declared_length(&headers).unwrap_or(0)));
+        return Err(error);
     }
     // Nothing can be kept while the disk refuses writes: say so before any work.
     if let Some(failure) = app.store.health().failure() {
@@ -133,7 +128,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         body: &raw,
         now_ms,
     };
-    let verified = verify_all(&reachable, &delivery).map_err(|e| refused.record(e, raw.len()))?;
+    let verified = verify_all(&reachable, &delivery)?;
 
     let query = parse_query(raw_query.as_deref());
     let mut payload = payload::read(&headers, &raw)
@@ -247,7 +242,8 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-/// Reads the body, refusing it before it is read whole when it is over the limit.
+/// Reads the body, refusing it before it is read whole when it is over the limit. A body
+/// that stalled (cut by `serve::guard`, which answers 408 itself) is not called too large.
 async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -261,7 +257,31 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<bytes:
     }
     axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .await
-        .map_err(|_| too_large())
+        .map_err(|e| {
+            if timed_out(&e) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the body stopped arriving",
+                )
+            } else {
+                too_large()
+            }
+        })
+}
+
+/// Whether an error's source chain holds a timed-out IO error.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// The hooks whose sender is verified; 401 when none is. The answer explains the first
@@ -306,37 +326,6 @@ fn secret_headers(on_path: &[&Arc<LiveHook>]) -> Vec<String> {
     names.sort_unstable();
     names.dedup();
     names
-}
-
-/// A refusal worth remembering in the path's rejection ring.
-struct Refused<'a> {
-    app: &'a AppState,
-    path: &'a str,
-    client: String,
-    method: &'a Method,
-    headers: &'a HeaderMap,
-    /// See [`secret_headers`].
-    secret_headers: &'a [String],
-}
-
-impl Refused<'_> {
-    /// Records the refusal and hands the error back.
-    fn record(&self, error: ApiError, body_bytes: impl TryInto<usize>) -> ApiError {
-        self.app.rejections.record(
-            self.path,
-            Rejection {
-                at: crate::clock::rfc3339(self.app.clock.now_ms()),
-                status: error.status.as_u16(),
-                code: error.code,
-                message: error.message.clone(),
-                client: self.client.clone(),
-                method: self.method.to_string(),
-                headers: redact::headers(self.headers, self.secret_headers),
-                body_bytes: body_bytes.try_into().unwrap_or(usize::MAX),
-            },
-        );
-        error
-    }
 }
 
 fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
@@ -535,5 +524,25 @@ mod tests {
         assert_eq!(path("/api/webhooks/team%2Fdeploy"), "team%2Fdeploy");
         assert_eq!(path("/api/webhooks/%2e%2e/team"), "%2e%2e/team");
         assert_eq!(path("/api/webhooks/../hooks"), "../hooks");
+    }
+
+    /// A body the guard cut for stalling is a 408 to ingress too, so `/metrics` counts it as
+    /// what it was.
+    #[tokio::test]
+    async fn a_stalled_body_is_not_called_too_large() {
+        let stalled = futures_util::stream::iter([Err::<bytes::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "request body refused",
+        ))]);
+        let error = read_body(&HeaderMap::new(), Body::from_stream(stalled), 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(error.status, StatusCode::REQUEST_TIMEOUT);
+        let broken =
+            futures_util::stream::iter([Err::<bytes::Bytes, _>(std::io::Error::other("reset"))]);
+        let error = read_body(&HeaderMap::new(), Body::from_stream(broken), 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 }

@@ -1,0 +1,130 @@
+//! How every delivery ended, seen from outside everything that may answer it: the handler,
+//! the webhook route's `TimeoutLayer` (408) and `serve::guard` (408 for a stalled body, 429
+//! for a proxied client's share). One `info` log line per delivery, accepted or refused, and
+//! each refusal kept in the [`super::Rejections`] ring.
+//!
+//! The request's headers are cloned before it is handled (the handler consumes them) but only
+//! redacted and kept when the answer is a refusal, so an accepted delivery pays one clone.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::{Rejection, redact};
+use crate::app::AppState;
+use crate::error::ErrorInfo;
+use crate::hooks::Snapshot;
+
+/// The middleware (see the module doc). Requests outside `/api/webhooks/` pass untouched.
+pub async fn record(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(path) = request.uri().path().strip_prefix("/api/webhooks/") else {
+        return next.run(request).await;
+    };
+    let seen = Seen {
+        path: path.to_string(),
+        method: request.method().clone(),
+        headers: request.headers().clone(),
+        peer,
+    };
+    let response = next.run(request).await;
+    seen.ended(&app, &response);
+    response
+}
+
+/// What is known of a delivery before it is handled.
+struct Seen {
+    path: String,
+    method: Method,
+    headers: HeaderMap,
+    peer: SocketAddr,
+}
+
+impl Seen {
+    /// Logs the delivery and, when it was refused, keeps it in the ring. The answer's own
+    /// code and message come from the [`ErrorInfo`] an `ApiError` leaves on it; an answer
+    /// made by a layer without one is described from its status.
+    fn ended(self, app: &AppState, response: &Response) {
+        let snapshot = app.registry.snapshot();
+        let server = &snapshot.config.server;
+        let client = super::client::address(self.peer.ip(), &self.headers, server).to_string();
+        let hook_id = snapshot
+            .enabled_on_path(&self.path)
+            .next()
+            .map(|h| h.hook.id.clone());
+        let status = response.status();
+        let hook = hook_id.as_deref().unwrap_or("-");
+        if status.is_success() {
+            tracing::info!(status = status.as_u16(), hook, client, "delivery accepted");
+            return;
+        }
+        let (code, message) = match response.extensions().get::<ErrorInfo>() {
+            Some(info) => (info.code, info.message.clone()),
+            None => described(status, server.request_timeout),
+        };
+        tracing::info!(status = status.as_u16(), code, hook, client, reason = %message, "delivery refused");
+        app.rejections.record(Rejection {
+            seq: 0,
+            at: crate::clock::rfc3339(app.clock.now_ms()),
+            hook_id,
+            status: status.as_u16(),
+            code,
+            message,
+            client,
+            method: self.method.to_string(),
+            body_bytes: declared_length(&self.headers),
+            headers: redact::headers(&self.headers, &every_secret_header(&snapshot)),
+            path: self.path,
+        });
+    }
+}
+
+/// The code and message of an answer no `ApiError` made.
+fn described(status: StatusCode, request_timeout: std::time::Duration) -> (&'static str, String) {
+    match status {
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            format!(
+                "the delivery was not handled within server.requestTimeout ({} s)",
+                request_timeout.as_secs_f32()
+            ),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "no such route".into()),
+        _ => (
+            "refused",
+            format!(
+                "answered {status} by the HTTP layer ({})",
+                status.canonical_reason().unwrap_or("no reason")
+            ),
+        ),
+    }
+}
+
+/// The custom secret headers of every hook, not only those on the path: a delivery sent to a
+/// wrong path may well carry the right hook's key.
+fn every_secret_header(snapshot: &Snapshot) -> Vec<String> {
+    let mut names: Vec<String> = snapshot
+        .hooks()
+        .iter()
+        .filter_map(|h| h.hook.trigger_config.header.clone())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
