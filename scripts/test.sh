@@ -16,4 +16,4 @@ cargo build --locked --bin hookhub
 target_dir="${CARGO_TARGET_DIR:-target}"
 export HOOKHUB_BIN="$(cd "$target_dir" && pwd)/debug/hookhub"
 # The harness kills the hub it started when a test fails or times out; `timeout` bounds the run.
-(cd tests/browser && timeout 600 node --test --test-concurrency=1 ui.test.mjs curl.test.mjs)
+(cd tests/browser && timeout 900 node --test --test-concurrency=1 ./*.test.mjs)

@@ -59,6 +59,10 @@ async function main() {
     await page.goto(`${hub.url}/#/hooks/from-file/rejected`);
     await page.getByText('auth_invalid').waitFor();
     await shot('rejected');
+    await fetch(`${hub.url}/api/webhooks/old-path`, { method: 'POST', body: '{}' });
+    await page.goto(`${hub.url}/#/rejected`);
+    await page.locator('#rejections [data-code]').first().waitFor();
+    await shot('rejected-all');
     await page.goto(`${hub.url}/#/channels`);
     await page.locator('main .card').first().waitFor();
     await shot('channels');

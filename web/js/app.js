@@ -1,4 +1,4 @@
-// The page: hash routes (#/hooks, #/hooks/ID, #/executions/ID, #/channels…), the sign-in
+// The page: hash routes (#/hooks, #/hooks/ID, #/executions/ID, #/rejected, #/channels…), the sign-in
 // check, the config-error banner and the cleanup of whatever a page left running.
 
 import { checkSession, signOut, whenSignedOut, api } from './api.js';
@@ -9,6 +9,7 @@ import { renderHookForm } from './hookform.js';
 import { renderHook } from './hook.js';
 import { renderExecution } from './execution.js';
 import { renderChannels } from './channels.js';
+import { renderRejections } from './rejections.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -22,6 +23,7 @@ const routes = [
   [/^#\/hooks\/([^/]+)$/, (id) => renderHook(main, id, 'log')],
   [/^#\/executions\/([^/]+)$/, (id) => renderExecution(main, id)],
   [/^#\/channels$/, () => renderChannels(main)],
+  [/^#\/rejected$/, () => renderRejections(main)],
   [/^(#\/hooks)?$/, () => renderHooks(main)],
 ];
 

@@ -120,14 +120,15 @@ function actionsBar(hook) {
 async function renderRejected(body, hook) {
   const { rejections } = await api('GET', `/api/hooks/${encodeURIComponent(hook.id)}/rejections`);
   if (!rejections.length) {
-    fill(body, h('p', { class: 'empty' }, 'No refused deliveries. When a sender gets 401 or 403 here, the attempt shows up with the reason.'));
+    fill(body, h('p', { class: 'empty' }, 'No refused deliveries. When a sender gets an error answer on this path, the attempt shows up here with the reason. ', h('a', { href: '#/rejected' }, 'All rejected deliveries')));
     return;
   }
   fill(body,
-    h('p', { class: 'muted' }, `The newest ${rejections.length} refused deliveries on /api/webhooks/${hook.triggerConfig.webhookPath}; kept in memory only.`),
+    h('p', { class: 'muted' }, `The newest ${rejections.length} refused deliveries on /api/webhooks/${hook.triggerConfig.webhookPath}; kept in memory only. `,
+      h('a', { href: '#/rejected' }, 'All rejected deliveries')),
     h('ul', { class: 'rows' }, rejections.map((r) => h('li', { class: 'row card' },
       h('div', { class: 'row-head' }, h('span', { class: 'badge status-failed' }, String(r.status)), h('code', {}, r.code), when(r.at)),
       h('p', {}, r.message),
-      h('p', { class: 'muted small' }, `${r.method} from ${r.client}, ${r.bodyBytes} bytes`),
+      h('p', { class: 'muted small' }, `${r.method} from ${r.client}`, r.bodyBytes === null ? '' : `, ${r.bodyBytes} bytes`),
       h('details', {}, h('summary', {}, 'Headers (secrets redacted)'), pre(r.headers, 'Headers'))))));
 }
