@@ -171,6 +171,7 @@ pub(crate) mod test_support {
             },
             action,
             action_config,
+            alerts: None,
         }
     }
 

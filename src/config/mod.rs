@@ -2,6 +2,7 @@
 //! names the file, line, column and field path. This module only reads and checks; it never
 //! starts anything.
 
+mod alerts;
 pub mod duration;
 mod env;
 mod load;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hooks::{ChannelKind, Hook};
 
+pub use alerts::AlertsConfig;
 pub use load::{
     ConfigChoice, ConfigError, ConfigIssue, choose_config, find_config_path, load_file,
     load_file_text, load_file_with_warnings, load_str, load_str_with_warnings,
@@ -42,6 +44,9 @@ pub struct Config {
     /// Commands hooks may run, by id. Only the config file defines tools.
     #[serde(default)]
     pub tools: BTreeMap<String, ToolDef>,
+    /// Telling the owner of failed executions, for every hook without its own `alerts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsConfig>,
     #[serde(default)]
     pub hooks: Vec<Hook>,
 }

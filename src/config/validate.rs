@@ -21,6 +21,9 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
     let mut warnings = Vec::new();
     validate_server(&config.server, &mut errors);
     validate_channels(&config.channels, &mut errors, &mut warnings);
+    if let Some(alerts) = &config.alerts {
+        errors.extend(super::alerts::problems("alerts", alerts, &config.channels));
+    }
     warnings.extend(admin_warning(&config.admin));
     if let Some(agent) = &config.agent {
         validate_agent(agent, &config.tools, &mut errors);
@@ -204,6 +207,9 @@ pub fn validate_hook(hook: &Hook, config: &Config) -> Vec<Problem> {
         ActionKind::SpawnAgent => validate_spawn_agent(action, config, &mut errors),
     }
     refuse_other_actions_fields(hook, &mut errors);
+    if let Some(alerts) = &hook.alerts {
+        errors.extend(super::alerts::problems("alerts", alerts, &config.channels));
+    }
     if action.concurrency.is_some_and(|c| !(1..=20).contains(&c)) {
         errors.push((
             "actionConfig.concurrency".into(),

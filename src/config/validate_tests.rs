@@ -51,6 +51,7 @@ fn forward(url: &str) -> Hook {
             webhook_url: Some(url.into()),
             ..Default::default()
         },
+        alerts: None,
     }
 }
 

@@ -22,6 +22,10 @@ pub struct Hook {
     pub action: ActionKind,
     #[serde(default)]
     pub action_config: ActionConfig,
+    /// Telling the owner when an execution of this hook fails; replaces the top-level
+    /// `alerts` whole for this hook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::config::AlertsConfig>,
 }
 
 fn yes() -> bool {

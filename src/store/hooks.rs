@@ -197,6 +197,7 @@ mod tests {
                 signing_secret: Secrets(vec!["forward-key".into()]),
                 ..Default::default()
             },
+            alerts: None,
         }
     }
 
