@@ -19,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::actions::ActionEnv;
+use crate::alerts::{AlertDeps, Alerts};
 use crate::api;
 use crate::api::auth::{AdminToken, AdminTokenCell};
 use crate::channels::Channels;
@@ -119,13 +120,7 @@ impl AppInner {
 
     /// The URL senders post to for a webhook path.
     pub fn webhook_url(&self, path: &str) -> String {
-        let config = self.config();
-        let base = config.server.public_url.clone().unwrap_or_else(|| {
-            format!(
-                "http://{}",
-                config.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
-            )
-        });
+        let base = public_base_url(&self.config());
         format!("{}/api/webhooks/{path}", base.trim_end_matches('/'))
     }
 
@@ -150,6 +145,17 @@ impl AppInner {
             ..original.clone()
         }
     }
+}
+
+/// Where people and senders reach the hub: `server.publicUrl`, else `http://` + the listen
+/// address.
+pub fn public_base_url(config: &Config) -> String {
+    config.server.public_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            config.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
+        )
+    })
 }
 
 /// The address served when neither `--listen` nor `server.listen` says otherwise.
@@ -188,6 +194,12 @@ pub async fn run_with(
     let snapshot =
         Snapshot::build(Arc::new(config), &store.api_hooks()?).map_err(RunError::Hooks)?;
     let registry = Arc::new(Registry::new(snapshot));
+    let alerts = Alerts::new(AlertDeps {
+        store: store.clone(),
+        registry: registry.clone(),
+        channels: channels.clone(),
+        clock: options.clock.clone(),
+    })?;
     let queue = Queue::new(QueueDeps {
         store: store.clone(),
         registry: registry.clone(),
@@ -198,6 +210,7 @@ pub async fn run_with(
         },
         clock: options.clock.clone(),
         workers,
+        alerts: alerts.clone(),
     });
     queue.start()?;
     let config_status = Arc::new(ConfigStatusCell::new(
@@ -218,6 +231,7 @@ pub async fn run_with(
     });
     let channel_tasks = channels.spawn();
     let recovery = tokio::spawn(recover_storage(store.clone()));
+    let alert_task = alerts.spawn();
     let retention = tokio::spawn(prune_forever(
         store.clone(),
         options.clock.clone(),
@@ -258,6 +272,8 @@ pub async fn run_with(
     for task in channel_tasks {
         task.abort();
     }
+    // Alerts still waiting are in the store and go after the next start.
+    alert_task.abort();
     if let Some(reloader) = reloader {
         reloader.abort();
     }

@@ -3,11 +3,13 @@
 //! Deliveries arrive at `POST /api/webhooks/:path` ([`ingress`]), are verified ([`verify`]),
 //! written durably to the execution log ([`store`]) before the sender hears 202, and run by the
 //! [`queue`]'s workers, which call one of the [`actions`]. Data flows one way:
-//! ingress → verify → store → queue → action → store. [`run`] wires it all so a test can start
+//! ingress → verify → store → queue → action → store; a failed execution also goes from the
+//! queue to [`alerts`], which tells the owner. [`run`] wires it all so a test can start
 //! the whole hub on `127.0.0.1:0`. The [`web`] UI is a browser client of the same admin API.
 
 pub mod actions;
 pub mod agent;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod channels;

@@ -33,6 +33,8 @@ pub struct QueueDeps {
     pub clock: Arc<dyn Clock>,
     /// Actions running at once across all hooks.
     pub workers: usize,
+    /// Told of every execution that ends `failed`.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 /// The queue. Cheap to share behind an `Arc`.

@@ -139,6 +139,10 @@ fn finish(exec: &mut Execution, now: u64, status: Status, error: Option<String>)
 /// Records the attempt's result. The action ran: a disk that refuses writes now is waited
 /// for, never a reason to run it again.
 async fn save(queue: &Queue, exec: &mut Execution) -> Result<(), StoreError> {
+    if exec.status == Status::Failed {
+        // Before the write, so the owner's waiting alert is recorded with the failure.
+        queue.deps.alerts.failed(exec);
+    }
     queue.deps.store.save_durably(exec).await
 }
 
@@ -167,6 +171,7 @@ pub(super) fn recover(queue: &Arc<Queue>) -> Result<(), StoreError> {
                 let error = "interrupted: the hub stopped while this ran".to_string();
                 finish(&mut exec, deps.clock.now_ms(), Status::Failed, Some(error));
                 deps.store.update_execution(&mut exec)?;
+                deps.alerts.failed(&exec);
             }
             _ => queue.push(&job.hook_id, entry_of(&exec)),
         }

@@ -1,7 +1,8 @@
 //! The embedded database (sled). Owns every byte on disk: the execution log with its per-hook
 //! index and pending jobs, hooks made through the API, the owner's channel bindings, and small
-//! metadata such as the admin token's hash. Nothing outside this module sees a sled type, and
-//! this module knows nothing of HTTP. The data dir is its owner's only ([`private`]).
+//! metadata such as the admin token's hash and each hook's waiting alert. Nothing outside this
+//! module sees a sled type, and this module knows nothing of HTTP. The data dir is its owner's
+//! only ([`private`]).
 //!
 //! Every write goes to the [`journal`] and to sled — for the execution log, written on every
 //! delivery, to sled a moment later through the [`overlay`]. [`Store::sync`] makes writes
@@ -14,6 +15,7 @@
 //! memory and opens it again from disk, replaying the journal as at start, so what was never
 //! on disk is forgotten and what was is kept.
 
+mod alerts;
 mod bindings;
 mod changes;
 mod database;
