@@ -2,7 +2,7 @@
 //! [`HookAlerts`]): failures gathered for the next alert and when the last one went, so a
 //! restart neither loses a gathered alert nor sends the next one early.
 
-use super::{Store, StoreError};
+use super::{Database, StoreError};
 use crate::alerts::HookAlerts;
 
 const PREFIX: &str = "alert:";
@@ -11,9 +11,9 @@ fn key(hook_id: &str) -> Vec<u8> {
     [PREFIX.as_bytes(), hook_id.as_bytes()].concat()
 }
 
-impl Store {
+impl Database {
     /// Every hook's alerting state, by hook id.
-    pub fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError> {
+    pub(super) fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError> {
         let mut states = Vec::new();
         for entry in self.meta.scan_prefix(PREFIX) {
             let (key, value) = entry?;
@@ -23,8 +23,12 @@ impl Store {
         Ok(states)
     }
 
-    /// Records a hook's alerting state. Durable with the next [`Store::sync`].
-    pub fn set_alert_state(&self, hook_id: &str, state: &HookAlerts) -> Result<(), StoreError> {
+    /// Records a hook's alerting state. Durable with the next sync.
+    pub(super) fn set_alert_state(
+        &self,
+        hook_id: &str,
+        state: &HookAlerts,
+    ) -> Result<(), StoreError> {
         self.meta.insert(key(hook_id), serde_json::to_vec(state)?)?;
         Ok(())
     }
@@ -34,6 +38,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::execution::ExecutionId;
+    use crate::store::Store;
 
     #[test]
     fn alert_states_survive_a_reopen() {

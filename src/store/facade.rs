@@ -3,12 +3,23 @@
 //! as they would from the database itself.
 
 use super::{Claim, ExecutionPage, PendingJob, Store, StoreError};
+use crate::alerts::HookAlerts;
 use crate::channels::{Binding, BindingId};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
 use crate::hooks::{ChannelKind, Hook};
 
 impl Store {
+    /// Every hook's alerting state, by hook id.
+    pub fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError> {
+        self.db()?.alert_states()
+    }
+
+    /// Records a hook's alerting state. Durable with the next [`Store::sync`].
+    pub fn set_alert_state(&self, hook_id: &str, state: &HookAlerts) -> Result<(), StoreError> {
+        self.db()?.set_alert_state(hook_id, state)
+    }
+
     /// Writes new executions with their index entries and, for those not final, their jobs, in
     /// one atomic batch. Not durable until [`Store::sync`].
     pub fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError> {

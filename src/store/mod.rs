@@ -181,10 +181,26 @@ impl Store {
             old.abandon();
             release(old);
         }
-        let db = Database::open(&self.dir, self.changes.clone(), self.health.clone())?;
+        let db = self.reopen()?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
         self.health.recovered();
         Ok(true)
+    }
+}
+
+impl Store {
+    /// Opens the database again; sled's IO threads may hold its lock for a moment after the
+    /// last handle on the old one is dropped.
+    fn reopen(&self) -> Result<Database, StoreError> {
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        loop {
+            match Database::open(&self.dir, self.changes.clone(), self.health.clone()) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::execution::{Execution, RawBody, Status, Trigger};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// A JSON body of about `size` bytes, different for each `seed`.
 fn execution(seed: u64, size: usize, status: Status) -> Execution {
@@ -52,7 +52,7 @@ fn reopen(dir: &Path) -> Store {
     loop {
         match Store::open(dir) {
             Ok(store) => return store,
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             Err(e) => panic!("{e}"),
