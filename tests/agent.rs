@@ -1,7 +1,8 @@
 //! The `spawn_agent` action through the real hub, against a scripted OpenAI-compatible server
 //! on port 0 (and the Telegram double for the owner): the exact prompt, one call without tools,
 //! the orchestrated loop with a command tool and notify_owner, maxSteps, retries of 5xx, a 401
-//! that is not retried, and a huge payload cut with a note.
+//! that is not retried, a huge payload cut with a note, a free-text `agentTopic` with no roles,
+//! and `notify_owner` offered to a role that does not list it.
 
 mod common;
 
@@ -13,14 +14,23 @@ use serde_json::{Value, json};
 const OWNER_CHAT: i64 = 4242;
 const API_KEY: &str = "sk-test-key-123";
 
-fn config(llm: &Llm, telegram: &Telegram) -> String {
+/// The hub's settings and the owner's Telegram (the double), shared by every config here.
+fn head(telegram: &Telegram) -> String {
     format!(
         r#"
 server: {{ dataDir: "{{data}}", shutdownGrace: 0s }}
 admin: {{ token: test-admin-token }}
 channels:
   telegram: {{ botToken: "{tg_token}", apiUrl: "{tg}" }}
-agent:
+"#,
+        tg_token = telegram::TOKEN,
+        tg = telegram.url,
+    )
+}
+
+fn config(llm: &Llm, telegram: &Telegram) -> String {
+    format!(
+        r#"{head}agent:
   baseUrl: "{llm}"
   model: test-model
   apiKey: {API_KEY}
@@ -63,8 +73,7 @@ hooks:
     action: spawn_agent
     actionConfig: {{ agentPrompt: "Summarise.", retryOnCrash: true }}
 "#,
-        tg_token = telegram::TOKEN,
-        tg = telegram.url,
+        head = head(telegram),
         llm = llm.url,
     )
 }
@@ -344,4 +353,66 @@ async fn an_agent_interrupted_by_a_stop_is_failed_unless_it_may_run_again() {
     let e = hub.wait_for_status(&again, "succeeded").await;
     assert_eq!(e["output"], "done");
     hub.stop().await;
+}
+
+/// The hook SPEC §3 documents, with an `agent:` section that has no roles at all.
+fn documented_config(llm: &Llm, telegram: &Telegram) -> String {
+    format!(
+        r#"{head}agent: {{ baseUrl: "{llm}", model: test-model }}
+hooks:
+  - id: github-prs
+    triggerConfig: {{ webhookPath: github-prs, webhookSecret: s3cret }}
+    action: spawn_agent
+    actionConfig: {{"agentPrompt": "Summarise this event.", "agentTopic": "devops", "orchestrated": false, "notifyOwner": true}}
+"#,
+        head = head(telegram),
+        llm = llm.url,
+    )
+}
+
+#[tokio::test]
+async fn a_free_text_topic_without_roles_loads_and_the_default_role_is_told_it() {
+    let llm = Llm::start(vec![text("Two commits to main.")]).await;
+    let tg = Telegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&documented_config(&llm, &tg), dir.path(), None).await;
+    tg.link(&hub, OWNER_CHAT).await;
+    let e = run(&hub, "github-prs", r#"{"commits":[1,2]}"#, "succeeded").await;
+    assert_eq!(e["attempts"][0]["detail"]["role"], "default");
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 1, "one completion, no classification");
+    let system = requests[0]["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.ends_with("\n\nThe owner files this event under the topic: devops"),
+        "{system}"
+    );
+    assert!(user_prompt(&requests[0]).starts_with("Summarise this event.\n\n"));
+    assert!(requests[0].get("tools").is_none(), "not orchestrated");
+    tg.wait_for_message(OWNER_CHAT, |t| t == "Two commits to main.")
+        .await;
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn a_role_that_does_not_list_notify_owner_is_offered_it_and_can_call_it() {
+    let (hub, llm, tg, _dir) = start(vec![
+        call("notify_owner", json!({"message": "Looked nothing up"})),
+        text("Told the owner."),
+    ])
+    .await;
+    tg.link(&hub, OWNER_CHAT).await;
+    // The `web` role's tools are [http_get] only.
+    let e = run(&hub, "web", "{}", "succeeded").await;
+    assert_eq!(e["attempts"][0]["detail"]["role"], "web");
+    let offered: Vec<String> = llm.requests()[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, ["http_get", "notify_owner"]);
+    assert_eq!(e["attempts"][0]["detail"]["steps"][2]["ok"], true);
+    tg.wait_for_message(OWNER_CHAT, |t| t == "Looked nothing up")
+        .await;
 }

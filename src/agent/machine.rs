@@ -6,6 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// What the default role is told before a topic that names no configured role.
+const TOPIC_LINE: &str = "The owner files this event under the topic: ";
+
 /// A chat message in the OpenAI shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
@@ -81,8 +84,9 @@ pub struct Setup {
     pub roles: Vec<Role>,
     /// Used when no role is configured, named, or recognised.
     pub default_role: Role,
-    /// `agentTopic`: the role to use without asking.
-    pub fixed_role: Option<String>,
+    /// `agentTopic`, free text: when it names one of `roles` that role answers without
+    /// asking; any other topic goes to the default role, which is told it.
+    pub topic: Option<String>,
     pub orchestrated: bool,
     pub max_steps: u32,
     pub max_tokens: u64,
@@ -211,9 +215,10 @@ impl Agent {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let named = self.setup.fixed_role.clone();
-        if let Some(name) = named {
-            self.role = self.find_role(&name).unwrap_or_else(|| self.role.clone());
+        if let Some(topic) = self.setup.topic.clone() {
+            self.role = self
+                .find_role(&topic)
+                .unwrap_or_else(|| self.told_the_topic(&topic));
             return self.begin_answer();
         }
         if self.setup.orchestrated && !self.setup.roles.is_empty() {
@@ -262,6 +267,17 @@ impl Agent {
                     .cloned()
             })
             .unwrap_or_else(|| self.setup.default_role.clone())
+    }
+
+    /// The default role for a topic no role is named after. The topic goes into its system
+    /// prompt, not the user prompt, because SPEC §6 fixes the user prompt's shape (and the
+    /// topic is the owner's framing of the event, not part of it).
+    fn told_the_topic(&self, topic: &str) -> Role {
+        let mut role = self.setup.default_role.clone();
+        if !topic.eq_ignore_ascii_case(&role.name) {
+            role.system_prompt = format!("{}\n\n{TOPIC_LINE}{topic}", role.system_prompt);
+        }
+        role
     }
 
     fn find_role(&self, name: &str) -> Option<Role> {

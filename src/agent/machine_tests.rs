@@ -29,7 +29,7 @@ fn setup(orchestrated: bool) -> Setup {
             role("sales", &[]),
         ],
         default_role: role("default", &["notify_owner"]),
-        fixed_role: None,
+        topic: None,
         orchestrated,
         max_steps: 3,
         max_tokens: 1_000,
@@ -161,7 +161,7 @@ fn an_unrecognised_role_falls_back_to_the_default() {
 #[test]
 fn a_named_topic_skips_classification() {
     let mut agent = Agent::new(Setup {
-        fixed_role: Some("sales".into()),
+        topic: Some("sales".into()),
         ..setup(true)
     });
     let (purpose, model, _, _) = model_call(&agent.step(Event::Start));
@@ -169,9 +169,45 @@ fn a_named_topic_skips_classification() {
 }
 
 #[test]
+fn a_topic_naming_no_role_goes_to_the_default_role_told_the_topic() {
+    // Orchestrated or not, a free-text topic skips classification: the owner chose.
+    for orchestrated in [false, true] {
+        let mut agent = Agent::new(Setup {
+            topic: Some("communication".into()),
+            ..setup(orchestrated)
+        });
+        let (purpose, model, messages, _) = model_call(&agent.step(Event::Start));
+        assert_eq!(
+            (purpose, model.as_str()),
+            (Purpose::Answer, "default-model")
+        );
+        assert_eq!(agent.role().name, "default");
+        assert_eq!(
+            messages[0].content.as_deref(),
+            Some(
+                "You are the default role.\n\nThe owner files this event under the topic: communication"
+            )
+        );
+        assert_eq!(messages[1].content.as_deref(), Some("What happened?"));
+    }
+    // Naming the default role (or a role, in any case) is not a topic to tell.
+    for (topic, prompt) in [
+        ("default", "You are the default role."),
+        ("DevOps", "You are the devops role."),
+    ] {
+        let mut agent = Agent::new(Setup {
+            topic: Some(topic.into()),
+            ..setup(true)
+        });
+        let (_, _, messages, _) = model_call(&agent.step(Event::Start));
+        assert_eq!(messages[0].content.as_deref(), Some(prompt), "{topic}");
+    }
+}
+
+#[test]
 fn a_model_that_keeps_calling_tools_is_stopped_at_max_steps() {
     let mut agent = Agent::new(Setup {
-        fixed_role: Some("devops".into()),
+        topic: Some("devops".into()),
         ..setup(true)
     });
     agent.step(Event::Start);
@@ -204,7 +240,7 @@ fn the_token_budget_stops_the_run() {
     }
     let mut agent = Agent::new(Setup {
         max_tokens: 15,
-        fixed_role: Some("devops".into()),
+        topic: Some("devops".into()),
         ..setup(true)
     });
     agent.step(Event::Start);

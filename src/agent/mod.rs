@@ -1,5 +1,6 @@
 //! The `spawn_agent` action (SPEC §6): an LLM reads the event and answers; orchestrated, it
-//! first picks a role and then may call tools in a loop.
+//! first picks a role (unless the hook's free-text `agentTopic` decides it) and then may call
+//! tools in a loop. Every role may call `notify_owner`.
 //!
 //! The loop itself is the pure [`machine`]; this file only carries its effects out — model
 //! calls through [`provider`], tool calls through [`tools`] — and writes down every step for
@@ -69,7 +70,12 @@ fn prepare(run: Run<'_>) -> Result<(&AgentConfig, Setup), String> {
             prompt,
             roles,
             default_role: default_role(run.config, agent),
-            fixed_role: action.agent_topic.clone(),
+            topic: action
+                .agent_topic
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from),
             orchestrated: action.orchestrated,
             max_steps: agent.max_steps,
             max_tokens: agent.max_tokens,
@@ -96,13 +102,18 @@ fn default_role(config: &Config, agent: &AgentConfig) -> Role {
     }
 }
 
-/// A configured role, with its tools' schemas and its model.
+/// A configured role, with its tools' schemas and its model. Every role may reach the owner
+/// (SPEC §6), so `notify_owner` is offered whether or not its `tools` list names it.
 fn role_of(name: &str, role: &AgentRole, config: &Config, agent: &AgentConfig) -> Role {
+    let mut names = role.tools.clone();
+    if !names.iter().any(|t| t == tools::NOTIFY_OWNER) {
+        names.push(tools::NOTIFY_OWNER.to_string());
+    }
     Role {
         name: name.into(),
         description: role.description.clone(),
         system_prompt: role.system_prompt.clone(),
-        tools: tools::specs(&role.tools, config, agent),
+        tools: tools::specs(&names, config, agent),
         model: role.model.clone().unwrap_or_else(|| agent.model.clone()),
     }
 }

@@ -69,6 +69,34 @@ fn a_weak_admin_token_is_a_warning_that_never_shows_it() {
 }
 
 #[test]
+fn a_free_text_topic_loads_and_is_a_warning_only_beside_roles() {
+    let hook = "\
+hooks:
+  - id: ask
+    triggerConfig: { webhookPath: ask, webhookSecret: s }
+    action: spawn_agent
+    actionConfig: { agentPrompt: hi, agentTopic: devops }
+";
+    let agent = "agent: { baseUrl: 'http://127.0.0.1:1/v1', model: m }\n";
+    let (_, warnings) =
+        load_str_with_warnings(&format!("{agent}{hook}"), "hooks.yaml", &no_env).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    let roles = "agent:\n  baseUrl: 'http://127.0.0.1:1/v1'\n  model: m\n  roles:\n    \
+                 sales: { systemPrompt: Sell. }\n";
+    let (_, warnings) =
+        load_str_with_warnings(&format!("{roles}{hook}"), "hooks.yaml", &no_env).unwrap();
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "hooks.yaml:10:38: hooks[0].actionConfig.agentTopic: `devops` names no role in \
+          agent.roles (sales): the default role answers, told the topic"
+        ]
+    );
+}
+
+#[test]
 fn empty_text_is_a_config_with_no_hooks() {
     // A file is held to more: see `a_file_must_list_its_hooks_even_when_there_are_none`.
     assert_eq!(load_str("", "hooks.yaml", &no_env), Ok(Config::default()));

@@ -59,6 +59,7 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
         }
         errors.extend(validate_hook(hook, config).into_iter().map(within));
         warnings.extend(hook_warnings(hook).into_iter().map(within));
+        warnings.extend(topic_warning(hook, config).map(within));
     }
     (errors, warnings)
 }
@@ -232,6 +233,26 @@ pub fn hook_warnings(hook: &Hook) -> Vec<Problem> {
     warnings
 }
 
+/// `agentTopic` is free text (SPEC §6), so a topic naming no role is no error; but where roles
+/// are configured it may be a misspelt one, so `hookhub check` says who will answer.
+fn topic_warning(hook: &Hook, config: &Config) -> Option<Problem> {
+    let roles = &config.agent.as_ref()?.roles;
+    let topic = hook.action_config.agent_topic.as_deref()?.trim();
+    let named = topic == "default" || roles.keys().any(|r| r.eq_ignore_ascii_case(topic));
+    if hook.action != ActionKind::SpawnAgent || roles.is_empty() || named {
+        return None;
+    }
+    let known: Vec<&str> = roles.keys().map(String::as_str).collect();
+    Some((
+        "actionConfig.agentTopic".into(),
+        format!(
+            "`{topic}` names no role in agent.roles ({}): the default role answers, told the \
+             topic",
+            known.join(", ")
+        ),
+    ))
+}
+
 fn validate_forward(action: &ActionConfig, errors: &mut Vec<Problem>) {
     match &action.webhook_url {
         None => errors.push((
@@ -346,13 +367,13 @@ fn validate_notify(action: &ActionConfig, channels: &ChannelsConfig, errors: &mu
 }
 
 fn validate_spawn_agent(action: &ActionConfig, config: &Config, errors: &mut Vec<Problem>) {
-    let Some(agent) = &config.agent else {
+    if config.agent.is_none() {
         errors.push((
             "action".into(),
             "spawn_agent needs an `agent:` section in the config file (baseUrl, model)".into(),
         ));
         return;
-    };
+    }
     match &action.agent_prompt {
         Some(prompt) if !prompt.trim().is_empty() => {
             check_template("actionConfig.agentPrompt", prompt, errors)
@@ -361,23 +382,6 @@ fn validate_spawn_agent(action: &ActionConfig, config: &Config, errors: &mut Vec
             "actionConfig.agentPrompt".into(),
             "is required for action spawn_agent: what to ask about the event".into(),
         )),
-    }
-    if let Some(topic) = &action.agent_topic
-        && topic != "default"
-        && !agent.roles.contains_key(topic)
-    {
-        let known: Vec<&str> = agent.roles.keys().map(String::as_str).collect();
-        errors.push((
-            "actionConfig.agentTopic".into(),
-            format!(
-                "unknown role `{topic}`; agent.roles has: {}",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        ));
     }
     if action.notify_owner == Some(true) {
         check_channels_configured(&[], &config.channels, errors);

@@ -217,8 +217,9 @@ pub struct ActionConfig {
     /// What to ask the model, a template; the payload and event type are appended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_prompt: Option<String>,
-    /// The role (`agent.roles.<topic>`) to use; chosen by the model when orchestrated and
-    /// absent, the default role otherwise.
+    /// Free text (`devops`, `communication`): a topic naming one of `agent.roles` picks that
+    /// role; any other goes to the default role, told the topic. Absent, the model picks the
+    /// role when orchestrated, else the default role answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_topic: Option<String>,
     /// Let the agent call tools in a loop, instead of one completion without tools.
