@@ -191,6 +191,9 @@ pub fn validate_hook(hook: &Hook, config: &Config) -> Vec<Problem> {
     if webhook && let Err(e) = crate::verify::Verifier::new(trigger) {
         errors.push(scheme_problem(e));
     }
+    if webhook && let Some(response) = &trigger.response {
+        errors.extend(response.problems());
+    }
     for (i, method) in trigger.methods.iter().enumerate() {
         if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
             errors.push((

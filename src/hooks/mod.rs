@@ -8,7 +8,9 @@ mod model;
 pub mod redact;
 mod registry;
 pub mod reload;
+mod response;
 
 pub use model::*;
 pub use redact::REDACTED;
 pub use registry::{LiveHook, Registry, Snapshot, Source};
+pub use response::{DEFAULT_CONTENT_TYPE, RESPONSE_STATUSES, ResponseConfig};

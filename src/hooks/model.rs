@@ -113,6 +113,10 @@ pub struct TriggerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub tolerance: Option<Duration>,
+    /// What a verified delivery is answered instead of the 202 JSON, once its execution is
+    /// on disk (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<super::ResponseConfig>,
     /// Secrets replaced by a rotation with a grace period, still verifying until their time.
     /// Kept by the store beside the hook; never read from or written to YAML or JSON.
     #[serde(skip)]

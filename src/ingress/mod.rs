@@ -1,9 +1,11 @@
 //! `/api/webhooks/:path` (SPEC §4): find the hooks, check the method, the client address and
 //! the size, verify the sender, read the payload, decide per hook (filters, lock key, dedupe),
-//! write the executions durably, then answer 202. Ingress never runs an action itself; it
-//! hands durable executions to the queue. How each delivery ended — accepted or refused at
-//! any step, by the handler or a layer around it — is logged and kept by [`record`].
+//! write the executions durably, then answer 202 (or what `answer` says a sender is owed).
+//! Ingress never runs an action itself; it hands durable executions to the queue. How each
+//! delivery ended — accepted or refused at any step, by the handler or a layer around it — is
+//! logged and kept by [`record`].
 
+mod answer;
 pub mod client;
 mod record;
 mod redact;
@@ -65,8 +67,7 @@ pub async fn receive(
     };
     let answered = handle(&app, request, body).await;
     let result = match &answered {
-        Ok(response) if response.status() == StatusCode::OK => "duplicate",
-        Ok(_) => "accepted",
+        Ok(response) => answer::result_of(response),
         Err(e) => e.code,
     };
     crate::telemetry::delivery(&first_hook, result);
@@ -129,6 +130,9 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         now_ms,
     };
     let verified = verify_all(&reachable, &delivery)?;
+    if let Some(challenge) = answer::slack_challenge(&verified, &raw) {
+        return Ok(challenge);
+    }
 
     let query = parse_query(raw_query.as_deref());
     let mut payload = payload::read(&headers, &raw)
@@ -148,7 +152,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         .map(|v| v.chars().take(64).collect::<String>());
     let mut admitted = Admitted::new(app.store.clone());
     let last = verified.len().saturating_sub(1);
-    for (n, hook) in verified.into_iter().enumerate() {
+    for (n, hook) in verified.iter().enumerate() {
         // Each hook gets its own copy; the last one takes the original.
         let trigger = if n == last {
             trigger.take()
@@ -168,7 +172,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
             .server
             .request_timeout
             .saturating_sub(ANSWER_MARGIN);
-    match tokio::time::timeout_at(deadline, admitted.submit(app)).await {
+    match tokio::time::timeout_at(deadline, admitted.submit(app, &verified)).await {
         Ok(answer) => answer,
         Err(_) => Err(ApiError::storage_slow()),
     }
@@ -463,14 +467,23 @@ impl Admitted {
         release(&self.store, &mine);
     }
 
-    /// Writes the executions durably and answers: 202 when anything new was accepted, 200
-    /// `duplicate: true` when every hook had seen this delivery before.
-    async fn submit(mut self, app: &AppState) -> Result<Response, ApiError> {
+    /// Writes the executions durably and answers: a hook's configured `response` when one of
+    /// `verified` has it, else 202 when anything new was accepted, 200 `duplicate: true` when
+    /// every hook had seen this delivery before.
+    async fn submit(
+        mut self,
+        app: &AppState,
+        verified: &[&Arc<LiveHook>],
+    ) -> Result<Response, ApiError> {
         app.queue.submit(&mut self.executions).await?;
         // Accepted: the claims stand.
         self.claims.clear();
         for e in self.executions.iter().filter(|e| e.status.is_final()) {
             crate::telemetry::finished(&e.hook_id, e.status.as_str());
+        }
+        if let Some(answer) = answer::configured(app, verified, &self.executions, &self.duplicates)
+        {
+            return Ok(answer);
         }
         let mut listed: Vec<Summary<'_>> = self.executions.iter().map(Execution::summary).collect();
         listed.extend(self.duplicates.iter().map(|(hook_id, first)| Summary {

@@ -183,6 +183,7 @@ fn webhook_only(t: &TriggerConfig) -> Vec<&'static str> {
         ("signedPayload", t.signed_payload.is_some()),
         ("timestampHeader", t.timestamp_header.is_some()),
         ("tolerance", t.tolerance.is_some()),
+        ("response", t.response.is_some()),
     ]
     .into_iter()
     .filter(|(_, present)| *present)
@@ -254,6 +255,11 @@ mod tests {
         t.webhook_path = "github".into();
         let problems = trigger_problems(TriggerKind::Schedule, &t);
         assert_eq!(problems[0].0, "triggerConfig.webhookPath");
+        // A scheduled run has nobody to answer.
+        t.webhook_path.clear();
+        t.response = Some(serde_json::from_str("{}").unwrap());
+        let problems = trigger_problems(TriggerKind::Schedule, &t);
+        assert_eq!(problems[0].0, "triggerConfig.response");
     }
 
     #[test]
