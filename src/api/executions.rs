@@ -6,13 +6,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Status, Trigger};
 use crate::queue::MAX_QUEUED_PER_HOOK;
+use crate::queue::retry::RetrySchedule;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -48,12 +50,51 @@ pub async fn list(
     })))
 }
 
+/// An execution as `GET /api/executions/:id` shows it: the record, and for one that is
+/// `retrying`, when each try still ahead would run.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionOut {
+    #[serde(flatten)]
+    execution: Execution,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_schedule: Option<Vec<PlannedTryOut>>,
+}
+
+/// A [`crate::queue::retry::PlannedTry`] with RFC 3339 times.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlannedTryOut {
+    attempt: u32,
+    at: String,
+    earliest: String,
+    latest: String,
+}
+
 /// `GET /api/executions/:id`
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Execution>, ApiError> {
-    Ok(Json(load(&app, &id)?))
+) -> Result<Json<ExecutionOut>, ApiError> {
+    let execution = load(&app, &id)?;
+    let retry_schedule = match (execution.status, execution.next_attempt_at) {
+        (Status::Retrying, Some(next)) => Some(
+            RetrySchedule::ahead(execution.tries(), next)
+                .into_iter()
+                .map(|t| PlannedTryOut {
+                    attempt: t.attempt,
+                    at: rfc3339(t.at),
+                    earliest: rfc3339(t.earliest),
+                    latest: rfc3339(t.latest),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    Ok(Json(ExecutionOut {
+        execution,
+        retry_schedule,
+    }))
 }
 
 /// `POST /api/executions/:id/replay`: runs the same delivery again as a new execution.

@@ -60,6 +60,50 @@ impl RetrySchedule {
     }
 }
 
+/// One try still ahead of a retrying execution, in milliseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedTry {
+    /// Which try, from 1.
+    pub attempt: u32,
+    /// When it runs if every jitter draw is the middle one.
+    pub at: Millis,
+    /// The soonest the jitter allows.
+    pub earliest: Millis,
+    /// The latest the jitter allows.
+    pub latest: Millis,
+}
+
+impl RetrySchedule {
+    /// The tries still ahead of an execution that has made `tries_made` tries and waits for
+    /// the next at `next_at`, supposing each of them fails at once without a `Retry-After`.
+    ///
+    /// The next try's time is already drawn and stored, so it is exact. Each later one is
+    /// drawn only when the try before it fails, so it is a range that widens by the jitter
+    /// of every step; a try's own time and a receiver's `Retry-After` can only push the rest
+    /// later, never sooner, which is why `earliest` is a true lower bound and `latest` is not.
+    pub fn ahead(tries_made: u32, next_at: Millis) -> Vec<PlannedTry> {
+        let mut next = PlannedTry {
+            attempt: tries_made.saturating_add(1),
+            at: next_at,
+            earliest: next_at,
+            latest: next_at,
+        };
+        let mut planned = vec![next];
+        while let Some(middle) = Self::next_delay(next.attempt, None, 0.5) {
+            let shortest = Self::next_delay(next.attempt, None, 0.0).unwrap_or(middle);
+            let longest = middle.mul_f64(1.0 + Self::JITTER);
+            next = PlannedTry {
+                attempt: next.attempt + 1,
+                at: next.at + middle.as_millis() as Millis,
+                earliest: next.earliest + shortest.as_millis() as Millis,
+                latest: next.latest + longest.as_millis() as Millis,
+            };
+            planned.push(next);
+        }
+        planned
+    }
+}
+
 /// Reads a `Retry-After` header: a number of seconds, or an HTTP date (IMF-fixdate, or the
 /// obsolete RFC 850 and asctime forms HTTP still asks recipients to accept). A date in the
 /// past means "now" (zero). `None` when the value is neither.
@@ -237,6 +281,44 @@ mod tests {
             RetrySchedule::next_delay(7, day, NO_JITTER),
             Some(secs(4096))
         );
+    }
+
+    #[test]
+    fn the_tries_ahead_run_to_the_eighth_widening_by_the_jitter() {
+        // Two tries made, the third drawn for t = 10 s.
+        let ahead = RetrySchedule::ahead(2, 10_000);
+        let attempts: Vec<u32> = ahead.iter().map(|t| t.attempt).collect();
+        assert_eq!(attempts, [3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            ahead[0],
+            PlannedTry {
+                attempt: 3,
+                at: 10_000,
+                earliest: 10_000,
+                latest: 10_000
+            },
+            "the next try's time is stored, not estimated"
+        );
+        // After try 3 comes the 16 s step, then 64 s: ±20 % of each, added up.
+        assert_eq!(
+            ahead[2],
+            PlannedTry {
+                attempt: 5,
+                at: 10_000 + 16_000 + 64_000,
+                earliest: 10_000 + 12_800 + 51_200,
+                latest: 10_000 + 19_200 + 76_800,
+            }
+        );
+        let last = ahead[5];
+        assert_eq!(last.at, 10_000 + (16 + 64 + 256 + 1024 + 4096) * 1000);
+        assert!(ahead.windows(2).all(|w| w[0].earliest < w[1].earliest));
+    }
+
+    #[test]
+    fn the_last_try_has_nothing_after_it() {
+        assert_eq!(RetrySchedule::ahead(7, 5).len(), 1);
+        assert_eq!(RetrySchedule::ahead(7, 5)[0].attempt, 8);
+        assert_eq!(RetrySchedule::ahead(1, 0).len(), 7);
     }
 
     #[test]

@@ -1,0 +1,103 @@
+//! What the web UI's pages read from the admin API (SPEC §11, "the owner's view"): the tools a
+//! hook form offers (`GET /api/tools`), the tries still ahead of a retrying execution
+//! (`retrySchedule`), each hook's last 24 hours on `GET /api/hooks` (`last24h`), and edits
+//! that move a hook to another action or trigger, as the form makes them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Hub, Target, accepted_ids};
+use hookhub::clock::{Clock, ManualClock, parse_rfc3339};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn config(target: &str) -> String {
+    format!(
+        r#"
+server: {{ dataDir: "{{data}}" }}
+admin: {{ token: test-admin-token }}
+agent:
+  baseUrl: http://127.0.0.1:9/v1
+  model: test-model
+  roles:
+    devops: {{ description: servers and deploys, systemPrompt: Be brief. }}
+tools:
+  deploy:
+    description: Deploys a ref
+    command: [/bin/echo, "{{{{params.ref}}}}"]
+    env: {{ DEPLOY_TOKEN: tool-env-s3cret, TARGET: "{{{{params.where}}}}" }}
+    actions:
+      restart: {{ command: [/usr/local/bin/restart-it, "{{{{params.service}}}}"] }}
+  only-actions:
+    actions:
+      a: {{ command: [/bin/true] }}
+hooks:
+  - id: counted
+    triggerConfig: {{ webhookPath: counted, webhookSecret: s3cret, events: [push] }}
+    action: webhook
+    actionConfig: {{ webhookUrl: "{target}" }}
+"#
+    )
+}
+
+async fn start(script: &[u16], clock: Option<ManualClock>) -> (Hub, Target, tempfile::TempDir) {
+    let target = Target::start(script).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&config(&target.url), dir.path(), clock).await;
+    (hub, target, dir)
+}
+
+/// `t` as milliseconds.
+fn ms(t: &Value) -> u64 {
+    parse_rfc3339(t.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_retrying_execution_shows_when_each_remaining_try_would_run() {
+    let clock = ManualClock::starting_now();
+    let (hub, _target, _dir) = start(&[503, 503], Some(clock.clone())).await;
+    let id = accepted_ids(hub.deliver("counted", "s3cret", "{}").await)
+        .await
+        .remove(0);
+    let e = hub
+        .wait_for_execution(&id, |e| e["status"] == "retrying")
+        .await;
+    let ahead = e["retrySchedule"].as_array().unwrap();
+    let tries: Vec<u64> = ahead
+        .iter()
+        .map(|t| t["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        tries,
+        [2, 3, 4, 5, 6, 7, 8],
+        "seven retries after the first try"
+    );
+    // The next try's time is the stored one, exactly.
+    let next = ms(&e["nextAttemptAt"]);
+    for field in ["at", "earliest", "latest"] {
+        assert_eq!(ms(&ahead[0][field]), next, "{field}");
+    }
+    // Each later one is its step of the schedule after the one before, ±20 %.
+    let (mut low, mut high) = (next, next);
+    for (t, step) in ahead[1..].iter().zip([4u64, 16, 64, 256, 1024, 4096]) {
+        low += step * 800;
+        high += step * 1200;
+        assert_eq!(ms(&t["earliest"]), low, "{t}");
+        assert_eq!(ms(&t["latest"]), high, "{t}");
+        assert!(ms(&t["earliest"]) < ms(&t["at"]) && ms(&t["at"]) < ms(&t["latest"]));
+    }
+
+    // After the second failure one try fewer is ahead; once it succeeds, none.
+    clock.advance(Duration::from_secs(2));
+    let e = hub
+        .wait_for_execution(&id, |e| e["attempts"].as_array().unwrap().len() == 2)
+        .await;
+    assert_eq!(e["status"], "retrying");
+    assert_eq!(e["retrySchedule"].as_array().unwrap().len(), 6);
+    assert_eq!(e["retrySchedule"][0]["attempt"], 3);
+    clock.advance(Duration::from_secs(5));
+    let e = hub.wait_for_status(&id, "succeeded").await;
+    assert!(e.get("retrySchedule").is_none(), "{e:#}");
+    hub.stop().await;
+}
