@@ -101,3 +101,32 @@ async fn a_retrying_execution_shows_when_each_remaining_try_would_run() {
     assert!(e.get("retrySchedule").is_none(), "{e:#}");
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn the_tools_list_names_actions_and_params_but_never_commands_or_env() {
+    let (hub, _target, _dir) = start(&[], None).await;
+    let answer = hub.api(Method::GET, "/api/tools").send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    for hidden in ["tool-env-s3cret", "/bin/echo", "restart-it", "DEPLOY_TOKEN"] {
+        assert!(!text.contains(hidden), "`{hidden}` shown: {text}");
+    }
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body["tools"],
+        json!([
+            {"id": "deploy", "description": "Deploys a ref", "hasCommand": true,
+             "params": ["ref", "where"],
+             "actions": [{"name": "restart", "params": ["service", "where"]}]},
+            {"id": "only-actions", "description": null, "hasCommand": false, "params": [],
+             "actions": [{"name": "a", "params": []}]},
+        ])
+    );
+    assert_eq!(
+        body["agent"],
+        json!({"model": "test-model", "roles": [{"name": "devops", "description": "servers and deploys"}]})
+    );
+    let anonymous = hub.client.get(format!("{}/api/tools", hub.url)).send();
+    assert_eq!(anonymous.await.unwrap().status(), 401);
+    hub.stop().await;
+}

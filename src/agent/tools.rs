@@ -96,7 +96,7 @@ fn command_spec(id: &str, tool: &ToolDef) -> ToolSpec {
 }
 
 /// The `NAME`s of `params.NAME` in a template.
-fn param_names(template: &str) -> Vec<String> {
+pub(crate) fn param_names(template: &str) -> Vec<String> {
     template
         .match_indices("params.")
         .map(|(at, found)| {

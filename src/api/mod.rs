@@ -10,6 +10,7 @@ mod hooks;
 mod metrics;
 mod rejections;
 mod rotate;
+mod tools;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/hooks/{id}/replay-failed",
             post(executions::replay_failed),
         )
+        .route("/api/tools", get(tools::list))
         .route("/api/channels", get(channels::list))
         .route("/api/channels/link-codes", post(channels::create_code))
         .route("/api/channels/link", post(channels::link))
