@@ -130,3 +130,80 @@ async fn the_tools_list_names_actions_and_params_but_never_commands_or_env() {
     assert_eq!(anonymous.await.unwrap().status(), 401);
     hub.stop().await;
 }
+
+/// The `counted` hook's `last24h` as `GET /api/hooks` shows it.
+async fn last24h(hub: &Hub) -> Value {
+    let list = hub.get_json("/api/hooks").await;
+    let hook = list["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == "counted");
+    hook.unwrap()["last24h"].clone()
+}
+
+/// POSTs a delivery with the event `event` and waits for its execution to end.
+async fn run(hub: &Hub, event: &str) {
+    let body = "{}";
+    let answer = hub
+        .client
+        .post(format!("{}/api/webhooks/counted", hub.url))
+        .header("x-github-event", event)
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            common::github_signature("s3cret", body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let id = accepted_ids(answer).await.remove(0);
+    hub.wait_for_execution(&id, |e| {
+        ["succeeded", "failed", "skipped"].contains(&e["status"].as_str().unwrap())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_hook_list_counts_each_hours_succeeded_failed_and_skipped_runs() {
+    let clock = ManualClock::starting_now();
+    let (hub, _target, _dir) = start(&[404], Some(clock.clone())).await;
+    let empty = last24h(&hub).await;
+    assert_eq!(empty["succeeded"], json!([0u64; 24].to_vec()));
+    assert_eq!(empty["capped"], false);
+    let hour = 3_600_000;
+    assert_eq!(ms(&empty["start"]) % hour, 0, "hours start on the hour");
+    assert_eq!(clock.now_ms() / hour - ms(&empty["start"]) / hour, 23);
+
+    run(&hub, "push").await; // the target answers 404: failed, not retried
+    run(&hub, "push").await;
+    run(&hub, "ping").await; // not in events: skipped
+    clock.advance(Duration::from_secs(2 * 3600));
+    run(&hub, "push").await;
+    let day = last24h(&hub).await;
+    let only = |hour: usize, n: u64| {
+        let mut counts = [0u64; 24];
+        counts[hour] = n;
+        json!(counts)
+    };
+    assert_eq!(day["failed"], only(21, 1));
+    assert_eq!(day["skipped"], only(21, 1));
+    let mut succeeded = [0u64; 24];
+    (succeeded[21], succeeded[23]) = (1, 1);
+    assert_eq!(day["succeeded"], json!(succeeded));
+
+    // A day later only the newest run is within the 24 hours.
+    clock.advance(Duration::from_secs(22 * 3600));
+    let day = last24h(&hub).await;
+    assert_eq!(day["succeeded"], only(1, 1));
+    assert_eq!(day["failed"], json!([0u64; 24].to_vec()));
+    // A single hook's answer has no chart: the list pays for it, the form never sees it.
+    assert!(
+        hub.get_json("/api/hooks/counted")
+            .await
+            .get("last24h")
+            .is_none()
+    );
+    hub.stop().await;
+}

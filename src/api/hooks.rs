@@ -16,7 +16,7 @@ use super::parse_json;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{ExecutionId, Status};
-use crate::hooks::{Hook, LiveHook, Secrets, Source, redact};
+use crate::hooks::{Hook, LiveHook, Secrets, Source, TriggerKind, redact};
 use crate::verify::TOKEN_SCHEMES;
 
 /// A hook as the API shows it: secrets removed, with where it came from and how it is doing.
@@ -32,6 +32,20 @@ pub struct HookOut {
     has_secret: bool,
     queued: usize,
     last_execution: Option<LastExecution>,
+    /// Only in the list, for its chart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last24h: Option<ActivityOut>,
+}
+
+/// A hook's last 24 hours ([`crate::store::Activity`]): counts per hour from `start`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityOut {
+    start: String,
+    succeeded: [u32; crate::store::HOURS],
+    failed: [u32; crate::store::HOURS],
+    skipped: [u32; crate::store::HOURS],
+    capped: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,17 +82,34 @@ fn hook_out(app: &AppState, live: &LiveHook) -> Result<HookOut, ApiError> {
             status: e.status,
             received_at: crate::clock::rfc3339(e.received_at),
         }),
+        last24h: None,
         hook,
     })
 }
 
+fn activity_out(app: &AppState, hook_id: &str) -> Result<ActivityOut, ApiError> {
+    let day = app.store.activity(hook_id, app.clock.now_ms())?;
+    Ok(ActivityOut {
+        start: crate::clock::rfc3339(day.start_ms),
+        succeeded: day.succeeded,
+        failed: day.failed,
+        skipped: day.skipped,
+        capped: day.capped,
+    })
+}
+
+/// `GET /api/hooks`, with each hook's last 24 hours.
 pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let snapshot = app.registry.snapshot();
     let hooks = snapshot
         .hooks()
         .iter()
-        .map(|h| hook_out(&app, h))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|h| {
+            let mut out = hook_out(&app, h)?;
+            out.last24h = Some(activity_out(&app, &h.hook.id)?);
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Json(json!({ "hooks": hooks })))
 }
 
@@ -106,7 +137,7 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
         ));
     }
     // A scheduled hook has no sender to share a secret with.
-    let wants_secret = hook.trigger == crate::hooks::TriggerKind::Webhook;
+    let wants_secret = hook.trigger == TriggerKind::Webhook;
     let generated = if wants_secret && hook.trigger_config.webhook_secret.is_empty() {
         let secret = generate_secret(hook.trigger_config.scheme_name());
         hook.trigger_config.webhook_secret = Secrets(vec![secret.clone()]);

@@ -210,17 +210,22 @@ impl Database {
         Ok(removed)
     }
 
-    /// Whether the execution is final (or gone), from its record alone: the payload is not read.
+    /// Whether the execution is final (or gone), from its record alone.
     fn is_final(&self, id: ExecutionId) -> Result<bool, StoreError> {
+        Ok(self.stored_status(id)?.is_none_or(Status::is_final))
+    }
+
+    /// An execution's status, from its record alone: the payload is not read.
+    pub(super) fn stored_status(&self, id: ExecutionId) -> Result<Option<Status>, StoreError> {
         #[derive(Deserialize)]
         struct StatusOf {
             status: Status,
         }
         let Some(bytes) = self.log.get(keys::execution(id))? else {
-            return Ok(true);
+            return Ok(None);
         };
         let record: StatusOf = serde_json::from_slice(split(&bytes)?.0)?;
-        Ok(record.status.is_final())
+        Ok(Some(record.status))
     }
 }
 

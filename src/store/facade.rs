@@ -2,7 +2,7 @@
 //! it, they fail with [`StoreError::Unavailable`]: callers hear the disk is not taking writes,
 //! as they would from the database itself.
 
-use super::{Claim, ExecutionPage, PendingJob, Store, StoreError};
+use super::{Activity, Claim, ExecutionPage, PendingJob, Store, StoreError};
 use crate::alerts::HookAlerts;
 use crate::channels::{Binding, BindingId};
 use crate::clock::Millis;
@@ -10,6 +10,12 @@ use crate::execution::{Execution, ExecutionId, Status};
 use crate::hooks::{ChannelKind, Hook};
 
 impl Store {
+    /// `hook_id`'s executions received in the 24 hours up to the one holding `now_ms`, by
+    /// hour and final status (see [`Activity`]).
+    pub fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError> {
+        self.db()?.activity(hook_id, now_ms)
+    }
+
     /// Every hook's alerting state, by hook id.
     pub fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError> {
         self.db()?.alert_states()

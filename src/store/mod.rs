@@ -15,6 +15,7 @@
 //! memory and opens it again from disk, replaying the journal as at start, so what was never
 //! on disk is forgotten and what was is kept.
 
+mod activity;
 mod alerts;
 mod bindings;
 mod changes;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use database::Database;
 use overlay::Batch;
 
+pub use activity::{Activity, HOURS, MAX_COUNTED};
 pub use changes::ExecutionChange;
 pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
