@@ -6,12 +6,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::hook_yaml::{self, FormatQuery};
 use super::parse_json;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -98,9 +99,16 @@ fn activity_out(app: &AppState, hook_id: &str) -> Result<ActivityOut, ApiError> 
     })
 }
 
-/// `GET /api/hooks`, with each hook's last 24 hours.
-pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /api/hooks`, with each hook's last 24 hours; `?format=yaml` for the config file.
+pub async fn list(
+    State(app): State<AppState>,
+    Query(format): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
     let snapshot = app.registry.snapshot();
+    if format.yaml()? {
+        let hooks = snapshot.hooks().iter().map(|h| (&h.hook, h.source));
+        return hook_yaml::answer(hooks);
+    }
     let hooks = snapshot
         .hooks()
         .iter()
@@ -110,16 +118,21 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
             Ok(out)
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok(Json(json!({ "hooks": hooks })))
+    Ok(Json(json!({ "hooks": hooks })).into_response())
 }
 
+/// `GET /api/hooks/:id`; `?format=yaml` for the config file.
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<HookOut>, ApiError> {
+    Query(format): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(&id).ok_or_else(|| not_found(&id))?;
-    Ok(Json(hook_out(&app, live)?))
+    if format.yaml()? {
+        return hook_yaml::answer([(&live.hook, live.source)]);
+    }
+    Ok(Json(hook_out(&app, live)?).into_response())
 }
 
 pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {

@@ -6,6 +6,7 @@ pub mod auth;
 mod channels;
 mod config_status;
 mod executions;
+mod hook_yaml;
 mod hooks;
 mod metrics;
 mod rejections;
