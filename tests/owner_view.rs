@@ -207,3 +207,47 @@ async fn the_hook_list_counts_each_hours_succeeded_failed_and_skipped_runs() {
     );
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn an_edit_to_another_action_or_trigger_drops_the_secrets_it_no_longer_uses() {
+    let (hub, target, _dir) = start(&[], None).await;
+    let made = hub
+        .api(Method::POST, "/api/hooks")
+        .json(&json!({"id": "moving", "triggerConfig": {"webhookPath": "moving", "webhookSecret": "first"},
+            "action": "webhook",
+            "actionConfig": {"webhookUrl": target.url, "sign": "github", "signingSecret": "signing"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let put = |hook: Value| hub.api(Method::PUT, "/api/hooks/moving").json(&hook).send();
+
+    // The form sends what it shows: no secrets, which the hub keeps only where they still apply.
+    let tool = put(
+        json!({"triggerConfig": {"webhookPath": "moving"}, "action": "execute_tool",
+        "actionConfig": {"toolId": "deploy", "toolParams": {"ref": "main", "where": "here"}}}),
+    );
+    let tool = tool.await.unwrap();
+    assert_eq!(tool.status(), 200, "{}", tool.text().await.unwrap());
+    let schedule = put(
+        json!({"trigger": "schedule", "triggerConfig": {"cron": "0 6 * * *"},
+        "action": "execute_tool", "actionConfig": {"toolId": "deploy", "toolParams": {"ref": "main", "where": "here"}}}),
+    );
+    let schedule = schedule.await.unwrap();
+    assert_eq!(schedule.status(), 200, "{}", schedule.text().await.unwrap());
+
+    // Back to a webhook: it has no secret to keep, so it gets one, shown once as on create.
+    let back = put(
+        json!({"triggerConfig": {"webhookPath": "moving"}, "action": "webhook",
+        "actionConfig": {"webhookUrl": target.url}}),
+    );
+    let back: Value = back.await.unwrap().json().await.unwrap();
+    let secret = back["webhookSecret"]
+        .as_str()
+        .expect("a new secret, shown once");
+    assert_eq!(back["hasSecret"], true);
+    accepted_ids(hub.deliver("moving", secret, "{}").await).await;
+    let again = hub.get_json("/api/hooks/moving").await;
+    assert!(again.get("webhookSecret").is_none(), "shown only once");
+    hub.stop().await;
+}

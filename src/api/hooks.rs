@@ -17,7 +17,7 @@ use super::parse_json;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{ExecutionId, Status};
-use crate::hooks::{Hook, LiveHook, Secrets, Source, TriggerKind, redact};
+use crate::hooks::{ActionKind, Hook, LiveHook, Secrets, Source, TriggerKind, redact};
 use crate::verify::TOKEN_SCHEMES;
 
 /// A hook as the API shows it: secrets removed, with where it came from and how it is doing.
@@ -176,7 +176,7 @@ pub async fn replace(
     State(app): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<HookOut>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let existing = editable(&app, &id)?;
     let hook: Hook = parse_json(&body)?;
     save_edit(&app, existing, hook).await
@@ -187,7 +187,7 @@ pub async fn patch(
     State(app): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<HookOut>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let existing = editable(&app, &id)?;
     let patch: Value = parse_json(&body)?;
     // Merged over the hook as a client sees it (secrets left out or redacted), so a patch that
@@ -227,18 +227,28 @@ async fn save_edit(
     app: &AppState,
     existing: Hook,
     mut hook: Hook,
-) -> Result<Json<HookOut>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     if hook.id.is_empty() {
         hook.id = existing.id.clone();
     } else if hook.id != existing.id {
         return Err(ApiError::invalid_field("id", "cannot be changed"));
     }
     // A client that read the hook never saw its secrets; leaving them out keeps them, along
-    // with a rotation's retiring secrets. A new secret replaces them all at once.
-    if hook.trigger_config.webhook_secret.is_empty() {
+    // with a rotation's retiring secrets, as long as the hook still has a use for them (an
+    // edit may turn it into a schedule, or its forward into another action). A new secret
+    // replaces them all at once.
+    let webhook = hook.trigger == TriggerKind::Webhook;
+    let mut generated = None;
+    if webhook && hook.trigger_config.webhook_secret.is_empty() {
         keep_trigger_secrets(&existing, &mut hook)?;
+        // A schedule turned into a webhook has no secret yet: it gets one, as a new hook does.
+        if hook.trigger_config.webhook_secret.is_empty() {
+            let secret = generate_secret(hook.trigger_config.scheme_name());
+            hook.trigger_config.webhook_secret = Secrets(vec![secret.clone()]);
+            generated = Some(secret);
+        }
     }
-    if hook.action_config.signing_secret.is_empty() {
+    if hook.action == ActionKind::Webhook && hook.action_config.signing_secret.is_empty() {
         hook.action_config.signing_secret = existing.action_config.signing_secret.clone();
     }
     restore_redacted(&mut hook, Some(&existing))?;
@@ -248,7 +258,11 @@ async fn save_edit(
     app.reload_hooks()?;
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(&hook.id).ok_or_else(|| not_found(&hook.id))?;
-    Ok(Json(hook_out(app, live)?))
+    let mut out = serde_json::to_value(hook_out(app, live)?).map_err(ApiError::internal)?;
+    if let Some(secret) = generated {
+        out["webhookSecret"] = json!(secret);
+    }
+    Ok(Json(out))
 }
 
 /// Carries the stored secrets over to an edited hook. A token scheme's secret is stored only
