@@ -1,6 +1,8 @@
-// Starts what a browser test needs: a forward target that records what it receives, the real
-// hookhub binary with a temporary config and data dir on a free port, and headless Chromium
-// with a fresh profile. Everything is stopped by `stop()`, and the hub also when node exits.
+// Starts what a browser test needs: a forward target that records what it receives, doubles
+// of the Telegram Bot API and of a model server (doubles.mjs), the real hookhub binary with a
+// temporary config (a tool, the agent, Telegram) and data dir on a free port, and headless
+// Chromium with a fresh profile. Everything is stopped by `stop()`, and the hub also when
+// node exits.
 
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -9,6 +11,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { TELEGRAM_TOKEN, startModel, startTelegram } from './doubles.mjs';
 
 export const ADMIN_TOKEN = 'browser-test-admin-token';
 export const FILE_SECRET = 'file-hook-secret';
@@ -22,14 +25,14 @@ export function hubBinary() {
   return bin;
 }
 
-/** A server on 127.0.0.1:0 that answers 200 and keeps every body it receives. */
+/** A server on 127.0.0.1:0 that answers 200 and keeps every request it receives. */
 async function startTarget() {
   const received = [];
   const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
+      received.push({ method: req.method, headers: req.headers, body: Buffer.concat(chunks).toString() });
       res.writeHead(200, { 'content-type': 'text/plain' }).end('target says ok');
     });
   });
@@ -45,12 +48,25 @@ async function freePort() {
   return port;
 }
 
-function config(port, dir, targetUrl) {
+function config(port, dir, targetUrl, telegramUrl, modelUrl) {
   return `server:
   listen: 127.0.0.1:${port}
   dataDir: ${JSON.stringify(join(dir, 'data'))}
   publicUrl: http://127.0.0.1:${port}
 admin: { token: ${ADMIN_TOKEN} }
+channels:
+  telegram: { botToken: "${TELEGRAM_TOKEN}", apiUrl: "${telegramUrl}" }
+agent:
+  baseUrl: "${modelUrl}/v1"
+  model: browser-model
+  roles:
+    devops: { description: servers and deploys, systemPrompt: You look after the owner's servers. }
+tools:
+  greet:
+    description: Prints a greeting
+    command: [/bin/echo, "hello {{params.name}}"]
+    actions:
+      shout: { command: [/bin/echo, "HELLO {{params.name}}", "{{params.times}}"] }
 hooks:
   - id: from-file
     name: Deploys (from the file)
@@ -72,13 +88,15 @@ async function waitForHealth(url, hub, log) {
   throw new Error(`hookhub did not answer /healthz in 15 s:\n${log.join('')}`);
 }
 
-/** Starts the hub (a forward target, config, data dir) on a free port. */
+/** Starts the hub (a forward target, the doubles, config, data dir) on a free port. */
 export async function startHub() {
   const dir = mkdtempSync(join(tmpdir(), 'hookhub-browser-'));
   const target = await startTarget();
+  const telegram = await startTelegram();
+  const model = await startModel();
   const port = await freePort();
   const configPath = join(dir, 'hooks.yaml');
-  writeFileSync(configPath, config(port, dir, target.url));
+  writeFileSync(configPath, config(port, dir, target.url, telegram.url, model.url));
   const log = [];
   const hub = spawn(hubBinary(), ['serve', '--config', configPath], {
     env: { ...process.env, RUST_LOG: 'warn' },
@@ -91,7 +109,7 @@ export async function startHub() {
   const url = `http://127.0.0.1:${port}`;
   await waitForHealth(url, hub, log);
   return {
-    url, target, log, configPath,
+    url, target, telegram, model, log, configPath,
     async stop() {
       process.off('exit', killHub);
       if (hub.exitCode === null) {
@@ -99,7 +117,10 @@ export async function startHub() {
         await Promise.race([new Promise((ok) => hub.once('exit', ok)), new Promise((ok) => setTimeout(ok, 5000))]);
         if (hub.exitCode === null) killHub();
       }
-      target.server.close();
+      for (const server of [target.server, telegram.server, model.server]) {
+        server.closeAllConnections();
+        server.close();
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
