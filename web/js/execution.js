@@ -1,8 +1,11 @@
-// One execution: what arrived (payload, redacted headers), every attempt with its latency and
-// answer, the output; Replay runs the same delivery again.
+// One execution: what arrived (payload, redacted headers), every attempt (attempts.js), the
+// tries still ahead of a retrying one (retries.js), the output; Replay runs the same delivery
+// again.
 
 import { api } from './api.js';
+import { attemptList } from './attempts.js';
 import { duration, fill, h, pre, statusBadge, toast, when } from './dom.js';
+import { retrySchedule } from './retries.js';
 
 export async function renderExecution(main, id) {
   const e = await api('GET', `/api/executions/${encodeURIComponent(id)}`);
@@ -45,7 +48,8 @@ export async function renderExecution(main, id) {
     section('Payload', h('p', { class: 'muted small' }, `${t.method || ''} /api/webhooks/${t.path || ''}`), pre(t.body ?? t.rawBody ?? null, 'Payload')),
     section('Headers', h('p', { class: 'muted small' }, 'Authorization, cookies, signatures and tokens are stored as [redacted].'), headerTable(t.headers || {})),
     Object.keys(t.query || {}).length ? section('Query', pre(t.query, 'Query')) : null,
-    section('Attempts', attempts(e.attempts || [])),
+    section('Attempts', attemptList(e.attempts || [])),
+    retrySchedule(e.retrySchedule),
     e.output !== undefined ? section('Output', pre(e.output, 'Output')) : null);
 }
 
@@ -62,15 +66,4 @@ function headerTable(headers) {
   if (!names.length) return h('p', { class: 'muted' }, 'No headers recorded.');
   return h('table', { class: 'headers' },
     h('tbody', {}, names.map((n) => h('tr', {}, h('th', { scope: 'row' }, n), h('td', {}, h('code', {}, headers[n]))))));
-}
-
-function attempts(list) {
-  if (!list.length) return h('p', { class: 'muted' }, 'No attempts yet.');
-  return h('ol', { class: 'attempts' }, list.map((a, i) => h('li', {},
-    h('div', { class: 'row-head' },
-      h('strong', {}, `Attempt ${i + 1}`),
-      h('span', { class: `badge outcome-${a.outcome}` }, a.outcome),
-      when(a.startedAt),
-      h('span', { class: 'muted' }, duration(a.durationMs))),
-    pre(a.detail, `Attempt ${i + 1} answer`))));
 }
