@@ -88,4 +88,21 @@ describe('the owner\'s view', { timeout: 180000 }, () => {
     assert.match(await page.locator('.attempts').innerText(), /no answer/);
     consoleErrors.check();
   });
+
+  test('the Hooks page charts each hook\'s last 24 hours', async () => {
+    await api('POST', '/api/hooks', { id: 'counted', name: 'Counted', triggerConfig: { webhookPath: 'counted', webhookSecret: 'c0unted', events: ['push'] }, action: 'execute_tool', actionConfig: { toolId: 'greet', toolParams: { name: '{{webhook.body.who}}' } } });
+    await page.goto(`${hub.url}/#/hooks`);
+    const chart = page.locator('[data-hook="counted"] svg.day-chart');
+    await chart.waitFor();
+    assert.equal(await chart.getAttribute('data-succeeded'), '0');
+    for (const [event, body] of [['push', '{"who":"a"}'], ['push', '{"who":"b"}'], ['push', '{}'], ['ping', '{}']]) {
+      assert.equal((await deliver(hub.url, 'counted', 'c0unted', body, event)).status, 202);
+    }
+    // No reload: the list follows the executions as they end.
+    await page.locator('[data-hook="counted"] svg.day-chart[data-succeeded="2"][data-failed="1"][data-skipped="1"]').waitFor();
+    assert.match(await chart.getAttribute('aria-label'), /Last 24 hours: 2 succeeded, 1 failed, 1 skipped/);
+    assert.match(await chart.locator('g[data-hour="23"] title').textContent(), /2 succeeded, 1 failed, 1 skipped/);
+    assert.equal(await chart.locator('g[data-hour="22"] rect').count(), 0, 'earlier hours are empty');
+    consoleErrors.check();
+  });
 });

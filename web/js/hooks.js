@@ -1,6 +1,8 @@
-// The Hooks page: every hook with its path, action, state and last run; live while open.
+// The Hooks page: every hook with its path, action, state, last run and last 24 hours; live
+// while open.
 
 import { api, listen } from './api.js';
+import { dayChart } from './chart.js';
 import { fill, h, pre, statusBadge, when } from './dom.js';
 
 const EXAMPLE = `hooks:
@@ -59,7 +61,8 @@ function hookRow(hook) {
       hook.readOnly ? h('span', { class: 'badge source', title: 'Defined in the config file: edit it there' }, 'config file') : null,
       statusBadge(last?.status),
       last ? h('span', { class: 'muted small' }, when(last.receivedAt)) : null,
-      hook.queued ? h('span', { class: 'muted small' }, `${hook.queued} waiting`) : null),
+      hook.queued ? h('span', { class: 'muted small' }, `${hook.queued} waiting`) : null,
+      hook.last24h ? h('span', { class: 'day' }, dayChart(hook.last24h), h('span', { class: 'muted small' }, '24 h')) : null),
     h('div', { class: 'hook-actions' },
       h('a', { href: `#/hooks/${encodeURIComponent(hook.id)}`, class: 'button small' }, 'Log'),
       hook.readOnly ? null : h('a', { href: `#/hooks/${encodeURIComponent(hook.id)}/edit`, class: 'button small' }, 'Edit')));
