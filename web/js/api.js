@@ -49,6 +49,18 @@ export async function api(method, path, body) {
   return data;
 }
 
+/** GETs a text answer (such as `?format=yaml`); rejects with an ApiError. */
+export async function apiText(path) {
+  const response = await fetch(path, { credentials: 'same-origin' });
+  const text = await response.text();
+  if (response.ok) return text;
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch { /* not the API's error shape */ }
+  throw new ApiError(response.status, body);
+}
+
 /** Whether this browser is signed in; remembers the session's CSRF token. */
 export async function checkSession() {
   const session = await api('GET', '/api/session');

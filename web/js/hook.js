@@ -6,6 +6,7 @@ import { copyButton, fill, h, pre, toast, when } from './dom.js';
 import { curlCommand, isTimestamped, rememberSecret, sendCommand, takeSecret } from './curl.js';
 import { actionText } from './hooks.js';
 import { renderLog } from './log.js';
+import { yamlExport } from './yaml.js';
 
 const SAMPLE = '{"action":"opened","objectName":"hello from hookhub"}';
 
@@ -14,6 +15,7 @@ export async function renderHook(main, id, tab) {
   const secret = takeSecret(hook.id);
   const base = `#/hooks/${encodeURIComponent(hook.id)}`;
   const body = h('section', { class: 'tab-body' });
+  const yaml = yamlExport(`/api/hooks/${encodeURIComponent(hook.id)}`);
   fill(main,
     h('div', { class: 'page-head' },
       h('h1', {}, hook.name || hook.id),
@@ -23,8 +25,10 @@ export async function renderHook(main, id, tab) {
     secret ? secretOnce(secret) : null,
     hook.trigger === 'schedule' ? h('p', {}, `Runs on the schedule ${hook.triggerConfig.cron} (${hook.triggerConfig.timezone || 'UTC'}).`) : urlCard(hook, secret),
     hook.readOnly
-      ? h('p', { class: 'note' }, 'Defined in the config file: it is read-only here. Edit the file and the hub applies it on save.')
-      : actionsBar(hook),
+      ? [h('p', { class: 'note' }, 'Defined in the config file: it is read-only here. Edit the file and the hub applies it on save.'),
+        h('div', { class: 'actions' }, yaml.button)]
+      : actionsBar(hook, yaml.button),
+    yaml.place,
     h('nav', { class: 'tabs', 'aria-label': 'Hook views' },
       h('a', { href: base, 'aria-current': tab === 'log' ? 'page' : null }, 'Execution log'),
       h('a', { href: `${base}/rejected`, 'aria-current': tab === 'rejected' ? 'page' : null }, 'Rejected deliveries')),
@@ -70,7 +74,7 @@ function urlCard(hook, knownSecret) {
       note));
 }
 
-function actionsBar(hook) {
+function actionsBar(hook, ...more) {
   const path = `/api/hooks/${encodeURIComponent(hook.id)}`;
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
   const act = (label, handler, cls = '') => h('button', {
@@ -114,7 +118,8 @@ function actionsBar(hook) {
       await api('DELETE', path);
       toast('Deleted');
       location.hash = '#/hooks';
-    }, 'danger'));
+    }, 'danger'),
+    more);
 }
 
 async function renderRejected(body, hook) {

@@ -4,6 +4,7 @@
 import { api, listen } from './api.js';
 import { dayChart } from './chart.js';
 import { fill, h, pre, statusBadge, when } from './dom.js';
+import { yamlExport } from './yaml.js';
 
 const EXAMPLE = `hooks:
   - id: github-push
@@ -18,10 +19,13 @@ const EXAMPLE = `hooks:
 
 export async function renderHooks(main) {
   const list = h('div', { class: 'hook-list' });
+  const yaml = yamlExport('/api/hooks', 'Copy all as YAML');
   fill(main,
     h('div', { class: 'page-head' },
       h('h1', {}, 'Hooks'),
-      h('a', { href: '#/hooks/new', class: 'button primary' }, 'New hook')),
+      h('a', { href: '#/hooks/new', class: 'button primary' }, 'New hook'),
+      yaml.button),
+    yaml.place,
     list);
   const load = async () => showHooks(list, (await api('GET', '/api/hooks')).hooks);
   await load();
