@@ -69,6 +69,165 @@ describe('the owner\'s view', { timeout: 180000 }, () => {
     await hub?.stop();
   });
 
+  test('the owner links Telegram with a code made on the Channels page', async () => {
+    await page.getByRole('link', { name: 'Channels' }).click();
+    await page.getByRole('button', { name: 'Make a link code' }).click();
+    const command = await page.locator('#link-code code').innerText();
+    hub.telegram.say(OWNER_CHAT, command);
+    await until(async () => (await getJson('/api/channels')).bindings.length === 1, 'the binding');
+    consoleErrors.check();
+  });
+
+  test('a forward made in the form sends its method, headers, body and signature', async () => {
+    await createInForm({
+      Name: 'Forward it', Path: 'forward-it', 'Forward to URL': hub.target.url, Method: { select: 'PUT' },
+      Headers: 'X-Token: t0ken-1\nX-Event: {{webhook.eventType}}', 'Body template': '{"got": "{{webhook.body.objectName}}"}',
+      'Sign forwarded requests': { select: 'github' }, 'Signing secret': 'sign-s3cret',
+    });
+    const answer = await deliver(hub.url, 'forward-it', secrets['forward-it'], JSON.stringify({ objectName: 'order 7' }));
+    const text = await openRun((await answer.json()).executions[0].executionId);
+    const sent = hub.target.received.at(-1);
+    assert.equal(sent.method, 'PUT');
+    assert.equal(sent.headers['x-token'], 't0ken-1');
+    assert.equal(sent.headers['x-event'], 'push');
+    assert.deepEqual(JSON.parse(sent.body), { got: 'order 7' });
+    assert.equal(sent.headers['x-hub-signature-256'], githubSignature('sign-s3cret', sent.body));
+    assert.match(text, /HTTP 200/);
+    assert.match(text, /target says ok/);
+    assert.match(text, /Latency/);
+    consoleErrors.check();
+  });
+
+  test('editing the forward keeps its redacted header and signing secret', async () => {
+    await page.goto(`${hub.url}/#/hooks/forward-it/edit`);
+    assert.match(await label('Headers').inputValue(), /X-Token: \[redacted\]/);
+    await label('Name').fill('Forward it (renamed)');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Forward it (renamed)' }).waitFor();
+    const before = hub.target.received.length;
+    assert.equal((await deliver(hub.url, 'forward-it', secrets['forward-it'], '{"objectName":"again"}')).status, 202);
+    await until(() => hub.target.received.length > before, 'the forward');
+    const sent = hub.target.received.at(-1);
+    assert.equal(sent.headers['x-token'], 't0ken-1');
+    assert.equal(sent.headers['x-hub-signature-256'], githubSignature('sign-s3cret', sent.body));
+    consoleErrors.check();
+  });
+
+  test('a notify hook made in the form messages the linked chat', async () => {
+    await createInForm({
+      Name: 'Tell me', Path: 'tell-me', Action: { select: 'notify' },
+      Message: 'Order {{webhook.body.objectName}} arrived', Telegram: { check: true },
+    });
+    const answer = await deliver(hub.url, 'tell-me', secrets['tell-me'], JSON.stringify({ objectName: '#8' }));
+    const text = await openRun((await answer.json()).executions[0].executionId);
+    assert.ok(hub.telegram.sent.some((m) => m.chatId === String(OWNER_CHAT) && m.text === 'Order #8 arrived'));
+    assert.match(text, /telegram · @owner/);
+    assert.match(text, /delivered/);
+    const hook = await getJson('/api/hooks/tell-me');
+    assert.deepEqual(hook.actionConfig, { notifyMessage: 'Order {{webhook.body.objectName}} arrived', channels: ['telegram'] });
+    consoleErrors.check();
+  });
+
+  test('a spawn_agent hook made in the form asks the model and sends me its answer', async () => {
+    await createInForm({
+      Name: 'Ask', Path: 'ask', Action: { select: 'spawn_agent' }, Prompt: 'Summarise this order.',
+      Topic: 'devops', 'Send me the answer': { check: true },
+    });
+    const answer = await deliver(hub.url, 'ask', secrets.ask, JSON.stringify({ objectName: 'order 9' }));
+    const text = await openRun((await answer.json()).executions[0].executionId);
+    const asked = JSON.stringify(hub.model.requests.at(-1).messages);
+    assert.match(asked, /Summarise this order\./);
+    assert.match(asked, /order 9/);
+    assert.ok(hub.telegram.sent.some((m) => m.text === hub.model.reply));
+    assert.match(text, /Role\s+devops/);
+    assert.match(text, /Prompt/);
+    assert.match(text, /Answer/);
+    assert.ok(text.includes(hub.model.reply));
+    consoleErrors.check();
+  });
+
+  test('an execute_tool hook picks the tool, its action and params from the config file', async () => {
+    await page.goto(`${hub.url}/#/hooks/new`);
+    await label('Action').selectOption('execute_tool');
+    await label('Tool action').selectOption('shout');
+    await page.getByText('This command uses: name, times.').waitFor();
+    await createInForm({
+      Name: 'Greeter', Path: 'greeter', Action: { select: 'execute_tool' }, Tool: { select: 'greet' },
+      'Tool action': { select: 'shout' }, Parameters: 'name={{webhook.body.who}}\ntimes=2',
+    });
+    const answer = await deliver(hub.url, 'greeter', secrets.greeter, JSON.stringify({ who: 'Ada' }));
+    const text = await openRun((await answer.json()).executions[0].executionId);
+    assert.match(text, /Exit code\s+0/);
+    assert.match(text, /stdout\s+HELLO Ada 2/);
+    consoleErrors.check();
+  });
+
+  test('a schedule hook made in the form runs on Send test', async () => {
+    await createInForm({
+      Name: 'Nightly', Trigger: { select: 'schedule' }, 'Cron pattern': '0 3 * * *',
+      'Time zone': 'Europe/Berlin', Action: { select: 'notify' }, Message: 'Good night',
+    });
+    await page.getByText('Runs on the schedule 0 3 * * * (Europe/Berlin).').waitFor();
+    assert.equal(secrets.nightly, undefined, 'a schedule has no secret to show');
+    await page.getByRole('button', { name: 'Send test' }).click();
+    await page.locator('[data-execution][data-status="succeeded"]', { hasText: 'test run' }).waitFor();
+    assert.ok(hub.telegram.sent.some((m) => m.text === 'Good night'));
+    consoleErrors.check();
+  });
+
+  test('editing API-made hooks in the form keeps every field it does not change', async () => {
+    const made = [
+      { id: 'api-notify', name: 'From the API', triggerConfig: { webhookPath: 'api-notify', webhookSecret: 'api-s3cret', events: ['push'], lockKey: '{{webhook.body.id}}', dedupeKey: '{{webhook.body.id}}', mergeQuery: true, methods: ['GET'] },
+        action: 'notify', actionConfig: { notifyMessage: 'API {{webhook.body.id}}', channels: ['telegram'], concurrency: 3, retryOnCrash: true } },
+      { id: 'api-hmac', name: 'Custom signer', triggerConfig: { webhookPath: 'api-hmac', scheme: 'hmac', webhookSecret: 'hmac-s3cret', header: 'X-Sig', algorithm: 'sha512', encoding: 'base64', prefix: 'v1=', signedPayload: '{timestamp}.{body}', timestampHeader: 'X-Ts', tolerance: '10m', ipAllowlist: ['127.0.0.1/32'] },
+        action: 'webhook', actionConfig: { webhookUrl: hub.target.url.replace('http://', 'http://user:pass@') + '?key=k3y', headers: { 'X-Api-Key': 'hdr-s3cret' }, sign: 'standard', signingSecret: 'whsec_c2lnbmluZy1zZWNyZXQ=', bodyTemplate: '{"id": "{{webhook.body.id}}"}\n' } },
+    ];
+    for (const hook of made) {
+      assert.equal((await api('POST', '/api/hooks', hook)).status, 201);
+      const before = await getJson(`/api/hooks/${hook.id}`);
+      await page.goto(`${hub.url}/#/hooks/${hook.id}/edit`);
+      await label('Name').fill(`${hook.name} (renamed)`);
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('heading', { name: `${hook.name} (renamed)` }).waitFor();
+      const { lastExecution: _, ...after } = await getJson(`/api/hooks/${hook.id}`);
+      delete before.lastExecution;
+      assert.deepEqual(after, { ...before, name: `${hook.name} (renamed)` });
+    }
+    // The stored credentials behind [redacted] still reach the target.
+    const count = hub.target.received.length;
+    assert.equal((await api('POST', '/api/hooks/api-hmac/test')).status, 202);
+    await until(() => hub.target.received.length > count, 'the test forward');
+    const sent = hub.target.received.at(-1);
+    assert.equal(sent.headers['x-api-key'], 'hdr-s3cret');
+    assert.ok(sent.headers['webhook-signature'], 'still signed');
+    consoleErrors.check();
+  });
+
+  test('Copy as YAML gives the hook for the config file, secrets as placeholders', async () => {
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: hub.url });
+    await page.goto(`${hub.url}/#/hooks/forward-it`);
+    await page.getByRole('heading', { name: 'Forward it (renamed)' }).waitFor();
+    await page.getByRole('button', { name: 'Copy as YAML' }).click();
+    const area = page.locator('#hook-yaml');
+    await area.waitFor({ state: 'visible' });
+    const yaml = await area.inputValue();
+    assert.match(yaml, /^hooks:$/m);
+    assert.match(yaml, /^ {2}- id: forward-it$/m);
+    for (const v of ['FORWARD_IT_WEBHOOK_SECRET', 'FORWARD_IT_SIGNING_SECRET', 'FORWARD_IT_HEADER_X_TOKEN']) {
+      assert.ok(yaml.includes(`"\${${v}}"`) && yaml.includes(`#   ${v}: `), `${v} in\n${yaml}`);
+    }
+    for (const secret of [secrets['forward-it'], 'sign-s3cret', 't0ken-1']) assert.ok(!yaml.includes(secret), `${secret} leaked`);
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), yaml, 'on the clipboard too');
+
+    await page.goto(`${hub.url}/#/hooks`);
+    await page.locator('[data-hook="from-file"]').waitFor();
+    await page.getByRole('button', { name: 'Copy all as YAML' }).click();
+    await area.waitFor({ state: 'visible' });
+    const all = await area.inputValue();
+    for (const id of ['from-file', 'forward-it', 'tell-me', 'ask', 'greeter', 'nightly']) assert.match(all, new RegExp(`- id: ${id}$`, 'm'));
+    consoleErrors.check();
+  });
+
   test('a retrying execution shows when each remaining try would run', async () => {
     const made = await api('POST', '/api/hooks', { id: 'flaky', triggerConfig: { webhookPath: 'flaky' }, action: 'webhook', actionConfig: { webhookUrl: 'http://127.0.0.1:9/closed' } });
     const { webhookSecret } = await made.json();
@@ -103,6 +262,19 @@ describe('the owner\'s view', { timeout: 180000 }, () => {
     assert.match(await chart.getAttribute('aria-label'), /Last 24 hours: 2 succeeded, 1 failed, 1 skipped/);
     assert.match(await chart.locator('g[data-hour="23"] title').textContent(), /2 succeeded, 1 failed, 1 skipped/);
     assert.equal(await chart.locator('g[data-hour="22"] rect').count(), 0, 'earlier hours are empty');
+    consoleErrors.check();
+  });
+
+  test('the new form and an agent run fit a phone screen', async () => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    const run = (await getJson('/api/hooks/ask/executions')).executions[0].id;
+    for (const route of ['#/hooks', '#/hooks/new', '#/hooks/api-hmac/edit', `#/executions/${run}`]) {
+      await page.goto(`${hub.url}/${route}`);
+      await page.locator('main h1').first().waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${route} is ${overflow}px wider than the screen`);
+    }
+    await page.setViewportSize({ width: 1100, height: 900 });
     consoleErrors.check();
   });
 });

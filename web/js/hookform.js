@@ -1,158 +1,173 @@
-// Create and edit a hook. Each field has a label and help; the API decides what is valid,
-// and its 422 answer is shown under the field it names.
+// Create and edit a hook: every field of the four actions and both triggers (hookfields.js),
+// with the tools and agent roles the config file offers (GET /api/tools). What the form does
+// not show is kept as the API gave it, so an edit never drops a setting; a field that does not
+// apply to the choices made is left out. The API decides what is valid, and its 422 answer is
+// shown under the field it names.
 
 import { api } from './api.js';
 import { field, fill, h } from './dom.js';
 import { rememberSecret } from './curl.js';
-
-const SCHEMES = [
-  ['github', 'github: X-Hub-Signature-256 (GitHub, Gitea, Bitbucket, most senders)'],
-  ['gitea', 'gitea: X-Gitea-Signature'], ['gitlab', 'gitlab: X-Gitlab-Token'],
-  ['standard', 'standard: Standard Webhooks / Svix (whsec_ keys)'], ['stripe', 'stripe: Stripe-Signature'],
-  ['slack', 'slack: X-Slack-Signature'], ['shopify', 'shopify: X-Shopify-Hmac-Sha256'],
-  ['linear', 'linear: Linear-Signature'], ['bearer', 'bearer: Authorization: Bearer <secret>'],
-  ['header', 'header: the secret in a header you name'], ['hmac', 'hmac: a custom HMAC (set its options in the config file or API)'],
-];
-
-// path, label, help, kind, and the part of the form it belongs to (shown for that choice only).
-const FIELDS = [
-  { path: 'name', label: 'Name', help: 'What the hook is for, as you will see it in lists.' },
-  { path: 'id', label: 'Id', help: 'Letters a-z, digits, - and _. Made from the name when left empty; it cannot change later.', createOnly: true },
-  { path: 'enabled', label: 'Enabled', help: 'A disabled hook answers 404 to deliveries and does not run on its schedule.', kind: 'checkbox' },
-  { path: 'trigger', label: 'Trigger', help: 'What starts the hook.', kind: 'select', options: [['webhook', 'Webhook: a sender posts to a URL'], ['schedule', 'Schedule: a cron pattern']] },
-  { path: 'triggerConfig.webhookPath', group: 'webhook', label: 'Path', help: 'The end of the URL: /api/webhooks/<path>. 1-128 of a-z 0-9 - _ /.' },
-  { path: 'triggerConfig.scheme', group: 'webhook', label: 'Verification scheme', help: 'How the sender proves it knows the secret.', kind: 'select', options: SCHEMES },
-  { path: 'triggerConfig.webhookSecret', group: 'webhook', label: 'Secret', kind: 'secret', help: 'Shared with the sender. Leave empty to have one generated and shown once.', editHelp: 'Leave empty to keep the current secret; use Rotate secret for a grace period.' },
-  { path: 'triggerConfig.header', group: 'webhook', label: 'Header name', help: 'Only for the header and hmac schemes: the header that carries the secret or signature.' },
-  { path: 'triggerConfig.events', group: 'webhook', label: 'Events', kind: 'list', help: 'Comma-separated event types that run the hook (e.g. push, pull_request); empty runs every delivery.' },
-  { path: 'triggerConfig.filter', group: 'webhook', label: 'Filter', help: "A CEL expression over body, headers, query and eventType that must be true, e.g. body.action == 'opened'." },
-  { path: 'triggerConfig.ipAllowlist', group: 'webhook', label: 'Allowed networks', kind: 'list', help: 'Comma-separated CIDRs that may deliver (e.g. 192.30.252.0/22); empty allows anyone with the secret.' },
-  { path: 'triggerConfig.cron', group: 'schedule', label: 'Cron pattern', help: 'Minute hour day month weekday, e.g. 30 7 * * 1-5 for 7:30 on weekdays.' },
-  { path: 'triggerConfig.timezone', group: 'schedule', label: 'Time zone', help: 'An IANA name such as Europe/Berlin; UTC when empty.' },
-  { path: 'action', label: 'Action', help: 'What runs for each accepted delivery.', kind: 'select', options: [['webhook', 'Forward the event to another URL'], ['execute_tool', 'Run a tool from the config file']] },
-  { path: 'actionConfig.webhookUrl', group: 'action-webhook', label: 'Forward to URL', help: 'An http:// or https:// URL. Failures are retried for about 1.5 hours.', editHelp: 'Credentials in it (user:pass@, query values) are shown as [redacted]: leave the URL as it is to keep them, or type the whole URL again.' },
-  { path: 'actionConfig.webhookMethod', group: 'action-webhook', label: 'Method', help: 'POST when empty.' },
-  { path: 'actionConfig.sign', group: 'action-webhook', label: 'Sign forwarded requests', kind: 'select', options: [['', 'not signed'], ['github', 'github (X-Hub-Signature-256)'], ['standard', 'Standard Webhooks']], help: 'Lets the receiver verify the hub sent it.' },
-  { path: 'actionConfig.signingSecret', group: 'action-webhook', label: 'Signing secret', kind: 'secret', help: 'Needed when signing.', editHelp: 'Leave empty to keep the current one.' },
-  { path: 'actionConfig.bodyTemplate', group: 'action-webhook', label: 'Body template', kind: 'textarea', help: 'Handlebars over webhook, hook and execution, e.g. {"text": "{{webhook.body.action}}"}. Empty forwards the received body unchanged.' },
-  { path: 'actionConfig.toolId', group: 'action-execute_tool', label: 'Tool', help: 'The id of a tool under tools: in the config file. Tools are only defined there.' },
-  { path: 'actionConfig.toolAction', group: 'action-execute_tool', label: 'Tool action', help: 'One of the tool\'s named actions, when it has several.' },
-  { path: 'actionConfig.toolParams', group: 'action-execute_tool', label: 'Parameters', kind: 'pairs', help: 'One NAME=template a line; reach the tool as {{params.NAME}}.' },
-  { path: 'actionConfig.concurrency', label: 'Runs at once', kind: 'number', help: 'How many executions of this hook may run at the same time (1-20, default 2).' },
-];
+import { FIELDS, SECTIONS } from './hookfields.js';
+import { makeInput, readInput, replaceOptions } from './inputs.js';
 
 /** Fields the API adds to a hook it shows; a hook sent back must not carry them. */
-const SHOWN_ONLY = ['source', 'readOnly', 'url', 'hasSecret', 'queued', 'lastExecution'];
+const SHOWN_ONLY = ['source', 'readOnly', 'url', 'hasSecret', 'queued', 'lastExecution', 'last24h'];
+const NEW_HOOK = { enabled: true, trigger: 'webhook', action: 'webhook', triggerConfig: { scheme: 'github' }, actionConfig: {} };
 
 export async function renderHookForm(main, id) {
-  const hook = id ? await api('GET', `/api/hooks/${encodeURIComponent(id)}`) : null;
+  const [hook, offer] = await Promise.all([
+    id ? api('GET', `/api/hooks/${encodeURIComponent(id)}`) : null,
+    // An older hub without the list still gets a form, with no tools to pick.
+    api('GET', '/api/tools').catch(() => ({ tools: [], agent: null })),
+  ]);
   if (hook?.readOnly) {
     fill(main, h('h1', {}, hook.name || hook.id),
       h('p', {}, 'This hook comes from the config file and is read-only here: edit the file, and the hub applies it on save.'),
       h('a', { href: `#/hooks/${encodeURIComponent(id)}` }, 'Back to the hook'));
     return;
   }
-  const base = hook ? structuredClone(hook) : { enabled: true, trigger: 'webhook', action: 'webhook', triggerConfig: { scheme: 'github' }, actionConfig: {} };
+  const base = structuredClone(hook || NEW_HOOK);
   SHOWN_ONLY.forEach((k) => delete base[k]);
-  const inputs = new Map(FIELDS.filter((f) => !(hook && f.createOnly)).map((f) => [f.path, makeInput(f, get(base, f.path))]));
-  const formError = h('p', { class: 'error', role: 'alert', hidden: true });
-  const form = h('form', { class: 'card hook-form', novalidate: true },
-    h('h1', {}, hook ? `Edit ${hook.name || hook.id}` : 'New hook'),
-    [...inputs].map(([path, input]) => {
-      const f = FIELDS.find((x) => x.path === path);
-      const help = hook && f.editHelp ? f.editHelp : f.help;
-      return h('div', { dataset: { group: f.group || '' } }, field({ label: f.label, name: path, help, input }));
-    }),
-    formError,
-    h('div', { class: 'form-actions' },
-      h('button', { type: 'submit', class: 'primary' }, hook ? 'Save' : 'Create hook'),
-      h('a', { href: hook ? `#/hooks/${encodeURIComponent(id)}` : '#/hooks', class: 'button' }, 'Cancel')));
-  const showGroups = () => {
-    const trigger = inputs.get('trigger').value;
-    const action = `action-${inputs.get('action').value}`;
-    for (const div of form.querySelectorAll('[data-group]')) {
-      const group = div.dataset.group;
-      div.hidden = group !== '' && group !== trigger && group !== action;
+  const form = new HookForm(base, hook, offer);
+  fill(main, form.element);
+  form.element.querySelector('input, select')?.focus();
+}
+
+class HookForm {
+  constructor(base, hook, offer) {
+    this.base = base;
+    this.hook = hook;
+    this.offer = offer;
+    this.fields = FIELDS.filter((f) => !(hook && f.createOnly));
+    const start = this.choices(base);
+    this.toolId = start.toolId;
+    this.inputs = new Map(this.fields.map((f) => [f, makeInput(f, get(base, f.path), this.optionsOf(f, start))]));
+    this.rows = new Map(this.fields.map((f) => [f, this.row(f)]));
+    this.formError = h('p', { class: 'error', role: 'alert', hidden: true });
+    this.element = h('form', { class: 'card hook-form', novalidate: true },
+      h('h1', {}, hook ? `Edit ${hook.name || hook.id}` : 'New hook'),
+      SECTIONS.map(([key, title]) => this.section(key, title)),
+      this.formError,
+      h('div', { class: 'form-actions' },
+        h('button', { type: 'submit', class: 'primary' }, hook ? 'Save' : 'Create hook'),
+        h('a', { href: hook ? `#/hooks/${encodeURIComponent(hook.id)}` : '#/hooks', class: 'button' }, 'Cancel')));
+    this.element.addEventListener('change', () => this.update());
+    this.element.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.save();
+    });
+    this.update();
+  }
+
+  /** What decides which fields apply: the values chosen now (or in `hook`). */
+  choices(hook) {
+    if (hook) return { trigger: hook.trigger || 'webhook', scheme: hook.triggerConfig?.scheme || 'github', action: hook.action, toolId: hook.actionConfig?.toolId };
+    const value = (path) => this.inputs.get(this.fields.find((f) => f.path === path))?.value;
+    return { trigger: value('trigger'), scheme: value('triggerConfig.scheme'), action: value('action'), toolId: value('actionConfig.toolId') };
+  }
+
+  optionsOf(f, chosen) {
+    return typeof f.options === 'function' ? f.options(this.offer, chosen) : f.options;
+  }
+
+  row(f) {
+    const input = this.inputs.get(f);
+    const help = this.hook && f.editHelp ? f.editHelp : f.help;
+    if (f.kind !== 'checks') {
+      const row = field({ label: f.label, name: f.path, help, input });
+      if (f.suggest) row.append(suggestions(input, f.suggest(this.offer)));
+      return row;
     }
-  };
-  inputs.get('trigger').addEventListener('change', showGroups);
-  inputs.get('action').addEventListener('change', showGroups);
-  showGroups();
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    save(form, formError, inputs, base, hook);
-  });
-  fill(main, form);
-  form.querySelector('input, select')?.focus();
-}
-
-async function save(form, formError, inputs, base, hook) {
-  form.querySelectorAll('.field .error').forEach((e) => { e.hidden = true; });
-  form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
-  formError.hidden = true;
-  const body = structuredClone(base);
-  for (const [path, input] of inputs) {
-    const f = FIELDS.find((x) => x.path === path);
-    const hidden = input.closest('[data-group]').hidden;
-    set(body, path, hidden ? undefined : readInput(f, input));
+    input.dataset.field = f.path;
+    return h('fieldset', { class: 'field', dataset: { for: f.path } },
+      h('legend', {}, f.label), input, h('p', { class: 'help' }, help), h('p', { class: 'error', role: 'alert', hidden: true }));
   }
-  try {
-    const saved = hook
-      ? await api('PUT', `/api/hooks/${encodeURIComponent(hook.id)}`, body)
-      : await api('POST', '/api/hooks', body);
-    if (saved.webhookSecret) rememberSecret(saved.id, saved.webhookSecret);
-    location.hash = `#/hooks/${encodeURIComponent(saved.id)}`;
-  } catch (error) {
-    showError(form, formError, error);
-  }
-}
 
-function showError(form, formError, error) {
-  const path = (error.field || '').replace(/\[\d+\]/g, '');
-  const input = path && form.querySelector(`[data-field="${CSS.escape(path)}"]`);
-  if (input && !input.closest('[data-group]').hidden) {
+  section(key, title) {
+    const rows = this.fields.filter((f) => f.section === key).map((f) => this.rows.get(f));
+    if (key === 'more') return h('details', { class: 'more-options' }, h('summary', {}, title), rows);
+    return h('fieldset', { class: 'form-section' }, h('legend', {}, title), rows);
+  }
+
+  /** Shows the fields that apply, and the actions of the tool picked. */
+  update() {
+    const chosen = this.choices();
+    for (const [f, row] of this.rows) row.hidden = Boolean(f.when) && !f.when(chosen);
+    // Only a change of tool changes the actions offered: until then a saved action the
+    // config file no longer has stays selected, as saved.
+    if (chosen.toolId !== this.toolId) {
+      this.toolId = chosen.toolId;
+      const f = this.fields.find((x) => x.path === 'actionConfig.toolAction');
+      replaceOptions(this.inputs.get(f), this.optionsOf(f, chosen));
+    }
+    this.describeParams(chosen);
+  }
+
+  /** Under Parameters: the names the chosen tool's command uses. */
+  describeParams(chosen) {
+    const f = this.fields.find((x) => x.path === 'actionConfig.toolParams');
+    const help = this.rows.get(f).querySelector('.help');
+    const tool = this.offer.tools.find((t) => t.id === chosen.toolId);
+    const actionName = this.inputs.get(this.fields.find((x) => x.path === 'actionConfig.toolAction')).value;
+    const params = actionName ? tool?.actions.find((a) => a.name === actionName)?.params : tool?.params;
+    help.textContent = !this.offer.tools.length
+      ? 'No tools are configured: define them under tools: in the config file.'
+      : params?.length ? `${f.help} This command uses: ${params.join(', ')}.` : `${f.help} This command uses none.`;
+  }
+
+  /** What to save for `f`: nothing when hidden, nor the default of a field left absent. */
+  valueOf(f, input) {
+    if (this.rows.get(f).hidden) return undefined;
+    const value = readInput(f, input);
+    return value === f.default && get(this.base, f.path) === undefined ? undefined : value;
+  }
+
+  async save() {
+    const form = this.element;
+    form.querySelectorAll('.field .error').forEach((e) => { e.hidden = true; });
+    form.querySelectorAll('[aria-invalid]').forEach((e) => e.removeAttribute('aria-invalid'));
+    this.formError.hidden = true;
+    const body = structuredClone(this.base);
+    for (const [f, input] of this.inputs) set(body, f.path, this.valueOf(f, input));
+    try {
+      const saved = this.hook
+        ? await api('PUT', `/api/hooks/${encodeURIComponent(this.hook.id)}`, body)
+        : await api('POST', '/api/hooks', body);
+      if (saved.webhookSecret) rememberSecret(saved.id, saved.webhookSecret);
+      location.hash = `#/hooks/${encodeURIComponent(saved.id)}`;
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  /** Puts an API error under the field it names (or its nearest shown parent field). */
+  showError(error) {
+    let path = (error.field || '').replace(/\[\d+\]/g, '');
+    let input = null;
+    while (path && !input) {
+      const f = this.fields.find((x) => x.path === path);
+      input = f && !this.rows.get(f).hidden ? this.inputs.get(f) : null;
+      path = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : '';
+    }
+    if (!input) {
+      this.formError.textContent = error.message;
+      this.formError.hidden = false;
+      return;
+    }
     const slot = input.closest('.field').querySelector('.error');
     slot.textContent = error.message.startsWith(`${error.field}: `) ? error.message.slice(error.field.length + 2) : error.message;
     slot.hidden = false;
     input.setAttribute('aria-invalid', 'true');
+    input.closest('details')?.setAttribute('open', '');
     input.focus();
-    return;
-  }
-  formError.textContent = error.message;
-  formError.hidden = false;
-}
-
-function makeInput(f, value) {
-  switch (f.kind) {
-    case 'checkbox': return h('input', { type: 'checkbox', checked: value !== false });
-    case 'select': {
-      const select = h('select', {}, f.options.map(([v, text]) => h('option', { value: v }, text)));
-      select.value = value ?? f.options[0][0];
-      return select;
-    }
-    case 'textarea': return h('textarea', { rows: 4, value: value ?? '' });
-    case 'pairs': return h('textarea', { rows: 3, value: Object.entries(value || {}).map(([k, v]) => `${k}=${v}`).join('\n') });
-    case 'list': return h('input', { type: 'text', value: (value || []).join(', ') });
-    case 'number': return h('input', { type: 'number', min: 1, max: 20, value: value ?? '' });
-    case 'secret': return h('input', { type: 'password', autocomplete: 'new-password', value: '' });
-    default: return h('input', { type: 'text', value: value ?? '' });
   }
 }
 
-/** The field's value for the API; undefined leaves the key out. */
-function readInput(f, input) {
-  const text = input.value?.trim();
-  switch (f.kind) {
-    case 'checkbox': return input.checked;
-    case 'list': return text ? text.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    case 'number': return text ? Number(text) : undefined;
-    case 'pairs': {
-      const lines = text ? text.split('\n').map((l) => l.trim()).filter(Boolean) : [];
-      if (!lines.length) return undefined;
-      return Object.fromEntries(lines.map((l) => { const i = l.indexOf('='); return i < 0 ? [l, ''] : [l.slice(0, i).trim(), l.slice(i + 1)]; }));
-    }
-    default: return text ? text : undefined;
-  }
+/** A list of suggested values for a text input; any other text is allowed too. */
+function suggestions(input, options) {
+  const list = h('datalist', { id: `${input.id}-suggestions` }, options.map(([v, text]) => h('option', { value: v }, text)));
+  input.setAttribute('list', list.id);
+  return list;
 }
 
 function get(obj, path) {

@@ -76,5 +76,7 @@ export function actionText(hook) {
   const c = hook.actionConfig || {};
   if (hook.action === 'webhook') return `forward to ${c.webhookUrl || '?'}`;
   if (hook.action === 'execute_tool') return `run tool ${c.toolId || '?'}${c.toolAction ? ` (${c.toolAction})` : ''}`;
+  if (hook.action === 'notify') return `notify on ${c.channels?.length ? c.channels.join(' and ') : 'every channel'}`;
+  if (hook.action === 'spawn_agent') return `ask the agent${c.agentTopic ? ` (${c.agentTopic})` : ''}`;
   return hook.action;
 }
