@@ -21,6 +21,11 @@ async function seed(hub) {
   await deliver(hub.url, 'deploys', 'wrong-secret', '{}');
   const partner = await fetch(`${hub.url}/api/hooks/flaky-partner/rotate-secret`, { method: 'POST', headers: bearer, body: '{}' }).then((r) => r.json());
   await deliver(hub.url, 'partner', partner.webhookSecret, JSON.stringify({ objectName: 'invoice 77' }));
+  // A tool hook with a run of each kind for the chart: ran, failed (no `who`), skipped (ping).
+  const greeter = await make({ name: 'Greeter', triggerConfig: { webhookPath: 'greeter', events: ['push'] }, action: 'execute_tool', actionConfig: { toolId: 'greet', toolAction: 'shout', toolParams: { name: '{{webhook.body.who}}', times: '2' } } });
+  for (const [event, body] of [['push', { who: 'Ada', objectName: 'hello Ada' }], ['push', { who: 'Grace' }], ['push', {}], ['ping', {}]]) {
+    await deliver(hub.url, 'greeter', greeter.webhookSecret, JSON.stringify(body), event);
+  }
   return orders;
 }
 
@@ -47,9 +52,28 @@ async function main() {
     await page.locator('summary', { hasText: 'Test it with curl' }).click();
     await page.locator('#curl-secret').fill(orders.webhookSecret);
     await shot('hook-log', true);
+    await page.getByRole('button', { name: 'Copy as YAML' }).click();
+    await page.locator('#hook-yaml').waitFor();
+    await page.locator('#toast.shown').waitFor({ state: 'detached' });
+    await page.locator('.yaml-export').screenshot({ path: join(OUT, 'hook-yaml.png') });
     await page.locator('[data-execution] a').first().click();
     await page.getByRole('heading', { name: 'Payload' }).waitFor();
     await shot('execution', true);
+    const runs = (await fetch(`${hub.url}/api/hooks/greeter/executions?status=succeeded`, { headers: bearer }).then((r) => r.json())).executions;
+    await page.goto(`${hub.url}/#/executions/${runs.at(-1).id}`);
+    await page.getByRole('heading', { name: 'Attempts' }).waitFor();
+    await page.locator('section', { hasText: 'Attempts' }).last().screenshot({ path: join(OUT, 'execution-tool.png') });
+    const flaky = (await fetch(`${hub.url}/api/hooks/flaky-partner/executions`, { headers: bearer }).then((r) => r.json())).executions;
+    await page.goto(`${hub.url}/#/executions/${flaky[0].id}`);
+    await page.locator('#retry-schedule').waitFor();
+    await shot('execution-retrying', true);
+    await page.goto(`${hub.url}/#/hooks/new`);
+    await page.getByLabel('Name', { exact: true }).fill('Greet the sender');
+    await page.getByLabel('Path', { exact: true }).fill('greet');
+    await page.getByLabel('Action', { exact: true }).selectOption('execute_tool');
+    await page.getByLabel('Tool action', { exact: true }).selectOption('shout');
+    await page.getByLabel('Parameters', { exact: true }).fill('name={{webhook.body.who}}\ntimes=2');
+    await page.locator('fieldset', { hasText: 'What it does' }).screenshot({ path: join(OUT, 'hook-form-tool.png') });
     await page.goto(`${hub.url}/#/hooks/new`);
     await page.getByLabel('Name', { exact: true }).fill('Broken');
     await page.getByLabel('Path', { exact: true }).fill('Not A Path!');
