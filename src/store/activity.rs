@@ -73,23 +73,8 @@ impl Database {
 mod tests {
     use super::*;
     use crate::store::Store;
-    use crate::execution::{Execution, RawBody, Trigger};
-
-    fn execution(hook: &str, at: Millis, status: Status) -> Execution {
-        let trigger = Trigger {
-            path: hook.into(),
-            method: "POST".into(),
-            headers: Default::default(),
-            query: Default::default(),
-            query_in_body: true,
-            body: serde_json::Value::Null,
-            raw_body: RawBody(b"{}".to_vec()),
-        };
-        Execution {
-            status,
-            ..Execution::queued(hook, trigger, at)
-        }
-    }
+    use crate::execution::Execution;
+    use crate::store::executions::tests::execution;
 
     /// Half past a whole hour.
     const NOW: Millis = 1_700_001_000_000;

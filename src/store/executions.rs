@@ -314,12 +314,13 @@ fn job_value(e: &Execution) -> Result<Vec<u8>, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::execution::{RawBody, Trigger};
     use crate::store::Store;
 
-    fn execution(hook: &str, at: Millis, status: Status) -> Execution {
+    /// An execution of `hook` received at `at` with `status`, and a small payload.
+    pub(in crate::store) fn execution(hook: &str, at: Millis, status: Status) -> Execution {
         let trigger = Trigger {
             path: hook.into(),
             method: "POST".into(),
