@@ -179,6 +179,8 @@ describe('the owner\'s view', { timeout: 180000 }, () => {
     const made = [
       { id: 'api-notify', name: 'From the API', triggerConfig: { webhookPath: 'api-notify', webhookSecret: 'api-s3cret', events: ['push'], lockKey: '{{webhook.body.id}}', dedupeKey: '{{webhook.body.id}}', mergeQuery: true, methods: ['GET'] },
         action: 'notify', actionConfig: { notifyMessage: 'API {{webhook.body.id}}', channels: ['telegram'], concurrency: 3, retryOnCrash: true } },
+      { id: 'api-agent', name: 'Quiet agent', triggerConfig: { webhookPath: 'api-agent', webhookSecret: 'agent-s3cret' },
+        action: 'spawn_agent', actionConfig: { agentPrompt: 'Look.', notifyOwner: false } },
       { id: 'api-hmac', name: 'Custom signer', triggerConfig: { webhookPath: 'api-hmac', scheme: 'hmac', webhookSecret: 'hmac-s3cret', header: 'X-Sig', algorithm: 'sha512', encoding: 'base64', prefix: 'v1=', signedPayload: '{timestamp}.{body}', timestampHeader: 'X-Ts', tolerance: '10m', ipAllowlist: ['127.0.0.1/32'] },
         action: 'webhook', actionConfig: { webhookUrl: hub.target.url.replace('http://', 'http://user:pass@') + '?key=k3y', headers: { 'X-Api-Key': 'hdr-s3cret' }, sign: 'standard', signingSecret: 'whsec_c2lnbmluZy1zZWNyZXQ=', bodyTemplate: '{"id": "{{webhook.body.id}}"}\n' } },
     ];

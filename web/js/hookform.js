@@ -115,11 +115,17 @@ class HookForm {
       : params?.length ? `${f.help} This command uses: ${params.join(', ')}.` : `${f.help} This command uses none.`;
   }
 
-  /** What to save for `f`: nothing when hidden, nor the default of a field left absent. */
+  /**
+   * What to save for `f`: nothing when hidden. A default the hook left absent stays absent, and
+   * an unticked option it had as an explicit false stays false: an edit changes what the user
+   * changed, not how the rest is written.
+   */
   valueOf(f, input) {
     if (this.rows.get(f).hidden) return undefined;
     const value = readInput(f, input);
-    return value === f.default && get(this.base, f.path) === undefined ? undefined : value;
+    const saved = get(this.base, f.path);
+    if (value === f.default && saved === undefined) return undefined;
+    return value === undefined && saved === false ? false : value;
   }
 
   async save() {
