@@ -255,6 +255,7 @@ mod tests {
                 body_template: Some("{\"a\": \"${{webhook.body.a}}\"}\nsecond line".into()),
                 ..Default::default()
             },
+            alerts: None,
         }
     }
 

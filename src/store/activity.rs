@@ -72,8 +72,8 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
     use crate::execution::Execution;
+    use crate::store::Store;
     use crate::store::executions::tests::execution;
 
     /// Half past a whole hour.
