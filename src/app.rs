@@ -230,7 +230,15 @@ pub async fn run_with(
         clock: options.clock.clone(),
     });
     let channel_tasks = channels.spawn();
-    let recovery = tokio::spawn(recover_storage(store.clone()));
+    let storage_tasks = [
+        tokio::spawn(recover_storage(store.clone())),
+        crate::alerts::storage::spawn(crate::alerts::storage::StorageAlertDeps {
+            store: store.clone(),
+            registry: registry.clone(),
+            channels: channels.clone(),
+            clock: options.clock.clone(),
+        }),
+    ];
     let alert_task = alerts.spawn();
     let retention = tokio::spawn(prune_forever(
         store.clone(),
@@ -280,7 +288,7 @@ pub async fn run_with(
     let grace = registry.snapshot().config.server.shutdown_grace;
     queue.drain(grace).await;
     retention.abort();
-    recovery.abort();
+    storage_tasks.iter().for_each(|t| t.abort());
     store.close()?;
     Ok(())
 }

@@ -383,3 +383,69 @@ async fn a_full_disk_refuses_honestly_and_recovers_by_itself() {
             })
     );
 }
+
+/// The owner hears once when the disk stops taking writes, however many deliveries are
+/// refused, and once when it takes them again.
+#[tokio::test]
+async fn the_owner_hears_once_when_the_disk_fills_and_once_when_it_recovers() {
+    use common::telegram::{self, Telegram};
+    let disk = match SmallDisk::mount() {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!(
+                "skipped: cannot mount a small filesystem for the data dir ({why}); CI runs this as root"
+            );
+            return;
+        }
+    };
+    let telegram = Telegram::start().await;
+    let (target, _seen) = counting_target().await;
+    let yaml = format!(
+        r#"
+server: {{ dataDir: "{}", rateLimit: {{ perSecond: 0 }} }}
+admin: {{ token: {TOKEN} }}
+channels:
+  telegram: {{ botToken: "{}", apiUrl: "{}" }}
+alerts: {{ channels: [telegram] }}
+hooks:
+  - id: fwd
+    triggerConfig: {{ webhookPath: fwd, webhookSecret: s3cret }}
+    action: webhook
+    actionConfig: {{ webhookUrl: "{target}" }}
+"#,
+        disk.mnt.join("data").display(),
+        telegram::TOKEN,
+        telegram.url
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let hub = common::Hub::start(&yaml, dir.path(), None).await;
+    telegram.link(&hub, 77).await;
+    let told = || -> Vec<String> {
+        telegram
+            .sent()
+            .into_iter()
+            .filter(|(chat, text)| chat == "77" && text.contains("data dir"))
+            .map(|(_, text)| text)
+            .collect()
+    };
+    let (mut answers, mut n) = (Answers::default(), 0);
+    let filler = disk.fill();
+    until_refused(&mut answers, &hub.client, &hub.url, &mut n, "storage_full").await;
+    for _ in 0..20 {
+        n += 1;
+        answers.send(&hub.client, &hub.url, n).await;
+    }
+    telegram
+        .wait_for_message(77, |t| t.contains("refuses writes"))
+        .await;
+    std::fs::remove_file(&filler).unwrap();
+    until_recovered(&hub.client, &hub.url).await;
+    telegram
+        .wait_for_message(77, |t| t.contains("takes writes again"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let told = told();
+    assert_eq!(told.len(), 2, "{told:#?}");
+    assert!(told[0].contains("storage_full"), "{}", told[0]);
+    hub.stop().await;
+}

@@ -11,6 +11,7 @@
 //! This module never retries executions and never reads the execution log.
 
 mod gather;
+pub mod storage;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};

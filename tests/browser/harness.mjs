@@ -89,8 +89,11 @@ async function waitForHealth(url, hub, log) {
 }
 
 /** Starts the hub (a forward target, the doubles, config, data dir) on a free port. */
-export async function startHub() {
+export async function startHub({ prepare } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hookhub-browser-'));
+  // A test may put the data dir somewhere of its own first (a small filesystem); what it
+  // returns undoes that once the hub has stopped.
+  const undo = prepare?.(join(dir, 'data'));
   const target = await startTarget();
   const telegram = await startTelegram();
   const model = await startModel();
@@ -121,6 +124,7 @@ export async function startHub() {
         server.closeAllConnections();
         server.close();
       }
+      undo?.();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -68,23 +68,40 @@ function markCurrent() {
   }
 }
 
-/** A config file edit the hub refused is shown on every page until it is fixed. */
+/** A config file edit the hub refused, and a data dir that refuses writes, are shown on every
+ * page until they are fixed. */
 async function showConfigBanner() {
   const banner = document.getElementById('banner');
   try {
     const status = await api('GET', '/api/config/status');
-    if (status.ok) {
+    const parts = [...storageProblem(status.storage), ...configProblem(status)];
+    if (parts.length === 0) {
       banner.hidden = true;
       return;
     }
-    fill(banner,
-      h('strong', {}, `The config file ${status.path || ''} has errors; the hub keeps running the hooks it loaded before.`),
-      h('pre', { class: 'code' }, status.error || ''),
-      h('p', {}, `Last read ${new Date(status.lastCheckedAt).toLocaleString()}. Fix the file; it is applied once it is valid.`));
+    fill(banner, ...parts);
     banner.hidden = false;
   } catch {
     banner.hidden = true;
   }
+}
+
+function storageProblem(storage) {
+  if (!storage || storage.state === 'ok') return [];
+  const since = storage.since ? ` since ${new Date(storage.since).toLocaleString()}` : '';
+  return [
+    h('strong', {}, `The hub's data directory refuses writes (${storage.state})${since}: deliveries are answered 503 and nothing new is recorded.`),
+    h('p', {}, `${storage.detail || ''} Free space (or make it writable again); the hub recovers by itself within seconds.`),
+  ];
+}
+
+function configProblem(status) {
+  if (status.ok) return [];
+  return [
+    h('strong', {}, `The config file ${status.path || ''} has errors; the hub keeps running the hooks it loaded before.`),
+    h('pre', { class: 'code' }, status.error || ''),
+    h('p', {}, `Last read ${new Date(status.lastCheckedAt).toLocaleString()}. Fix the file; it is applied once it is valid.`),
+  ];
 }
 
 document.getElementById('sign-out').addEventListener('click', async () => {
@@ -103,3 +120,5 @@ whenSignedOut(() => {
 
 window.addEventListener('hashchange', route);
 route();
+// A full disk or a fixed config file shows up without waiting for the next page.
+setInterval(showConfigBanner, 10_000);
