@@ -57,6 +57,18 @@ impl SmallDisk {
         })
     }
 
+    /// [`SmallDisk::mount`], or `None` after saying why the test is skipped.
+    fn mount_or_say_why() -> Option<Self> {
+        Self::mount()
+            .map_err(|why| {
+                eprintln!(
+                    "skipped: cannot mount a small filesystem for the data dir ({why}); CI runs \
+                     this as root"
+                );
+            })
+            .ok()
+    }
+
     /// Writes a file until the disk is full; returns it.
     fn fill(&self) -> PathBuf {
         use std::io::Write as _;
@@ -270,14 +282,8 @@ async fn every_202_ran_once(
 
 #[tokio::test]
 async fn a_full_disk_refuses_honestly_and_recovers_by_itself() {
-    let disk = match SmallDisk::mount() {
-        Ok(disk) => disk,
-        Err(why) => {
-            eprintln!(
-                "skipped: cannot mount a small filesystem for the data dir ({why}); CI runs this as root"
-            );
-            return;
-        }
+    let Some(disk) = SmallDisk::mount_or_say_why() else {
+        return;
     };
     let (target, seen) = counting_target().await;
     let dir = tempfile::tempdir().unwrap();
@@ -389,14 +395,8 @@ async fn a_full_disk_refuses_honestly_and_recovers_by_itself() {
 #[tokio::test]
 async fn the_owner_hears_once_when_the_disk_fills_and_once_when_it_recovers() {
     use common::telegram::{self, Telegram};
-    let disk = match SmallDisk::mount() {
-        Ok(disk) => disk,
-        Err(why) => {
-            eprintln!(
-                "skipped: cannot mount a small filesystem for the data dir ({why}); CI runs this as root"
-            );
-            return;
-        }
+    let Some(disk) = SmallDisk::mount_or_say_why() else {
+        return;
     };
     let telegram = Telegram::start().await;
     let (target, _seen) = counting_target().await;

@@ -105,7 +105,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     }
     let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(&path).collect();
     let accepting = hooks_for(&on_path, &method, &path)?;
-    let secret_headers = secret_headers(&on_path);
+    let secret_headers = secret_headers(on_path.iter().copied());
     let reachable: Vec<&Arc<LiveHook>> = accepting
         .into_iter()
         .filter(|h| client::allowed(client, &h.hook.trigger_config.ip_allowlist))
@@ -319,12 +319,12 @@ fn verify_all<'a>(
 }
 
 /// The custom headers that carry a secret or signature (`triggerConfig.header` of the `header`
-/// and `hmac` schemes) for every hook on the path. A delivery is redacted with all of them, not
-/// only the verified hook's: a sender may carry one hook's key to its neighbour on the path, and
-/// a refusal belongs to no hook at all.
-fn secret_headers(on_path: &[&Arc<LiveHook>]) -> Vec<String> {
-    let mut names: Vec<String> = on_path
-        .iter()
+/// and `hmac` schemes) of `hooks`. A delivery is redacted with those of every hook on its path,
+/// not only the verified hook's: a sender may carry one hook's key to its neighbour on the
+/// path, and a refusal belongs to no hook at all.
+fn secret_headers<'a>(hooks: impl IntoIterator<Item = &'a Arc<LiveHook>>) -> Vec<String> {
+    let mut names: Vec<String> = hooks
+        .into_iter()
         .filter_map(|h| h.hook.trigger_config.header.clone())
         .collect();
     names.sort_unstable();

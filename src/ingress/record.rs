@@ -16,7 +16,6 @@ use axum::response::Response;
 use super::{Rejection, redact};
 use crate::app::AppState;
 use crate::error::ErrorInfo;
-use crate::hooks::Snapshot;
 
 /// The middleware (see the module doc). Requests outside `/api/webhooks/` pass untouched.
 pub async fn record(
@@ -80,7 +79,9 @@ impl Seen {
             client,
             method: self.method.to_string(),
             body_bytes: declared_length(&self.headers),
-            headers: redact::headers(&self.headers, &every_secret_header(&snapshot)),
+            // Every hook's, not only the path's: a delivery sent to a wrong path may well carry the
+            // right hook's key.
+            headers: redact::headers(&self.headers, &super::secret_headers(snapshot.hooks())),
             path: self.path,
         });
     }
@@ -105,19 +106,6 @@ fn described(status: StatusCode, request_timeout: std::time::Duration) -> (&'sta
             ),
         ),
     }
-}
-
-/// The custom secret headers of every hook, not only those on the path: a delivery sent to a
-/// wrong path may well carry the right hook's key.
-fn every_secret_header(snapshot: &Snapshot) -> Vec<String> {
-    let mut names: Vec<String> = snapshot
-        .hooks()
-        .iter()
-        .filter_map(|h| h.hook.trigger_config.header.clone())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

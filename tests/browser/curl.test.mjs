@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ADMIN_TOKEN, hubBinary, startBrowser, startHub, watchConsole } from './harness.mjs';
+import { ADMIN_TOKEN, hubBinary, startHub, signedIn } from './harness.mjs';
 
 const run = promisify(execFile);
 
@@ -60,14 +60,7 @@ describe('the commands under "Test it with curl"', { timeout: 180000 }, () => {
       });
       assert.equal(answer.status, 201, `${scheme}: ${await answer.text()}`);
     }
-    chromium = await startBrowser();
-    page = chromium.page;
-    page.setDefaultTimeout(10000);
-    consoleErrors = watchConsole(page);
-    await page.goto(hub.url);
-    await page.getByLabel('Admin token', { exact: true }).fill(ADMIN_TOKEN);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('[data-hook="from-file"]').waitFor();
+    ({ chromium, page, consoleErrors } = await signedIn(hub));
   });
 
   after(async () => {

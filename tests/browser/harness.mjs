@@ -183,6 +183,22 @@ export function githubSignature(secret, body) {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
+/**
+ * Chromium signed in to `hub` as the owner, on the Hooks page, with the console watched: what
+ * most tests start from.
+ */
+export async function signedIn(hub) {
+  const chromium = await startBrowser();
+  const page = chromium.page;
+  page.setDefaultTimeout(10000);
+  const consoleErrors = watchConsole(page);
+  await page.goto(hub.url);
+  await page.getByLabel('Admin token', { exact: true }).fill(ADMIN_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('[data-hook="from-file"]').waitFor();
+  return { chromium, page, consoleErrors };
+}
+
 /** POSTs a GitHub-signed delivery to the hub. */
 export async function deliver(hubUrl, path, secret, body, event = 'push') {
   return fetch(`${hubUrl}/api/webhooks/${path}`, {

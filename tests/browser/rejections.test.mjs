@@ -5,7 +5,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, FILE_SECRET, deliver, githubSignature, startBrowser, startHub, watchConsole } from './harness.mjs';
+import { FILE_SECRET, deliver, githubSignature, startHub, signedIn } from './harness.mjs';
 
 const LEAKED = 'leaked-bearer-token-5d1e';
 
@@ -14,14 +14,7 @@ describe('the Rejected deliveries page', { timeout: 120000 }, () => {
 
   before(async () => {
     hub = await startHub();
-    chromium = await startBrowser();
-    page = chromium.page;
-    page.setDefaultTimeout(10000);
-    consoleErrors = watchConsole(page);
-    await page.goto(hub.url);
-    await page.getByLabel('Admin token', { exact: true }).fill(ADMIN_TOKEN);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('[data-hook="from-file"]').waitFor();
+    ({ chromium, page, consoleErrors } = await signedIn(hub));
   });
 
   after(async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADMIN_TOKEN, FILE_SECRET, deliver, startBrowser, startHub, watchConsole } from './harness.mjs';
+import { FILE_SECRET, deliver, startHub, signedIn } from './harness.mjs';
 
 /** Mounts a 16 MiB tmpfs at `dir`; the reason when it cannot. */
 function mountSmall(dir) {
@@ -49,14 +49,8 @@ describe('the storage banner', { timeout: 120000 }, () => {
       },
     });
     if (skipped) return;
-    chromium = await startBrowser();
-    page = chromium.page;
+    ({ chromium, page, consoleErrors } = await signedIn(hub));
     page.setDefaultTimeout(20000);
-    consoleErrors = watchConsole(page);
-    await page.goto(hub.url);
-    await page.getByLabel('Admin token', { exact: true }).fill(ADMIN_TOKEN);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('[data-hook="from-file"]').waitFor();
   });
 
   after(async () => {
