@@ -111,14 +111,17 @@ impl Health {
     pub fn failed(&self, error: &io::Error) {
         let now = crate::clock::SystemClock.now_ms();
         let failure = Failure::of(error);
+        // The flag changes under the channel's lock, before watchers are woken: one woken by
+        // this failure finds it when it looks (or it would wait for a change that has already
+        // happened), and a recovery racing it cannot leave the flag saying "ok".
         let first = self.state.send_if_modified(|state| {
+            self.ok.store(false, Ordering::Release);
             if state.failure.is_some() {
                 return false;
             }
             state.failure = Some((failure, now, error.to_string()));
             true
         });
-        self.ok.store(false, Ordering::Release);
         if first {
             tracing::error!(
                 error = %error,
@@ -133,8 +136,8 @@ impl Health {
         self.state.send_modify(|state| {
             state.failure = None;
             state.recoveries += 1;
+            self.ok.store(true, Ordering::Release);
         });
-        self.ok.store(true, Ordering::Release);
         tracing::info!(
             "the data dir takes writes again; the store was reopened and deliveries are accepted"
         );

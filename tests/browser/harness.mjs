@@ -102,7 +102,7 @@ export async function startHub({ prepare } = {}) {
   writeFileSync(configPath, config(port, dir, target.url, telegram.url, model.url));
   const log = [];
   const hub = spawn(hubBinary(), ['serve', '--config', configPath], {
-    env: { ...process.env, RUST_LOG: 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.HUB_LOG || 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   hub.stdout.on('data', (d) => log.push(String(d)));

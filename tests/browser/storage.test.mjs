@@ -78,7 +78,9 @@ describe('the storage banner', { timeout: 120000 }, () => {
     await banner.getByText(/refuses writes/).waitFor();
     rmSync(filler);
     // The hub recovers by itself; the banner goes at its next check (every 10 s, or a page).
-    await banner.waitFor({ state: 'hidden', timeout: 20000 });
+    await banner.waitFor({ state: 'hidden', timeout: 20000 }).catch((e) => {
+      throw new Error(`${e.message}\nthe hub said:\n${hub.log.join('')}`);
+    });
     const after = await deliver(hub.url, 'deploys', FILE_SECRET, JSON.stringify({ n: 'after' }));
     assert.equal(after.status, 202);
     consoleErrors.expect(/status of 503/);
