@@ -204,7 +204,7 @@ pub async fn run_with(
         store: store.clone(),
         registry: registry.clone(),
         actions: ActionEnv {
-            http: crate::actions::http_client(),
+            http: crate::outbound::http_client(),
             clock: options.clock.clone(),
             channels: Some(channels.clone()),
         },

@@ -8,7 +8,6 @@
 //! the whole hub on `127.0.0.1:0`. The [`web`] UI is a browser client of the same admin API.
 
 pub mod actions;
-pub mod agent;
 pub mod alerts;
 pub mod api;
 pub mod app;
@@ -22,12 +21,14 @@ pub mod filter;
 pub mod hooks;
 pub mod ingress;
 pub mod limit;
+pub mod outbound;
 pub mod payload;
 pub mod queue;
 pub mod schedule;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
+pub mod template;
 pub mod token_reset;
 pub mod verify;
 pub mod web;

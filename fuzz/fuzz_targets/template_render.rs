@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use hookhub::actions::template::{render, render_shell, shell_quote};
+use hookhub::template::{render, render_shell, shell_quote};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::ingress::client;
+use crate::serve::client;
 use crate::verify::constant_time_eq;
 
 /// The admin token's SHA-256; the token itself is never kept.

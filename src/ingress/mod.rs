@@ -6,7 +6,6 @@
 //! logged and kept by [`record`].
 
 mod answer;
-pub mod client;
 mod record;
 mod redact;
 mod rejections;
@@ -27,6 +26,7 @@ use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Summary, Trigg
 use crate::filter::FilterInput;
 use crate::hooks::{LiveHook, Snapshot};
 use crate::payload::{self, Payload};
+use crate::serve::client;
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
 

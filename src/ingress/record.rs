@@ -53,7 +53,8 @@ impl Seen {
     fn ended(self, app: &AppState, response: &Response) {
         let snapshot = app.registry.snapshot();
         let server = &snapshot.config.server;
-        let client = super::client::address(self.peer.ip(), &self.headers, server).to_string();
+        let client =
+            crate::serve::client::address(self.peer.ip(), &self.headers, server).to_string();
         let hook_id = snapshot
             .enabled_on_path(&self.path)
             .next()

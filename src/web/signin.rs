@@ -14,7 +14,7 @@ use serde_json::json;
 use super::session::Session;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::ingress::client;
+use crate::serve::client;
 
 /// The cookie that carries the session id.
 pub const COOKIE: &str = "hookhub_session";

@@ -19,8 +19,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::actions::{ActionEnv, Outcome, Report, Run, report, template};
+use crate::actions::{ActionEnv, Outcome, Report, Run, report};
 use crate::config::{AgentConfig, AgentRole, Config};
+use crate::template;
 use machine::{Agent, Effect, Event, Purpose, Role, Setup};
 
 /// How much of a message's text the execution log keeps.

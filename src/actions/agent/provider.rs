@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::machine::{Message, ToolSpec};
 use crate::config::AgentConfig;
-use crate::queue::retry::parse_retry_after;
+use crate::outbound::{parse_retry_after, read_capped};
 
 /// Waits before the retries of one call.
 const BACKOFF: [Duration; 3] = [
@@ -158,7 +158,7 @@ async fn read_answer(
     timeout: Duration,
 ) -> Result<(Vec<u8>, bool), Failure> {
     let cap = if success { ANSWER_CAP } else { ERROR_READ };
-    crate::actions::read_capped(&mut response, cap)
+    read_capped(&mut response, cap)
         .await
         .map_err(|e| Failure::Transient {
             error: describe(&e, timeout),

@@ -1,4 +1,5 @@
-//! Handlebars templates over the context of SPEC §6.
+//! Handlebars templates over the context of SPEC §6, for the actions (forward bodies, notify
+//! messages, a tool's argv, agent prompts) and for ingress (lock keys, configured responses).
 //!
 //! Output is plain text, never HTML: nothing is escaped, and an object or array renders as JSON
 //! (stock Handlebars would print `[object]`, which no receiver wants). How a missing value
@@ -123,6 +124,20 @@ pub fn render_shell(
 /// Quotes `text` as one POSIX shell word: `it's` becomes `'it'\''s'`.
 pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The `NAME`s of `params.NAME` in a template.
+pub(crate) fn param_names(template: &str) -> Vec<String> {
+    template
+        .match_indices("params.")
+        .map(|(at, found)| {
+            template[at + found.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 fn render_with(template: &str, context: &Value, mode: Mode) -> Result<String, StrictError> {

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::machine::{ToolCall, ToolSpec};
 use crate::actions::{ActionEnv, Outcome, Run};
 use crate::config::{AgentConfig, Config, ToolDef};
+use crate::template::param_names;
 
 pub const HTTP_GET: &str = "http_get";
 pub const NOTIFY_OWNER: &str = "notify_owner";
@@ -93,20 +94,6 @@ fn command_spec(id: &str, tool: &ToolDef) -> ToolSpec {
             "additionalProperties": false,
         }),
     }
-}
-
-/// The `NAME`s of `params.NAME` in a template.
-pub(crate) fn param_names(template: &str) -> Vec<String> {
-    template
-        .match_indices("params.")
-        .map(|(at, found)| {
-            template[at + found.len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-                .collect::<String>()
-        })
-        .filter(|name| !name.is_empty())
-        .collect()
 }
 
 /// What a tool call came to: the text the model reads and whether it worked.
@@ -217,7 +204,7 @@ async fn http_get(
     // The model is shown RESULT_LIMIT bytes at most, so no more is read: a huge or endless
     // answer costs that much and the rest is never fetched.
     let cap = RESULT_LIMIT - head.len();
-    let (body, more) = match crate::actions::read_capped(&mut response, cap).await {
+    let (body, more) = match crate::outbound::read_capped(&mut response, cap).await {
         Ok(read) => read,
         Err(e) => return ToolResult::error(format!("reading the answer failed: {e}")),
     };
