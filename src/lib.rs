@@ -26,6 +26,7 @@ pub mod payload;
 pub mod queue;
 pub mod schedule;
 pub mod serve;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod template;

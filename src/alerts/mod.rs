@@ -144,7 +144,7 @@ impl Alerts {
     /// Only then is the hook's state written, so a crash while sending sends it again rather
     /// than never.
     async fn send(&self, config: &Config, hook_id: &str, policy: &AlertsConfig, alert: Alert) {
-        let text = message(&crate::app::public_base_url(config), hook_id, &alert);
+        let text = message(&crate::config::public_base_url(config), hook_id, &alert);
         let sent = self
             .deps
             .channels

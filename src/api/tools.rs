@@ -9,8 +9,8 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::config::ToolDef;
+use crate::state::AppState;
 use crate::template::param_names;
 
 #[derive(Debug, Serialize)]

@@ -194,6 +194,22 @@ impl Default for ServerConfig {
     }
 }
 
+/// Where people and senders reach the hub: `server.publicUrl`, else `http://` + the listen
+/// address.
+pub fn public_base_url(config: &Config) -> String {
+    config.server.public_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            config.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
+        )
+    })
+}
+
+/// The address served when neither `--listen` nor `server.listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
+/// The data directory used when neither `--data-dir` nor `server.dataDir` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
 /// `server.retention:` how long executions are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

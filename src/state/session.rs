@@ -4,7 +4,7 @@
 //! all, or all at once when the admin token is reset. Each carries a CSRF token the page must
 //! echo on every state-changing request.
 //!
-//! Wrong tokens at sign-in are counted with wrong Bearer tokens, in [`crate::api::attempts`].
+//! Wrong tokens at sign-in are counted with wrong Bearer tokens, in [`super::attempts`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
