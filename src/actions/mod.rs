@@ -28,6 +28,7 @@ pub struct ActionEnv {
 }
 
 impl ActionEnv {
+    #[cfg(test)]
     /// An environment with [`crate::outbound::http_client`] and `clock`, without channels.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-pub use gather::{Alert, HookAlerts, MAX_LISTED};
+pub use gather::{Alert, HookAlerts};
 
 use crate::channels::Channels;
 use crate::clock::{Clock, Millis};
@@ -267,7 +267,7 @@ mod tests {
     fn gathered_failures_say_how_many_and_list_their_ids() {
         let alert = Alert {
             count: 25,
-            listed: (0..MAX_LISTED as u64).map(id).collect(),
+            listed: (0..gather::MAX_LISTED as u64).map(id).collect(),
             last_error: "x".repeat(2_000),
         };
         let text = message("http://127.0.0.1:3005", "broken", &alert);

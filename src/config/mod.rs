@@ -21,11 +21,10 @@ use crate::hooks::{ChannelKind, Hook};
 
 pub use alerts::AlertsConfig;
 pub use load::{
-    ConfigChoice, ConfigError, ConfigIssue, choose_config, find_config_path, load_file,
-    load_file_text, load_file_with_warnings, load_str, load_str_with_warnings,
+    ConfigChoice, ConfigError, choose_config, find_config_path, load_file, load_file_text,
+    load_file_with_warnings, load_str, load_str_with_warnings,
 };
-pub use published::PUBLISHED_SECRETS;
-pub use validate::{WEBHOOK_PATH_MESSAGE, hook_warnings, validate_hook};
+pub use validate::validate_hook;
 
 /// The whole config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ pub mod client;
 mod guard;
 mod watch;
 
-pub use guard::{OPEN_ROUTE_MAX_BODY, OPEN_ROUTES, RequestRules, guard};
+pub use guard::{RequestRules, guard};
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -87,6 +87,7 @@ impl AdminAttempts {
         Ok(false)
     }
 
+    #[cfg(test)]
     /// How many addresses are remembered now.
     pub fn clients(&self) -> usize {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).len()

@@ -67,6 +67,7 @@ impl Rejection {
         self
     }
 
+    #[cfg(test)]
     /// Bytes of text the entry holds.
     pub fn text_len(&self) -> usize {
         let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();

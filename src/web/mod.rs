@@ -18,8 +18,6 @@ use axum::routing::get;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub use assets::CONTENT_SECURITY_POLICY;
-
 /// The UI's routes: sign-in (open) and the live streams (behind the admin check).
 pub fn router(state: AppState) -> Router<AppState> {
     let streams = Router::new()

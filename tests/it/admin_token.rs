@@ -397,7 +397,7 @@ async fn reset_token_fails_clearly_when_no_hub_takes_it() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no data dir at /nonexistent/hub"));
 
     // The database is held open by something that is not a hub: nobody takes the request.
-    let store = hookhub::store::Store::open(&data).unwrap();
+    let store = hookhub::Store::open(&data).unwrap();
     let out = hookhub(
         dir.path(),
         &["admin", "reset-token", "--data-dir", &data_arg],
@@ -408,7 +408,7 @@ async fn reset_token_fails_clearly_when_no_hub_takes_it() {
     assert!(stderr.contains("no hub took the new token"), "{stderr}");
     assert!(printed_token(&String::from_utf8_lossy(&out.stdout)).is_none());
     assert!(
-        !data.join(hookhub::token_reset::REQUEST).exists(),
+        !data.join(hookhub::TOKEN_RESET_REQUEST).exists(),
         "withdrawn"
     );
     drop(store);

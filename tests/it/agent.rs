@@ -272,7 +272,7 @@ hooks:
     action: spawn_agent
     actionConfig: { agentPrompt: hi, agentTopic: ops }
 "#;
-    let error = hookhub::config::load_str(yaml, "hooks.yaml", &|_| None)
+    let error = hookhub::load_str(yaml, "hooks.yaml", &|_| None)
         .unwrap_err()
         .to_string();
     assert!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::slack::{self, Slack};
 use common::telegram::{self, Telegram};
 use common::{Hub, Target, accepted_ids};
-use hookhub::clock::{Clock, ManualClock};
+use hookhub::{Clock, ManualClock};
 use reqwest::Method;
 use serde_json::Value;
 

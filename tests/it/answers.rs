@@ -229,7 +229,7 @@ hooks:
     action: webhook
     actionConfig: { webhookUrl: 'http://127.0.0.1:9/x' }
 ";
-    let error = hookhub::config::load_str(yaml, "hooks.yaml", &|_| None)
+    let error = hookhub::load_str(yaml, "hooks.yaml", &|_| None)
         .unwrap_err()
         .to_string();
     for expected in [

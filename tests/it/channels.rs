@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::slack::{self, Slack};
 use common::telegram::{self, Answer, Telegram, code_in};
 use common::{Hub, accepted_ids};
-use hookhub::clock::ManualClock;
+use hookhub::ManualClock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -127,7 +127,7 @@ async fn slack_command(w: &World, command: &str, text: &str, secret: &str) -> re
     request.body(body).send().await.unwrap()
 }
 
-use hookhub::clock::Clock;
+use hookhub::Clock;
 
 #[tokio::test]
 async fn the_owner_links_telegram_by_entering_the_bots_code() {
@@ -325,7 +325,7 @@ async fn telegram_429_is_retried_after_retry_after_without_repeating_slack() {
     assert_eq!(e["attempts"][0]["outcome"], "retryable");
     assert_eq!(e["attempts"][0]["detail"]["retryAfterSecs"], 30);
     assert_eq!(e["attempts"][1]["outcome"], "succeeded");
-    let next = hookhub::clock::parse_rfc3339(e["nextAttemptAt"].as_str().unwrap()).unwrap();
+    let next = hookhub::parse_rfc3339(e["nextAttemptAt"].as_str().unwrap()).unwrap();
     assert!(next >= w.clock.now_ms() + 29_000, "Retry-After honoured");
 
     w.clock.advance(Duration::from_secs(31));
@@ -465,7 +465,7 @@ hooks:
     action: notify
     actionConfig: { notifyMessage: hi, channels: [slack] }
 "#;
-    let error = hookhub::config::load_str(yaml, "hooks.yaml", &|_| None)
+    let error = hookhub::load_str(yaml, "hooks.yaml", &|_| None)
         .unwrap_err()
         .to_string();
     assert!(

@@ -24,7 +24,7 @@ fn hookhub_check(config: &Path) -> Output {
 fn example_config_loads_with_no_environment() {
     // load_file reads the process environment; none of the example's variables are set in
     // a test run, so this is the fresh-machine case the example promises.
-    let config = hookhub::config::load_file(&example_path()).expect("hooks.example.yaml is valid");
+    let config = hookhub::load_file(&example_path()).expect("hooks.example.yaml is valid");
     let ids: Vec<&str> = config.hooks.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(ids, ["github-push", "forward-example", "morning-report"]);
     assert!(config.tools.contains_key("log-event"));

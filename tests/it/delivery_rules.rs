@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{Hub, Target, accepted_ids, github_signature};
-use hookhub::clock::parse_rfc3339;
+use hookhub::parse_rfc3339;
 use serde_json::{Value, json};
 
 fn config(target: &str) -> String {

@@ -7,7 +7,7 @@ use crate::common;
 use base64::Engine as _;
 use common::{Hub, Target, accepted_ids, github_signature};
 use hmac::{Hmac, Mac};
-use hookhub::clock::ManualClock;
+use hookhub::ManualClock;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -357,16 +357,16 @@ async fn start_slow_hub() -> (Hub, tempfile::TempDir) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let text = SLOW_YAML.replace("{data}", &dir.path().display().to_string());
-    let config = hookhub::config::load_str(&text, "test.yaml", &|_| None).unwrap();
+    let config = hookhub::load_str(&text, "test.yaml", &|_| None).unwrap();
     let options = hookhub::RunOptions {
-        limits: hookhub::serve::Limits {
+        limits: hookhub::Limits {
             body_idle_timeout: std::time::Duration::from_secs(1),
             ..Default::default()
         },
         ..Default::default()
     };
     // The attack and the hub share this process's open-file limit.
-    hookhub::serve::connections_that_fit(usize::MAX);
+    hookhub::connections_that_fit(usize::MAX);
     (Hub::start_with_options(config, options).await, dir)
 }
 

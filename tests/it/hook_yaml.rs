@@ -167,8 +167,8 @@ async fn the_list_as_yaml_loads_as_the_same_hooks_with_every_secret_a_placeholde
 
     // The export is the file's whole `hooks:` list, the file hook included.
     let text = format!("{sections}{yaml}").replace("{data}", &dir.path().display().to_string());
-    let config = hookhub::config::load_str(&text, "exported.yaml", &env)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let config =
+        hookhub::load_str(&text, "exported.yaml", &env).unwrap_or_else(|e| panic!("{e}\n{text}"));
     // The file hook first, then the API's hooks by id, as the API lists them.
     let ids: Vec<&str> = config.hooks.iter().map(|h| h.id.as_str()).collect();
     let listed = [

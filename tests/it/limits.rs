@@ -7,7 +7,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{Hub, accepted_ids};
-use hookhub::clock::ManualClock;
+use hookhub::ManualClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -25,15 +25,12 @@ hooks:
     enabled: true
 "#;
 
-async fn start(
-    yaml: &str,
-    limits: hookhub::serve::Limits,
-) -> (Hub, tempfile::TempDir, ManualClock) {
+async fn start(yaml: &str, limits: hookhub::Limits) -> (Hub, tempfile::TempDir, ManualClock) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::starting_now();
     let text = yaml.replace("{data}", &dir.path().display().to_string());
-    let config = hookhub::config::load_str(&text, "test.yaml", &|_| None).unwrap();
+    let config = hookhub::load_str(&text, "test.yaml", &|_| None).unwrap();
     let options = hookhub::RunOptions {
         clock: std::sync::Arc::new(clock.clone()),
         limits,
@@ -87,8 +84,8 @@ fn unlimited() -> String {
     )
 }
 
-fn quick_limits() -> hookhub::serve::Limits {
-    hookhub::serve::Limits {
+fn quick_limits() -> hookhub::Limits {
+    hookhub::Limits {
         header_timeout: Duration::from_millis(500),
         body_idle_timeout: Duration::from_millis(800),
         ..Default::default()

@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{Hub, Target, accepted_ids};
-use hookhub::clock::{Clock, ManualClock, parse_rfc3339};
+use hookhub::{Clock, ManualClock, parse_rfc3339};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -54,7 +54,7 @@ async fn start(target: &str) -> (Hub, tempfile::TempDir) {
             .to_string(),
         )
     };
-    let config = hookhub::config::load_str(&yaml, "README.md", &env)
+    let config = hookhub::load_str(&yaml, "README.md", &env)
         .unwrap_or_else(|e| panic!("a README recipe does not load:\n{e}"));
     let hub = Hub::start_with_options(config, hookhub::RunOptions::default()).await;
     (hub, dir)
@@ -270,7 +270,7 @@ async fn overcut_deliveries_with_one_lock_key_run_one_at_a_time_in_order() {
     gate.open.send(true).unwrap();
     let a = hub.wait_for_status(&first[0], "succeeded").await;
     let b = hub.wait_for_status(&second[0], "succeeded").await;
-    let at = |e: &Value, k: &str| hookhub::clock::parse_rfc3339(e[k].as_str().unwrap()).unwrap();
+    let at = |e: &Value, k: &str| hookhub::parse_rfc3339(e[k].as_str().unwrap()).unwrap();
     assert!(at(&b, "startedAt") >= at(&a, "finishedAt"), "{a}\n{b}");
     let order: Vec<Value> = gate
         .bodies()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::binary::{Binary, free_port};
 use common::{Hub, github_signature};
-use hookhub::clock::ManualClock;
+use hookhub::ManualClock;
 use reqwest::Method;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,10 +44,10 @@ hooks:
 async fn start(dir: &std::path::Path) -> Hub {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let text = YAML.replace("{data}", &dir.display().to_string());
-    let config = hookhub::config::load_str(&text, "test.yaml", &|_| None).unwrap();
+    let config = hookhub::load_str(&text, "test.yaml", &|_| None).unwrap();
     let options = hookhub::RunOptions {
         clock: std::sync::Arc::new(ManualClock::starting_now()),
-        limits: hookhub::serve::Limits {
+        limits: hookhub::Limits {
             body_idle_timeout: Duration::from_millis(300),
             ..Default::default()
         },
@@ -169,7 +169,7 @@ async fn every_refusal_is_listed_across_paths_without_its_secrets() {
         assert_eq!(r["hookId"], hook.map_or(Value::Null, Value::from), "{r:#}");
         assert_eq!(r["client"], "127.0.0.1", "{r:#}");
         assert!(!r["message"].as_str().unwrap().is_empty(), "{r:#}");
-        assert!(hookhub::clock::parse_rfc3339(r["at"].as_str().unwrap()).is_some());
+        assert!(hookhub::parse_rfc3339(r["at"].as_str().unwrap()).is_some());
     }
     let wrong_url = &all[12]["headers"];
     assert_eq!(wrong_url["x-deploy-key"], "[redacted]", "{wrong_url:#}");

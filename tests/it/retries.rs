@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{Hub, Target, accepted_ids};
-use hookhub::clock::{ManualClock, parse_rfc3339};
+use hookhub::{ManualClock, parse_rfc3339};
 use serde_json::Value;
 
 fn config(target: &str) -> String {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Hub, Target};
-use hookhub::clock::{Clock, ManualClock, SystemClock};
+use hookhub::{Clock, ManualClock, SystemClock};
 use serde_json::Value;
 
 const FIVE_MINUTES: u64 = 5 * 60 * 1000;

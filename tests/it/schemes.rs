@@ -7,7 +7,7 @@ use crate::common;
 
 use common::{Hub, Target};
 use hmac::{Hmac, Mac};
-use hookhub::clock::ManualClock;
+use hookhub::ManualClock;
 use serde_json::Value;
 use sha2::Sha256;
 
@@ -82,7 +82,7 @@ fn sign(scheme: &str, secret: &str, body: &str, at_ms: u64, id: &str) -> Vec<(St
             let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
             vec![("X-Timestamp".into(), ts), ("X-Signature".into(), sig)]
         }
-        named => hookhub::verify::sign_headers(named, secret, body.as_bytes(), at_ms, id).unwrap(),
+        named => hookhub::sign_headers(named, secret, body.as_bytes(), at_ms, id).unwrap(),
     }
 }
 

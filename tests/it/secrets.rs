@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Hub, Target, accepted_ids, files_containing};
-use hookhub::clock::ManualClock;
+use hookhub::ManualClock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -165,7 +165,7 @@ async fn a_key_file_others_can_read_stops_the_hub() {
     hub.stop().await;
     let key = dir.path().join("secret.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let config = hookhub::config::load_str(
+    let config = hookhub::load_str(
         &config("http://127.0.0.1:9/").replace("{data}", &dir.path().display().to_string()),
         "test.yaml",
         &|_| None,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use hmac::{Hmac, Mac};
-use hookhub::clock::ManualClock;
+use hookhub::ManualClock;
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::oneshot;
@@ -38,7 +38,7 @@ impl Hub {
     pub async fn start(yaml: &str, data_dir: &Path, clock: Option<ManualClock>) -> Hub {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let text = yaml.replace("{data}", &data_dir.display().to_string());
-        let config = hookhub::config::load_str(&text, "test.yaml", &|_| None)
+        let config = hookhub::load_str(&text, "test.yaml", &|_| None)
             .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
         let mut options = hookhub::RunOptions::default();
         if let Some(clock) = clock {
@@ -62,8 +62,8 @@ impl Hub {
     /// `server.dataDir` must point into a temporary directory).
     pub async fn start_with_file(path: &Path, clock: Option<ManualClock>) -> Hub {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = hookhub::config::load_file(path)
-            .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
+        let config =
+            hookhub::load_file(path).unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
         let mut options = hookhub::RunOptions {
             config_path: Some(path.to_path_buf()),
             ..hookhub::RunOptions::default()
@@ -75,10 +75,7 @@ impl Hub {
     }
 
     /// Starts the hub with a loaded config and options.
-    pub async fn start_with_options(
-        config: hookhub::config::Config,
-        options: hookhub::RunOptions,
-    ) -> Hub {
+    pub async fn start_with_options(config: hookhub::Config, options: hookhub::RunOptions) -> Hub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
