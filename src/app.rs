@@ -3,7 +3,6 @@
 //! app over HTTP.
 
 use std::future::Future;
-use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,17 +20,16 @@ use tower_http::trace::TraceLayer;
 use crate::actions::ActionEnv;
 use crate::alerts::{AlertDeps, Alerts};
 use crate::api;
-use crate::api::auth::{AdminToken, AdminTokenCell};
 use crate::channels::Channels;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::execution::{Execution, ExecutionId, Status};
 use crate::hooks::reload::{ConfigStatusCell, Reloader};
 use crate::hooks::{Registry, Snapshot};
 use crate::ingress;
 use crate::queue::{Queue, QueueDeps};
 use crate::serve::Limits;
+use crate::state::admin::{AdminToken, AdminTokenCell};
+use crate::state::{AppInner, AppState};
 use crate::store::{Store, StoreError};
 
 /// Why the hub could not start or stopped abnormally.
@@ -67,102 +65,6 @@ impl Default for RunOptions {
     }
 }
 
-/// Everything a handler may use.
-#[derive(Clone)]
-pub struct AppState(Arc<AppInner>);
-
-pub struct AppInner {
-    pub store: Arc<Store>,
-    pub registry: Arc<Registry>,
-    pub queue: Arc<Queue>,
-    pub clock: Arc<dyn Clock>,
-    /// The admin token in force; `hookhub admin reset-token` replaces it while the hub runs.
-    pub admin: AdminTokenCell,
-    /// Wrong admin tokens per client address.
-    pub attempts: crate::api::attempts::AdminAttempts,
-    /// The owner's Telegram and Slack, and the chats bound to them.
-    pub channels: Arc<Channels>,
-    /// Whether the config file as it is now is in force (`GET /api/config/status`).
-    pub config_status: Arc<ConfigStatusCell>,
-    /// Recently refused deliveries, across all paths.
-    pub rejections: ingress::Rejections,
-    /// Deliveries per client address.
-    pub limiter: crate::limit::RateLimiter,
-    /// Connections (and proxied requests) each client address holds open.
-    pub client_slots: Arc<crate::limit::ClientSlots>,
-    pub limits: Limits,
-    /// Signed-in browsers.
-    pub sessions: crate::web::Sessions,
-    /// Becomes true when the hub begins to stop, so long-lived answers (event streams) end.
-    pub stopping: tokio::sync::watch::Receiver<bool>,
-}
-
-impl Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
-
-impl AppInner {
-    /// Rebuilds the live hook set from the config file's hooks and the database's.
-    pub fn reload_hooks(&self) -> Result<(), ApiError> {
-        self.registry.update(|current| {
-            Snapshot::build(current.config.clone(), &self.store.api_hooks()?)
-                .map_err(|errors| ApiError::internal(errors.join("; ")))
-        })
-    }
-
-    /// The config file in force.
-    pub fn config(&self) -> Arc<Config> {
-        self.registry.snapshot().config.clone()
-    }
-
-    /// The URL senders post to for a webhook path.
-    pub fn webhook_url(&self, path: &str) -> String {
-        let base = public_base_url(&self.config());
-        format!("{}/api/webhooks/{path}", base.trim_end_matches('/'))
-    }
-
-    /// A new queued execution that runs `original`'s delivery again.
-    pub fn replay_of(&self, original: &Execution) -> Execution {
-        let now = self.clock.now_ms();
-        Execution {
-            id: ExecutionId::new(now),
-            status: Status::Queued,
-            received_at: now,
-            started_at: None,
-            finished_at: None,
-            duration_ms: None,
-            attempts: Vec::new(),
-            output: None,
-            error: None,
-            next_attempt_at: None,
-            replay_of: Some(original.id),
-            skip_reason: None,
-            collapsed_into: None,
-            request_id: None,
-            ..original.clone()
-        }
-    }
-}
-
-/// Where people and senders reach the hub: `server.publicUrl`, else `http://` + the listen
-/// address.
-pub fn public_base_url(config: &Config) -> String {
-    config.server.public_url.clone().unwrap_or_else(|| {
-        format!(
-            "http://{}",
-            config.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
-        )
-    })
-}
-
-/// The address served when neither `--listen` nor `server.listen` says otherwise.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
-/// The data directory used when neither `--data-dir` nor `server.dataDir` says otherwise.
-pub const DEFAULT_DATA_DIR: &str = "./data";
-
 /// Runs the hub on `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -183,7 +85,7 @@ pub async fn run_with(
         .server
         .data_dir
         .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
     crate::telemetry::install();
     let store = Arc::new(Store::open(&data_dir)?);
     let admin = admin_token(&config, &store)?;
@@ -204,7 +106,7 @@ pub async fn run_with(
         store: store.clone(),
         registry: registry.clone(),
         actions: ActionEnv {
-            http: crate::actions::http_client(),
+            http: crate::outbound::http_client(),
             clock: options.clock.clone(),
             channels: Some(channels.clone()),
         },
@@ -250,7 +152,7 @@ pub async fn run_with(
         shutdown.await;
         let _ = stop_streams.send(true);
     };
-    let state = AppState(Arc::new(AppInner {
+    let state = AppState::new(AppInner {
         store: store.clone(),
         registry,
         queue: queue.clone(),
@@ -259,13 +161,13 @@ pub async fn run_with(
         attempts: Default::default(),
         channels,
         config_status,
-        rejections: ingress::Rejections::default(),
-        limiter: crate::limit::RateLimiter::default(),
+        rejections: Default::default(),
+        limiter: Default::default(),
         client_slots: Arc::default(),
         limits: options.limits,
-        sessions: crate::web::Sessions::default(),
+        sessions: Default::default(),
         stopping,
-    }));
+    });
     let registry = state.registry.clone();
     let server = crate::serve::Server {
         limits: options.limits,

@@ -96,11 +96,6 @@ impl Filter {
         })
     }
 
-    /// The expression as written.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Ok(true) to run. A runtime error (missing field, wrong type) is Err(text) — the caller
     /// records the delivery as skipped with that reason.
     pub fn matches(&self, input: &FilterInput<'_>) -> Result<bool, String> {

@@ -59,6 +59,7 @@ impl RateLimiter {
         }
     }
 
+    #[cfg(test)]
     /// How many clients are remembered now.
     pub fn clients(&self) -> usize {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -88,6 +89,7 @@ impl ClientSlots {
         })
     }
 
+    #[cfg(test)]
     /// How many slots `client` holds.
     pub fn held_by(&self, client: IpAddr) -> usize {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());

@@ -17,5 +17,5 @@ fn main() {
     unsafe {
         libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 10);
     }
-    std::process::exit(hookhub::cli::main());
+    std::process::exit(hookhub::main());
 }

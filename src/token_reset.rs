@@ -18,8 +18,8 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::api::auth::AdminToken;
-use crate::app::AppState;
+use crate::state::AppState;
+use crate::state::admin::AdminToken;
 
 /// A reset waiting for the running hub.
 pub const REQUEST: &str = "admin-token.reset";

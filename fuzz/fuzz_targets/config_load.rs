@@ -17,14 +17,14 @@ fn env(name: &str) -> Option<String> {
 }
 
 fuzz_target!(|text: &str| {
-    match hookhub::config::load_str_with_warnings(text, "fuzz.yaml", &env) {
+    match hookhub::load_str_with_warnings(text, "fuzz.yaml", &env) {
         Ok((config, warnings)) => {
             for w in &warnings {
                 let _ = w.to_string();
             }
             // What the hub does with a loaded config next: build every hook's verifier.
             for hook in &config.hooks {
-                let _ = hookhub::verify::Verifier::new(&hook.trigger_config);
+                let _ = hookhub::Verifier::new(&hook.trigger_config);
             }
         }
         Err(e) => {

@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use hookhub::actions::template::{render, render_shell, shell_quote};
+use hookhub::{render, render_shell, shell_quote};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ fn strings(value: &Value, out: &mut Vec<String>) {
 fn check_value(text: &str) {
     let context = json!({ "x": text });
     assert_eq!(render("{{x}}", &context).as_deref(), Ok(text));
-    let quoted = render_shell("{{x}}", &context).expect("a plain value renders");
+    let quoted = render_shell("{{x}}", &context, true).expect("a plain value renders");
     assert_eq!(quoted, shell_quote(text));
     assert_eq!(
         unquote_word(&quoted).as_deref(),
@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
         "execution": { "id": "exe_1", "attempt": 1 },
     });
     let _ = render(template, &context);
-    let _ = render_shell(template, &context);
+    let _ = render_shell(template, &context, false);
 
     check_value(&body_text);
     let mut found = Vec::new();

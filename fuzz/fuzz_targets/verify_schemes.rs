@@ -13,8 +13,8 @@
 #[path = "common.rs"]
 mod common;
 
-use hookhub::hooks::{Secrets, TriggerConfig};
-use hookhub::verify::{Delivery, Verifier, VerifyError, sign_headers_for};
+use hookhub::{Delivery, Verifier, VerifyError, sign_headers_for};
+use hookhub::{Secrets, TriggerConfig};
 use http::{HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 

@@ -13,9 +13,10 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGE
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{ActionEnv, Outcome, Report, Run, report, template};
+use super::{ActionEnv, Outcome, Report, Run, report};
 use crate::hooks::{SignMode, redact};
-use crate::queue::retry::parse_retry_after;
+use crate::outbound::{parse_retry_after, read_capped};
+use crate::template;
 
 /// How long one attempt may take, response body included.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -186,7 +187,7 @@ async fn send(env: &ActionEnv, request: &Request) -> Result<Response, String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, env.clock.now_ms()));
     // Only the head is kept, so stop reading there: a huge response costs nothing.
-    let (head, truncated) = super::read_capped(&mut response, RESPONSE_KEEP)
+    let (head, truncated) = read_capped(&mut response, RESPONSE_KEEP)
         .await
         .map_err(describe)?;
     Ok(Response {

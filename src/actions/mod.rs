@@ -1,10 +1,10 @@
-//! Running a hook's action once (SPEC §6): forward to a webhook, execute a configured tool, or
-//! notify the owner. One call of [`run`] is one try; the queue decides about retries. Actions
-//! read the stored execution and never reach back into ingress.
+//! Running a hook's action once (SPEC §6): forward to a webhook, execute a configured tool,
+//! notify the owner, or spawn an [`agent`]. One call of [`run`] is one try; the queue decides
+//! about retries. Actions read the stored execution and never reach back into ingress.
 
+pub mod agent;
 mod forward;
 mod notify;
-pub mod template;
 pub(crate) mod tool;
 
 use std::sync::Arc;
@@ -28,44 +28,15 @@ pub struct ActionEnv {
 }
 
 impl ActionEnv {
-    /// An environment with [`http_client`] and `clock`, without channels.
+    #[cfg(test)]
+    /// An environment with [`crate::outbound::http_client`] and `clock`, without channels.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
-            http: http_client(),
+            http: crate::outbound::http_client(),
             clock,
             channels: None,
         }
     }
-}
-
-/// The HTTP client actions expect: redirects are not followed, because a forward answered
-/// with 3xx is a failure to report (SPEC §6), not something to chase with a changed method.
-/// Per-request timeouts are set by each action.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        // Building only fails when the TLS backend cannot initialise, which is a broken build.
-        .expect("the HTTP client can be built")
-}
-
-/// Reads `response`'s body up to `cap` bytes and no further (SPEC §11: a sender of a huge or
-/// endless answer must not be able to fill the hub's memory). Returns the bytes read, at most
-/// `cap`, and whether the body went on past them; the rest is never read, and dropping the
-/// response closes its connection.
-pub(crate) async fn read_capped(
-    response: &mut reqwest::Response,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut head = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        head.extend_from_slice(&chunk);
-        if head.len() > cap {
-            head.truncate(cap);
-            return Ok((head, true));
-        }
-    }
-    Ok((head, false))
 }
 
 /// One try's inputs.
@@ -110,7 +81,7 @@ pub async fn run(env: &ActionEnv, run: Run<'_>) -> Report {
         ActionKind::Webhook => forward::forward(env, run).await,
         ActionKind::ExecuteTool => tool::execute(env, run).await,
         ActionKind::Notify => notify::notify(env, run).await,
-        ActionKind::SpawnAgent => crate::agent::run(env, run).await,
+        ActionKind::SpawnAgent => agent::run(env, run).await,
     }
 }
 

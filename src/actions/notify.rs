@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{ActionEnv, Outcome, Report, Run, attempt, template};
+use super::{ActionEnv, Outcome, Report, Run, attempt};
 use crate::channels::{Binding, OwnerDelivery, SendError};
 use crate::execution::{Attempt, AttemptOutcome};
+use crate::template;
 
 /// Runs one notify try.
 pub(super) async fn notify(env: &ActionEnv, run: Run<'_>) -> Report {

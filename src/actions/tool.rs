@@ -25,9 +25,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
-use super::template;
 use super::{ActionEnv, Outcome, Report, Run, report};
 use crate::config::ToolDef;
+use crate::template;
 use argv::{render_argv, template_error};
 
 /// What a tool keeps of the hub's environment unless `inheritEnv: true`.

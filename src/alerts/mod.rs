@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-pub use gather::{Alert, HookAlerts, MAX_LISTED};
+pub use gather::{Alert, HookAlerts};
 
 use crate::channels::Channels;
 use crate::clock::{Clock, Millis};
@@ -144,7 +144,7 @@ impl Alerts {
     /// Only then is the hook's state written, so a crash while sending sends it again rather
     /// than never.
     async fn send(&self, config: &Config, hook_id: &str, policy: &AlertsConfig, alert: Alert) {
-        let text = message(&crate::app::public_base_url(config), hook_id, &alert);
+        let text = message(&crate::config::public_base_url(config), hook_id, &alert);
         let sent = self
             .deps
             .channels
@@ -267,7 +267,7 @@ mod tests {
     fn gathered_failures_say_how_many_and_list_their_ids() {
         let alert = Alert {
             count: 25,
-            listed: (0..MAX_LISTED as u64).map(id).collect(),
+            listed: (0..gather::MAX_LISTED as u64).map(id).collect(),
             last_error: "x".repeat(2_000),
         };
         let text = message("http://127.0.0.1:3005", "broken", &alert);

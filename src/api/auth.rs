@@ -1,84 +1,24 @@
 //! The admin token: Bearer authentication for `/api/*` (except webhooks and health), or a web
 //! UI session with its CSRF token. Wrong tokens are counted per client address
-//! ([`super::attempts`]); the token in force can be replaced while the hub runs
+//! ([`crate::state::attempts`]); the token in force can be replaced while the hub runs
 //! (`hookhub admin reset-token`).
 
 use std::net::SocketAddr;
-use std::sync::RwLock;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::error::ApiError;
-use crate::ingress::client;
-use crate::verify::constant_time_eq;
+use crate::serve::client;
+use crate::state::AppState;
+use crate::state::session::Session;
 
-/// The admin token's SHA-256; the token itself is never kept.
-#[derive(Debug, Clone)]
-pub struct AdminToken {
-    hash: [u8; 32],
-}
-
-impl AdminToken {
-    pub fn from_token(token: &str) -> Self {
-        Self {
-            hash: Sha256::digest(token.as_bytes()).into(),
-        }
-    }
-
-    pub fn from_hash(hash: &[u8]) -> Option<Self> {
-        Some(Self {
-            hash: hash.try_into().ok()?,
-        })
-    }
-
-    pub fn hash(&self) -> &[u8; 32] {
-        &self.hash
-    }
-
-    /// Constant-time check of a presented token.
-    pub fn matches(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        constant_time_eq(&digest, &self.hash)
-    }
-
-    /// A new random token to show once: `hh_` and 32 random bytes, URL-safe base64.
-    pub fn generate() -> String {
-        use base64::Engine as _;
-        let bytes: [u8; 32] = rand::random();
-        format!(
-            "hh_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        )
-    }
-}
-
-/// The admin token in force. A reset swaps it while requests are being checked against it.
-#[derive(Debug)]
-pub struct AdminTokenCell(RwLock<AdminToken>);
-
-impl AdminTokenCell {
-    pub fn new(token: AdminToken) -> Self {
-        Self(RwLock::new(token))
-    }
-
-    /// Constant-time check of a presented token against the one in force.
-    pub fn matches(&self, presented: &str) -> bool {
-        self.0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .matches(presented)
-    }
-
-    /// Puts `token` in force; from now on only it matches.
-    pub fn replace(&self, token: AdminToken) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = token;
-    }
-}
+/// The cookie that carries the session id.
+pub const COOKIE: &str = "hookhub_session";
+/// The header a signed-in page sends its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Checks a presented admin token (Bearer or sign-in) from `peer`: `Ok(true)` when it is the
 /// one in force, `Ok(false)` when it is wrong (and counted against the client), 429
@@ -140,7 +80,7 @@ pub async fn require_admin(
             ))
         };
     }
-    let Some((_, session)) = crate::web::signin::current(&app, headers) else {
+    let Some((_, session)) = current(&app, headers) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -151,7 +91,40 @@ pub async fn require_admin(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) {
-        crate::web::signin::check_csrf(&session, headers)?;
+        check_csrf(&session, headers)?;
     }
     Ok(next.run(request).await)
+}
+
+/// The session this request's cookie names, if it is live (and now marked as used).
+pub fn current<'h>(app: &AppState, headers: &'h HeaderMap) -> Option<(&'h str, Session)> {
+    let id = cookie(headers, COOKIE)?;
+    let session = app.sessions.touch(id, app.clock.now_ms())?;
+    Some((id, session))
+}
+
+/// 403 unless the request carries the session's CSRF token.
+pub fn check_csrf(session: &Session, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    match presented {
+        Some(token) if session.csrf_matches(token) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a signed-in browser must send its session's X-CSRF-Token with this request",
+        )),
+    }
+}
+
+/// The value of the cookie `name`.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
 }

@@ -8,11 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::channels::{BindingId, Incoming, LinkError};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::hooks::ChannelKind;
+use crate::state::AppState;
 
 /// `GET /api/channels`
 pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The config file's path, when it was loaded and last read, the error of a refused edit, and
 /// whether the data dir takes writes (`storage`, for the UI's banner).

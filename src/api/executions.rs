@@ -9,12 +9,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Status, Trigger};
 use crate::queue::MAX_QUEUED_PER_HOOK;
 use crate::queue::retry::RetrySchedule;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {

@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 
 use super::hook_yaml::{self, FormatQuery};
 use super::parse_json;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{ExecutionId, Status};
 use crate::hooks::{ActionKind, Hook, LiveHook, Secrets, Source, TriggerKind, redact};
+use crate::state::AppState;
 use crate::verify::TOKEN_SCHEMES;
 
 /// A hook as the API shows it: secrets removed, with where it came from and how it is doing.

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub async fn get(State(app): State<AppState>) -> impl IntoResponse {
     let snapshot = app.registry.snapshot();

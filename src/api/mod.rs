@@ -1,7 +1,6 @@
 //! The admin API (SPEC §8): hooks and their executions over JSON, behind the admin token.
 //! Handlers are thin: they check input, call the store, registry or queue, and shape output.
 
-pub mod attempts;
 pub mod auth;
 mod channels;
 mod config_status;
@@ -16,8 +15,8 @@ mod tools;
 use axum::Router;
 use axum::routing::{delete, get, post};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The routes under `/api` that need the admin token.
 pub fn router(state: AppState) -> Router<AppState> {

@@ -16,10 +16,10 @@ use serde_json::json;
 
 use super::hooks::{editable, generate_secret, validate};
 use super::parse_json;
-use crate::app::AppState;
 use crate::clock::{Millis, rfc3339};
 use crate::error::ApiError;
 use crate::hooks::{Hook, RetiringSecret, Secrets};
+use crate::state::AppState;
 
 /// At most this many rotated-out secrets verify at once; older ones retire early, so repeated
 /// rotations cannot grow a hook without bound.

@@ -9,9 +9,9 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::agent::tools::param_names;
-use crate::app::AppState;
 use crate::config::ToolDef;
+use crate::state::AppState;
+use crate::template::param_names;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -242,14 +242,6 @@ impl Channels {
             .collect()
     }
 
-    /// Whether `kind` has a working client.
-    pub fn is_on(&self, kind: ChannelKind) -> bool {
-        match kind {
-            ChannelKind::Telegram => self.telegram.is_some(),
-            ChannelKind::Slack => self.slack.is_some(),
-        }
-    }
-
     fn set_health(&self, kind: ChannelKind, status: &'static str, detail: impl Into<String>) {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         health.retain(|(k, ..)| *k != kind);

@@ -161,7 +161,7 @@ fn serve(args: ServeArgs) -> i32 {
         .server
         .listen
         .clone()
-        .unwrap_or_else(|| crate::app::DEFAULT_LISTEN.to_string());
+        .unwrap_or_else(|| crate::config::DEFAULT_LISTEN.to_string());
     // sled creates files while the hub runs (snapshots, blobs); the umask keeps them 0600 like
     // the rest of the data dir. A tool should run with the original one
     // (crate::store::original_umask), not the hub's.

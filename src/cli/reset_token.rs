@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ResetTokenArgs;
-use crate::api::auth::AdminToken;
+use crate::state::admin::AdminToken;
 use crate::store::{Store, StoreError};
 use crate::token_reset::{self, Outcome};
 
@@ -66,7 +66,7 @@ fn data_dir(args: &ResetTokenArgs) -> Result<PathBuf, String> {
         .data_dir
         .clone()
         .or_else(|| config.and_then(|c| c.server.data_dir))
-        .unwrap_or_else(|| PathBuf::from(crate::app::DEFAULT_DATA_DIR));
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
     if !dir.is_dir() {
         return Err(format!(
             "no data dir at {}: pass the hub's --data-dir (or the config with its \

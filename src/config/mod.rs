@@ -21,11 +21,10 @@ use crate::hooks::{ChannelKind, Hook};
 
 pub use alerts::AlertsConfig;
 pub use load::{
-    ConfigChoice, ConfigError, ConfigIssue, choose_config, find_config_path, load_file,
-    load_file_text, load_file_with_warnings, load_str, load_str_with_warnings,
+    ConfigChoice, ConfigError, choose_config, find_config_path, load_file, load_file_text,
+    load_file_with_warnings, load_str, load_str_with_warnings,
 };
-pub use published::PUBLISHED_SECRETS;
-pub use validate::{WEBHOOK_PATH_MESSAGE, hook_warnings, validate_hook};
+pub use validate::validate_hook;
 
 /// The whole config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -193,6 +192,22 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// Where people and senders reach the hub: `server.publicUrl`, else `http://` + the listen
+/// address.
+pub fn public_base_url(config: &Config) -> String {
+    config.server.public_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            config.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
+        )
+    })
+}
+
+/// The address served when neither `--listen` nor `server.listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
+/// The data directory used when neither `--data-dir` nor `server.dataDir` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./data";
 
 /// `server.retention:` how long executions are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

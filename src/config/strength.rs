@@ -70,7 +70,7 @@ mod tests {
         assert!(!strong("aZ3kQ9mX2pL7vB4nR8tY1"), "21 are not enough");
         // What `openssl rand -hex 32` and the hub itself make.
         assert!(strong(&"0f".repeat(32)));
-        assert!(strong(&crate::api::auth::AdminToken::generate()));
+        assert!(strong(&crate::state::admin::AdminToken::generate()));
         // 28 lowercase letters are.
         assert!(strong("abcdefghijklmnopqrstuvwxyzab"));
     }

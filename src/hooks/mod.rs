@@ -13,4 +13,4 @@ mod response;
 pub use model::*;
 pub use redact::REDACTED;
 pub use registry::{LiveHook, Registry, Snapshot, Source};
-pub use response::{DEFAULT_CONTENT_TYPE, RESPONSE_STATUSES, ResponseConfig};
+pub use response::{DEFAULT_CONTENT_TYPE, ResponseConfig};

@@ -1,13 +1,13 @@
 //! The live hook set: config-file hooks and API hooks merged, each with its verifier built,
 //! swapped whole when either source changes so a request always sees one consistent set.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
 use super::{Hook, TriggerKind};
-use crate::config::{Config, ToolDef};
+use crate::config::Config;
 use crate::filter::{Filter, FilterInput, admit_event};
 use crate::verify::Verifier;
 
@@ -111,11 +111,6 @@ impl Snapshot {
                 .push(live.clone());
         }
         self.hooks.push(live);
-    }
-
-    /// The tools the config file defines.
-    pub fn tools(&self) -> &BTreeMap<String, ToolDef> {
-        &self.config.tools
     }
 
     /// Every hook, config-file ones first.

@@ -16,7 +16,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use super::config_status::{ConfigStatus, ConfigStatusCell};
+pub use super::config_status::ConfigStatusCell;
 use super::{Registry, Snapshot};
 use crate::clock::{Clock, Millis};
 use crate::config::{Config, ConfigError};

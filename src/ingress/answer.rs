@@ -20,10 +20,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::actions::template;
-use crate::app::AppState;
 use crate::execution::{Execution, ExecutionId};
 use crate::hooks::{DEFAULT_CONTENT_TYPE, LiveHook, ResponseConfig};
+use crate::state::AppState;
+use crate::template;
 
 /// How an answered delivery ended, as `hookhub_deliveries_total{result}` counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

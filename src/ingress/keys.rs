@@ -1,9 +1,9 @@
 //! The keys a delivery carries per hook: its lock key and its dedupe (delivery) id.
 
-use crate::actions::template;
 use crate::error::ApiError;
 use crate::execution::Execution;
 use crate::hooks::LiveHook;
+use crate::template;
 
 /// The longest lock key.
 pub const MAX_LOCK_KEY: usize = 128;

@@ -6,10 +6,8 @@
 //! logged and kept by [`record`].
 
 mod answer;
-pub mod client;
 mod record;
 mod redact;
-mod rejections;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,17 +19,17 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Summary, Trigger};
 use crate::filter::FilterInput;
 use crate::hooks::{LiveHook, Snapshot};
 use crate::payload::{self, Payload};
+use crate::serve::client;
+use crate::state::AppState;
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
 
 pub use record::record;
-pub use rejections::{Rejection, RejectionPage, Rejections};
 
 /// How long before `server.requestTimeout` a delivery still waiting on the disk is refused,
 /// so the refusal arrives before the route's own timeout or the sender gives up.

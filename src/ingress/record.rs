@@ -1,7 +1,7 @@
 //! How every delivery ended, seen from outside everything that may answer it: the handler,
 //! the webhook route's `TimeoutLayer` (408) and `serve::guard` (408 for a stalled body, 429
 //! for a proxied client's share). One `info` log line per delivery, accepted or refused, and
-//! each refusal kept in the [`super::Rejections`] ring.
+//! each refusal kept in the [`crate::state::rejections::Rejections`] ring.
 //!
 //! The request's headers are cloned before it is handled (the handler consumes them) but only
 //! redacted and kept when the answer is a refusal, so an accepted delivery pays one clone.
@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{Rejection, redact};
-use crate::app::AppState;
+use super::redact;
 use crate::error::ErrorInfo;
+use crate::state::AppState;
+use crate::state::rejections::Rejection;
 
 /// The middleware (see the module doc). Requests outside `/api/webhooks/` pass untouched.
 pub async fn record(
@@ -53,7 +54,8 @@ impl Seen {
     fn ended(self, app: &AppState, response: &Response) {
         let snapshot = app.registry.snapshot();
         let server = &snapshot.config.server;
-        let client = super::client::address(self.peer.ip(), &self.headers, server).to_string();
+        let client =
+            crate::serve::client::address(self.peer.ip(), &self.headers, server).to_string();
         let hook_id = snapshot
             .enabled_on_path(&self.path)
             .next()

@@ -4,9 +4,9 @@
 //! `Retry-After`, so every step of the schedule is tested exactly and the queue stores the
 //! resulting time with the execution, which is what makes retries survive a restart.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::clock::{Millis, system_ms};
+use crate::clock::Millis;
 
 /// When to try a failed forward again.
 #[derive(Debug, Clone, Copy)]
@@ -102,88 +102,6 @@ impl RetrySchedule {
         }
         planned
     }
-}
-
-/// Reads a `Retry-After` header: a number of seconds, or an HTTP date (IMF-fixdate, or the
-/// obsolete RFC 850 and asctime forms HTTP still asks recipients to accept). A date in the
-/// past means "now" (zero). `None` when the value is neither.
-pub fn parse_retry_after(value: &str, now_ms: Millis) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().ok().map(Duration::from_secs);
-    }
-    let at_ms = parse_http_date(value)?;
-    Some(Duration::from_millis(at_ms.saturating_sub(now_ms)))
-}
-
-/// Milliseconds since the epoch of an HTTP date in any of its three forms:
-/// `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov  6 08:49:37 1994`.
-/// All three carry, in order, a month name, a day before the year, and an `hh:mm:ss` time.
-fn parse_http_date(text: &str) -> Option<Millis> {
-    let cleaned = text.replace([',', '-'], " ");
-    let mut tokens = cleaned.split_whitespace();
-    // The weekday is redundant, and checking it would only refuse dates we understand.
-    tokens.next()?;
-    let (mut month, mut time, mut numbers) = (None, None, Vec::new());
-    for token in tokens {
-        if let Some(m) = month_number(token) {
-            month = Some(m);
-        } else if token.contains(':') {
-            time = Some(parse_time(token)?);
-        } else if token.bytes().all(|b| b.is_ascii_digit()) {
-            numbers.push(token);
-        } else if token != "GMT" {
-            return None;
-        }
-    }
-    let [day, year] = numbers.as_slice() else {
-        return None;
-    };
-    let day: u32 = day.parse().ok()?;
-    let year: i64 = match (year.len(), year.parse::<i64>().ok()?) {
-        // RFC 850's two-digit years: HTTP says to read them as the nearest century that is not
-        // far in the future; 70 is the usual pivot.
-        (2, yy) if yy >= 70 => 1900 + yy,
-        (2, yy) => 2000 + yy,
-        (4, yyyy) => yyyy,
-        _ => return None,
-    };
-    let month = month?;
-    if !(1..=31).contains(&day) {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days.checked_mul(86_400)? + i64::from(time?);
-    let secs = u64::try_from(secs).ok()?;
-    Some(system_ms(UNIX_EPOCH + Duration::from_secs(secs)))
-}
-
-fn month_number(name: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    MONTHS.iter().position(|m| *m == name).map(|i| i as u32 + 1)
-}
-
-/// `hh:mm:ss` as seconds into the day.
-fn parse_time(text: &str) -> Option<u32> {
-    let mut parts = text.split(':').map(|p| p.parse::<u32>().ok());
-    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
-    if parts.next().is_some() || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    Some(h * 3600 + m * 60 + s)
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -319,65 +237,5 @@ mod tests {
         assert_eq!(RetrySchedule::ahead(7, 5).len(), 1);
         assert_eq!(RetrySchedule::ahead(7, 5)[0].attempt, 8);
         assert_eq!(RetrySchedule::ahead(1, 0).len(), 7);
-    }
-
-    #[test]
-    fn parses_retry_after_seconds() {
-        assert_eq!(parse_retry_after("7", 0), Some(secs(7)));
-        assert_eq!(parse_retry_after(" 120 ", 0), Some(secs(120)));
-        assert_eq!(parse_retry_after("0", 0), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("-5", 0), None);
-        assert_eq!(parse_retry_after("1.5", 0), None);
-        assert_eq!(parse_retry_after("", 0), None);
-        assert_eq!(parse_retry_after("soon", 0), None);
-    }
-
-    /// 1994-11-06T08:49:37Z, the date RFC 9110 uses in its examples.
-    const RFC_EXAMPLE_MS: Millis = 784_111_777_000;
-
-    #[test]
-    fn parses_all_three_http_date_forms() {
-        let now = RFC_EXAMPLE_MS - 30_000;
-        for form in [
-            "Sun, 06 Nov 1994 08:49:37 GMT",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-        ] {
-            assert_eq!(parse_retry_after(form, now), Some(secs(30)), "{form}");
-        }
-    }
-
-    #[test]
-    fn http_dates_in_the_past_mean_now() {
-        let later = RFC_EXAMPLE_MS + 60_000;
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later),
-            Some(Duration::ZERO)
-        );
-    }
-
-    #[test]
-    fn recent_dates_and_leap_days_convert_exactly() {
-        // 2024-02-29T12:00:00Z
-        let ms = 1_709_208_000_000;
-        assert_eq!(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"), Some(ms));
-        assert_eq!(
-            parse_http_date("Thursday, 29-Feb-24 12:00:00 GMT"),
-            Some(ms)
-        );
-    }
-
-    #[test]
-    fn malformed_dates_are_refused() {
-        for bad in [
-            "Sun, 06 Nov 1994 GMT",
-            "Sun, 06 Foo 1994 08:49:37 GMT",
-            "Sun, 32 Nov 1994 08:49:37 GMT",
-            "Sun, 06 Nov 1994 25:00:00 GMT",
-            "Sun, 06 Nov 1994 08:49:37 PST",
-            "Sun, 06 Nov 199 08:49:37 GMT",
-        ] {
-            assert_eq!(parse_http_date(bad), None, "{bad}");
-        }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-pub use cron::{CronError, CronSchedule, trigger_problems};
+pub use cron::{CronSchedule, trigger_problems};
 
 use crate::clock::{Clock, Millis};
 use crate::execution::{Execution, RawBody, Trigger};

@@ -104,7 +104,7 @@ fn proxied_client_slot(
     {
         return Ok(None);
     }
-    let client = crate::ingress::client::address(peer.ip(), request.headers(), server);
+    let client = super::client::address(peer.ip(), request.headers(), server);
     match rules
         .slots
         .try_take(client, server.max_connections_per_client)

@@ -13,13 +13,17 @@
 //! - a keep-alive connection waiting for its next request closes after `server.idleTimeout`;
 //! - headers are capped at [`Limits::max_header_bytes`] and 100 fields.
 //!
+//! Who the client is behind a trusted proxy is decided in one place, [`client`], which ingress
+//! (rate limit, `ipAllowlist`) and the admin API (wrong-token counts, sign-in) ask as well.
+//!
 //! On shutdown the listener closes first, then requests in flight get
 //! [`Limits::drain_timeout`] to finish. This module knows connections and bodies, never hooks.
 
+pub mod client;
 mod guard;
 mod watch;
 
-pub use guard::{OPEN_ROUTE_MAX_BODY, OPEN_ROUTES, RequestRules, guard};
+pub use guard::{RequestRules, guard};
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -42,13 +42,12 @@ use std::time::Duration;
 use database::Database;
 use overlay::Batch;
 
-pub use activity::{Activity, HOURS, MAX_COUNTED};
+pub use activity::{Activity, HOURS};
 pub use changes::ExecutionChange;
 pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
-pub use health::{Failure, Health, HealthWatch, StorageState};
+pub use health::{Failure, Health};
 pub use private::{keep_new_files_private, original_umask, restore_umask};
-pub use seal::SealError;
 
 /// Failures of the store. Their text is for logs; clients get an opaque 500.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ mod stripe;
 mod testing;
 mod token;
 
-pub use sign::{SIGNABLE, sign_headers, sign_headers_for};
+pub use sign::{sign_headers, sign_headers_for};
 pub use slack::Slack as SlackScheme;
 pub use token::{TOKEN_SCHEMES, hash_token};
 

@@ -6,7 +6,6 @@
 //! token by other means, with a CSRF token required for anything that changes state.
 
 mod assets;
-pub mod session;
 pub mod signin;
 mod stream;
 
@@ -16,11 +15,8 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::app::AppState;
 use crate::error::ApiError;
-
-pub use assets::CONTENT_SECURITY_POLICY;
-pub use session::Sessions;
+use crate::state::AppState;
 
 /// The UI's routes: sign-in (open) and the live streams (behind the admin check).
 pub fn router(state: AppState) -> Router<AppState> {

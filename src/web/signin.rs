@@ -11,15 +11,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::session::Session;
-use crate::app::AppState;
+use crate::api::auth::{COOKIE, check_csrf, current};
 use crate::error::ApiError;
-use crate::ingress::client;
-
-/// The cookie that carries the session id.
-pub const COOKIE: &str = "hookhub_session";
-/// The header a signed-in page sends its CSRF token in.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+use crate::serve::client;
+use crate::state::AppState;
+use crate::state::session::Session;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,7 +24,7 @@ struct SignIn {
 }
 
 /// `POST /api/session` `{"token"}`. A wrong token counts against the client like a wrong
-/// Bearer token ([`crate::api::attempts`]).
+/// Bearer token ([`crate::state::attempts`]).
 pub async fn sign_in(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -78,26 +74,6 @@ pub async fn sign_out(
     Ok(response)
 }
 
-/// The session this request's cookie names, if it is live (and now marked as used).
-pub fn current<'h>(app: &AppState, headers: &'h HeaderMap) -> Option<(&'h str, Session)> {
-    let id = cookie(headers, COOKIE)?;
-    let session = app.sessions.touch(id, app.clock.now_ms())?;
-    Some((id, session))
-}
-
-/// 403 unless the request carries the session's CSRF token.
-pub fn check_csrf(session: &Session, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-    match presented {
-        Some(token) if session.csrf_matches(token) => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
-            "a signed-in browser must send its session's X-CSRF-Token with this request",
-        )),
-    }
-}
-
 fn signed_in(session: &Session) -> serde_json::Value {
     json!({
         "signedIn": true,
@@ -114,17 +90,4 @@ fn set_cookie(response: &mut Response, pair: &str, secure: bool) {
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
-}
-
-/// The value of the cookie `name`.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
 }

@@ -12,8 +12,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::ExecutionChange;
 
 /// `GET /api/executions/stream`: changes to every hook's executions.

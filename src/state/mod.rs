@@ -1,0 +1,115 @@
+//! What every handler shares while the hub runs ([`AppState`]): the store, the live hooks, the
+//! queue and the owner's channels below, and the hub's in-memory tables, each in a file here:
+//! the admin token in force ([`admin`]), wrong admin tokens per client ([`attempts`]), the ring of
+//! refused deliveries ([`rejections`]) and browser sessions ([`session`]). The handlers (ingress,
+//! api, web) build on it; it knows none of them, and nothing here answers a request.
+
+pub mod admin;
+pub mod attempts;
+pub mod rejections;
+pub mod session;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::channels::Channels;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::execution::{Execution, ExecutionId, Status};
+use crate::hooks::reload::ConfigStatusCell;
+use crate::hooks::{Registry, Snapshot};
+use crate::limit::{ClientSlots, RateLimiter};
+use crate::queue::Queue;
+use crate::serve::Limits;
+use crate::store::Store;
+use admin::AdminTokenCell;
+use attempts::AdminAttempts;
+use rejections::Rejections;
+use session::Sessions;
+
+/// Everything a handler may use.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub store: Arc<Store>,
+    pub registry: Arc<Registry>,
+    pub queue: Arc<Queue>,
+    pub clock: Arc<dyn Clock>,
+    /// The admin token in force; `hookhub admin reset-token` replaces it while the hub runs.
+    pub admin: AdminTokenCell,
+    /// Wrong admin tokens per client address.
+    pub attempts: AdminAttempts,
+    /// The owner's Telegram and Slack, and the chats bound to them.
+    pub channels: Arc<Channels>,
+    /// Whether the config file as it is now is in force (`GET /api/config/status`).
+    pub config_status: Arc<ConfigStatusCell>,
+    /// Recently refused deliveries, across all paths.
+    pub rejections: Rejections,
+    /// Deliveries per client address.
+    pub limiter: RateLimiter,
+    /// Connections (and proxied requests) each client address holds open.
+    pub client_slots: Arc<ClientSlots>,
+    pub limits: Limits,
+    /// Signed-in browsers.
+    pub sessions: Sessions,
+    /// Becomes true when the hub begins to stop, so long-lived answers (event streams) end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub fn new(inner: AppInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppInner {
+    /// Rebuilds the live hook set from the config file's hooks and the database's.
+    pub fn reload_hooks(&self) -> Result<(), ApiError> {
+        self.registry.update(|current| {
+            Snapshot::build(current.config.clone(), &self.store.api_hooks()?)
+                .map_err(|errors| ApiError::internal(errors.join("; ")))
+        })
+    }
+
+    /// The config file in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.registry.snapshot().config.clone()
+    }
+
+    /// The URL senders post to for a webhook path.
+    pub fn webhook_url(&self, path: &str) -> String {
+        let base = crate::config::public_base_url(&self.config());
+        format!("{}/api/webhooks/{path}", base.trim_end_matches('/'))
+    }
+
+    /// A new queued execution that runs `original`'s delivery again.
+    pub fn replay_of(&self, original: &Execution) -> Execution {
+        let now = self.clock.now_ms();
+        Execution {
+            id: ExecutionId::new(now),
+            status: Status::Queued,
+            received_at: now,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            attempts: Vec::new(),
+            output: None,
+            error: None,
+            next_attempt_at: None,
+            replay_of: Some(original.id),
+            skip_reason: None,
+            collapsed_into: None,
+            request_id: None,
+            ..original.clone()
+        }
+    }
+}
