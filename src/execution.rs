@@ -1,4 +1,6 @@
-//! The execution: one run of one hook, as the execution log records it (SPEC §7).
+//! The execution: one run of one hook (SPEC §7). Its serde form is the record the store keeps
+//! (a change to it is a change of the database's format: `store::migrate`); the API shows it
+//! as [`ExecutionOut`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::clock::Millis;
+
+mod out;
+pub use out::ExecutionOut;
 
 /// `exe_` + a ULID. ULIDs sort by creation time, so the store keeps executions in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -141,7 +146,8 @@ impl FromStr for Status {
     }
 }
 
-/// One run of one hook.
+/// One run of one hook. Serialized, it is the stored record; the API's shape is
+/// [`ExecutionOut`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Execution {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Status, Trigger};
+use crate::execution::{Accepted, Execution, ExecutionId, ExecutionOut, RawBody, Status, Trigger};
 use crate::queue::MAX_QUEUED_PER_HOOK;
 use crate::queue::retry::RetrySchedule;
 use crate::state::AppState;
@@ -44,21 +44,37 @@ pub async fn list(
         .map_err(|e| ApiError::invalid_field("cursor", e))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let page = app.store.executions_of(&hook_id, status, limit, cursor)?;
+    let executions: Vec<ExecutionOut<'_>> = page.executions.iter().map(ExecutionOut::of).collect();
     Ok(Json(json!({
-        "executions": page.executions,
+        "executions": executions,
         "nextCursor": page.next_cursor,
     })))
 }
 
-/// An execution as `GET /api/executions/:id` shows it: the record, and for one that is
+/// An execution as `GET /api/executions/:id` shows it: [`ExecutionOut`], and for one that is
 /// `retrying`, when each try still ahead would run.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecutionOut {
-    #[serde(flatten)]
+#[derive(Debug)]
+pub struct ExecutionDetailOut {
     execution: Execution,
-    #[serde(skip_serializing_if = "Option::is_none")]
     retry_schedule: Option<Vec<PlannedTryOut>>,
+}
+
+impl Serialize for ExecutionDetailOut {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Detail<'a> {
+            #[serde(flatten)]
+            execution: ExecutionOut<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            retry_schedule: Option<&'a [PlannedTryOut]>,
+        }
+        Detail {
+            execution: ExecutionOut::of(&self.execution),
+            retry_schedule: self.retry_schedule.as_deref(),
+        }
+        .serialize(s)
+    }
 }
 
 /// A [`crate::queue::retry::PlannedTry`] with RFC 3339 times.
@@ -75,7 +91,7 @@ struct PlannedTryOut {
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ExecutionOut>, ApiError> {
+) -> Result<Json<ExecutionDetailOut>, ApiError> {
     let execution = load(&app, &id)?;
     let retry_schedule = match (execution.status, execution.next_attempt_at) {
         (Status::Retrying, Some(next)) => Some(
@@ -91,7 +107,7 @@ pub async fn get(
         ),
         _ => None,
     };
-    Ok(Json(ExecutionOut {
+    Ok(Json(ExecutionDetailOut {
         execution,
         retry_schedule,
     }))

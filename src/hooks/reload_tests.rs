@@ -27,7 +27,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hooks.yaml");
     std::fs::write(&path, VALID).unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("data")).unwrap());
+    let store = Store::open(&dir.path().join("data")).unwrap();
     let mut config = load(VALID).unwrap();
     // As `--listen` would: the running value differs from the file's.
     config.server.listen = Some("127.0.0.1:5000".into());

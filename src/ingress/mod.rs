@@ -376,7 +376,7 @@ struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        release(&self.store, &self.claims);
+        release(&*self.store, &self.claims);
     }
 }
 
@@ -462,7 +462,7 @@ impl Admitted {
             .into_iter()
             .partition(|(hook, _)| hook == hook_id);
         self.claims = others;
-        release(&self.store, &mine);
+        release(&*self.store, &mine);
     }
 
     /// Writes the executions durably and answers: a hook's configured `response` when one of

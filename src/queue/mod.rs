@@ -119,7 +119,7 @@ impl Queue {
         // Until the sync answers, the executions are taken back if this is dropped (the request
         // gave up waiting) or the sync fails: a refused delivery must never run later.
         let mut unconfirmed = Unconfirmed {
-            store: &self.deps.store,
+            store: &*self.deps.store,
             executions,
         };
         let synced = self.deps.store.sync().await;

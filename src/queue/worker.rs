@@ -154,7 +154,7 @@ pub(super) fn recover(queue: &Arc<Queue>) -> Result<(), StoreError> {
     let snapshot = deps.registry.snapshot();
     let mut recovered = 0usize;
     for job in deps.store.pending_jobs()? {
-        let Some(id) = job.id else { continue };
+        let id = job.id;
         let Some(mut exec) = deps.store.execution(id)? else {
             // A job whose execution never reached the disk (a crash mid-write, never answered).
             deps.store.drop_job(id)?;

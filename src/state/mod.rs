@@ -16,7 +16,7 @@ use crate::channels::Channels;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::execution::{Execution, ExecutionId, Status};
+use crate::execution::Execution;
 use crate::hooks::reload::ConfigStatusCell;
 use crate::hooks::{Registry, Snapshot};
 use crate::limit::{ClientSlots, RateLimiter};
@@ -91,25 +91,22 @@ impl AppInner {
         format!("{}/api/webhooks/{path}", base.trim_end_matches('/'))
     }
 
-    /// A new queued execution that runs `original`'s delivery again.
+    /// A new queued execution that runs `original`'s delivery again: its hook, trigger and
+    /// what was read from it, with a fresh id and nothing of the original's runs.
     pub fn replay_of(&self, original: &Execution) -> Execution {
-        let now = self.clock.now_ms();
+        let fresh = Execution::queued(
+            &original.hook_id,
+            original.trigger.clone(),
+            self.clock.now_ms(),
+        );
         Execution {
-            id: ExecutionId::new(now),
-            status: Status::Queued,
-            received_at: now,
-            started_at: None,
-            finished_at: None,
-            duration_ms: None,
-            attempts: Vec::new(),
-            output: None,
-            error: None,
-            next_attempt_at: None,
+            label: original.label.clone(),
+            event_type: original.event_type.clone(),
+            delivery_id: original.delivery_id.clone(),
+            lock_key: original.lock_key.clone(),
+            test: original.test,
             replay_of: Some(original.id),
-            skip_reason: None,
-            collapsed_into: None,
-            request_id: None,
-            ..original.clone()
+            ..fresh
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use super::{Database, StoreError};
 use crate::channels::{Binding, BindingId};
-use crate::hooks::ChannelKind;
 
 impl Database {
     /// Every binding, oldest first.
@@ -17,19 +16,7 @@ impl Database {
         Ok(all)
     }
 
-    /// The binding of one chat, if it is bound.
-    pub(super) fn binding_for_chat(
-        &self,
-        channel: ChannelKind,
-        chat_id: &str,
-    ) -> Result<Option<Binding>, StoreError> {
-        Ok(self
-            .bindings()?
-            .into_iter()
-            .find(|b| b.channel == channel && b.chat_id == chat_id))
-    }
-
-    /// Creates or replaces a binding. Not durable until [`Store::sync`].
+    /// Creates or replaces a binding. Not durable until [`super::Storage::sync`].
     pub(super) fn put_binding(&self, binding: &Binding) -> Result<(), StoreError> {
         self.bindings
             .insert(binding.id.0.as_bytes(), serde_json::to_vec(binding)?)?;

@@ -1,6 +1,7 @@
 //! A feed of execution changes for live views (the web UI's execution log). Every insert and
-//! update of an execution is announced here, as the JSON the log shows, without the payload,
-//! output and attempts (the UI fetches one execution whole when it is opened).
+//! update of an execution is announced here, as the JSON the log shows: the API's brief form
+//! ([`ExecutionOut::brief`]), without the payload, output and attempts (the UI fetches one
+//! execution whole when it is opened).
 //!
 //! Announcing costs nothing while no one listens: the JSON is made only when a receiver exists.
 //! A slow listener misses changes rather than holding the store back; it learns it missed some
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::execution::Execution;
+use crate::execution::{Execution, ExecutionOut};
 
 /// How many changes a listener may fall behind before it misses some.
 const BACKLOG: usize = 256;
@@ -19,7 +20,7 @@ const BACKLOG: usize = 256;
 #[derive(Debug, Clone)]
 pub struct ExecutionChange {
     pub hook_id: String,
-    /// The execution as JSON, without `trigger`, `output` and `attempts`, plus `attemptCount`.
+    /// The execution as JSON ([`ExecutionOut::brief`]).
     pub json: String,
 }
 
@@ -42,45 +43,14 @@ impl Changes {
         if self.0.receiver_count() == 0 {
             return;
         }
-        let Ok(mut value) = serde_json::to_value(brief(e)) else {
+        let Ok(json) = serde_json::to_string(&ExecutionOut::brief(e)) else {
             return;
         };
-        if let Some(fields) = value.as_object_mut() {
-            fields.remove("attempts");
-            fields.insert("attemptCount".into(), e.attempts.len().into());
-        }
         let change = ExecutionChange {
             hook_id: e.hook_id.clone(),
-            json: value.to_string(),
+            json,
         };
         // An error only means every receiver left meanwhile.
         let _ = self.0.send(Arc::new(change));
-    }
-}
-
-/// The execution without its bulky parts. Cloning the small fields is cheaper than
-/// serialising the payload only to drop it.
-fn brief(e: &Execution) -> Execution {
-    Execution {
-        trigger: crate::execution::Trigger {
-            path: e.trigger.path.clone(),
-            method: e.trigger.method.clone(),
-            headers: Default::default(),
-            query: Default::default(),
-            query_in_body: e.trigger.query_in_body,
-            body: serde_json::Value::Null,
-            raw_body: Default::default(),
-        },
-        attempts: Vec::new(),
-        output: None,
-        label: e.label.clone(),
-        event_type: e.event_type.clone(),
-        delivery_id: e.delivery_id.clone(),
-        lock_key: e.lock_key.clone(),
-        hook_id: e.hook_id.clone(),
-        error: e.error.clone(),
-        skip_reason: e.skip_reason.clone(),
-        request_id: e.request_id.clone(),
-        ..*e
     }
 }

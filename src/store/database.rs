@@ -1,15 +1,15 @@
 //! One opening of the database: sled's trees behind the journal and the overlay, as
-//! [`super::Store`] opens it at start and again after a storage failure.
+//! [`super::SledStore`] opens it at start and again after a storage failure.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::overlay::{DeferredTree, Overlay};
 use super::tree::Tree;
-use super::{StoreError, changes, health, journal, payloads, private, seal};
+use super::{StoreError, changes, health, journal, migrate, payloads, private, seal};
 
 /// The database as opened from disk: sled's trees, the journal, the overlay and payload
-/// segments. [`Store`] holds one and replaces it when it recovers from a storage failure.
+/// segments. [`super::SledStore`] holds one and replaces it when it recovers from a storage failure.
 pub(super) struct Database {
     /// Executions, their payloads, the per-hook index and pending jobs, written through the
     /// overlay.
@@ -26,7 +26,7 @@ pub(super) struct Database {
     pub(super) journal: Arc<journal::Journal>,
     /// Seals API hooks' HMAC secrets with the data dir's `secret.key`.
     pub(super) seal: seal::Sealer,
-    /// Announces execution inserts and updates to live views (shared with [`Store`], so a
+    /// Announces execution inserts and updates to live views (shared with the store, so a
     /// reopen does not drop the listeners).
     pub(super) changes: changes::Changes,
 }
@@ -81,6 +81,7 @@ impl Database {
             db.open_tree("meta")?,
             db.open_tree("bindings")?,
         ];
+        let format = migrate::check(&trees[3], dir)?;
         let sled = journal::Sled { db, path: db_path };
         let disk = Arc::new(journal::Disk::new(health));
         let payloads =
@@ -106,8 +107,8 @@ impl Database {
             seal,
             changes,
         };
-        if store.seal_clear_hooks()? > 0 {
-            store.flush_now()?;
+        if format.is_none() {
+            migrate::run(&store)?;
         }
         // sled made its files with the process umask; older hubs left theirs 0644.
         private::tighten_files(dir);
@@ -121,7 +122,7 @@ impl Database {
     }
 
     /// Makes everything durable now, without waiting on the journal thread; for start-up (see
-    /// [`Store::close`] for shutdown).
+    /// [`Database::close`] for shutdown).
     pub(super) fn flush_now(&self) -> Result<(), StoreError> {
         self.overlay
             .make_durable()

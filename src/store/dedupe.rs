@@ -19,7 +19,7 @@ pub enum Claim {
 
 impl Database {
     /// Claims `delivery_id` for `hook_id` on behalf of `execution`, atomically. Not durable
-    /// until [`Store::sync`], which the caller does together with the execution itself.
+    /// until [`super::Storage::sync`], which the caller does together with the execution itself.
     pub(super) fn claim_delivery(
         &self,
         hook_id: &str,

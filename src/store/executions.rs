@@ -8,13 +8,19 @@ use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
 
 /// An execution that is not final yet, with when it is due.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PendingJob {
-    #[serde(skip)]
-    pub id: Option<ExecutionId>,
+    pub id: ExecutionId,
     pub hook_id: String,
     pub due_ms: Millis,
+}
+
+/// A pending job as stored under its execution's id (`keys::job`).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredJob {
+    hook_id: String,
+    due_ms: Millis,
 }
 
 /// One page of a hook's executions.
@@ -27,7 +33,7 @@ pub struct ExecutionPage {
 
 impl Database {
     /// Writes new executions with their index entries and, for those not final, their jobs, in
-    /// one atomic batch. Not durable until [`Store::sync`].
+    /// one atomic batch. Not durable until [`super::Storage::sync`].
     pub(super) fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError> {
         // The execution goes last: a job or index entry without one is skipped by readers.
         let mut batch = Batch::default();
@@ -43,7 +49,7 @@ impl Database {
         Ok(())
     }
 
-    /// Rewrites an execution, which must carry its payload (as [`Store::execution`] reads it);
+    /// Rewrites an execution, which must carry its payload (as [`super::Storage::execution`] reads it);
     /// its job follows its status: removed once final, moved to the next attempt's time when
     /// retrying, left as it is otherwise.
     pub(super) fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
@@ -88,7 +94,6 @@ impl Database {
         let payload = match payload {
             Stored::Inline(payload) => Some(payload.to_vec()),
             Stored::Kept(at) => Some(self.payloads.read(at).map_err(StoreError::Payload)?),
-            Stored::Legacy => self.log.get(keys::payload(id))?.map(|p| p.to_vec()),
         };
         Ok(Some(decode(json, payload)?))
     }
@@ -136,11 +141,6 @@ impl Database {
         })
     }
 
-    /// The newest execution of a hook, if any.
-    pub(super) fn last_execution_of(&self, hook_id: &str) -> Result<Option<Execution>, StoreError> {
-        Ok(self.executions_of(hook_id, None, 1, None)?.executions.pop())
-    }
-
     /// The newest failed executions of any hook, newest first, looking at no more than the
     /// newest `scan` executions. Payloads are left out.
     pub(super) fn recent_failures(
@@ -167,9 +167,14 @@ impl Database {
         let mut jobs = Vec::new();
         for item in self.log.scan_prefix([keys::JOB]) {
             let (key, value) = item?;
-            let mut job: PendingJob = serde_json::from_slice(&value)?;
-            job.id = keys::trailing_id(&key);
-            jobs.push(job);
+            let StoredJob { hook_id, due_ms } = serde_json::from_slice(&value)?;
+            if let Some(id) = keys::trailing_id(&key) {
+                jobs.push(PendingJob {
+                    id,
+                    hook_id,
+                    due_ms,
+                });
+            }
         }
         Ok(jobs)
     }
@@ -200,7 +205,6 @@ impl Database {
                 let mut batch = Batch::default();
                 batch.remove(key.clone());
                 batch.remove(keys::execution(id));
-                batch.remove(keys::payload(id));
                 self.log.apply_batch(batch);
                 removed += 1;
             } else {
@@ -231,10 +235,10 @@ impl Database {
 
 /// The stored form: [`RECORD`], the JSON's length (u32 LE), the execution as JSON without its
 /// payload, then the payload's raw bytes. The parsed body is derived again on read. (Records
-/// written before this form are the JSON alone, with the payload under its own key.)
+/// written before this form are rewritten in it at open: `migrate.rs`.)
 const RECORD: u8 = 2;
 
-fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
     let body = std::mem::take(&mut e.trigger.body);
     let raw = std::mem::take(&mut e.trigger.raw_body);
     let mut out = Vec::with_capacity(1024 + raw.0.len());
@@ -259,15 +263,13 @@ pub(super) enum Stored<'a> {
     Inline(&'a [u8]),
     /// In a payload segment.
     Kept(PayloadRef),
-    /// Under its own key (records written before records carried their payload).
-    Legacy,
 }
 
 /// A stored record's JSON and where its payload is.
 pub(super) fn split(bytes: &[u8]) -> Result<(&[u8], Stored<'_>), StoreError> {
     let kind = match bytes.first() {
         Some(&kind @ (RECORD | RECORD_KEPT)) => kind,
-        _ => return Ok((bytes, Stored::Legacy)),
+        _ => return Err(StoreError::UnknownForm),
     };
     let len: [u8; 4] = bytes
         .get(1..5)
@@ -293,7 +295,7 @@ pub(super) fn with_payload_ref(json: &[u8], at: PayloadRef) -> Vec<u8> {
     out
 }
 
-fn decode(json: &[u8], payload: Option<Vec<u8>>) -> Result<Execution, StoreError> {
+pub(super) fn decode(json: &[u8], payload: Option<Vec<u8>>) -> Result<Execution, StoreError> {
     let mut e: Execution = serde_json::from_slice(json)?;
     if let Some(raw) = payload {
         e.trigger.raw_body = crate::execution::RawBody(raw);
@@ -305,8 +307,7 @@ fn decode(json: &[u8], payload: Option<Vec<u8>>) -> Result<Execution, StoreError
 }
 
 fn job_value(e: &Execution) -> Result<Vec<u8>, StoreError> {
-    let job = PendingJob {
-        id: None,
+    let job = StoredJob {
         hook_id: e.hook_id.clone(),
         due_ms: e.next_attempt_at.unwrap_or(e.received_at),
     };
@@ -317,7 +318,7 @@ fn job_value(e: &Execution) -> Result<Vec<u8>, StoreError> {
 pub(super) mod tests {
     use super::*;
     use crate::execution::{RawBody, Trigger};
-    use crate::store::Store;
+    use crate::store::{SledStore, Storage as _, migrate};
 
     /// An execution of `hook` received at `at` with `status`, and a small payload.
     pub(in crate::store) fn execution(hook: &str, at: Millis, status: Status) -> Execution {
@@ -339,15 +340,21 @@ pub(super) mod tests {
     #[test]
     fn records_written_before_they_carried_their_payload_are_read_and_pruned() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
         let mut old = execution("a", 1_000, Status::Succeeded);
         let raw = std::mem::take(&mut old.trigger.raw_body);
-        old.trigger.body = serde_json::Value::Null;
-        let mut batch = Batch::default();
-        batch.insert(keys::hook_index("a", old.id), []);
-        batch.insert(keys::payload(old.id), &raw.0);
-        batch.insert(keys::execution(old.id), serde_json::to_vec(&old).unwrap());
-        store.database().log.apply_batch(batch);
+        {
+            // As a hub from before format versions left it.
+            let store = SledStore::open(dir.path()).unwrap();
+            old.trigger.body = serde_json::Value::Null;
+            let mut batch = Batch::default();
+            batch.insert(keys::hook_index("a", old.id), []);
+            batch.insert(keys::payload(old.id), &raw.0);
+            batch.insert(keys::execution(old.id), serde_json::to_vec(&old).unwrap());
+            store.database().log.apply_batch(batch);
+            migrate::forget_format(&store.database());
+            store.flush_now().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
 
         let read = store.execution(old.id).unwrap().unwrap();
         assert_eq!(read.trigger.raw_body, raw);
@@ -377,7 +384,7 @@ pub(super) mod tests {
     #[test]
     fn pruning_keeps_the_newest_per_hook_and_anything_unfinished() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let mut all: Vec<Execution> = (1..=5)
             .map(|n| execution("a", n * 1_000, Status::Succeeded))
             .collect();

@@ -3,7 +3,7 @@
 //! The journal thread, the applier and sled's flushes report the first write that fails; from
 //! then on the store refuses writes (a delivery gets 503 instead of a promise nobody can keep)
 //! until the recovery loop finds the disk writable again and reopens the database
-//! ([`super::Store::recover`]). Readers of the state — ingress on every delivery — read one
+//! ([`super::Storage::recover`]). Readers of the state — ingress on every delivery — read one
 //! atomic; watchers (the owner's alert, `/healthz`) wait on a channel.
 
 use std::io;

@@ -19,7 +19,7 @@ const RETIRING: &str = "retiringSecrets";
 
 /// How a secret is kept at rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kept {
+pub(super) enum Kept {
     /// Needed in clear to compute signatures: sealed.
     Sealed,
     /// Only ever compared: hashed.
@@ -33,23 +33,23 @@ impl Database {
             .iter()
             .map(|entry| {
                 let (_, bytes) = entry?;
-                self.decode(&bytes)
+                self.decode_hook(&bytes)
             })
             .collect()
     }
 
     pub(super) fn api_hook(&self, id: &str) -> Result<Option<Hook>, StoreError> {
         match self.api_hooks.get(id)? {
-            Some(bytes) => Ok(Some(self.decode(&bytes)?)),
+            Some(bytes) => Ok(Some(self.decode_hook(&bytes)?)),
             None => Ok(None),
         }
     }
 
     /// Creates or replaces an API hook, sealing and hashing its secrets before they reach the
-    /// database. Not durable until [`Store::sync`].
+    /// database. Not durable until [`super::Storage::sync`].
     pub(super) fn put_api_hook(&self, hook: &Hook) -> Result<(), StoreError> {
         self.api_hooks
-            .insert(hook.id.as_bytes(), self.encode(hook)?)?;
+            .insert(hook.id.as_bytes(), self.encode_hook(hook)?)?;
         Ok(())
     }
 
@@ -58,30 +58,8 @@ impl Database {
         Ok(self.api_hooks.remove(id)?.is_some())
     }
 
-    /// Rewrites hooks stored before secrets were sealed, so no secret stays in clear in the
-    /// current records. Returns how many were rewritten.
-    pub(super) fn seal_clear_hooks(&self) -> Result<usize, StoreError> {
-        let mut rewritten = 0;
-        for entry in self.api_hooks.iter() {
-            let (key, bytes) = entry?;
-            let mut stored = read_stored(&bytes)?;
-            let in_clear = secrets_mut(&mut stored).into_iter().any(|(kept, s)| {
-                !s.is_empty()
-                    && match kept {
-                        Kept::Sealed => !is_sealed(s),
-                        Kept::Hashed => hash_token(s) != *s,
-                    }
-            });
-            if in_clear {
-                let hook = self.decode(&bytes)?;
-                self.api_hooks.insert(key, self.encode(&hook)?)?;
-                rewritten += 1;
-            }
-        }
-        Ok(rewritten)
-    }
-
-    fn encode(&self, hook: &Hook) -> Result<Vec<u8>, StoreError> {
+    /// A hook's stored form: secrets sealed or hashed, retiring secrets beside it.
+    pub(super) fn encode_hook(&self, hook: &Hook) -> Result<Vec<u8>, StoreError> {
         let mut stored = hook.clone();
         for (kept, secret) in secrets_mut(&mut stored) {
             if secret.is_empty() {
@@ -100,12 +78,13 @@ impl Database {
         Ok(serde_json::to_vec(&value)?)
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<Hook, StoreError> {
+    /// A hook as stored, its sealed values opened.
+    pub(super) fn decode_hook(&self, bytes: &[u8]) -> Result<Hook, StoreError> {
         let mut hook = read_stored(bytes)?;
         let id = hook.id.clone();
         for (kept, secret) in secrets_mut(&mut hook) {
-            // Values written before sealing existed are in clear; they are read as they are
-            // (and rewritten sealed at the next start).
+            // An empty value is kept as it is; so was every value before sealing existed, read
+            // this way once by `migrate.rs`.
             if kept == Kept::Sealed && is_sealed(secret) {
                 *secret = self
                     .seal
@@ -118,7 +97,7 @@ impl Database {
 }
 
 /// The hook as stored, retiring secrets moved back into the model, nothing opened.
-fn read_stored(bytes: &[u8]) -> Result<Hook, StoreError> {
+pub(super) fn read_stored(bytes: &[u8]) -> Result<Hook, StoreError> {
     let mut value: Value = serde_json::from_slice(bytes)?;
     let retiring = value
         .get_mut("triggerConfig")
@@ -134,7 +113,7 @@ fn read_stored(bytes: &[u8]) -> Result<Hook, StoreError> {
 /// Every secret of a hook with how it is kept at rest. A secret's form follows the scheme
 /// the hook is stored with, so writing and reading always agree. The forward URL counts only
 /// when it carries credentials in clear or is sealed already, so a plain URL stays readable.
-fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
+pub(super) fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
     let trigger = &mut hook.trigger_config;
     let kept = if TOKEN_SCHEMES.contains(&trigger.scheme_name()) {
         Kept::Hashed
@@ -174,7 +153,7 @@ fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
 mod tests {
     use super::*;
     use crate::hooks::{ActionConfig, ActionKind, RetiringSecret, Secrets, TriggerConfig};
-    use crate::store::Store;
+    use crate::store::{SledStore, Storage as _, migrate};
 
     fn hook(scheme: &str, secret: &str) -> Hook {
         Hook {
@@ -201,7 +180,7 @@ mod tests {
         }
     }
 
-    fn raw(store: &Store) -> String {
+    fn raw(store: &SledStore) -> String {
         let bytes = store.database().api_hooks.get("h").unwrap().unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
@@ -209,7 +188,7 @@ mod tests {
     #[test]
     fn hmac_keys_are_sealed_and_opened_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         store.put_api_hook(&hook("github", "gh-key")).unwrap();
         let raw = raw(&store);
         for secret in ["gh-key", "old-one", "forward-key"] {
@@ -235,7 +214,7 @@ mod tests {
     #[test]
     fn forward_headers_and_url_credentials_are_sealed_and_opened_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         store.put_api_hook(&forward_hook()).unwrap();
         let stored = raw(&store);
         for secret in ["u-31", "p-31", "q-31", "hv-31", "h.example"] {
@@ -254,7 +233,7 @@ mod tests {
     #[test]
     fn tokens_are_hashed_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         store.put_api_hook(&hook("bearer", "tok-7781")).unwrap();
         assert!(!raw(&store).contains("tok-7781"));
         let read = store.api_hook("h").unwrap().unwrap();
@@ -275,24 +254,25 @@ mod tests {
     fn hooks_stored_in_clear_are_sealed_at_open() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
             let legacy = serde_json::to_vec(&hook("github", "gh-key")).unwrap();
             store.database().api_hooks.insert("h", legacy).unwrap();
             assert_eq!(store.api_hook("h").unwrap().unwrap().id, "h");
+            migrate::forget_format(&store.database());
             store.flush_now().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         assert!(!raw(&store).contains("gh-key"));
         let read = store.api_hook("h").unwrap().unwrap();
         assert_eq!(read.trigger_config.webhook_secret.0, vec!["gh-key"]);
-        assert_eq!(store.database().seal_clear_hooks().unwrap(), 0);
+        assert_eq!(migrate::seal_clear_hooks(&store.database()).unwrap(), 0);
     }
 
     #[test]
     fn forward_credentials_stored_in_clear_are_sealed_at_open() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
             // As stored before headers and URLs were sealed: HMAC keys sealed, the rest clear.
             let mut legacy = forward_hook();
             legacy.trigger_config.webhook_secret =
@@ -302,9 +282,10 @@ mod tests {
                 Secrets(vec![store.database().seal.seal("forward-key", "h")]);
             let bytes = serde_json::to_vec(&legacy).unwrap();
             store.database().api_hooks.insert("h", bytes).unwrap();
+            migrate::forget_format(&store.database());
             store.flush_now().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let raw = raw(&store);
         for secret in ["p-31", "q-31", "hv-31"] {
             assert!(!raw.contains(secret), "{secret} in clear: {raw}");
@@ -312,6 +293,6 @@ mod tests {
         let mut expected = forward_hook();
         expected.trigger_config.retiring_secrets.clear();
         assert_eq!(store.api_hook("h").unwrap().unwrap(), expected);
-        assert_eq!(store.database().seal_clear_hooks().unwrap(), 0);
+        assert_eq!(migrate::seal_clear_hooks(&store.database()).unwrap(), 0);
     }
 }

@@ -460,7 +460,8 @@ fn journal_path(dir: &Path, number: u64) -> PathBuf {
 enum Kind {
     /// Frames of records (see the format below).
     Framed,
-    /// Bare records with unseeded checksums: written before frames; read, never written.
+    /// Bare records with unseeded checksums: written before frames; read (by `migrate.rs`),
+    /// never written.
     Unframed,
     /// Sled holds its writes durably; the next rotation writes over it. It keeps its number,
     /// so numbers never repeat and no frame it still holds passes for a later file's.
@@ -643,7 +644,7 @@ fn read_ops(file: &JournalFile, mut apply: impl FnMut(Op) -> io::Result<()>) -> 
         body.resize(len as usize, 0);
         reader.read_exact(&mut body)?;
         let complete = match file.kind {
-            Kind::Unframed if crc32fast::hash(&body) == expected => decode_ops(&body)
+            Kind::Unframed => super::migrate::unframed_ops(&body, expected)
                 .map(|mut decoded| ops.append(&mut decoded))
                 .is_some(),
             Kind::Framed if frame_crc(file.number, &body) == expected => {
@@ -684,7 +685,7 @@ fn next_record(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (crc32fast::hash(body) == crc).then_some((body, at + 8 + len))
 }
 
-fn decode_ops(mut body: &[u8]) -> Option<Vec<Op>> {
+pub(super) fn decode_ops(mut body: &[u8]) -> Option<Vec<Op>> {
     let mut ops = Vec::new();
     while !body.is_empty() {
         let (kind, tree) = (*body.first()?, *body.get(1)?);

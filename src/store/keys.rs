@@ -2,7 +2,7 @@
 //! - `e` + ULID (16 bytes, big-endian)          → the execution record: its JSON, then its
 //!   payload's raw bytes (see `executions.rs`)
 //! - `p` + ULID                                 → the payload of a record written before records
-//!   carried it (read, and removed with its execution; no longer written)
+//!   carried it (moved into its record by `migrate.rs`; no longer written)
 //! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
 //! - `j` + ULID                                 → pending job JSON (executions not yet final)
 //! - `s` + segment number (u64 BE)              → how many records point into that payload

@@ -1,4 +1,5 @@
-//! Small named values (the `meta` tree).
+//! Small named values (the `meta` tree). The database's format version is kept there too
+//! (`migrate.rs`), as are schedules' last runs (`schedule.rs`) and alerting states (`alerts.rs`).
 
 use super::{Database, StoreError};
 

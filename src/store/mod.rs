@@ -1,19 +1,30 @@
-//! The embedded database (sled). Owns every byte on disk: the execution log with its per-hook
-//! index and pending jobs, hooks made through the API, the owner's channel bindings, and small
-//! metadata such as the admin token's hash and each hook's waiting alert. Nothing outside this
-//! module sees a sled type, and this module knows nothing of HTTP. The data dir is its owner's
-//! only ([`private`]).
+//! The hub's storage, behind one boundary: [`Storage`], the domain operations the rest of the
+//! hub uses (claim a delivery, insert executions and make them durable, load, save an attempt,
+//! list, prune, hooks, bindings, schedules, alerts), and [`Store`], what callers hold — the
+//! trait object, so nothing above this module knows which database is behind it. It owns every
+//! byte on disk and knows nothing of HTTP.
 //!
-//! Every write goes to the [`journal`] and to sled — for the execution log, written on every
-//! delivery, to sled a moment later through the [`overlay`]. [`Store::sync`] makes writes
-//! durable. Concurrent callers of `sync` share one `fdatasync` of the journal (group commit), so
-//! a burst of deliveries costs one sync, not one each.
+//! The one backend today is sled ([`SledStore`]; a second implements [`Storage`] beside it):
+//! the execution log with its per-hook index and pending jobs, hooks made through the API,
+//! the owner's channel bindings, and small metadata such as the admin token's hash and each
+//! hook's waiting alert. The data dir is its owner's only ([`private`]). Every write goes to
+//! the [`journal`] and to sled — for the execution log, written on every delivery, to sled a
+//! moment later through the [`overlay`]. [`Storage::sync`] makes writes durable; concurrent
+//! callers share one `fdatasync` of the journal (group commit), so a burst of deliveries costs
+//! one sync, not one each. The database records its format's version ([`migrate`]), which
+//! also holds the only readers of older formats.
 //!
 //! A write the disk refuses (full, read-only, failing) turns the store's [`health`] bad: syncs
 //! fail with [`StoreError::Unavailable`], and callers refuse what they were asked to do. Once
-//! the disk takes writes again, [`Store::recover`] drops the [`database`] as it stands in
+//! the disk takes writes again, [`Storage::recover`] drops the [`database`] as it stands in
 //! memory and opens it again from disk, replaying the journal as at start, so what was never
 //! on disk is forgotten and what was is kept.
+//!
+//! The operations are synchronous, as sled's are: callers make them on the runtime's threads
+//! (each is an in-memory write or a few reads) and from `Drop` (a refused delivery's claims
+//! and executions are taken back there). Only waiting is async: for durability
+//! ([`Storage::sync`], [`Storage::save_durably`]) and for health ([`Health::writable`]). Slow
+//! scans (pruning, recovery) are run with `spawn_blocking` by their callers.
 
 mod activity;
 mod alerts;
@@ -22,25 +33,33 @@ mod changes;
 mod database;
 mod dedupe;
 mod executions;
-mod facade;
 mod health;
 mod hooks;
 mod journal;
 mod keys;
 mod meta;
+mod migrate;
 mod overlay;
 mod payloads;
 mod private;
 mod schedule;
 mod seal;
+mod sled_store;
 mod tree;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use database::Database;
 use overlay::Batch;
+
+use crate::alerts::HookAlerts;
+use crate::channels::{Binding, BindingId};
+use crate::clock::Millis;
+use crate::execution::{Execution, ExecutionId, Status};
+use crate::hooks::{ChannelKind, Hook};
 
 pub use activity::{Activity, HOURS};
 pub use changes::ExecutionChange;
@@ -48,16 +67,20 @@ pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
 pub use health::{Failure, Health};
 pub use private::{keep_new_files_private, original_umask, restore_umask};
+pub(crate) use sled_store::SledStore;
 
 /// Failures of the store. Their text is for logs; clients get an opaque 500.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database failed (its error's text).
     #[error("database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(String),
     #[error("stored record is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("stored record is cut short")]
     Truncated,
+    #[error("stored record is in no form this hub knows")]
+    UnknownForm,
     #[error("durable flush failed: {0}")]
     Flush(String),
     #[error("cannot open the data directory {path}: {reason}")]
@@ -72,157 +95,193 @@ pub enum StoreError {
     /// The disk refuses writes (see [`health`]); nothing asked for since was kept.
     #[error("{}", .0.message())]
     Unavailable(Failure),
+    /// The database was written by a newer hub, in a format this one does not know.
+    #[error(
+        "the database in {path} is in format {found}, newer than this hub reads ({known}): \
+         run the hookhub that wrote it"
+    )]
+    Newer {
+        path: String,
+        found: u64,
+        known: u64,
+    },
 }
 
-/// The hub's database, as the rest of the hub sees it: one [`Database`] at a time, replaced
-/// when the store recovers from a storage failure.
-pub struct Store {
-    dir: PathBuf,
-    /// `None` only while a recovery swaps it.
-    current: RwLock<Option<Arc<Database>>>,
-    health: Arc<Health>,
-    changes: changes::Changes,
-    /// One recovery at a time.
-    recovering: Mutex<()>,
-}
+/// A wait for durability (see [`Storage::sync`]): boxed, since the trait is used as an object;
+/// one small allocation per delivery, next to the `fdatasync` it waits for.
+pub type Durably<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
-/// How long a recovery waits for callers to let go of the database being replaced.
-const RELEASE_WAIT: Duration = Duration::from_secs(10);
+/// The store as callers hold it (`Arc<Store>`), whichever backend is behind it.
+pub type Store = dyn Storage;
 
 impl Store {
     /// Opens (or creates) the database in `dir`, private to its owner.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let (changes, health) = (changes::Changes::default(), Arc::new(Health::default()));
-        let db = Database::open(dir, changes.clone(), health.clone())?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            current: RwLock::new(Some(Arc::new(db))),
-            health,
-            changes,
-            recovering: Mutex::new(()),
-        })
+    pub fn open(dir: &Path) -> Result<Arc<Store>, StoreError> {
+        Ok(Arc::new(SledStore::open(dir)?))
     }
+}
 
-    fn db(&self) -> Result<Arc<Database>, StoreError> {
-        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
-        current
-            .clone()
-            .ok_or(StoreError::Unavailable(self.failure_or_failing()))
-    }
+/// The storage's domain operations. Writes are not durable until [`Storage::sync`] (or made
+/// durable by the operation itself where it says so); reads see them at once. Executions are
+/// read and written whole, payload included; a backend keeps them in its own format.
+pub trait Storage: Send + Sync {
+    // Durability and health.
 
-    /// The database open now, for tests that look inside it.
-    #[cfg(test)]
-    fn database(&self) -> Arc<Database> {
-        self.db().expect("the store is open")
-    }
+    /// Whether the database takes writes (see [`health`]); one atomic load when it does.
+    fn health(&self) -> &Health;
 
-    fn failure_or_failing(&self) -> Failure {
-        self.health.failure().unwrap_or(Failure::Failing)
-    }
+    /// Waits until every write made before this call is durable. Concurrent callers share one
+    /// sync of the disk. Fails with [`StoreError::Unavailable`] once the disk refuses writes.
+    fn sync(&self) -> Durably<'_>;
 
-    /// Whether the disk takes writes (see [`health`]).
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
+    /// Makes everything durable now, blocking; for start-up (see [`Storage::close`] for
+    /// shutdown).
+    fn flush_now(&self) -> Result<(), StoreError>;
 
-    /// Waits until every write made before this call is on disk. Concurrent callers share one
-    /// `fdatasync`.
-    pub async fn sync(&self) -> Result<(), StoreError> {
-        self.db()?.sync().await
-    }
+    /// Shuts the store down for a clean exit: every write made is durable and the next open
+    /// has nothing to redo. A write made after this is not durable.
+    fn close(&self) -> Result<(), StoreError>;
+
+    /// After a storage failure, once the disk takes writes again: drops what the store holds
+    /// in memory and opens the database again from disk, so that nothing a caller was refused
+    /// survives and everything durable does. Returns whether it recovered; `Ok(false)` while
+    /// the store is healthy or the disk still refuses writes. Blocking.
+    fn recover(&self) -> Result<bool, StoreError>;
 
     /// Every execution inserted or updated from now on, as it then stands.
-    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<ExecutionChange>> {
-        self.changes.subscribe()
+    fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<ExecutionChange>>;
+
+    // Delivery claims (SPEC §4 step 7).
+
+    /// Claims `delivery_id` for `hook_id` on behalf of `execution`, atomically, unless it was
+    /// claimed within `window_ms`. Not durable until [`Storage::sync`], which the caller does
+    /// together with the execution itself.
+    fn claim_delivery(
+        &self,
+        hook_id: &str,
+        delivery_id: &str,
+        execution: ExecutionId,
+        now_ms: Millis,
+        window_ms: Millis,
+    ) -> Result<Claim, StoreError>;
+
+    /// Gives a claim back (the execution that made it was not accepted after all).
+    fn release_delivery(&self, hook_id: &str, delivery_id: &str) -> Result<(), StoreError>;
+
+    /// Forgets claims made before `cutoff_ms`. Returns how many.
+    fn prune_deliveries(&self, cutoff_ms: Millis) -> Result<usize, StoreError>;
+
+    // The execution log.
+
+    /// Writes new executions and, for those not final, their pending jobs, all or none. Not
+    /// durable until [`Storage::sync`].
+    fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError>;
+
+    /// Takes back executions [`Storage::insert_executions`] wrote whose sync failed or was
+    /// given up on: their delivery was refused, so nothing of them may run or be shown.
+    fn forget_executions(&self, executions: &[Execution]) -> Result<(), StoreError>;
+
+    /// Rewrites an execution, which must carry its payload (as [`Storage::execution`] reads
+    /// it); its job follows its status: removed once final, moved to the next attempt's time
+    /// when retrying, left as it is otherwise.
+    fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError>;
+
+    /// [`Storage::update_execution`], then waits until it is durable, across a storage
+    /// failure: while the disk refuses writes this waits for the store to recover, then writes
+    /// it again. For results of actions that already ran, which must not be lost or run again.
+    fn save_durably<'a>(&'a self, e: &'a mut Execution) -> Durably<'a>;
+
+    /// Forgets a pending job (its execution is gone).
+    fn drop_job(&self, id: ExecutionId) -> Result<(), StoreError>;
+
+    /// One execution, payload included.
+    fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError>;
+
+    /// A hook's executions, newest first, older than `cursor` when given, optionally only
+    /// those with `status`.
+    fn executions_of(
+        &self,
+        hook_id: &str,
+        status: Option<Status>,
+        limit: usize,
+        cursor: Option<ExecutionId>,
+    ) -> Result<ExecutionPage, StoreError>;
+
+    /// The newest execution of a hook, if any.
+    fn last_execution_of(&self, hook_id: &str) -> Result<Option<Execution>, StoreError> {
+        Ok(self.executions_of(hook_id, None, 1, None)?.executions.pop())
     }
 
-    /// Makes everything durable now, without waiting on the journal thread; for start-up (see
-    /// [`Store::close`] for shutdown).
-    pub fn flush_now(&self) -> Result<(), StoreError> {
-        self.db()?.flush_now()
+    /// The newest failed executions of any hook, newest first, looking at no more than the
+    /// newest `scan` executions. Payloads are left out.
+    fn recent_failures(&self, limit: usize, scan: usize) -> Result<Vec<Execution>, StoreError>;
+
+    /// Every execution that is not final, oldest first: what a restart must pick up again.
+    fn pending_jobs(&self) -> Result<Vec<PendingJob>, StoreError>;
+
+    /// `hook_id`'s executions received in the 24 hours up to the one holding `now_ms`, by
+    /// hour and final status (see [`Activity`]).
+    fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError>;
+
+    /// Deletes final executions older than `cutoff_ms` or beyond the newest `max_per_hook` of
+    /// their hook. Returns how many were removed. Blocking (a scan of the log).
+    fn prune(&self, cutoff_ms: Millis, max_per_hook: usize) -> Result<usize, StoreError>;
+
+    // Hooks made through the API.
+
+    /// Every API-made hook, ordered by id.
+    fn api_hooks(&self) -> Result<Vec<Hook>, StoreError>;
+
+    fn api_hook(&self, id: &str) -> Result<Option<Hook>, StoreError>;
+
+    /// Creates or replaces an API hook. Its secrets are kept at rest sealed or hashed, never
+    /// in clear; it reads back with sealed values opened and tokens hashed. Not durable
+    /// until [`Storage::sync`].
+    fn put_api_hook(&self, hook: &Hook) -> Result<(), StoreError>;
+
+    /// Removes an API hook; false when there was none.
+    fn delete_api_hook(&self, id: &str) -> Result<bool, StoreError>;
+
+    // The owner's channel bindings.
+
+    /// Every binding, oldest first.
+    fn bindings(&self) -> Result<Vec<Binding>, StoreError>;
+
+    /// The binding of one chat, if it is bound.
+    fn binding_for_chat(
+        &self,
+        channel: ChannelKind,
+        chat_id: &str,
+    ) -> Result<Option<Binding>, StoreError> {
+        Ok(self
+            .bindings()?
+            .into_iter()
+            .find(|b| b.channel == channel && b.chat_id == chat_id))
     }
 
-    /// Shuts the store down for a clean exit: the journal is written out and stopped, every
-    /// write it has on disk is moved into sled and made durable, and the journal is discarded,
-    /// so the next start has nothing to replay. A write made after this is not durable.
-    pub fn close(&self) -> Result<(), StoreError> {
-        let db = self.db()?;
-        if let Some(failure) = self.health.failure() {
-            // sled may hold an IO error for good; what the journal has on disk is replayed at
-            // the next start, and nothing else was promised.
-            tracing::warn!(
-                code = failure.code(),
-                "the disk refuses writes: the journal is left for the next start to replay"
-            );
-            db.abandon();
-            return Ok(());
-        }
-        db.close()
-    }
+    /// Creates or replaces a binding. Not durable until [`Storage::sync`].
+    fn put_binding(&self, binding: &Binding) -> Result<(), StoreError>;
 
-    /// After a storage failure, once the disk takes writes again: drops the database as it
-    /// stands in memory and opens it again from disk (the journal replayed as at start), so
-    /// that nothing a caller was refused survives and everything on disk does. Returns whether
-    /// it recovered; `Ok(false)` while the store is healthy or the disk still refuses writes.
-    pub fn recover(&self) -> Result<bool, StoreError> {
-        if self.health.failure().is_none() {
-            return Ok(false);
-        }
-        let _one = self.recovering.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = health::probe(&self.dir) {
-            tracing::debug!(error = %e, "the data dir still refuses writes");
-            return Ok(false);
-        }
-        let old = self
-            .current
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(old) = old {
-            old.abandon();
-            release(old);
-        }
-        let db = self.reopen()?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
-        self.health.recovered();
-        Ok(true)
-    }
-}
+    /// Removes a binding; false when there was none.
+    fn remove_binding(&self, id: &BindingId) -> Result<bool, StoreError>;
 
-impl Store {
-    /// Opens the database again; sled's IO threads may hold its lock for a moment after the
-    /// last handle on the old one is dropped.
-    fn reopen(&self) -> Result<Database, StoreError> {
-        let deadline = std::time::Instant::now() + RELEASE_WAIT;
-        loop {
-            match Database::open(&self.dir, self.changes.clone(), self.health.clone()) {
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                opened => return opened,
-            }
-        }
-    }
-}
+    // Small state: schedules, alerts, the admin token.
 
-/// Drops the last handle on a database being replaced, once callers that were using it are
-/// done (sled's lock on its files goes with it).
-fn release(db: Arc<Database>) {
-    let deadline = std::time::Instant::now() + RELEASE_WAIT;
-    let mut db = db;
-    loop {
-        match Arc::try_unwrap(db) {
-            Ok(db) => return drop(db),
-            Err(shared) if std::time::Instant::now() < deadline => {
-                db = shared;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "the database is still in use; reopening it may fail until it is let go"
-                );
-                return;
-            }
-        }
-    }
+    /// The scheduled time of the last run started for `hook_id`, if it ever ran.
+    fn last_fired(&self, hook_id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Records the scheduled time of a run being started. Durable with the next
+    /// [`Storage::sync`].
+    fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError>;
+
+    /// Every hook's alerting state, by hook id.
+    fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError>;
+
+    /// Records a hook's alerting state. Durable with the next [`Storage::sync`].
+    fn set_alert_state(&self, hook_id: &str, state: &HookAlerts) -> Result<(), StoreError>;
+
+    /// The SHA-256 of the generated admin token, if one was generated.
+    fn admin_token_hash(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    fn set_admin_token_hash(&self, hash: &[u8]) -> Result<(), StoreError>;
 }

@@ -512,7 +512,7 @@ fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
 }
 
 /// A sled tree whose writes go through the overlay and the journal. Writes are not durable
-/// until [`super::Store::sync`]; reads see them at once.
+/// until [`super::Storage::sync`]; reads see them at once.
 pub(super) struct DeferredTree {
     tag: u8,
     overlay: Arc<Overlay>,

@@ -197,7 +197,7 @@ impl Payloads {
             Some((json, Stored::Inline(payload))) if payload.len() > INLINE_MAX => {
                 Some((json, payload))
             }
-            // Small payloads, and legacy records, stay as they are.
+            // Small payloads stay as they are.
             Some(_) => return Ok(value.cloned()),
             None => None,
         };

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::execution::{Execution, RawBody, Status, Trigger};
-use crate::store::{Store, StoreError};
+use crate::store::{SledStore, Storage as _, StoreError};
 
 /// A JSON body of about `size` bytes, different for each `seed`.
 fn execution(seed: u64, size: usize, status: Status) -> Execution {
@@ -36,7 +36,7 @@ fn segments(dir: &Path) -> Vec<(u64, u64)> {
 
 /// Writes `e` into a store on `dir`, checkpoints, and closes the store.
 fn written(dir: &Path, e: &Execution) {
-    let store = Store::open(dir).unwrap();
+    let store = SledStore::open(dir).unwrap();
     store.insert_executions(&mut [e.clone()]).unwrap();
     store.flush_now().unwrap();
 }
@@ -47,10 +47,10 @@ fn segment_file(dir: &Path, number: u64) -> std::path::PathBuf {
 
 /// Opens the store again; sled's IO threads may hold its lock for a moment after the last
 /// handle is dropped.
-fn reopen(dir: &Path) -> Store {
+fn reopen(dir: &Path) -> SledStore {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        match Store::open(dir) {
+        match SledStore::open(dir) {
             Ok(store) => return store,
             Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
@@ -60,14 +60,14 @@ fn reopen(dir: &Path) -> Store {
     }
 }
 
-fn raw(store: &Store, e: &Execution) -> Vec<u8> {
+fn raw(store: &SledStore, e: &Execution) -> Vec<u8> {
     store.execution(e.id).unwrap().unwrap().trigger.raw_body.0
 }
 
 #[test]
 fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let mut big = execution(1, 100_000, Status::Queued);
     let mut small = execution(2, 300, Status::Queued);
     store
@@ -117,7 +117,7 @@ fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
 #[test]
 fn a_segment_goes_once_nothing_points_into_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     // Two payloads fill the first segment (128 KiB in tests); the third starts the next.
     let all: Vec<Execution> = (1..=3)
         .map(|seed| execution(seed, 50_000, Status::Succeeded))
@@ -174,7 +174,7 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
     let dir = tempfile::tempdir().unwrap();
     let big = execution(7, 80_000, Status::Succeeded);
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         store.insert_executions(&mut [big.clone()]).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -204,7 +204,7 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
 #[test]
 fn a_damaged_payload_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let big = execution(3, 40_000, Status::Succeeded);
     store.insert_executions(&mut [big.clone()]).unwrap();
     store.flush_now().unwrap();
@@ -244,7 +244,7 @@ fn a_clean_close_leaves_no_journal_to_replay() {
     let big = execution(11, 40_000, Status::Succeeded);
     let queued = execution(12, 100, Status::Queued);
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         store
             .insert_executions(&mut [big.clone(), queued.clone()])
             .unwrap();

@@ -20,7 +20,7 @@ impl Database {
     }
 
     /// Records the scheduled time of a run being started. Durable with the next
-    /// [`Store::sync`].
+    /// [`super::Storage::sync`].
     pub(super) fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError> {
         self.meta
             .insert(key(hook_id), ms.to_be_bytes().as_slice())?;
