@@ -1,7 +1,7 @@
 //! How every delivery ended, seen from outside everything that may answer it: the handler,
 //! the webhook route's `TimeoutLayer` (408) and `serve::guard` (408 for a stalled body, 429
-//! for a proxied client's share). One `info` log line per delivery, accepted or refused, and
-//! each refusal kept in the [`crate::state::rejections::Rejections`] ring.
+//! for a proxied client's share). One `info` log line per refusal (`debug` per accepted
+//! delivery), and each refusal kept in the [`crate::state::rejections::Rejections`] ring.
 //!
 //! The request's headers are cloned before it is handled (the handler consumes them) but only
 //! redacted and kept when the answer is a refusal, so an accepted delivery pays one clone.
@@ -63,7 +63,8 @@ impl Seen {
         let status = response.status();
         let hook = hook_id.as_deref().unwrap_or("-");
         if status.is_success() {
-            tracing::info!(status = status.as_u16(), hook, client, "delivery accepted");
+            // `debug`: a log line costs more than the rest of an accepted delivery's work.
+            tracing::debug!(status = status.as_u16(), hook, client, "delivery accepted");
             return;
         }
         let (code, message) = match response.extensions().get::<ErrorInfo>() {

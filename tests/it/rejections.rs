@@ -235,13 +235,17 @@ async fn the_list_pages_newest_first_and_each_hook_sees_its_path() {
 }
 
 #[tokio::test]
-async fn each_delivery_is_one_info_line_accepted_or_refused() {
+async fn each_delivery_is_one_line_refusals_at_info_accepted_at_debug() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hooks.yaml");
     let data = dir.path().join("data");
     std::fs::write(&config, YAML.replace("{data}", &data.display().to_string())).unwrap();
     // JSON lines, so the test reads fields rather than a terminal's formatting.
-    let env = [("HOOKHUB_LOG_FORMAT", "json")];
+    // The accepted delivery's line is `debug`: asked for here, as an owner would.
+    let env = [
+        ("HOOKHUB_LOG_FORMAT", "json"),
+        ("RUST_LOG", "info,hookhub::ingress=debug"),
+    ];
     let hub = Binary::start_with_env(&config, free_port(), dir.path(), &env).await;
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}/api/webhooks/{path}", hub.url);
@@ -289,7 +293,7 @@ async fn each_delivery_is_one_info_line_accepted_or_refused() {
         })
         .collect();
     let expected = [
-        ("INFO", "delivery accepted", 202, "-"),
+        ("DEBUG", "delivery accepted", 202, "-"),
         ("INFO", "delivery refused", 401, "auth_invalid"),
         ("INFO", "delivery refused", 404, "hook_not_found"),
     ]
