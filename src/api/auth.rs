@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::sync::RwLock;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ingress::client;
 use crate::verify::constant_time_eq;
 
@@ -98,8 +98,7 @@ pub fn check_token(
         })
         .map_err(|wait| {
             ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 format!("too many wrong admin tokens from this address; try again in {wait} s"),
             )
             .with_retry_after(wait)
@@ -134,16 +133,14 @@ pub async fn require_admin(
             Ok(next.run(request).await)
         } else {
             Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "the admin token is wrong",
             ))
         };
     }
     let Some((_, session)) = crate::web::signin::current(&app, headers) else {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "send the admin token as Authorization: Bearer <token>, or sign in to the web UI",
         ));
     };

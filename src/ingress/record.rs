@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use super::{Rejection, redact};
 use crate::app::AppState;
-use crate::error::ErrorInfo;
+use crate::error::{ErrorCode, ErrorInfo};
 
 /// The middleware (see the module doc). Requests outside `/api/webhooks/` pass untouched.
 pub async fn record(
@@ -65,7 +65,7 @@ impl Seen {
             return;
         }
         let (code, message) = match response.extensions().get::<ErrorInfo>() {
-            Some(info) => (info.code, info.message.clone()),
+            Some(info) => (info.code.as_str(), info.message.clone()),
             None => described(status, server.request_timeout),
         };
         tracing::info!(status = status.as_u16(), code, hook, client, reason = %message, "delivery refused");
@@ -87,17 +87,18 @@ impl Seen {
     }
 }
 
-/// The code and message of an answer no `ApiError` made.
+/// The code and message of an answer no `ApiError` made. `refused` is the ring's own word for
+/// a status the hub has no code for; no answer carries it.
 fn described(status: StatusCode, request_timeout: std::time::Duration) -> (&'static str, String) {
     match status {
         StatusCode::REQUEST_TIMEOUT => (
-            "request_timeout",
+            ErrorCode::RequestTimeout.as_str(),
             format!(
                 "the delivery was not handled within server.requestTimeout ({} s)",
                 request_timeout.as_secs_f32()
             ),
         ),
-        StatusCode::NOT_FOUND => ("not_found", "no such route".into()),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound.as_str(), "no such route".into()),
         _ => (
             "refused",
             format!(

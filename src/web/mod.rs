@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub use assets::CONTENT_SECURITY_POLICY;
 pub use session::Sessions;
@@ -50,8 +50,8 @@ pub async fn fallback(request: Request) -> Response {
     if is_page {
         return assets::serve(path, request.headers());
     }
-    ApiError::not_found(
-        "not_found",
+    ApiError::new(
+        ErrorCode::NotFound,
         "no such route; webhooks go to /api/webhooks/<path>",
     )
     .into_response()

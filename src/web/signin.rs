@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::session::Session;
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ingress::client;
 
 /// The cookie that carries the session id.
@@ -38,8 +38,7 @@ pub async fn sign_in(
     let input: SignIn = crate::api::parse_json(&body)?;
     if !crate::api::auth::check_token(&app, peer, &headers, Some(input.token.trim()))? {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "that is not the admin token",
         ));
     }
@@ -91,8 +90,7 @@ pub fn check_csrf(session: &Session, headers: &HeaderMap) -> Result<(), ApiError
     match presented {
         Some(token) if session.csrf_matches(token) => Ok(()),
         _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
+            ErrorCode::CsrfFailed,
             "a signed-in browser must send its session's X-CSRF-Token with this request",
         )),
     }

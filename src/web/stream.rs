@@ -13,7 +13,7 @@ use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::store::ExecutionChange;
 
 /// `GET /api/executions/stream`: changes to every hook's executions.
@@ -29,8 +29,8 @@ pub async fn of_hook(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if app.registry.snapshot().hook(&id).is_none() {
-        return Err(ApiError::not_found(
-            "hook_not_found",
+        return Err(ApiError::new(
+            ErrorCode::HookNotFound,
             format!("no hook with id `{id}`"),
         ));
     }
