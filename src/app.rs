@@ -24,7 +24,7 @@ use crate::channels::Channels;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::hooks::reload::{ConfigStatusCell, Reloader};
-use crate::hooks::{Registry, Snapshot};
+use crate::hooks::{BuildError, RebuildError, Registry, Snapshot};
 use crate::ingress;
 use crate::queue::{Queue, QueueDeps};
 use crate::serve::Limits;
@@ -37,8 +37,17 @@ use crate::store::{Store, StoreError};
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("hooks are inconsistent:\n{}", .0.join("\n"))]
-    Hooks(Vec<String>),
+    #[error("hooks are inconsistent:\n{0}")]
+    Hooks(BuildError),
+}
+
+impl From<RebuildError> for RunError {
+    fn from(e: RebuildError) -> Self {
+        match e {
+            RebuildError::Store(e) => Self::Store(e),
+            RebuildError::Hooks(e) => Self::Hooks(e),
+        }
+    }
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -93,8 +102,7 @@ pub async fn run_with(
     let workers = config.server.workers;
     let retention_config = config.server.retention.clone();
     let channels = Channels::new(&config.channels, store.clone(), options.clock.clone());
-    let snapshot =
-        Snapshot::build(Arc::new(config), &store.api_hooks()?).map_err(RunError::Hooks)?;
+    let snapshot = Snapshot::load(Arc::new(config), &*store)?;
     let registry = Arc::new(Registry::new(snapshot));
     let alerts = Alerts::new(AlertDeps {
         store: store.clone(),

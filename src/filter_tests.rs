@@ -360,10 +360,14 @@ fn a_snapshot_refuses_a_filter_that_does_not_compile() {
     }))
     .unwrap();
     let config = Arc::new(crate::config::Config::default());
-    let errors = crate::hooks::Snapshot::build(config, &[hook]).unwrap_err();
+    let errors = crate::hooks::Snapshot::build(config, &[hook])
+        .unwrap_err()
+        .0;
     assert_eq!(errors.len(), 1);
     assert!(
-        errors[0].starts_with("hook `bad`: triggerConfig.filter: syntax error at 1:"),
+        errors[0]
+            .to_string()
+            .starts_with("hook `bad`: triggerConfig.filter: syntax error at 1:"),
         "{errors:?}"
     );
 }

@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::serve::client;
 use crate::state::AppState;
 use crate::state::session::Session;
@@ -38,8 +38,7 @@ pub fn check_token(
         })
         .map_err(|wait| {
             ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 format!("too many wrong admin tokens from this address; try again in {wait} s"),
             )
             .with_retry_after(wait)
@@ -74,16 +73,14 @@ pub async fn require_admin(
             Ok(next.run(request).await)
         } else {
             Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "the admin token is wrong",
             ))
         };
     }
     let Some((_, session)) = current(&app, headers) else {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "send the admin token as Authorization: Bearer <token>, or sign in to the web UI",
         ));
     };
@@ -109,8 +106,7 @@ pub fn check_csrf(session: &Session, headers: &HeaderMap) -> Result<(), ApiError
     match presented {
         Some(token) if session.csrf_matches(token) => Ok(()),
         _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
+            ErrorCode::CsrfFailed,
             "a signed-in browser must send its session's X-CSRF-Token with this request",
         )),
     }

@@ -8,9 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::channels::{BindingId, Incoming, LinkError};
+use crate::channels::{BindingId, Incoming};
 use crate::clock::rfc3339;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::hooks::ChannelKind;
 use crate::state::AppState;
 
@@ -45,24 +45,8 @@ pub async fn link(
     if input.code.trim().is_empty() {
         return Err(ApiError::invalid_field("code", "must not be empty"));
     }
-    match app.channels.link_with_code(&input.code).await {
-        Ok(binding) => Ok((StatusCode::CREATED, Json(json!({ "binding": binding })))),
-        Err(LinkError::Invalid) => Err(ApiError {
-            field: Some("code".into()),
-            ..ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_code",
-                LinkError::Invalid.to_string(),
-            )
-        }),
-        Err(e @ LinkError::TooManyTries) => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            e.to_string(),
-        )
-        .with_retry_after(60)),
-        Err(LinkError::Store(e)) => Err(e.into()),
-    }
+    let binding = app.channels.link_with_code(&input.code).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "binding": binding }))))
 }
 
 /// `DELETE /api/channels/bindings/:id`
@@ -73,8 +57,8 @@ pub async fn unlink(
     if app.channels.unbind(&BindingId(id.clone())).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(
-            "binding_not_found",
+        Err(ApiError::new(
+            ErrorCode::BindingNotFound,
             format!("no binding with id `{id}`"),
         ))
     }
@@ -103,15 +87,19 @@ pub async fn slack_command(
 ) -> Result<Json<Value>, ApiError> {
     if let Err(refused) = app.channels.verify_slack_command(&headers, &body) {
         return Err(match refused {
-            None => ApiError::not_found(
-                "channel_not_configured",
+            None => ApiError::new(
+                ErrorCode::ChannelNotConfigured,
                 "Slack is not configured: set channels.slack.botToken and signingSecret",
             ),
-            Some(e) => ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()),
+            Some(e) => e.into(),
         });
     }
-    let command: SlackCommand = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::bad_request("invalid_payload", format!("slash command: {e}")))?;
+    let command: SlackCommand = serde_urlencoded::from_bytes(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::SlashCommandInvalid,
+            format!("slash command: {e}"),
+        )
+    })?;
     let text = match command.command.trim_start_matches('/') {
         name @ ("link" | "unlink" | "status") => format!("/{name} {}", command.text),
         _ => format!("/{}", command.text.trim()),

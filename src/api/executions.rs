@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::execution::{Accepted, Execution, ExecutionId, ExecutionOut, RawBody, Status, Trigger};
 use crate::queue::MAX_QUEUED_PER_HOOK;
 use crate::queue::retry::RetrySchedule;
@@ -198,7 +198,7 @@ pub async fn test(
         body.to_vec()
     };
     let payload = crate::payload::parse(Some("application/json"), &raw)
-        .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::PayloadInvalid, e.to_string()))?;
     let now = app.clock.now_ms();
     let mut headers = BTreeMap::new();
     headers.insert("content-type".to_string(), "application/json".to_string());
@@ -244,7 +244,7 @@ fn known_hook(app: &AppState, hook_id: &str) -> Result<String, ApiError> {
 }
 
 fn load(app: &AppState, id: &str) -> Result<Execution, ApiError> {
-    let not_found = || ApiError::not_found("execution_not_found", format!("no execution `{id}`"));
+    let not_found = || ApiError::new(ErrorCode::ExecutionNotFound, format!("no execution `{id}`"));
     let id: ExecutionId = id.parse().map_err(|_| not_found())?;
     app.store.execution(id)?.ok_or_else(not_found)
 }

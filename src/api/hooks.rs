@@ -14,10 +14,11 @@ use serde_json::{Value, json};
 
 use super::hook_yaml::{self, FormatQuery};
 use super::parse_json;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::execution::{ExecutionId, Status};
 use crate::hooks::{ActionKind, Hook, LiveHook, Secrets, Source, TriggerKind, redact};
 use crate::state::AppState;
+use crate::store::{Store, StoreError};
 use crate::verify::TOKEN_SCHEMES;
 
 /// A hook as the API shows it: secrets removed, with where it came from and how it is doing.
@@ -144,8 +145,7 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
         hook.id = unique_slug(&hook.name, |id| snapshot.hook(id).is_some());
     } else if snapshot.hook(&hook.id).is_some() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "hook_exists",
+            ErrorCode::HookExists,
             format!("a hook with id `{}` exists already", hook.id),
         ));
     }
@@ -159,9 +159,7 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
         None
     };
     validate(&app, &hook)?;
-    app.store.put_api_hook(&hook)?;
-    app.store.sync().await?;
-    app.reload_hooks()?;
+    commit(&app, |store| store.put_api_hook(&hook)).await?;
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(&hook.id).ok_or_else(|| not_found(&hook.id))?;
     let mut out = serde_json::to_value(hook_out(&app, live)?).map_err(ApiError::internal)?;
@@ -203,10 +201,21 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     editable(&app, &id)?;
-    app.store.delete_api_hook(&id)?;
-    app.store.sync().await?;
-    app.reload_hooks()?;
+    commit(&app, |store| store.delete_api_hook(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes one change to the database's hooks (`write`), waits until it is on disk, and puts the
+/// rebuilt hook set in force: every API edit of a hook ends here, so it is live once answered.
+pub(super) async fn commit<T>(
+    app: &AppState,
+    write: impl FnOnce(&Store) -> Result<T, StoreError>,
+) -> Result<(), ApiError> {
+    write(&*app.store)?;
+    app.store.sync().await?;
+    app.registry
+        .rebuild(&*app.store, |current| current.config.clone())?;
+    Ok(())
 }
 
 /// The stored API hook with this id, or why it cannot be edited.
@@ -215,8 +224,7 @@ pub(super) fn editable(app: &AppState, id: &str) -> Result<Hook, ApiError> {
     let live = snapshot.hook(id).ok_or_else(|| not_found(id))?;
     if live.source == Source::ConfigFile {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "hook_read_only",
+            ErrorCode::HookReadOnly,
             format!("hook `{id}` comes from the config file; edit it there"),
         ));
     }
@@ -253,9 +261,7 @@ async fn save_edit(
     }
     restore_redacted(&mut hook, Some(&existing))?;
     validate(app, &hook)?;
-    app.store.put_api_hook(&hook)?;
-    app.store.sync().await?;
-    app.reload_hooks()?;
+    commit(app, |store| store.put_api_hook(&hook)).await?;
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(&hook.id).ok_or_else(|| not_found(&hook.id))?;
     let mut out = serde_json::to_value(hook_out(app, live)?).map_err(ApiError::internal)?;
@@ -305,7 +311,7 @@ pub(super) fn validate(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
 }
 
 pub(super) fn not_found(id: &str) -> ApiError {
-    ApiError::not_found("hook_not_found", format!("no hook with id `{id}`"))
+    ApiError::new(ErrorCode::HookNotFound, format!("no hook with id `{id}`"))
 }
 
 /// A slug made from a name (`GitHub PRs` → `github-prs`), made unique with `-2`, `-3`…

@@ -14,7 +14,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::hooks::{editable, generate_secret, validate};
+use super::hooks::{commit, editable, generate_secret, validate};
 use super::parse_json;
 use crate::clock::{Millis, rfc3339};
 use crate::error::ApiError;
@@ -69,7 +69,7 @@ pub async fn rotate_secret(
         }
         _ => e,
     })?;
-    save(&app, &hook).await?;
+    commit(&app, |store| store.put_api_hook(&hook)).await?;
     let mut response = Json(json!({
         "webhookSecret": secret,
         "previousValidUntil": valid_until.map(rfc3339),
@@ -92,17 +92,11 @@ pub async fn rotate_path(
     hook.trigger_config.webhook_path =
         rotated_path(&hook.trigger_config.webhook_path, &id, &suffix);
     validate(&app, &hook)?;
-    save(&app, &hook).await?;
+    commit(&app, |store| store.put_api_hook(&hook)).await?;
     let path = hook.trigger_config.webhook_path;
     Ok(Json(
         json!({ "url": app.webhook_url(&path), "webhookPath": path }),
     ))
-}
-
-async fn save(app: &AppState, hook: &Hook) -> Result<(), ApiError> {
-    app.store.put_api_hook(hook)?;
-    app.store.sync().await?;
-    app.reload_hooks()
 }
 
 /// Puts `secret` in force. With a grace period the previous secrets keep verifying until

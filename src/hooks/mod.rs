@@ -12,5 +12,5 @@ mod response;
 
 pub use model::*;
 pub use redact::REDACTED;
-pub use registry::{LiveHook, Registry, Snapshot, Source};
+pub use registry::{BuildError, LiveHook, RebuildError, Registry, Snapshot, Source};
 pub use response::{DEFAULT_CONTENT_TYPE, ResponseConfig};

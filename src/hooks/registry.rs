@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{Hook, TriggerKind};
 use crate::config::Config;
 use crate::filter::{Filter, FilterInput, admit_event};
+use crate::store::{Store, StoreError};
 use crate::verify::Verifier;
 
 /// Where a hook was defined.
@@ -46,6 +47,50 @@ impl LiveHook {
     }
 }
 
+/// Why one hook cannot join the set; the text names the hook and the field to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookProblem {
+    #[error(
+        "hook id `{0}` is defined both in the config file and in the database; rename one of them"
+    )]
+    DuplicateId(String),
+    /// Its scheme, secrets or their settings cannot make a verifier.
+    #[error("hook `{hook}`: {error}")]
+    Verifier { hook: String, error: String },
+    #[error("hook `{hook}`: triggerConfig.filter: {error}")]
+    Filter { hook: String, error: String },
+}
+
+/// Every hook that could not join the set, in config-file-then-database order; shown one a
+/// line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub Vec<HookProblem>);
+
+impl BuildError {
+    /// The problems, one per `separator`.
+    pub fn joined(&self, separator: &str) -> String {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        lines.join(separator)
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.joined("\n"))
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Why the set could not be rebuilt from the config and the database.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("cannot read the database's hooks: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hooks(#[from] BuildError),
+}
+
 /// One consistent view of the config file in force and every hook.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -59,7 +104,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds the set. Fails, naming the hooks, when two share an id or a verifier or filter
     /// cannot be built.
-    pub fn build(config: Arc<Config>, api_hooks: &[Hook]) -> Result<Self, Vec<String>> {
+    pub fn build(config: Arc<Config>, api_hooks: &[Hook]) -> Result<Self, BuildError> {
         let mut snapshot = Snapshot {
             config: config.clone(),
             ..Snapshot::default()
@@ -72,32 +117,24 @@ impl Snapshot {
             .chain(api_hooks.iter().map(|h| (h, Source::Api)));
         for (hook, source) in sources {
             if snapshot.by_id.contains_key(&hook.id) {
-                errors.push(format!(
-                    "hook id `{}` is defined both in the config file and in the database; \
-                     rename one of them",
-                    hook.id
-                ));
+                errors.push(HookProblem::DuplicateId(hook.id.clone()));
                 continue;
             }
-            let filter = hook.trigger_config.filter.as_deref().map(Filter::compile);
-            let filter = filter
-                .transpose()
-                .map_err(|e| format!("triggerConfig.filter: {e}"));
-            match Verifier::new(&hook.trigger_config).and_then(|v| Ok((v, filter?))) {
-                Ok((verifier, filter)) => snapshot.add(LiveHook {
-                    hook: hook.clone(),
-                    source,
-                    verifier,
-                    filter,
-                }),
-                Err(e) => errors.push(format!("hook `{}`: {e}", hook.id)),
+            match live(hook, source) {
+                Ok(live) => snapshot.add(live),
+                Err(problem) => errors.push(problem),
             }
         }
         if errors.is_empty() {
             Ok(snapshot)
         } else {
-            Err(errors)
+            Err(BuildError(errors))
         }
+    }
+
+    /// The set the config file's hooks and the database's make.
+    pub fn load(config: Arc<Config>, store: &Store) -> Result<Self, RebuildError> {
+        Ok(Self::build(config, &store.api_hooks()?)?)
     }
 
     fn add(&mut self, live: LiveHook) {
@@ -132,6 +169,25 @@ impl Snapshot {
     }
 }
 
+/// A hook with its verifier and filter built; the verifier's problem first.
+fn live(hook: &Hook, source: Source) -> Result<LiveHook, HookProblem> {
+    let verifier = Verifier::new(&hook.trigger_config).map_err(|error| HookProblem::Verifier {
+        hook: hook.id.clone(),
+        error,
+    })?;
+    let filter = hook.trigger_config.filter.as_deref().map(Filter::compile);
+    let filter = filter.transpose().map_err(|error| HookProblem::Filter {
+        hook: hook.id.clone(),
+        error,
+    })?;
+    Ok(LiveHook {
+        hook: hook.clone(),
+        source,
+        verifier,
+        filter,
+    })
+}
+
 /// The current snapshot, replaced atomically.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -162,12 +218,19 @@ impl Registry {
         self.current.read().expect("registry lock poisoned").clone()
     }
 
-    /// Builds the next set from the current one and puts it in force, one rebuild at a time.
-    pub fn update<E>(&self, next: impl FnOnce(&Snapshot) -> Result<Snapshot, E>) -> Result<(), E> {
+    /// Builds the next set from the database's hooks and the config `config` makes of the set
+    /// in force, and puts it in force, one rebuild at a time: the one way the set changes once
+    /// the hub runs (an API edit, a config reload). Returns how many hooks it holds.
+    pub fn rebuild(
+        &self,
+        store: &Store,
+        config: impl FnOnce(&Snapshot) -> Arc<Config>,
+    ) -> Result<usize, RebuildError> {
         let _one_at_a_time = self.rebuilding.lock().expect("registry lock poisoned");
-        let snapshot = next(&self.snapshot())?;
+        let snapshot = Snapshot::load(config(&self.snapshot()), store)?;
+        let count = snapshot.hooks().len();
         self.replace(snapshot);
-        Ok(())
+        Ok(count)
     }
 
     pub fn replace(&self, snapshot: Snapshot) {

@@ -16,8 +16,8 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::Registry;
 pub use super::config_status::ConfigStatusCell;
-use super::{Registry, Snapshot};
 use crate::clock::{Clock, Millis};
 use crate::config::{Config, ConfigError};
 use crate::store::Store;
@@ -256,21 +256,14 @@ impl Reloader {
                     "config changed settings that take effect only after a restart");
             }
         }
-        let store = &self.store;
-        let mut count = 0;
-        let rebuilt = self.registry.update(|current| {
+        let rebuilt = self.registry.rebuild(&*self.store, |current| {
             RestartOnly::of(&current.config).apply_to(&mut config);
-            let api_hooks = store
-                .api_hooks()
-                .map_err(|e| format!("cannot read the database's hooks: {e}"))?;
-            let snapshot = Snapshot::build(Arc::new(config), &api_hooks)
-                .map_err(|errors| errors.join("\n"))?;
-            count = snapshot.hooks().len();
-            Ok::<_, String>(snapshot)
+            Arc::new(config)
         });
-        if let Err(error) = rebuilt {
-            return self.refuse(error);
-        }
+        let count = match rebuilt {
+            Ok(count) => count,
+            Err(error) => return self.refuse(error.to_string()),
+        };
         self.file_restart_only = Some(in_file);
         tracing::info!(path = %self.path.display(), hooks = count, "config loaded");
         let mut warnings = warnings;

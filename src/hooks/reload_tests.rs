@@ -1,5 +1,6 @@
 use super::*;
 use crate::clock::ManualClock;
+use crate::hooks::Snapshot;
 
 const VALID: &str = r#"
 server: { listen: "127.0.0.1:4000", workers: 4 }

@@ -1,6 +1,6 @@
 //! The keys a delivery carries per hook: its lock key and its dedupe (delivery) id.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::execution::Execution;
 use crate::hooks::LiveHook;
 use crate::template;
@@ -16,8 +16,8 @@ pub fn lock_key(hook: &LiveHook, e: &Execution) -> Result<Option<String>, ApiErr
         if !given.is_empty() && given.len() <= MAX_LOCK_KEY && given.chars().all(allowed) {
             return Ok(Some(given.clone()));
         }
-        return Err(ApiError::bad_request(
-            "lock_key_invalid",
+        return Err(ApiError::new(
+            ErrorCode::LockKeyInvalid,
             format!("query parameter lockKey must be 1-{MAX_LOCK_KEY} of letters, digits, _ . - :"),
         ));
     }

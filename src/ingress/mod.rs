@@ -19,7 +19,7 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Summary, Trigger};
 use crate::filter::FilterInput;
 use crate::hooks::{LiveHook, Snapshot};
@@ -66,7 +66,7 @@ pub async fn receive(
     let answered = handle(&app, request, body).await;
     let result = match &answered {
         Ok(response) => answer::result_of(response),
-        Err(e) => e.code,
+        Err(e) => e.code.as_str(),
     };
     crate::telemetry::delivery(&first_hook, result);
     answered
@@ -96,10 +96,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     let limit = &snapshot.config.server.rate_limit;
     if let Err(wait) = app.limiter.check(client, app.clock.now_ms(), limit) {
         let message = format!("too many deliveries from {client}; try again in {wait} s");
-        return Err(
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-                .with_retry_after(wait),
-        );
+        return Err(ApiError::new(ErrorCode::RateLimited, message).with_retry_after(wait));
     }
     let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(&path).collect();
     let accepting = hooks_for(&on_path, &method, &path)?;
@@ -109,12 +106,10 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         .filter(|h| client::allowed(client, &h.hook.trigger_config.ip_allowlist))
         .collect();
     if reachable.is_empty() {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ip_not_allowed",
+        return Err(ApiError::new(
+            ErrorCode::IpNotAllowed,
             format!("client address {client} is not in the hook's triggerConfig.ipAllowlist"),
-        );
-        return Err(error);
+        ));
     }
     // Nothing can be kept while the disk refuses writes: say so before any work.
     if let Some(failure) = app.store.health().failure() {
@@ -134,7 +129,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
 
     let query = parse_query(raw_query.as_deref());
     let mut payload = payload::read(&headers, &raw)
-        .map_err(|e| ApiError::bad_request("payload_invalid", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::PayloadInvalid, e.to_string()))?;
     let mut trigger = Some(Trigger {
         path,
         method: method.to_string(),
@@ -194,8 +189,8 @@ fn hooks_for<'a>(
     path: &str,
 ) -> Result<Vec<&'a Arc<LiveHook>>, ApiError> {
     if on_path.is_empty() {
-        return Err(ApiError::not_found(
-            "hook_not_found",
+        return Err(ApiError::new(
+            ErrorCode::HookNotFound,
             format!("no enabled hook listens on /api/webhooks/{path}"),
         ));
     }
@@ -231,8 +226,7 @@ fn method_not_allowed(hooks: &[&Arc<LiveHook>], method: &Method) -> ApiError {
         }
     }
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("{method} is not accepted here; use {}", allowed.join(", ")),
     )
 }
@@ -249,8 +243,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("body is larger than server.maxBodyBytes ({limit} bytes)"),
         )
     };
@@ -261,11 +254,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<bytes:
         .await
         .map_err(|e| {
             if timed_out(&e) {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    "the body stopped arriving",
-                )
+                ApiError::new(ErrorCode::RequestTimeout, "the body stopped arriving")
             } else {
                 too_large()
             }
@@ -309,11 +298,7 @@ fn verify_all<'a>(
         .or(errors.first())
         .cloned()
         .unwrap_or(VerifyError::NoSecret);
-    Err(ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        error.code(),
-        error.to_string(),
-    ))
+    Err(error.into())
 }
 
 /// The custom headers that carry a secret or signature (`triggerConfig.header` of the `header`
@@ -548,12 +533,12 @@ mod tests {
         let error = read_body(&HeaderMap::new(), Body::from_stream(stalled), 1024)
             .await
             .unwrap_err();
-        assert_eq!(error.status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(error.status(), StatusCode::REQUEST_TIMEOUT);
         let broken =
             futures_util::stream::iter([Err::<bytes::Bytes, _>(std::io::Error::other("reset"))]);
         let error = read_body(&HeaderMap::new(), Body::from_stream(broken), 1024)
             .await
             .unwrap_err();
-        assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 }

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::redact;
-use crate::error::ErrorInfo;
+use crate::error::{ErrorCode, ErrorInfo};
 use crate::state::AppState;
 use crate::state::rejections::Rejection;
 
@@ -68,7 +68,7 @@ impl Seen {
             return;
         }
         let (code, message) = match response.extensions().get::<ErrorInfo>() {
-            Some(info) => (info.code, info.message.clone()),
+            Some(info) => (info.code.as_str(), info.message.clone()),
             None => described(status, server.request_timeout),
         };
         tracing::info!(status = status.as_u16(), code, hook, client, reason = %message, "delivery refused");
@@ -90,17 +90,18 @@ impl Seen {
     }
 }
 
-/// The code and message of an answer no `ApiError` made.
+/// The code and message of an answer no `ApiError` made. `refused` is the ring's own word for
+/// a status the hub has no code for; no answer carries it.
 fn described(status: StatusCode, request_timeout: std::time::Duration) -> (&'static str, String) {
     match status {
         StatusCode::REQUEST_TIMEOUT => (
-            "request_timeout",
+            ErrorCode::RequestTimeout.as_str(),
             format!(
                 "the delivery was not handled within server.requestTimeout ({} s)",
                 request_timeout.as_secs_f32()
             ),
         ),
-        StatusCode::NOT_FOUND => ("not_found", "no such route".into()),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound.as_str(), "no such route".into()),
         _ => (
             "refused",
             format!(

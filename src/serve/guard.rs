@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, SizeHint};
@@ -28,7 +28,7 @@ use tokio::time::Sleep;
 
 use super::CurrentConfig;
 use crate::config::ServerConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::limit::ClientSlots;
 
 /// Routes anyone may call before signing in; the only bodies an unauthenticated client can
@@ -111,8 +111,7 @@ fn proxied_client_slot(
     {
         Some(slot) => Ok(Some(slot)),
         None => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_connections",
+            ErrorCode::TooManyConnections,
             format!(
                 "{client} has {} requests open already (server.maxConnectionsPerClient)",
                 server.max_connections_per_client
@@ -145,16 +144,14 @@ fn declared_length(request: &Request) -> Option<u64> {
 
 fn too_large(cap: u64) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("this route takes bodies of at most {cap} bytes"),
     )
 }
 
 fn timed_out(whole: Duration, idle: Duration) -> ApiError {
     ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
+        ErrorCode::RequestTimeout,
         format!(
             "the request did not arrive in time: a body must keep moving (nothing for {} s) \
              and arrive whole within server.requestTimeout ({} s)",

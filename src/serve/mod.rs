@@ -200,10 +200,17 @@ pub async fn serve(
 /// Turns away a connection from a client that holds its whole share already: a short 429 if
 /// the socket takes it at once, then close. Nothing is read and nothing waits.
 fn refuse(stream: TcpStream) {
-    let body = r#"{"error":{"code":"too_many_connections","message":"this address has too many connections open to the hub"}}"#;
+    let code = crate::error::ErrorCode::TooManyConnections;
+    let body = format!(
+        r#"{{"error":{{"code":"{}","message":"this address has too many connections open to the hub"}}}}"#,
+        code.as_str()
+    );
+    let status = code.status();
     let answer = format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\n\
          connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
         body.len()
     );
     let _ = stream.try_write(answer.as_bytes());

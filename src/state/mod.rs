@@ -15,10 +15,9 @@ use std::sync::Arc;
 use crate::channels::Channels;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::execution::Execution;
+use crate::hooks::Registry;
 use crate::hooks::reload::ConfigStatusCell;
-use crate::hooks::{Registry, Snapshot};
 use crate::limit::{ClientSlots, RateLimiter};
 use crate::queue::Queue;
 use crate::serve::Limits;
@@ -72,14 +71,6 @@ impl Deref for AppState {
 }
 
 impl AppInner {
-    /// Rebuilds the live hook set from the config file's hooks and the database's.
-    pub fn reload_hooks(&self) -> Result<(), ApiError> {
-        self.registry.update(|current| {
-            Snapshot::build(current.config.clone(), &self.store.api_hooks()?)
-                .map_err(|errors| ApiError::internal(errors.join("; ")))
-        })
-    }
-
     /// The config file in force.
     pub fn config(&self) -> Arc<Config> {
         self.registry.snapshot().config.clone()

@@ -34,7 +34,8 @@ pub struct Delivery<'a> {
     pub now_ms: Millis,
 }
 
-/// Why a delivery was not verified. The text names the header, never a secret.
+/// Why a delivery was not verified. The text names the header, never a secret; the answer it
+/// becomes (401 `auth_invalid`, or `timestamp_out_of_tolerance`) is chosen in `crate::error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     #[error("hook has no secret configured; deliveries to it are always refused")]
@@ -47,16 +48,6 @@ pub enum VerifyError {
     Mismatch(String),
     #[error("timestamp in {header} is outside the {tolerance_secs} s tolerance")]
     TimestampOutOfTolerance { header: String, tolerance_secs: u64 },
-}
-
-impl VerifyError {
-    /// The API error code for this failure.
-    pub fn code(&self) -> &'static str {
-        match self {
-            VerifyError::TimestampOutOfTolerance { .. } => "timestamp_out_of_tolerance",
-            _ => "auth_invalid",
-        }
-    }
 }
 
 /// What a verified delivery's signature covers besides the body (SPEC §4 step 7).

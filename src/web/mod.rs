@@ -15,7 +15,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// The UI's routes: sign-in (open) and the live streams (behind the admin check).
@@ -46,8 +46,8 @@ pub async fn fallback(request: Request) -> Response {
     if is_page {
         return assets::serve(path, request.headers());
     }
-    ApiError::not_found(
-        "not_found",
+    ApiError::new(
+        ErrorCode::NotFound,
         "no such route; webhooks go to /api/webhooks/<path>",
     )
     .into_response()

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::auth::{COOKIE, check_csrf, current};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::serve::client;
 use crate::state::AppState;
 use crate::state::session::Session;
@@ -34,8 +34,7 @@ pub async fn sign_in(
     let input: SignIn = crate::api::parse_json(&body)?;
     if !crate::api::auth::check_token(&app, peer, &headers, Some(input.token.trim()))? {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "that is not the admin token",
         ));
     }

@@ -12,7 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::ExecutionChange;
 
@@ -29,8 +29,8 @@ pub async fn of_hook(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if app.registry.snapshot().hook(&id).is_none() {
-        return Err(ApiError::not_found(
-            "hook_not_found",
+        return Err(ApiError::new(
+            ErrorCode::HookNotFound,
             format!("no hook with id `{id}`"),
         ));
     }
