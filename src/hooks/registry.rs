@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::{Hook, TriggerKind};
+use super::{Action, ActionConfigError, Hook, TriggerKind};
 use crate::config::{Config, ToolDef};
 use crate::filter::{Filter, FilterInput, admit_event};
 use crate::verify::Verifier;
@@ -29,6 +29,9 @@ pub struct LiveHook {
     pub verifier: Verifier,
     /// `triggerConfig.filter`, compiled once when the set is built.
     pub filter: Option<Filter>,
+    /// The action in its typed form, made once when the set is built; the error each
+    /// execution fails with when the action cannot run (see [`Action`]).
+    pub action: Result<Action, ActionConfigError>,
 }
 
 impl LiveHook {
@@ -89,6 +92,7 @@ impl Snapshot {
                     source,
                     verifier,
                     filter,
+                    action: Action::of(hook, &config),
                 }),
                 Err(e) => errors.push(format!("hook `{}`: {e}", hook.id)),
             }

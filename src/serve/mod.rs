@@ -148,6 +148,8 @@ pub async fn serve(
                 }
             }
         };
+        // Answers go out as they are written, not held back for a later segment (Nagle).
+        let _ = stream.set_nodelay(true);
         let activity = Arc::new(watch::Activity::new());
         let (router, in_flight) = (router.clone(), activity.clone());
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
