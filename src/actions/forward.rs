@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{ActionEnv, Outcome, Report, Run, report};
-use crate::hooks::{SignMode, redact};
+use crate::hooks::{ForwardAction, redact};
 use crate::outbound::{parse_retry_after, read_capped};
 use crate::template;
 
@@ -23,7 +23,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of the response is kept in the execution log.
 const RESPONSE_KEEP: usize = 1024;
 
-/// The request to send, built from the hook's `actionConfig` before anything goes out.
+/// The request to send, built from the action and the delivery before anything goes out.
 struct Request {
     url: String,
     method: Method,
@@ -41,20 +41,14 @@ struct Response {
 }
 
 /// Runs one forward attempt.
-pub(super) async fn forward(env: &ActionEnv, run: Run<'_>) -> Report {
+pub(super) async fn forward(env: &ActionEnv, run: Run<'_>, action: &ForwardAction) -> Report {
     let started_at = env.clock.now_ms();
     let started = Instant::now();
-    let request = match build_request(env, run) {
+    let request = match build_request(env, run, action) {
         Ok(request) => request,
         Err(error) => {
-            let detail = json!({
-                "url": run.hook.action_config.webhook_url.as_deref().map(redact::url),
-                "method": run.hook.action_config.webhook_method.as_deref().unwrap_or("POST"),
-                "status": null,
-                "latencyMs": 0,
-                "response": null,
-                "error": error,
-            });
+            let error = error.to_string();
+            let detail = unsent_detail(Some(&action.url), action.method.as_str(), &error);
             return report(started_at, started, detail, Outcome::Failed { error });
         }
     };
@@ -76,6 +70,7 @@ pub(super) async fn forward(env: &ActionEnv, run: Run<'_>) -> Report {
             classify(&response)
         }
         Err(error) => {
+            let error = error.to_string();
             detail["error"] = error.clone().into();
             Outcome::Retry {
                 error,
@@ -86,21 +81,44 @@ pub(super) async fn forward(env: &ActionEnv, run: Run<'_>) -> Report {
     report(started_at, started, detail, outcome)
 }
 
-/// Reads the action config into a request: URL, method, rendered headers and body, signature.
-/// The error names the `actionConfig` field to fix.
-fn build_request(env: &ActionEnv, run: Run<'_>) -> Result<Request, String> {
-    let config = &run.hook.action_config;
-    let url = config
-        .webhook_url
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .ok_or("actionConfig.webhookUrl is not set")?;
-    let method_name = config.webhook_method.as_deref().unwrap_or("POST");
-    let method = Method::from_bytes(method_name.to_ascii_uppercase().as_bytes()).map_err(|_| {
-        format!("actionConfig.webhookMethod: `{method_name}` is not an HTTP method")
-    })?;
+/// The detail of an attempt that sent nothing because of `error`: the URL as configured, its
+/// credentials `[redacted]`.
+pub(super) fn unsent_detail(url: Option<&str>, method: &str, error: &str) -> Value {
+    json!({
+        "url": url.map(redact::url),
+        "method": method,
+        "status": null,
+        "latencyMs": 0,
+        "response": null,
+        "error": error,
+    })
+}
+
+/// Why a request could not be built from the action and this delivery. The text names the
+/// `actionConfig` field (or header) to fix.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error("actionConfig.{field}: {error}")]
+    Render { field: String, error: String },
+    #[error("actionConfig.headers: `{0}` is not a header name")]
+    HeaderName(String),
+    #[error("signature header `{0}` is not a header name")]
+    SignatureHeaderName(String),
+    #[error("header `{0}`: the value is not valid in an HTTP header")]
+    HeaderValue(String),
+    #[error("actionConfig.signingSecret: {0}")]
+    Sign(String),
+}
+
+/// The request to send: the action's URL and method, its headers and body rendered for this
+/// delivery, and its signature.
+fn build_request(
+    env: &ActionEnv,
+    run: Run<'_>,
+    action: &ForwardAction,
+) -> Result<Request, BuildError> {
     let context = template::context(run.hook, run.execution, run.attempt);
-    let (body, content_type) = body(run, &context)?;
+    let (body, content_type) = body(run, action, &context)?;
 
     let mut headers = HeaderMap::new();
     if let Some(content_type) = content_type {
@@ -108,21 +126,23 @@ fn build_request(env: &ActionEnv, run: Run<'_>) -> Result<Request, String> {
     }
     let user_agent = concat!("hookhub/", env!("CARGO_PKG_VERSION"));
     headers.insert(USER_AGENT, HeaderValue::from_static(user_agent));
-    for (name, value) in &config.headers {
-        let rendered = template::render(value, &context)
-            .map_err(|e| format!("actionConfig.headers.{name}: {e}"))?;
+    for (name, value) in &action.headers {
+        let rendered = template::render(value, &context).map_err(|error| BuildError::Render {
+            field: format!("headers.{name}"),
+            error,
+        })?;
         let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("actionConfig.headers: `{name}` is not a header name"))?;
+            .map_err(|_| BuildError::HeaderName(name.clone()))?;
         headers.insert(header, header_value(name, &rendered)?);
     }
-    for (name, value) in signature(env, run, &body)? {
+    for (name, value) in signature(env, run, action, &body)? {
         let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("signature header `{name}` is not a header name"))?;
+            .map_err(|_| BuildError::SignatureHeaderName(name.clone()))?;
         headers.insert(header, header_value(&name, &value)?);
     }
     Ok(Request {
-        url,
-        method,
+        url: action.url.clone(),
+        method: action.method.clone(),
         headers,
         body,
     })
@@ -131,14 +151,20 @@ fn build_request(env: &ActionEnv, run: Run<'_>) -> Result<Request, String> {
 /// The body to send and its content type. Without `bodyTemplate`, the received bytes go on
 /// unchanged with the content type they arrived with, so the receiver can verify or parse them
 /// exactly as the original sender meant.
-fn body(run: Run<'_>, context: &Value) -> Result<(Vec<u8>, Option<String>), String> {
+fn body(
+    run: Run<'_>,
+    action: &ForwardAction,
+    context: &Value,
+) -> Result<(Vec<u8>, Option<String>), BuildError> {
     let trigger = &run.execution.trigger;
-    let Some(body_template) = &run.hook.action_config.body_template else {
+    let Some(body_template) = &action.body_template else {
         let content_type = trigger.headers.get("content-type").cloned();
         return Ok((trigger.raw_body.0.clone(), content_type));
     };
-    let text = template::render(body_template, context)
-        .map_err(|e| format!("actionConfig.bodyTemplate: {e}"))?;
+    let text = template::render(body_template, context).map_err(|error| BuildError::Render {
+        field: "bodyTemplate".into(),
+        error,
+    })?;
     let content_type = if serde_json::from_str::<Value>(&text).is_ok() {
         "application/json"
     } else {
@@ -147,30 +173,28 @@ fn body(run: Run<'_>, context: &Value) -> Result<(Vec<u8>, Option<String>), Stri
     Ok((text.into_bytes(), Some(content_type.to_string())))
 }
 
-/// The signature headers `sign` asks for, made with the first `signingSecret`.
-fn signature(env: &ActionEnv, run: Run<'_>, body: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let config = &run.hook.action_config;
-    let scheme = match config.sign {
-        None | Some(SignMode::None) => return Ok(Vec::new()),
-        Some(SignMode::Github) => "github",
-        Some(SignMode::Standard) => "standard",
+/// The signature headers the action's `sign` asks for.
+fn signature(
+    env: &ActionEnv,
+    run: Run<'_>,
+    action: &ForwardAction,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, BuildError> {
+    let Some(signing) = &action.signing else {
+        return Ok(Vec::new());
     };
-    let secret =
-        config.signing_secret.iter().next().ok_or_else(|| {
-            format!("actionConfig.sign is `{scheme}` but signingSecret is not set")
-        })?;
     let message_id = run.execution.id.to_string();
-    crate::verify::sign_headers(scheme, secret, body, env.clock.now_ms(), &message_id)
-        .map_err(|e| format!("actionConfig.signingSecret: {e}"))
+    let now = env.clock.now_ms();
+    crate::verify::sign_headers(signing.scheme, &signing.secret, body, now, &message_id)
+        .map_err(|e| BuildError::Sign(e.to_string()))
 }
 
-fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
-    HeaderValue::from_str(value)
-        .map_err(|_| format!("header `{name}`: the value is not valid in an HTTP header"))
+fn header_value(name: &str, value: &str) -> Result<HeaderValue, BuildError> {
+    HeaderValue::from_str(value).map_err(|_| BuildError::HeaderValue(name.to_string()))
 }
 
 /// Sends the request and reads the head of the response, all within [`ATTEMPT_TIMEOUT`].
-async fn send(env: &ActionEnv, request: &Request) -> Result<Response, String> {
+async fn send(env: &ActionEnv, request: &Request) -> Result<Response, Unanswered> {
     let mut response = env
         .http
         .request(request.method.clone(), &request.url)
@@ -198,10 +222,18 @@ async fn send(env: &ActionEnv, request: &Request) -> Result<Response, String> {
     })
 }
 
-/// A network failure in words a self-hoster can act on, including the underlying cause
-/// (reqwest's own message is often just "error sending request"). The URL reqwest attaches is
-/// dropped: it would carry the query's credentials into the execution log.
-fn describe(error: reqwest::Error) -> String {
+/// A request that got no answer, in words a self-hoster can act on: what went wrong and its
+/// underlying cause (reqwest's own message is often just "error sending request").
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {cause}")]
+struct Unanswered {
+    kind: String,
+    cause: String,
+}
+
+/// The network failure as [`Unanswered`]. The URL reqwest attaches is dropped: it would carry
+/// the query's credentials into the execution log.
+fn describe(error: reqwest::Error) -> Unanswered {
     let error = error.without_url();
     let kind = if error.is_timeout() {
         format!("timed out after {} s", ATTEMPT_TIMEOUT.as_secs())
@@ -216,10 +248,11 @@ fn describe(error: reqwest::Error) -> String {
         causes.push(cause.to_string());
         source = cause.source();
     }
-    match causes.last() {
-        Some(root) => format!("{kind}: {root}"),
-        None => format!("{kind}: {error}"),
-    }
+    let cause = match causes.pop() {
+        Some(root) => root,
+        None => error.to_string(),
+    };
+    Unanswered { kind, cause }
 }
 
 /// What the receiver's answer means for the execution.

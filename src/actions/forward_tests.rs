@@ -10,7 +10,7 @@ use super::*;
 use crate::actions::test_support::{execution, hook};
 use crate::clock::ManualClock;
 use crate::execution::{AttemptOutcome, Execution};
-use crate::hooks::{ActionConfig, ActionKind, Hook, Secrets, TriggerConfig};
+use crate::hooks::{ActionConfig, ActionKind, Hook, Secrets, SignMode, TriggerConfig};
 use crate::verify::{Delivery, Verifier};
 
 const NOW: u64 = 1_700_000_000_000;
@@ -70,17 +70,15 @@ fn forward_hook(url: &str, config: ActionConfig) -> Hook {
 
 async fn attempt(hook: &Hook) -> (Report, Execution) {
     let exe = execution(serde_json::from_slice(RAW).unwrap(), RAW);
-    let tools = Default::default();
+    let config = crate::config::Config::default();
     let run = Run {
         hook,
         execution: &exe,
         attempt: 1,
-        config: &crate::config::Config {
-            tools,
-            ..Default::default()
-        },
+        config: &config,
     };
-    (forward(&env(), run).await, exe)
+    let action = crate::hooks::Action::of(hook, &config);
+    (crate::actions::run(&env(), action.as_ref(), run).await, exe)
 }
 
 #[tokio::test]

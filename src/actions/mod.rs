@@ -7,16 +7,18 @@ mod forward;
 mod notify;
 pub(crate) mod tool;
 
+pub(crate) use notify::binding_detail;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::channels::Channels;
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::execution::{Attempt, AttemptOutcome, Execution};
-use crate::hooks::{ActionKind, Hook};
+use crate::hooks::{Action, ActionConfigError, ActionKind, Hook};
 
 /// What actions share: the HTTP client, the clock, and the owner's channels.
 #[derive(Clone)]
@@ -46,7 +48,7 @@ pub struct Run<'a> {
     pub execution: &'a Execution,
     /// 1 for the first try.
     pub attempt: u32,
-    /// The config file in force: its tools and agent settings.
+    /// The config file in force: the tools an action or an agent may run.
     pub config: &'a Config,
 }
 
@@ -74,15 +76,38 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
-/// Runs one try of `run.hook`'s action. Never panics on bad input: a misconfigured action is a
-/// `Failed` outcome whose error says what to fix.
-pub async fn run(env: &ActionEnv, run: Run<'_>) -> Report {
-    match run.hook.action {
-        ActionKind::Webhook => forward::forward(env, run).await,
-        ActionKind::ExecuteTool => tool::execute(env, run).await,
-        ActionKind::Notify => notify::notify(env, run).await,
-        ActionKind::SpawnAgent => agent::run(env, run).await,
+/// Runs one try of `action`, the typed form of `run.hook`'s action. Never panics on bad input:
+/// an action that cannot run is a `Failed` outcome whose error says what to fix.
+pub async fn run(
+    env: &ActionEnv,
+    action: Result<&Action, &ActionConfigError>,
+    run: Run<'_>,
+) -> Report {
+    match action {
+        Ok(Action::Forward(forward)) => forward::forward(env, run, forward).await,
+        Ok(Action::Tool(tool)) => tool::execute(env, run, tool).await,
+        Ok(Action::Notify(notify)) => notify::notify(env, run, notify).await,
+        Ok(Action::Agent(agent)) => agent::run(env, run, agent).await,
+        Err(error) => cannot_run(env, run.hook, error.to_string()),
     }
+}
+
+/// The report of a try that never started because the action cannot run: one failed attempt
+/// whose detail has the shape its action's attempts have.
+fn cannot_run(env: &ActionEnv, hook: &Hook, error: String) -> Report {
+    let started_at = env.clock.now_ms();
+    let started = Instant::now();
+    let config = &hook.action_config;
+    let detail = match hook.action {
+        ActionKind::Webhook => {
+            let method = config.webhook_method.as_deref().unwrap_or("POST");
+            forward::unsent_detail(config.webhook_url.as_deref(), method, &error)
+        }
+        ActionKind::ExecuteTool => json!({ "argv": null, "error": error }),
+        ActionKind::Notify => json!({ "channel": null, "error": error }),
+        ActionKind::SpawnAgent => json!({ "error": error }),
+    };
+    report(started_at, started, detail, Outcome::Failed { error })
 }
 
 /// Builds the report of an attempt that began at `started_at` (wall clock, for the log) and

@@ -9,33 +9,31 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{ActionEnv, Outcome, Report, Run, attempt};
+use super::{ActionEnv, Outcome, Report, Run, attempt, report};
 use crate::channels::{Binding, OwnerDelivery, SendError};
 use crate::execution::{Attempt, AttemptOutcome};
+use crate::hooks::{ChannelKind, NotifyAction};
 use crate::template;
 
 /// Runs one notify try.
-pub(super) async fn notify(env: &ActionEnv, run: Run<'_>) -> Report {
+pub(super) async fn notify(env: &ActionEnv, run: Run<'_>, action: &NotifyAction) -> Report {
     let started_at = env.clock.now_ms();
     let started = Instant::now();
     let fail = |error: String| {
         let detail = json!({ "channel": null, "error": error });
-        let outcome = Outcome::Failed { error };
-        Report {
-            attempts: vec![attempt(started_at, started, detail, &outcome)],
-            outcome,
-        }
+        report(started_at, started, detail, Outcome::Failed { error })
     };
     let Some(channels) = env.channels.as_ref() else {
         return fail("no channels are available to this hub".into());
     };
-    let text = match message(run) {
+    let text = match message(run, action) {
         Ok(text) => text,
-        Err(error) => return fail(error),
+        Err(error) => return fail(error.to_string()),
     };
-    let bindings = match channels.owner_bindings(&run.hook.action_config.channels) {
+    let kinds = &action.channels;
+    let bindings = match channels.owner_bindings(kinds) {
         Ok(bindings) => bindings,
         Err(e) => {
             tracing::error!(error = %e, "could not read bindings");
@@ -43,10 +41,9 @@ pub(super) async fn notify(env: &ActionEnv, run: Run<'_>) -> Report {
         }
     };
     if bindings.is_empty() {
-        return fail(no_binding_error(run));
+        return fail(no_binding_error(kinds));
     }
     let settled = settled_bindings(&run.execution.attempts);
-    let kinds = &run.hook.action_config.channels;
     let deliveries = match channels.send_to_owner(&text, kinds, &settled).await {
         Ok(deliveries) => deliveries,
         Err(e) => {
@@ -59,25 +56,26 @@ pub(super) async fn notify(env: &ActionEnv, run: Run<'_>) -> Report {
     Report { attempts, outcome }
 }
 
+/// Why there is no message to send.
+#[derive(Debug, thiserror::Error)]
+enum MessageError {
+    #[error("actionConfig.notifyMessage: {0}")]
+    Render(String),
+    #[error("actionConfig.notifyMessage rendered to nothing for this event")]
+    Empty,
+}
+
 /// The rendered message; an empty one is refused rather than sent.
-fn message(run: Run<'_>) -> Result<String, String> {
-    let source = run
-        .hook
-        .action_config
-        .notify_message
-        .as_deref()
-        .ok_or("actionConfig.notifyMessage is not set")?;
+fn message(run: Run<'_>, action: &NotifyAction) -> Result<String, MessageError> {
     let context = template::context(run.hook, run.execution, run.attempt);
-    let text = template::render(source, &context)
-        .map_err(|e| format!("actionConfig.notifyMessage: {e}"))?;
+    let text = template::render(&action.message, &context).map_err(MessageError::Render)?;
     if text.trim().is_empty() {
-        return Err("actionConfig.notifyMessage rendered to nothing for this event".into());
+        return Err(MessageError::Empty);
     }
     Ok(text)
 }
 
-fn no_binding_error(run: Run<'_>) -> String {
-    let kinds = &run.hook.action_config.channels;
+fn no_binding_error(kinds: &[ChannelKind]) -> String {
     let on = if kinds.is_empty() {
         String::new()
     } else {
@@ -88,6 +86,16 @@ fn no_binding_error(run: Run<'_>) -> String {
         "no verified chat{on} to notify: send /link to the bot, or make a code on hookhub's \
          Channels page and send /link CODE"
     )
+}
+
+/// A chat as the execution log names it: its channel, binding id and display name. Notify's
+/// attempts and output and the agent's `notified` list all use this.
+pub(crate) fn binding_detail(binding: &Binding) -> Value {
+    json!({
+        "channel": binding.channel,
+        "bindingId": binding.id,
+        "displayName": binding.display_name,
+    })
 }
 
 /// Bindings an earlier try delivered to or that refused for good.
@@ -101,13 +109,8 @@ fn settled_bindings(earlier: &[Attempt]) -> HashSet<String> {
 
 /// One chat's attempt.
 fn record(delivery: OwnerDelivery) -> Attempt {
-    let binding = &delivery.binding;
-    let mut detail = json!({
-        "channel": binding.channel,
-        "bindingId": binding.id,
-        "chatId": binding.chat_id,
-        "displayName": binding.display_name,
-    });
+    let mut detail = binding_detail(&delivery.binding);
+    detail["chatId"] = json!(delivery.binding.chat_id);
     let outcome = match delivery.result {
         Ok(response) => {
             detail["response"] = response;
@@ -143,11 +146,9 @@ fn overall(bindings: &[Binding], earlier: &[Attempt], now: &[Attempt], text: &st
     for binding in bindings {
         let name = format!("{} {}", binding.channel, binding.display_name);
         match latest(binding) {
-            Some(a) if a.outcome == AttemptOutcome::Succeeded => delivered.push(json!({
-                "channel": binding.channel,
-                "bindingId": binding.id,
-                "displayName": binding.display_name,
-            })),
+            Some(a) if a.outcome == AttemptOutcome::Succeeded => {
+                delivered.push(binding_detail(binding))
+            }
             Some(a) if a.outcome == AttemptOutcome::Failed => {
                 let error = a.detail["error"].as_str().unwrap_or("refused");
                 refused.push(format!("{name}: {error}"));

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use super::{ActionEnv, Outcome, Report, Run, report};
 use crate::config::ToolDef;
+use crate::hooks::ToolAction;
 use crate::template;
 use argv::{render_argv, template_error};
 
@@ -79,24 +80,10 @@ impl Captured {
 }
 
 /// Runs one attempt of the hook's tool.
-pub(super) async fn execute(env: &ActionEnv, run: Run<'_>) -> Report {
+pub(super) async fn execute(env: &ActionEnv, run: Run<'_>, action: &ToolAction) -> Report {
     let started_at = env.clock.now_ms();
     let started = Instant::now();
-    let prepared = match prepare(run) {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            let detail = json!({ "argv": null, "error": error });
-            return report(started_at, started, detail, Outcome::Failed { error });
-        }
-    };
-    let finished = match run_command(&prepared).await {
-        Ok(finished) => finished,
-        Err(error) => {
-            let detail = json!({ "argv": prepared.argv, "error": error });
-            return report(started_at, started, detail, Outcome::Failed { error });
-        }
-    };
-    let (detail, outcome) = judge(&prepared, &finished);
+    let (detail, outcome) = run_prepared(prepare(run, action)).await;
     report(started_at, started, detail, outcome)
 }
 
@@ -109,39 +96,65 @@ pub(crate) async fn run_tool(
     action: Option<&str>,
     params: serde_json::Map<String, Value>,
 ) -> (Value, Outcome) {
-    let prepared = match prepare_tool(run, tool_id, action, params) {
+    run_prepared(prepare_tool(run, tool_id, action, params)).await
+}
+
+/// Why a tool was not run, or did not start. The text says what to fix.
+#[derive(Debug, thiserror::Error)]
+enum ToolError {
+    /// A template did not render, or rendered a value that is refused.
+    #[error(transparent)]
+    Argv(#[from] argv::ArgvError),
+    #[error("unknown tool `{0}`: tools are defined under `tools:` in the config file")]
+    Unknown(String),
+    #[error("tool `{tool}` has no action `{action}` (it has: {known})")]
+    NoSuchAction {
+        tool: String,
+        action: String,
+        known: String,
+    },
+    #[error("tool `{0}` has several actions; set actionConfig.toolAction")]
+    NoActionChosen(String),
+    #[error("tool `{0}` has an empty command")]
+    EmptyCommand(String),
+    #[error("could not start tool `{tool}` ({program}): {error}")]
+    Start {
+        tool: String,
+        program: String,
+        error: std::io::Error,
+    },
+}
+
+/// The attempt's detail and outcome for a command as prepared: run it, or say why not.
+async fn run_prepared(prepared: Result<Prepared<'_>, ToolError>) -> (Value, Outcome) {
+    let prepared = match prepared {
         Ok(prepared) => prepared,
-        Err(error) => {
-            return (
-                json!({ "argv": null, "error": error }),
-                Outcome::Failed { error },
-            );
-        }
+        Err(error) => return not_run(Value::Null, error),
     };
     match run_command(&prepared).await {
         Ok(finished) => judge(&prepared, &finished),
-        Err(error) => (
-            json!({ "argv": prepared.argv, "error": error }),
-            Outcome::Failed { error },
-        ),
+        Err(error) => not_run(json!(prepared.argv), error),
     }
 }
 
+fn not_run(argv: Value, error: ToolError) -> (Value, Outcome) {
+    let error = error.to_string();
+    (
+        json!({ "argv": argv, "error": error }),
+        Outcome::Failed { error },
+    )
+}
+
 /// The hook's tool, with `toolParams` rendered from the delivery.
-fn prepare(run: Run<'_>) -> Result<Prepared<'_>, String> {
-    let config = &run.hook.action_config;
-    let tool_id = config
-        .tool_id
-        .as_deref()
-        .ok_or("actionConfig.toolId is not set")?;
+fn prepare<'a>(run: Run<'a>, action: &'a ToolAction) -> Result<Prepared<'a>, ToolError> {
     let context = template::context(run.hook, run.execution, run.attempt);
     let mut params = serde_json::Map::new();
-    for (name, value) in &config.tool_params {
+    for (name, value) in &action.params {
         let rendered = template::render_strict(value, &context)
             .map_err(|e| template_error(&format!("actionConfig.toolParams.{name}"), e))?;
         params.insert(name.clone(), Value::String(rendered));
     }
-    prepare_tool(run, tool_id, config.tool_action.as_deref(), params)
+    prepare_tool(run, &action.tool_id, action.tool_action.as_deref(), params)
 }
 
 /// Looks the tool up and renders its argv and environment with `params` as `{{params.*}}`.
@@ -151,10 +164,12 @@ fn prepare_tool<'a>(
     tool_id: &'a str,
     action: Option<&str>,
     params: serde_json::Map<String, Value>,
-) -> Result<Prepared<'a>, String> {
-    let tool = run.config.tools.get(tool_id).ok_or_else(|| {
-        format!("unknown tool `{tool_id}`: tools are defined under `tools:` in the config file")
-    })?;
+) -> Result<Prepared<'a>, ToolError> {
+    let tool = run
+        .config
+        .tools
+        .get(tool_id)
+        .ok_or_else(|| ToolError::Unknown(tool_id.to_string()))?;
     let (field, command) = pick_command(tool_id, tool, action)?;
     let mut context = template::context(run.hook, run.execution, run.attempt);
     context["params"] = Value::Object(params);
@@ -182,15 +197,16 @@ fn pick_command<'t>(
     tool_id: &str,
     tool: &'t ToolDef,
     action: Option<&str>,
-) -> Result<(String, &'t [String]), String> {
+) -> Result<(String, &'t [String]), ToolError> {
     let (field, command) = match action {
         Some(name) => {
             let chosen = tool.actions.get(name).ok_or_else(|| {
                 let known: Vec<_> = tool.actions.keys().map(String::as_str).collect();
-                format!(
-                    "tool `{tool_id}` has no action `{name}` (it has: {})",
-                    known.join(", ")
-                )
+                ToolError::NoSuchAction {
+                    tool: tool_id.to_string(),
+                    action: name.to_string(),
+                    known: known.join(", "),
+                }
             })?;
             (
                 format!("tools.{tool_id}.actions.{name}.command"),
@@ -198,14 +214,12 @@ fn pick_command<'t>(
             )
         }
         None if tool.command.is_empty() && !tool.actions.is_empty() => {
-            return Err(format!(
-                "tool `{tool_id}` has several actions; set actionConfig.toolAction"
-            ));
+            return Err(ToolError::NoActionChosen(tool_id.to_string()));
         }
         None => (format!("tools.{tool_id}.command"), &tool.command),
     };
     if command.is_empty() {
-        return Err(format!("tool `{tool_id}` has an empty command"));
+        return Err(ToolError::EmptyCommand(tool_id.to_string()));
     }
     Ok((field, command))
 }
@@ -279,10 +293,12 @@ fn restore_owner_umask(command: &mut Command) {
 
 /// Starts the command in its own process group, feeds stdin, captures output, and enforces
 /// the timeout. `Err` only when the command could not be started.
-async fn run_command(p: &Prepared<'_>) -> Result<Finished, String> {
-    let mut child = command(p)
-        .spawn()
-        .map_err(|e| format!("could not start tool `{}` ({}): {e}", p.tool_id, p.argv[0]))?;
+async fn run_command(p: &Prepared<'_>) -> Result<Finished, ToolError> {
+    let mut child = command(p).spawn().map_err(|error| ToolError::Start {
+        tool: p.tool_id.to_string(),
+        program: p.argv[0].clone(),
+        error,
+    })?;
     let pgid = child.id();
 
     let stdin = child.stdin.take().map(|mut pipe| {

@@ -13,6 +13,30 @@ pub const ARGUMENT_IS_AN_OPTION: &str = "argument_is_an_option";
 /// Error code of a template naming a missing or null value.
 pub const PARAM_MISSING: &str = "param_missing";
 
+/// Why a tool's command did not render. The text starts with the SPEC §6 code when a value was
+/// refused rather than a template broken, and names the config field to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ArgvError {
+    /// A template of `field` did not render.
+    #[error("{}", template_message(.field, .error))]
+    Template { field: String, error: StrictError },
+    #[error("{field}: a `shell: true` tool's command must be one string")]
+    NotOneLine { field: String },
+    /// Element `index` of `field` renders to `arg`, which `program` would read as an option.
+    #[error(
+        "{}: {field}[{index}] renders to {}, which {program} would \
+         read as an option; put \"--\" before it or set allowOptionArgs: true",
+        ARGUMENT_IS_AN_OPTION,
+        shown(.arg)
+    )]
+    OptionLike {
+        field: String,
+        index: usize,
+        arg: String,
+        program: String,
+    },
+}
+
 /// Renders each template of `field` into exactly one argument, or, for `shell: true`, the one
 /// command line into `/bin/sh -c` with every value quoted. Both refuse missing values and,
 /// unless the tool allows them, option-like values.
@@ -21,12 +45,12 @@ pub(super) fn render_argv(
     tool: &ToolDef,
     command: &[String],
     context: &Value,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ArgvError> {
     if tool.shell {
         let [line] = command else {
-            return Err(format!(
-                "{field}: a `shell: true` tool's command must be one string"
-            ));
+            return Err(ArgvError::NotOneLine {
+                field: field.to_string(),
+            });
         };
         let rendered = template::render_shell(line, context, tool.allow_option_args)
             .map_err(|e| template_error(field, e))?;
@@ -51,26 +75,33 @@ pub(super) fn render_argv(
 /// own text begins with `-` (`--ref={{params.ref}}`) is the owner's option, whatever follows,
 /// so only elements written otherwise are checked; `{{#if x}}--force{{/if}}` is refused too, as
 /// the hub cannot tell the owner's text in a block from a value.
-fn check_options(field: &str, command: &[String], argv: &[String]) -> Result<(), String> {
+fn check_options(field: &str, command: &[String], argv: &[String]) -> Result<(), ArgvError> {
     for (i, (template, arg)) in command.iter().zip(argv).enumerate() {
         if template == "--" {
             return Ok(());
         }
         if arg.starts_with('-') && !template.starts_with('-') {
-            let program = argv.first().map_or("", String::as_str);
-            return Err(format!(
-                "{ARGUMENT_IS_AN_OPTION}: {field}[{i}] renders to {}, which {program} would \
-                 read as an option; put \"--\" before it or set allowOptionArgs: true",
-                shown(arg)
-            ));
+            return Err(ArgvError::OptionLike {
+                field: field.to_string(),
+                index: i,
+                arg: arg.clone(),
+                program: argv.first().cloned().unwrap_or_default(),
+            });
         }
     }
     Ok(())
 }
 
-/// The attempt's error when a template of `field` did not render, starting with the SPEC §6
-/// code when it was a refusal rather than a broken template.
-pub(super) fn template_error(field: &str, error: StrictError) -> String {
+/// The attempt's error when a template of `field` did not render.
+pub(super) fn template_error(field: &str, error: StrictError) -> ArgvError {
+    ArgvError::Template {
+        field: field.to_string(),
+        error,
+    }
+}
+
+/// [`ArgvError::Template`]'s text: the SPEC §6 code first when the value was refused.
+fn template_message(field: &str, error: &StrictError) -> String {
     match error {
         StrictError::Missing(path) => format!(
             "{PARAM_MISSING}: {field}: `{path}` is missing or null, and the tool is never run \
@@ -80,7 +111,7 @@ pub(super) fn template_error(field: &str, error: StrictError) -> String {
             "{ARGUMENT_IS_AN_OPTION}: {field}: a value renders to {}, which the script's \
              command would read as an option; guard it (e.g. with \"--\") and set \
              allowOptionArgs: true",
-            shown(&value)
+            shown(value)
         ),
         StrictError::Template(e) => format!("{field}: {e}"),
     }
@@ -104,7 +135,7 @@ mod tests {
     }
 
     /// `check_options` of a command whose templates rendered to `argv`.
-    fn check(command: &[&str], argv: &[&str]) -> Result<(), String> {
+    fn check(command: &[&str], argv: &[&str]) -> Result<(), ArgvError> {
         check_options("tools.t.command", &strings(command), &strings(argv))
     }
 
@@ -114,7 +145,8 @@ mod tests {
             &["/usr/bin/git", "log", "{{params.ref}}"],
             &["/usr/bin/git", "log", "--output=owned.txt"],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             error,
             "argument_is_an_option: tools.t.command[2] renders to \"--output=owned.txt\", \
@@ -145,17 +177,20 @@ mod tests {
 
     #[test]
     fn refusals_start_with_their_code_and_name_the_field() {
-        let missing = template_error("tools.t.env.REF", StrictError::Missing("params.ref".into()));
+        let missing = template_error("tools.t.env.REF", StrictError::Missing("params.ref".into()))
+            .to_string();
         assert!(
             missing.starts_with("param_missing: tools.t.env.REF: `params.ref` is missing or null"),
             "{missing}"
         );
-        let option = template_error("tools.t.command", StrictError::OptionValue("-x".into()));
+        let option =
+            template_error("tools.t.command", StrictError::OptionValue("-x".into())).to_string();
         assert!(
             option.starts_with("argument_is_an_option: tools.t.command: a value renders to \"-x\""),
             "{option}"
         );
-        let broken = template_error("tools.t.command[1]", StrictError::Template("bad".into()));
+        let broken =
+            template_error("tools.t.command[1]", StrictError::Template("bad".into())).to_string();
         assert_eq!(broken, "tools.t.command[1]: bad");
     }
 

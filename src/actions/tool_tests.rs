@@ -33,17 +33,19 @@ async fn attempt(t: ToolDef, config: ActionConfig, body: Value) -> Report {
     let hook = hook(ActionKind::ExecuteTool, config);
     let exe = execution(body.clone(), body.to_string().as_bytes());
     let tools = BTreeMap::from([("t".to_string(), t)]);
+    let config = crate::config::Config {
+        tools,
+        ..Default::default()
+    };
     let run = Run {
         hook: &hook,
         execution: &exe,
         attempt: 1,
-        config: &crate::config::Config {
-            tools,
-            ..Default::default()
-        },
+        config: &config,
     };
     let env = ActionEnv::new(Arc::new(ManualClock::new(1_000)));
-    execute(&env, run).await
+    let action = crate::hooks::Action::of(&hook, &config);
+    crate::actions::run(&env, action.as_ref(), run).await
 }
 
 fn stdout(report: &Report) -> &str {

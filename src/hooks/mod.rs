@@ -3,6 +3,7 @@
 //! hook are shown `[redacted]` ([`redact`]). This module decides which hooks exist; it never
 //! runs one.
 
+mod action;
 mod config_status;
 mod model;
 pub mod redact;
@@ -10,6 +11,7 @@ mod registry;
 pub mod reload;
 mod response;
 
+pub use action::{Action, ActionConfigError, AgentAction, ForwardAction, NotifyAction, ToolAction};
 pub use model::*;
 pub use redact::REDACTED;
 pub use registry::{BuildError, LiveHook, RebuildError, Registry, Snapshot, Source};

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::{Hook, TriggerKind};
+use super::{Action, ActionConfigError, Hook, TriggerKind};
 use crate::config::Config;
 use crate::filter::{Filter, FilterInput, admit_event};
 use crate::store::{Store, StoreError};
@@ -30,6 +30,9 @@ pub struct LiveHook {
     pub verifier: Verifier,
     /// `triggerConfig.filter`, compiled once when the set is built.
     pub filter: Option<Filter>,
+    /// The action in its typed form, made once when the set is built; the error each
+    /// execution fails with when the action cannot run (see [`Action`]).
+    pub action: Result<Action, ActionConfigError>,
 }
 
 impl LiveHook {
@@ -120,7 +123,7 @@ impl Snapshot {
                 errors.push(HookProblem::DuplicateId(hook.id.clone()));
                 continue;
             }
-            match live(hook, source) {
+            match live(hook, source, &config) {
                 Ok(live) => snapshot.add(live),
                 Err(problem) => errors.push(problem),
             }
@@ -170,7 +173,7 @@ impl Snapshot {
 }
 
 /// A hook with its verifier and filter built; the verifier's problem first.
-fn live(hook: &Hook, source: Source) -> Result<LiveHook, HookProblem> {
+fn live(hook: &Hook, source: Source, config: &Config) -> Result<LiveHook, HookProblem> {
     let verifier = Verifier::new(&hook.trigger_config).map_err(|error| HookProblem::Verifier {
         hook: hook.id.clone(),
         error,
@@ -185,6 +188,7 @@ fn live(hook: &Hook, source: Source) -> Result<LiveHook, HookProblem> {
         source,
         verifier,
         filter,
+        action: Action::of(hook, config),
     })
 }
 

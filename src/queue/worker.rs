@@ -65,6 +65,7 @@ async fn attempt_loaded(
     let attempt_no = exec.tries() + 1;
     let report = actions::run(
         &deps.actions,
+        live.action.as_ref(),
         Run {
             hook: &live.hook,
             execution: &exec,

@@ -19,8 +19,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::actions::{ActionEnv, Outcome, Report, Run, report};
+use crate::actions::{ActionEnv, Outcome, Report, Run, binding_detail, report};
 use crate::config::{AgentConfig, AgentRole, Config};
+use crate::hooks::AgentAction;
 use crate::template;
 use machine::{Agent, Effect, Event, Purpose, Role, Setup};
 
@@ -32,31 +33,31 @@ pub const DEFAULT_SYSTEM_PROMPT: &str = "You are hookhub's assistant. You read e
     arrived as webhooks and tell the owner what matters, briefly and plainly.";
 
 /// Runs one try of an agent hook.
-pub async fn run(env: &ActionEnv, run: Run<'_>) -> Report {
+pub async fn run(env: &ActionEnv, run: Run<'_>, action: &AgentAction) -> Report {
     let started_at = env.clock.now_ms();
     let started = Instant::now();
-    let (detail, outcome) = match prepare(run) {
-        Ok((agent_config, setup)) => converse(env, run, agent_config, setup).await,
-        Err(error) => (json!({ "error": error }), Outcome::Failed { error }),
+    let (detail, outcome) = match prepare(run, action) {
+        Ok(setup) => converse(env, run, action, setup).await,
+        Err(error) => {
+            let error = error.to_string();
+            (json!({ "error": error }), Outcome::Failed { error })
+        }
     };
     report(started_at, started, detail, outcome)
 }
 
-/// The loop's setup from the hook and the config. The error names what to fix.
-fn prepare(run: Run<'_>) -> Result<(&AgentConfig, Setup), String> {
-    let agent = run
-        .config
-        .agent
-        .as_ref()
-        .ok_or("spawn_agent needs an `agent:` section in the config (baseUrl, model)")?;
-    let action = &run.hook.action_config;
-    let source = action
-        .agent_prompt
-        .as_deref()
-        .ok_or("actionConfig.agentPrompt is not set")?;
+/// Why the loop could not be set up.
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    #[error("actionConfig.agentPrompt: {0}")]
+    Prompt(String),
+}
+
+/// The loop's setup from the action and the config.
+fn prepare(run: Run<'_>, action: &AgentAction) -> Result<Setup, PrepareError> {
+    let agent = &action.agent;
     let context = template::context(run.hook, run.execution, run.attempt);
-    let rendered =
-        template::render(source, &context).map_err(|e| format!("actionConfig.agentPrompt: {e}"))?;
+    let rendered = template::render(&action.prompt, &context).map_err(PrepareError::Prompt)?;
     let exe = run.execution;
     let prompt = prompt::assemble(&rendered, &exe.trigger.body, exe.event_type.as_deref());
     let roles = agent
@@ -65,23 +66,15 @@ fn prepare(run: Run<'_>) -> Result<(&AgentConfig, Setup), String> {
         .filter(|(name, _)| name.as_str() != "default")
         .map(|(name, role)| role_of(name, role, run.config, agent))
         .collect();
-    Ok((
-        agent,
-        Setup {
-            prompt,
-            roles,
-            default_role: default_role(run.config, agent),
-            topic: action
-                .agent_topic
-                .as_deref()
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(String::from),
-            orchestrated: action.orchestrated,
-            max_steps: agent.max_steps,
-            max_tokens: agent.max_tokens,
-        },
-    ))
+    Ok(Setup {
+        prompt,
+        roles,
+        default_role: default_role(run.config, agent),
+        topic: action.topic.clone(),
+        orchestrated: action.orchestrated,
+        max_steps: agent.max_steps,
+        max_tokens: agent.max_tokens,
+    })
 }
 
 /// `agent.roles.default` when configured; otherwise a plain assistant that may notify the
@@ -123,9 +116,10 @@ fn role_of(name: &str, role: &AgentRole, config: &Config, agent: &AgentConfig) -
 async fn converse(
     env: &ActionEnv,
     run: Run<'_>,
-    agent_config: &AgentConfig,
+    action: &AgentAction,
     setup: Setup,
 ) -> (Value, Outcome) {
+    let agent_config = &action.agent;
     let provider = provider::Provider {
         http: &env.http,
         config: agent_config,
@@ -158,7 +152,7 @@ async fn converse(
                             message: reply.message,
                         }
                     }
-                    Err(error) => break Err(error),
+                    Err(error) => break Err(error.to_string()),
                 }
             }
             Effect::RunTool(call) => {
@@ -196,9 +190,10 @@ async fn converse(
         }
     };
     detail["finalText"] = json!(text);
-    if run.hook.action_config.notify_owner == Some(true)
+    if action.notify_owner
         && let Err(error) = notify(env, &text, &mut detail).await
     {
+        let error = error.to_string();
         return (detail, Outcome::Failed { error });
     }
     (
@@ -230,26 +225,23 @@ fn model_step(purpose: Purpose, model: &str, reply: &provider::Reply, started: I
 }
 
 /// Sends the final answer to the owner's chats; an error when it reached none of them.
-async fn notify(env: &ActionEnv, text: &str, detail: &mut Value) -> Result<(), String> {
-    let channels = env.channels.as_ref().ok_or("no channels are available")?;
+async fn notify(env: &ActionEnv, text: &str, detail: &mut Value) -> Result<(), NotifyError> {
+    let channels = env.channels.as_ref().ok_or(NotifyError::NoChannels)?;
     let deliveries = channels
         .send_to_owner(text, &[], &HashSet::new())
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not read bindings");
-            "could not read the channel bindings; see the hub's log".to_string()
+            NotifyError::Bindings
         })?;
     let record: Vec<Value> = deliveries
         .iter()
         .map(|d| {
-            json!({
-                "channel": d.binding.channel,
-                "bindingId": d.binding.id,
-                "displayName": d.binding.display_name,
-                "delivered": d.result.is_ok(),
-                "response": d.result.as_ref().ok(),
-                "error": d.result.as_ref().err().map(|e| e.message()),
-            })
+            let mut entry = binding_detail(&d.binding);
+            entry["delivered"] = json!(d.result.is_ok());
+            entry["response"] = json!(d.result.as_ref().ok());
+            entry["error"] = json!(d.result.as_ref().err().map(|e| e.message()));
+            entry
         })
         .collect();
     detail["notified"] = json!(record);
@@ -266,15 +258,26 @@ async fn notify(env: &ActionEnv, text: &str, detail: &mut Value) -> Result<(), S
         })
         .collect();
     if deliveries.is_empty() {
-        return Err("the agent answered, but the owner has no linked chat to notify".into());
+        return Err(NotifyError::NoChat);
     }
     if !failed.is_empty() {
-        return Err(format!(
-            "the agent answered, but the owner was not notified on {}",
-            failed.join("; ")
-        ));
+        return Err(NotifyError::Undelivered(failed.join("; ")));
     }
     Ok(())
+}
+
+/// Why the owner did not hear the agent's answer.
+#[derive(Debug, thiserror::Error)]
+enum NotifyError {
+    #[error("no channels are available")]
+    NoChannels,
+    #[error("could not read the channel bindings; see the hub's log")]
+    Bindings,
+    #[error("the agent answered, but the owner has no linked chat to notify")]
+    NoChat,
+    /// The chats it did not reach, with why.
+    #[error("the agent answered, but the owner was not notified on {0}")]
+    Undelivered(String),
 }
 
 /// Text for the log: whole up to [`LOG_TEXT`] bytes, then cut, saying so.

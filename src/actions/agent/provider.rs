@@ -80,7 +80,7 @@ impl Provider<'_> {
         model: &str,
         messages: &[Message],
         tools: &[ToolSpec],
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, CallError> {
         let mut body = json!({ "model": model, "messages": messages });
         if !tools.is_empty() {
             let tools: Vec<Value> = tools
@@ -106,10 +106,10 @@ impl Provider<'_> {
                     reply.requests = requests;
                     return Ok(reply);
                 }
-                Err(Failure::Final(error)) => return Err(error),
+                Err(Failure::Final(error)) => return Err(CallError::Refused(error)),
                 Err(Failure::Transient { error, retry_after }) => {
                     let Some(backoff) = BACKOFF.get(requests as usize - 1) else {
-                        return Err(format!("{error} (after {requests} tries)"));
+                        return Err(CallError::GaveUp { error, requests });
                     };
                     retry_after.map_or(*backoff, |r| r.min(MAX_RETRY_AFTER).max(*backoff))
                 }
@@ -206,6 +206,18 @@ fn quote(body: &[u8]) -> String {
         .collect()
 }
 
+/// Why a completion did not come back; the text goes to the execution log.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// An answer that trying again would not change.
+    #[error("{0}")]
+    Refused(String),
+    /// Still failing after the last retry.
+    #[error("{error} (after {requests} tries)")]
+    GaveUp { error: String, requests: u32 },
+}
+
+/// One request's failure, and whether another request may succeed.
 enum Failure {
     Transient {
         error: String,
