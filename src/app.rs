@@ -96,7 +96,7 @@ pub async fn run_with(
         .clone()
         .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
     crate::telemetry::install();
-    let store = Store::open(&data_dir)?;
+    let store = Store::open_configured(&config.store, &data_dir)?;
     let admin = admin_token(&config, &*store)?;
     let config_token = config_token(&config).is_some();
     let workers = config.server.workers;

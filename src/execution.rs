@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::clock::Millis;
 
+pub mod lane;
 mod out;
 pub use out::ExecutionOut;
 

@@ -34,6 +34,9 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Where everything the hub keeps lives (SPEC §12).
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Where the owner is notified (SPEC §9).
     #[serde(default)]
     pub channels: ChannelsConfig,
@@ -91,6 +94,44 @@ pub struct ServerConfig {
     /// Deliveries one client address may make to `/api/webhooks/*`.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+}
+
+/// `store:` sled in `server.dataDir` (the default), or a PostgreSQL database several hubs share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub backend: Backend,
+    /// `postgres://user:password@host:port/db?sslmode=…`, for `backend: postgres`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// How long an execution a hub runs stays its own without the hub renewing it; after
+    /// that another hub takes it over (a hub that died mid-action). PostgreSQL only.
+    #[serde(default = "default_lease", with = "duration")]
+    pub lease: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Sled,
+            url: None,
+            lease: default_lease(),
+        }
+    }
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `store.backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Sled,
+    Postgres,
 }
 
 fn default_shutdown_grace() -> Duration {

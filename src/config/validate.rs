@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::strength::{MIN_ADMIN_TOKEN_BITS, estimated_bits};
 use super::{AdminConfig, ChannelsConfig, Config, ServerConfig, ToolDef};
@@ -20,6 +21,7 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     validate_server(&config.server, &mut errors);
+    validate_store(&config.store, &mut errors);
     validate_channels(&config.channels, &mut errors, &mut warnings);
     if let Some(alerts) = &config.alerts {
         errors.extend(super::alerts::problems("alerts", alerts, &config.channels));
@@ -62,6 +64,35 @@ pub fn validate_config(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
         warnings.extend(topic_warning(hook, config).map(within));
     }
     (errors, warnings)
+}
+
+fn validate_store(store: &super::StoreConfig, errors: &mut Vec<Problem>) {
+    use super::Backend;
+    match (store.backend, &store.url) {
+        (Backend::Postgres, None) => errors.push((
+            "store.url".into(),
+            "is required with `backend: postgres`: postgres://user:password@host:5432/db".into(),
+        )),
+        (Backend::Postgres, Some(url))
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) =>
+        {
+            errors.push((
+                "store.url".into(),
+                "is not a PostgreSQL URL: postgres://user:password@host:5432/db".into(),
+            ))
+        }
+        (Backend::Sled, Some(_)) => errors.push((
+            "store.url".into(),
+            "is only for `backend: postgres`; sled keeps its data in `server.dataDir`".into(),
+        )),
+        _ => {}
+    }
+    if store.lease < Duration::from_secs(1) {
+        errors.push((
+            "store.lease".into(),
+            "must be at least 1s: a hub renews its leases a few times within it".into(),
+        ));
+    }
 }
 
 fn validate_server(server: &ServerConfig, errors: &mut Vec<Problem>) {

@@ -2,11 +2,11 @@
 //! for retries, and recovery at start. Its state in memory mirrors the store's pending jobs,
 //! which are the truth: anything lost here is rebuilt from them on the next start.
 
-mod lane;
 pub mod retry;
+mod shared;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,11 +16,11 @@ use tokio::task::JoinSet;
 
 use crate::actions::ActionEnv;
 use crate::clock::{Clock, Millis};
+pub use crate::execution::lane::Entry;
+use crate::execution::lane::Lane;
 use crate::execution::{Execution, ExecutionId};
 use crate::hooks::Registry;
 use crate::store::Store;
-pub use lane::Entry;
-use lane::Lane;
 
 /// How many executions of one hook may wait before deliveries are refused with 503.
 pub const MAX_QUEUED_PER_HOOK: usize = 50;
@@ -56,6 +56,10 @@ struct State {
     lanes: HashMap<String, Lane>,
     /// Retries waiting for their time, by due time.
     delayed: BTreeMap<(Millis, ExecutionId), (String, Entry)>,
+    /// On a shared database: what this hub holds leases on, and how many executions wait per
+    /// hook across every hub (as the last lease saw them).
+    leased: HashSet<ExecutionId>,
+    waiting: HashMap<String, usize>,
 }
 
 /// The hook's queue is full.
@@ -114,7 +118,8 @@ impl Queue {
     /// (all or none, else [`QueueFull`]), are written durably, then put in line. Executions
     /// already final are only recorded. When this returns Ok, every execution is on disk.
     pub async fn submit(self: &Arc<Self>, executions: &mut [Execution]) -> Result<(), SubmitError> {
-        let mut reserved = self.reserve(executions)?;
+        let queued_elsewhere = self.queued_with_keys(executions)?;
+        let mut reserved = self.reserve(executions, &queued_elsewhere)?;
         self.deps.store.insert_executions(executions)?;
         // Until the sync answers, the executions are taken back if this is dropped (the request
         // gave up waiting) or the sync fails: a refused delivery must never run later.
@@ -129,6 +134,17 @@ impl Queue {
         };
         let hooks = std::mem::take(&mut reserved.hooks);
         drop(reserved);
+        if let Some(work) = self.deps.store.shared_work() {
+            // Whichever hub's queue has a free worker first runs them.
+            let mut state = self.lock();
+            for hook in &hooks {
+                if let Some(lane) = state.lanes.get_mut(hook) {
+                    lane.release(1);
+                }
+            }
+            work.work_arrived().notify_one();
+            return Ok(());
+        }
         {
             let mut state = self.lock();
             for e in executions.iter().filter(|e| !e.status.is_final()) {
@@ -146,24 +162,53 @@ impl Queue {
         Ok(())
     }
 
+    /// On a shared database, the queued execution each new one's lock key matches, if any.
+    fn queued_with_keys(
+        &self,
+        executions: &[Execution],
+    ) -> Result<Vec<Option<ExecutionId>>, crate::store::StoreError> {
+        let Some(work) = self.deps.store.shared_work() else {
+            return Ok(Vec::new());
+        };
+        executions
+            .iter()
+            .map(|e| match (&e.lock_key, e.status.is_final()) {
+                (Some(key), false) => work.queued_with_key(&e.hook_id, key),
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
     /// Collapses executions into queued ones with the same lock key, then reserves a place for
-    /// each remaining runnable one, or none at all when a lane is full.
-    fn reserve(&self, executions: &mut [Execution]) -> Result<Reserved<'_>, QueueFull> {
+    /// each remaining runnable one, or none at all when a lane is full. `queued_elsewhere`
+    /// holds, on a shared database, the matches [`Queue::queued_with_keys`] found.
+    fn reserve(
+        &self,
+        executions: &mut [Execution],
+        queued_elsewhere: &[Option<ExecutionId>],
+    ) -> Result<Reserved<'_>, QueueFull> {
         let mut state = self.lock();
         let mut wanted: HashMap<&str, usize> = HashMap::new();
-        for e in executions.iter_mut().filter(|e| !e.status.is_final()) {
+        for (i, e) in executions.iter_mut().enumerate() {
+            if e.status.is_final() {
+                continue;
+            }
             let lane = state.lanes.get(&e.hook_id);
-            let queued = e
-                .lock_key
-                .as_deref()
-                .and_then(|k| lane.and_then(|l| l.queued_with_key(k)));
+            let queued = match queued_elsewhere.get(i) {
+                Some(found) => *found,
+                None => e
+                    .lock_key
+                    .as_deref()
+                    .and_then(|k| lane.and_then(|l| l.queued_with_key(k))),
+            };
             match queued {
                 Some(into) => e.collapse_into(into),
                 None => *wanted.entry(e.hook_id.as_str()).or_default() += 1,
             }
         }
         for (hook, count) in &wanted {
-            let waiting = state.lanes.get(*hook).map_or(0, Lane::waiting);
+            let waiting = state.lanes.get(*hook).map_or(0, Lane::waiting)
+                + state.waiting.get(*hook).copied().unwrap_or(0);
             if waiting + count > MAX_QUEUED_PER_HOOK {
                 return Err(QueueFull);
             }
@@ -190,8 +235,12 @@ impl Queue {
         self.pump(hook_id);
     }
 
-    /// Runs the execution at `due_ms`.
+    /// Runs the execution at `due_ms`. On a shared database the store keeps the due time and
+    /// whichever hub looks first when it comes runs it.
     pub fn schedule(&self, hook_id: &str, entry: Entry, due_ms: Millis) {
+        if self.deps.store.shared_work().is_some() {
+            return;
+        }
         self.lock()
             .delayed
             .insert((due_ms, entry.id), (hook_id.to_string(), entry));
@@ -253,9 +302,15 @@ impl Queue {
         tasks.spawn(task);
     }
 
-    /// Starts the retry timer and re-queues every execution a previous run left pending.
+    /// Starts the retry timer and re-queues every execution a previous run left pending; on a
+    /// shared database, starts leasing work instead (what a previous run left is leased again
+    /// when its lease runs out).
     pub fn start(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
         let queue = self.clone();
+        if self.deps.store.shared_work().is_some() {
+            self.spawn(shared::dispatch(queue));
+            return Ok(());
+        }
         self.spawn(async move { queue.timer().await });
         worker::recover(self)
     }

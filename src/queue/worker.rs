@@ -111,6 +111,27 @@ async fn attempt_loaded(
     Ok(())
 }
 
+/// Whether an execution a crash left `running` may run again: its action is safe to repeat,
+/// or its hook is gone (the run then fails saying so).
+pub(super) fn may_run_again(queue: &Queue, exec: &Execution) -> bool {
+    queue
+        .deps
+        .registry
+        .snapshot()
+        .hook(&exec.hook_id)
+        .is_none_or(|h| repeatable(&h.hook))
+}
+
+/// Records an execution a crash interrupted as failed, and tells the owner.
+pub(super) fn interrupted(queue: &Queue, exec: &mut Execution) -> Result<(), StoreError> {
+    let deps = &queue.deps;
+    let error = "interrupted: the hub stopped while this ran".to_string();
+    finish(exec, deps.clock.now_ms(), Status::Failed, Some(error));
+    deps.store.update_execution(exec)?;
+    deps.alerts.failed(exec);
+    Ok(())
+}
+
 /// Whether running the hook's action again after a crash is acceptable. A notify skips the
 /// chats its recorded attempts already reached, so at most the one in flight hears twice.
 fn repeatable(hook: &Hook) -> bool {
@@ -168,12 +189,7 @@ pub(super) fn recover(queue: &Arc<Queue>) -> Result<(), StoreError> {
             // Finished, but the job's removal was lost in a crash: rewriting removes it.
             status if status.is_final() => deps.store.update_execution(&mut exec)?,
             Status::Retrying => queue.schedule(&job.hook_id, entry_of(&exec), job.due_ms),
-            Status::Running if !repeatable => {
-                let error = "interrupted: the hub stopped while this ran".to_string();
-                finish(&mut exec, deps.clock.now_ms(), Status::Failed, Some(error));
-                deps.store.update_execution(&mut exec)?;
-                deps.alerts.failed(&exec);
-            }
+            Status::Running if !repeatable => interrupted(queue, &mut exec)?,
             _ => queue.push(&job.hook_id, entry_of(&exec)),
         }
         recovered += 1;

@@ -153,10 +153,18 @@ impl Scheduler {
                 self.plan.remove(hook_id);
             }
         }
-        // Recorded before the execution is submitted, so the submit's flush makes both durable
-        // together and a crash in between cannot lead to a second catch-up run.
-        if let Err(e) = self.deps.store.set_last_fired(hook_id, occurrence) {
-            tracing::warn!(hook = %hook_id, error = %e, "cannot record the scheduled run");
+        // Claimed before the execution is submitted, so the submit's flush makes both durable
+        // together and a crash in between cannot lead to a second catch-up run. On a shared
+        // database, the hub that claims the occurrence first runs it; the others skip it.
+        match self.deps.store.claim_tick(hook_id, occurrence) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(hook = %hook_id, "this scheduled run was started already");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(hook = %hook_id, error = %e, "cannot record the scheduled run")
+            }
         }
         let mut execution = Execution::queued(hook_id, scheduled_trigger(), now);
         execution.label = Some(label);

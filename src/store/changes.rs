@@ -39,6 +39,11 @@ impl Changes {
         self.0.subscribe()
     }
 
+    /// Whether anyone listens now.
+    pub(super) fn listened(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
     pub(super) fn announce(&self, e: &Execution) {
         if self.0.receiver_count() == 0 {
             return;

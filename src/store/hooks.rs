@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::seal::{SealError, is_sealed};
+use super::seal::{SealError, Sealer, is_sealed};
 use super::{Database, StoreError};
 use crate::hooks::{Hook, redact};
 use crate::verify::{TOKEN_SCHEMES, hash_token};
@@ -33,14 +33,14 @@ impl Database {
             .iter()
             .map(|entry| {
                 let (_, bytes) = entry?;
-                self.decode_hook(&bytes)
+                decode_hook(&self.seal, &bytes)
             })
             .collect()
     }
 
     pub(super) fn api_hook(&self, id: &str) -> Result<Option<Hook>, StoreError> {
         match self.api_hooks.get(id)? {
-            Some(bytes) => Ok(Some(self.decode_hook(&bytes)?)),
+            Some(bytes) => Ok(Some(decode_hook(&self.seal, &bytes)?)),
             None => Ok(None),
         }
     }
@@ -49,7 +49,7 @@ impl Database {
     /// database. Not durable until [`super::Storage::sync`].
     pub(super) fn put_api_hook(&self, hook: &Hook) -> Result<(), StoreError> {
         self.api_hooks
-            .insert(hook.id.as_bytes(), self.encode_hook(hook)?)?;
+            .insert(hook.id.as_bytes(), encode_hook(&self.seal, hook)?)?;
         Ok(())
     }
 
@@ -57,43 +57,42 @@ impl Database {
     pub(super) fn delete_api_hook(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.api_hooks.remove(id)?.is_some())
     }
+}
 
-    /// A hook's stored form: secrets sealed or hashed, retiring secrets beside it.
-    pub(super) fn encode_hook(&self, hook: &Hook) -> Result<Vec<u8>, StoreError> {
-        let mut stored = hook.clone();
-        for (kept, secret) in secrets_mut(&mut stored) {
-            if secret.is_empty() {
-                continue;
-            }
-            *secret = match kept {
-                Kept::Sealed => self.seal.seal(secret, &hook.id),
-                Kept::Hashed => hash_token(secret),
-            };
+/// A hook's stored form: secrets sealed or hashed, retiring secrets beside it.
+pub(super) fn encode_hook(seal: &Sealer, hook: &Hook) -> Result<Vec<u8>, StoreError> {
+    let mut stored = hook.clone();
+    for (kept, secret) in secrets_mut(&mut stored) {
+        if secret.is_empty() {
+            continue;
         }
-        let retiring = std::mem::take(&mut stored.trigger_config.retiring_secrets);
-        let mut value = serde_json::to_value(&stored)?;
-        if !retiring.is_empty() {
-            value["triggerConfig"][RETIRING] = serde_json::to_value(retiring)?;
-        }
-        Ok(serde_json::to_vec(&value)?)
+        *secret = match kept {
+            Kept::Sealed => seal.seal(secret, &hook.id),
+            Kept::Hashed => hash_token(secret),
+        };
     }
+    let retiring = std::mem::take(&mut stored.trigger_config.retiring_secrets);
+    let mut value = serde_json::to_value(&stored)?;
+    if !retiring.is_empty() {
+        value["triggerConfig"][RETIRING] = serde_json::to_value(retiring)?;
+    }
+    Ok(serde_json::to_vec(&value)?)
+}
 
-    /// A hook as stored, its sealed values opened.
-    pub(super) fn decode_hook(&self, bytes: &[u8]) -> Result<Hook, StoreError> {
-        let mut hook = read_stored(bytes)?;
-        let id = hook.id.clone();
-        for (kept, secret) in secrets_mut(&mut hook) {
-            // An empty value is kept as it is; so was every value before sealing existed, read
-            // this way once by `migrate.rs`.
-            if kept == Kept::Sealed && is_sealed(secret) {
-                *secret = self
-                    .seal
-                    .unseal(secret, &id)
-                    .ok_or_else(|| SealError::Unseal { hook: id.clone() })?;
-            }
+/// A hook as stored, its sealed values opened.
+pub(super) fn decode_hook(seal: &Sealer, bytes: &[u8]) -> Result<Hook, StoreError> {
+    let mut hook = read_stored(bytes)?;
+    let id = hook.id.clone();
+    for (kept, secret) in secrets_mut(&mut hook) {
+        // An empty value is kept as it is; so was every value before sealing existed, read
+        // this way once by `migrate.rs`.
+        if kept == Kept::Sealed && is_sealed(secret) {
+            *secret = seal
+                .unseal(secret, &id)
+                .ok_or_else(|| SealError::Unseal { hook: id.clone() })?;
         }
-        Ok(hook)
     }
+    Ok(hook)
 }
 
 /// The hook as stored, retiring secrets moved back into the model, nothing opened.

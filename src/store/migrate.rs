@@ -112,8 +112,9 @@ pub(super) fn seal_clear_hooks(db: &Database) -> Result<usize, StoreError> {
                     }
             });
         if in_clear {
-            let hook = db.decode_hook(&bytes)?;
-            db.api_hooks.insert(key, db.encode_hook(&hook)?)?;
+            let hook = super::hooks::decode_hook(&db.seal, &bytes)?;
+            db.api_hooks
+                .insert(key, super::hooks::encode_hook(&db.seal, &hook)?)?;
             rewritten += 1;
         }
     }

@@ -30,6 +30,8 @@ mod activity;
 mod alerts;
 mod bindings;
 mod changes;
+#[cfg(test)]
+mod contract_tests;
 mod database;
 mod dedupe;
 mod executions;
@@ -41,6 +43,7 @@ mod meta;
 mod migrate;
 mod overlay;
 mod payloads;
+mod postgres;
 mod private;
 mod schedule;
 mod seal;
@@ -95,6 +98,10 @@ pub enum StoreError {
     /// The disk refuses writes (see [`health`]); nothing asked for since was kept.
     #[error("{}", .0.message())]
     Unavailable(Failure),
+    /// Another hub holds the execution's lease (a shared database): this hub's ran out and
+    /// the execution was taken over.
+    #[error("execution {0} is leased to another hub: this hub's lease ran out")]
+    LeaseLost(String),
     /// The database was written by a newer hub, in a format this one does not know.
     #[error(
         "the database in {path} is in format {found}, newer than this hub reads ({known}): \
@@ -118,6 +125,20 @@ impl Store {
     /// Opens (or creates) the database in `dir`, private to its owner.
     pub fn open(dir: &Path) -> Result<Arc<Store>, StoreError> {
         Ok(Arc::new(SledStore::open(dir)?))
+    }
+
+    /// Opens the store `config` names: sled in `dir`, or PostgreSQL (whose schema is brought
+    /// up to date; `dir` then holds only this hub's `secret.key`).
+    pub fn open_configured(
+        config: &crate::config::StoreConfig,
+        dir: &Path,
+    ) -> Result<Arc<Store>, StoreError> {
+        match (config.backend, &config.url) {
+            (crate::config::Backend::Postgres, Some(url)) => {
+                Ok(Arc::new(postgres::PgStore::open(url, dir, config.lease)?))
+            }
+            _ => Self::open(dir),
+        }
     }
 }
 
@@ -274,6 +295,18 @@ pub trait Storage: Send + Sync {
     /// [`Storage::sync`].
     fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError>;
 
+    /// Claims the scheduled run of `hook_id` at `ms` for this hub: records it as the last
+    /// started and answers true, unless a run at `ms` or later was started already (by this
+    /// hub, or by another on a shared database), then false. Durable with the next
+    /// [`Storage::sync`].
+    fn claim_tick(&self, hook_id: &str, ms: u64) -> Result<bool, StoreError> {
+        if self.last_fired(hook_id)?.is_some_and(|last| last >= ms) {
+            return Ok(false);
+        }
+        self.set_last_fired(hook_id, ms)?;
+        Ok(true)
+    }
+
     /// Every hook's alerting state, by hook id.
     fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError>;
 
@@ -284,4 +317,66 @@ pub trait Storage: Send + Sync {
     fn admin_token_hash(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
     fn set_admin_token_hash(&self, hash: &[u8]) -> Result<(), StoreError>;
+
+    /// The work this store shares with other hubs, when several use one database: the queue
+    /// then runs what it leases from it instead of what this hub accepted. `None` (sled) means
+    /// this hub is the only one and keeps its queue in memory.
+    fn shared_work(&self) -> Option<&dyn SharedWork> {
+        None
+    }
+}
+
+/// An execution leased to this hub from a shared database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leased {
+    pub id: ExecutionId,
+    pub hook_id: String,
+    pub lock_key: Option<String>,
+}
+
+/// What one [`SharedWork::lease`] found.
+#[derive(Debug, Default)]
+pub struct Leases {
+    /// Runnable executions leased to this hub, to start now.
+    pub runnable: Vec<Leased>,
+    /// Executions left `running` by a hub whose lease ran out (it died mid-action), now leased
+    /// to this hub: the crash rules (SPEC §7) decide whether they run again or fail.
+    pub orphaned: Vec<Execution>,
+    /// Executions waiting (runnable, not leased) per hook, counted up to a little over the
+    /// queue's per-hook limit.
+    pub waiting: Vec<(String, usize)>,
+}
+
+/// Execution leases on a database several hubs share (SPEC §12). A lease says which hub runs
+/// an execution and until when; a hub renews the leases of what it runs, and an execution
+/// whose lease ran out is another hub's to take. Blocking calls, like the rest of [`Storage`].
+pub trait SharedWork: Send + Sync {
+    /// Leases up to `max` executions that are due and not leased, in arrival order, such that
+    /// no hook runs more than its concurrency across all hubs and no two executions of one
+    /// `(hook, lockKey)` run at once; and takes over orphaned ones (see [`Leases`]).
+    /// `concurrency` is each hook's limit by id; a hook not in it runs one at a time.
+    fn lease(
+        &self,
+        now_ms: Millis,
+        max: usize,
+        concurrency: std::collections::HashMap<String, usize>,
+    ) -> Result<Leases, StoreError>;
+
+    /// How long a lease lasts unless renewed.
+    fn lease_length(&self) -> std::time::Duration;
+
+    /// Extends the leases of these executions, which this hub is running.
+    fn renew(&self, ids: &[ExecutionId], now_ms: Millis) -> Result<(), StoreError>;
+
+    /// The queued (not leased) execution of `hook_id` with `lock_key`, if any (a new one with
+    /// the same key collapses into it).
+    fn queued_with_key(
+        &self,
+        hook_id: &str,
+        lock_key: &str,
+    ) -> Result<Option<ExecutionId>, StoreError>;
+
+    /// Wakes when work may have arrived: another hub committed executions, or a lease may have
+    /// run out.
+    fn work_arrived(&self) -> &tokio::sync::Notify;
 }

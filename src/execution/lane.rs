@@ -1,5 +1,7 @@
 //! One hook's line of executions: which may start next under its concurrency limit and its
-//! lock keys. Pure bookkeeping, no IO, so the ordering rules are unit-tested directly.
+//! lock keys. Pure bookkeeping, no IO, so the ordering rules are unit-tested directly. One
+//! hub's queue keeps a lane per hook; the PostgreSQL store builds them from every hub's
+//! leases when it picks what to lease.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -15,7 +17,7 @@ pub struct Entry {
 
 /// One hook's waiting and running executions.
 #[derive(Debug, Default)]
-pub(super) struct Lane {
+pub struct Lane {
     ready: VecDeque<Entry>,
     /// Places promised to executions still being written to disk.
     reserved: usize,
@@ -25,30 +27,30 @@ pub(super) struct Lane {
 
 impl Lane {
     /// Executions waiting (queued or about to be), not counting running ones.
-    pub(super) fn waiting(&self) -> usize {
+    pub fn waiting(&self) -> usize {
         self.ready.len() + self.reserved
     }
 
     /// Executions in line now.
-    pub(super) fn ready_len(&self) -> usize {
+    pub fn ready_len(&self) -> usize {
         self.ready.len()
     }
 
-    pub(super) fn reserve(&mut self, count: usize) {
+    pub fn reserve(&mut self, count: usize) {
         self.reserved += count;
     }
 
-    pub(super) fn release(&mut self, count: usize) {
+    pub fn release(&mut self, count: usize) {
         self.reserved = self.reserved.saturating_sub(count);
     }
 
     /// Adds an execution at the back of the line.
-    pub(super) fn push(&mut self, entry: Entry) {
+    pub fn push(&mut self, entry: Entry) {
         self.ready.push_back(entry);
     }
 
     /// The queued (not yet running) execution holding `key`, if any.
-    pub(super) fn queued_with_key(&self, key: &str) -> Option<ExecutionId> {
+    pub fn queued_with_key(&self, key: &str) -> Option<ExecutionId> {
         self.ready
             .iter()
             .find(|e| e.lock_key.as_deref() == Some(key))
@@ -58,7 +60,7 @@ impl Lane {
     /// The first execution in line that may start: fewer than `limit` running, and its lock key
     /// (if any) not held by a running one. Taking the first eligible keeps each key's
     /// executions in arrival order.
-    pub(super) fn start_next(&mut self, limit: usize) -> Option<Entry> {
+    pub fn start_next(&mut self, limit: usize) -> Option<Entry> {
         if self.running >= limit {
             return None;
         }
@@ -75,8 +77,17 @@ impl Lane {
         Some(entry)
     }
 
+    /// Counts an execution running elsewhere (another hub's lease) against the limit and its
+    /// key.
+    pub fn hold(&mut self, lock_key: Option<&str>) {
+        self.running += 1;
+        if let Some(key) = lock_key {
+            self.running_keys.insert(key.to_string());
+        }
+    }
+
     /// Marks a running execution done, freeing its slot and its key.
-    pub(super) fn finish(&mut self, lock_key: Option<&str>) {
+    pub fn finish(&mut self, lock_key: Option<&str>) {
         self.running = self.running.saturating_sub(1);
         if let Some(key) = lock_key {
             self.running_keys.remove(key);

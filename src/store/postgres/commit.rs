@@ -1,0 +1,228 @@
+//! Group commit of new executions. Inserts wait in memory until a caller syncs; the first
+//! caller to sync commits everything waiting in one transaction (one multi-row insert), and
+//! callers that sync while it runs wait for the next one, which takes what arrived meanwhile.
+//! So a burst of deliveries costs a commit or two, not one each, as the sled journal's shared
+//! `fdatasync` does.
+//!
+//! Until committed, waiting executions are this hub's alone: [`Commits::waiting`] reads them
+//! and [`Commits::replace`] rewrites them in place. Executions forgotten while their commit
+//! runs are deleted once it is done, so a refused delivery never stays.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use super::conn::Pg;
+use super::{ExecutionRow, db};
+use crate::store::StoreError;
+
+/// How many failed commits are remembered for the callers that waited on them.
+const FAILURES_KEPT: usize = 64;
+
+#[derive(Clone)]
+pub(super) struct Commits {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pg: Pg,
+    state: Mutex<State>,
+    done: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    /// Waiting for the next commit, which will be number `next`.
+    rows: Vec<ExecutionRow>,
+    next: u64,
+    /// The last commit done (its number), and whether one is running.
+    done: u64,
+    running: bool,
+    /// Commits that failed, with why.
+    failed: VecDeque<(u64, String)>,
+    /// Ids forgotten while a commit ran: deleted after it.
+    forgotten: Vec<String>,
+}
+
+impl Commits {
+    pub(super) fn new(pg: Pg) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pg,
+                state: Mutex::new(State {
+                    next: 1,
+                    ..State::default()
+                }),
+                done: Notify::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds executions to the next commit.
+    pub(super) fn add(&self, rows: Vec<ExecutionRow>) {
+        self.lock().rows.extend(rows);
+    }
+
+    /// The stored record of an execution still waiting for its commit.
+    pub(super) fn waiting(&self, id: &str) -> Option<Vec<u8>> {
+        let state = self.lock();
+        state
+            .rows
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.record.clone())
+    }
+
+    /// Rewrites a waiting execution in place; gives the row back when none is waiting.
+    pub(super) fn replace(&self, row: ExecutionRow) -> Option<ExecutionRow> {
+        let mut state = self.lock();
+        match state.rows.iter_mut().find(|r| r.id == row.id) {
+            Some(waiting) => {
+                *waiting = row;
+                None
+            }
+            None => Some(row),
+        }
+    }
+
+    /// Takes executions back: dropped when still waiting, deleted after a running commit.
+    pub(super) fn forget(&self, ids: &[String]) {
+        let mut state = self.lock();
+        state.rows.retain(|r| !ids.contains(&r.id));
+        if state.running {
+            state.forgotten.extend(ids.iter().cloned());
+        }
+    }
+
+    /// Waits until every execution added before this call is committed. They are in the
+    /// commit running now, if any, or in the next: should either fail, so does this.
+    pub(super) async fn sync(&self) -> Result<(), StoreError> {
+        let (from, mine) = {
+            let state = self.lock();
+            if state.rows.is_empty() && !state.running {
+                return Ok(());
+            }
+            (state.done + 1, state.next)
+        };
+        loop {
+            let done = self.inner.done.notified();
+            let batch = {
+                let mut state = self.lock();
+                if state.done >= mine {
+                    let mut failed = state.failed.iter();
+                    return match failed.find(|(n, _)| (from..=mine).contains(n)) {
+                        Some((_, why)) => Err(StoreError::Db(why.clone())),
+                        None => Ok(()),
+                    };
+                }
+                if state.running {
+                    None
+                } else {
+                    state.running = true;
+                    let number = state.next;
+                    state.next += 1;
+                    Some((number, std::mem::take(&mut state.rows)))
+                }
+            };
+            match batch {
+                None => done.await,
+                Some((number, rows)) => self.commit(number, rows).await,
+            }
+        }
+    }
+
+    /// Commits one batch, on the backend's runtime, and tells every waiter.
+    async fn commit(&self, number: u64, rows: Vec<ExecutionRow>) {
+        let pg = self.inner.pg.clone();
+        let result = if rows.is_empty() {
+            Ok(())
+        } else {
+            pg.clone().spawn(insert(pg, rows)).await
+        };
+        let forgotten = {
+            let mut state = self.lock();
+            state.running = false;
+            state.done = number;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "executions not committed");
+                state.failed.push_back((number, e.to_string()));
+                if state.failed.len() > FAILURES_KEPT {
+                    state.failed.pop_front();
+                }
+            }
+            std::mem::take(&mut state.forgotten)
+        };
+        self.inner.done.notify_waiters();
+        if !forgotten.is_empty() {
+            let pg = self.inner.pg.clone();
+            let deleted = pg
+                .clone()
+                .spawn(async move {
+                    let client = pg.client().await?;
+                    client
+                        .execute("DELETE FROM executions WHERE id = ANY($1)", &[&forgotten])
+                        .await
+                        .map_err(db)
+                })
+                .await;
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "could not take back the executions of a refused delivery");
+            }
+        }
+    }
+}
+
+/// One transaction: every row in one insert, and a word to the other hubs that work arrived.
+async fn insert(pg: Pg, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
+    let runnable = rows.iter().any(|r| r.due_ms.is_some());
+    let mut columns = Columns::default();
+    for r in rows {
+        columns.id.push(r.id);
+        columns.hook_id.push(r.hook_id);
+        columns.status.push(r.status);
+        columns.lock_key.push(r.lock_key);
+        columns.due_ms.push(r.due_ms);
+        columns.received_ms.push(r.received_ms);
+        columns.record.push(r.record);
+    }
+    let mut client = pg.exclusive().await?;
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute(
+        "INSERT INTO executions (id, hook_id, status, lock_key, due_ms, received_ms, record)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                              $6::int8[], $7::bytea[])",
+        &[
+            &columns.id,
+            &columns.hook_id,
+            &columns.status,
+            &columns.lock_key,
+            &columns.due_ms,
+            &columns.received_ms,
+            &columns.record,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    if runnable {
+        tx.execute("SELECT pg_notify('hookhub_work', '')", &[])
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+#[derive(Default)]
+struct Columns {
+    id: Vec<String>,
+    hook_id: Vec<String>,
+    status: Vec<&'static str>,
+    lock_key: Vec<Option<String>>,
+    due_ms: Vec<Option<i64>>,
+    received_ms: Vec<i64>,
+    record: Vec<Vec<u8>>,
+}
