@@ -29,6 +29,7 @@ mod limits;
 mod network_caps;
 mod observability;
 mod owner_view;
+mod postgres_infra;
 mod recipes;
 mod rejections;
 mod reload;
