@@ -1,9 +1,11 @@
 //! Shared test harness: the real hub on 127.0.0.1:0 with a temporary data dir, and a local
-//! forward target that records what it receives and answers what it is told.
+//! forward target that records what it receives and answers what it is told; `pg` gives a
+//! test a fresh PostgreSQL database.
 
 pub mod binary;
 pub mod endless;
 pub mod llm;
+pub mod pg;
 pub mod slack;
 pub mod telegram;
 
