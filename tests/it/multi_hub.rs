@@ -7,13 +7,11 @@
 //! Each test would fail against hubs that kept to their own data dirs: an execution accepted
 //! by one hub would be unknown to the other, each would run its own share of a hook's work
 //! beside the other's, and each would fire every tick.
-//!
-//! Ignored until the PostgreSQL store exists (today's hub refuses the `store` block):
-//! `cargo test --test it multi_hub:: -- --include-ignored` runs them.
 
 use crate::common;
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -59,6 +57,16 @@ hooks:
     )
     .unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    // Hubs on one database seal API hooks' secrets with one key: each data dir gets a copy.
+    let key: [u8; 32] = rand::random();
+    for hub in [&a, &b] {
+        let data = hub.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(data.join("secret.key"), key).unwrap();
+        std::fs::set_permissions(data.join("secret.key"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
     let (a, b) = tokio::join!(start(&config, &a), start(&config, &b));
     Pair {
         hubs: [a, b],
@@ -273,7 +281,6 @@ fn assert_each_ran_once(seen: &Seen, ids: &[String]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL store (issue 22)"]
 async fn each_delivery_runs_once_whichever_hub_took_it_and_both_hubs_show_it() {
     let (url, seen) = target(Duration::from_millis(5)).await;
     let pair = two_hubs(&forward_hook("fwd", &url, "", 4), "").await;
@@ -315,7 +322,6 @@ async fn each_delivery_runs_once_whichever_hub_took_it_and_both_hubs_show_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL store (issue 22)"]
 async fn concurrency_one_holds_across_both_hubs() {
     let (url, seen) = target(Duration::from_millis(40)).await;
     let pair = two_hubs(&forward_hook("serial", &url, "", 1), "").await;
@@ -339,7 +345,6 @@ async fn concurrency_one_holds_across_both_hubs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL store (issue 22)"]
 async fn lock_key_order_holds_across_both_hubs() {
     let (url, seen) = target(Duration::from_millis(150)).await;
     let lock_key = r#", lockKey: "{{webhook.body.key}}""#;
@@ -395,10 +400,9 @@ async fn lock_key_order_holds_across_both_hubs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL store (issue 22)"]
 async fn a_hub_killed_under_load_leaves_its_work_to_the_other() {
     let (url, seen) = target(Duration::from_millis(100)).await;
-    let mut pair = two_hubs(&forward_hook("fwd", &url, "", 4), ", leaseSeconds: 2").await;
+    let mut pair = two_hubs(&forward_hook("fwd", &url, "", 4), ", lease: 2s").await;
     let client = pair.client.clone();
 
     // Senders keep both hubs busy until hub 0 is killed; each remembers what got a 202.
@@ -470,7 +474,6 @@ async fn a_hub_killed_under_load_leaves_its_work_to_the_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL store (issue 22)"]
 async fn a_schedule_fires_once_per_tick_across_both_hubs() {
     let (url, seen) = target(Duration::ZERO).await;
     let hook = format!(
