@@ -260,15 +260,24 @@ async fn every_202_ran_once(
     for (n, ..) in &answers.refused {
         assert_eq!(seen.get(n), None, "refused delivery {n} ran");
     }
-    let log: Value = client
-        .get(format!("{url}/api/hooks/fwd/executions?limit=200"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The target has seen each run; its result is recorded a moment after it answered.
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = client
+            .get(format!("{url}/api/hooks/fwd/executions?limit=200"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let executions = log["executions"].as_array().unwrap();
+        if executions.iter().all(|e| e["status"] == "succeeded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let executions = log["executions"].as_array().unwrap();
     assert_eq!(
         executions.len(),
