@@ -180,6 +180,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(failure) => Self::storage(failure),
+            StoreError::Unreachable(ref why) => {
+                tracing::warn!(error = %why, "the database cannot be reached");
+                Self::storage(crate::store::Failure::Failing)
+            }
             e => Self::internal(e),
         }
     }

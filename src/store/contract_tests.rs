@@ -422,3 +422,18 @@ fn concurrent_syncs_share_commits_and_each_sees_its_own() {
         assert!(other.execution(id).unwrap().is_some(), "{id} committed");
     }
 }
+
+#[test]
+fn a_database_that_cannot_be_reached_is_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = PgStore::open(
+        "postgres://postgres@127.0.0.1:1/none",
+        dir.path(),
+        Duration::from_secs(30),
+    );
+    let message = refused
+        .err()
+        .expect("nothing listens on port 1")
+        .to_string();
+    assert!(message.contains("cannot be reached"), "{message}");
+}

@@ -98,6 +98,10 @@ pub enum StoreError {
     /// The disk refuses writes (see [`health`]); nothing asked for since was kept.
     #[error("{}", .0.message())]
     Unavailable(Failure),
+    /// The database server cannot be reached (PostgreSQL): refused like a disk that does not
+    /// take writes, and retried by those who must.
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
     /// Another hub holds the execution's lease (a shared database): this hub's ran out and
     /// the execution was taken over.
     #[error("execution {0} is leased to another hub: this hub's lease ran out")]

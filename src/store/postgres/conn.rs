@@ -143,7 +143,7 @@ impl Pg {
             .config
             .connect(self.inner.tls.clone())
             .await
-            .map_err(|e| StoreError::Db(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|e| StoreError::Unreachable(format!("cannot connect to PostgreSQL: {e}")))?;
         self.inner.runtime().spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 match message {

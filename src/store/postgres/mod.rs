@@ -47,10 +47,11 @@ const ADMIN_TOKEN_HASH: &str = "admin_token_sha256";
 /// A value sealed with the first hub's key, which every later hub must be able to open.
 const SEAL_CHECK: &str = "seal_check";
 
+/// A query's failure: the server's own error, or the connection's (the server is gone).
 fn db(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(d) => StoreError::Db(format!("{}: {}", d.severity(), d.message())),
-        None => StoreError::Db(e.to_string()),
+        None => StoreError::Unreachable(e.to_string()),
     }
 }
 

@@ -265,7 +265,7 @@ pub(super) async fn write_durably(pg: &Pg, hub: &str, row: ExecutionRow) -> Resu
     let mut tried = 0;
     loop {
         match write(pg, hub, row.clone()).await {
-            Err(StoreError::Db(why)) if tried < TRIES => {
+            Err(StoreError::Db(why) | StoreError::Unreachable(why)) if tried < TRIES => {
                 tried += 1;
                 tracing::warn!(error = %why, "a result not written yet; trying again in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
