@@ -529,7 +529,10 @@ async fn the_live_log_of_one_hub_shows_what_the_other_accepted_and_ran() {
     let pair = two_hubs(&forward_hook("fwd", &url, "", 2), "").await;
     let client = &pair.client;
     let mut stream = client
-        .get(format!("{}/api/hooks/fwd/executions/stream", pair.hubs[1].url))
+        .get(format!(
+            "{}/api/hooks/fwd/executions/stream",
+            pair.hubs[1].url
+        ))
         .bearer_auth(TOKEN)
         .send()
         .await

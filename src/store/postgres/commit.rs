@@ -6,7 +6,11 @@
 //!
 //! Until committed, waiting executions are this hub's alone: [`Commits::waiting`] reads them
 //! and [`Commits::replace`] rewrites them in place. Executions forgotten while their commit
-//! runs are deleted once it is done, so a refused delivery never stays.
+//! runs are deleted once it is done, so a refused delivery never stays. A commit that fails
+//! fails every sync that was waiting for it, and its executions wait for the next commit: a
+//! caller told of the failure takes its own back ([`Commits::forget`]), and one that syncs
+//! later, not knowing its executions were in the failed commit, has them committed then (the
+//! insert skips an execution already there, should the failed commit have landed after all).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -139,10 +143,11 @@ impl Commits {
     /// Commits one batch, on the backend's runtime, and tells every waiter.
     async fn commit(&self, number: u64, rows: Vec<ExecutionRow>) {
         let pg = self.inner.pg.clone();
+        let rows = Arc::new(rows);
         let result = if rows.is_empty() {
             Ok(())
         } else {
-            pg.clone().spawn(insert(pg, rows)).await
+            pg.clone().spawn(insert(pg, rows.clone())).await
         };
         let forgotten = {
             let mut state = self.lock();
@@ -154,6 +159,11 @@ impl Commits {
                 if state.failed.len() > FAILURES_KEPT {
                     state.failed.pop_front();
                 }
+                let mut again = Arc::try_unwrap(rows).unwrap_or_else(|rows| (*rows).clone());
+                let forgotten = std::mem::take(&mut state.forgotten);
+                again.retain(|r| !forgotten.contains(&r.id));
+                again.append(&mut state.rows);
+                state.rows = again;
             }
             std::mem::take(&mut state.forgotten)
         };
@@ -178,24 +188,25 @@ impl Commits {
 }
 
 /// One transaction: every row in one insert, and a word to the other hubs that work arrived.
-async fn insert(pg: Pg, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
+async fn insert(pg: Pg, rows: Arc<Vec<ExecutionRow>>) -> Result<(), StoreError> {
     let runnable = rows.iter().any(|r| r.due_ms.is_some());
     let mut columns = Columns::default();
-    for r in rows {
-        columns.id.push(r.id);
-        columns.hook_id.push(r.hook_id);
+    for r in rows.iter() {
+        columns.id.push(r.id.as_str());
+        columns.hook_id.push(r.hook_id.as_str());
         columns.status.push(r.status);
-        columns.lock_key.push(r.lock_key);
+        columns.lock_key.push(r.lock_key.as_deref());
         columns.due_ms.push(r.due_ms);
         columns.received_ms.push(r.received_ms);
-        columns.record.push(r.record);
+        columns.record.push(r.record.as_slice());
     }
     let mut client = pg.exclusive().await?;
     let tx = client.transaction().await.map_err(db)?;
     tx.execute(
         "INSERT INTO executions (id, hook_id, status, lock_key, due_ms, received_ms, record)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
-                              $6::int8[], $7::bytea[])",
+                              $6::int8[], $7::bytea[])
+         ON CONFLICT (id) DO NOTHING",
         &[
             &columns.id,
             &columns.hook_id,
@@ -217,12 +228,12 @@ async fn insert(pg: Pg, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
 }
 
 #[derive(Default)]
-struct Columns {
-    id: Vec<String>,
-    hook_id: Vec<String>,
+struct Columns<'a> {
+    id: Vec<&'a str>,
+    hook_id: Vec<&'a str>,
     status: Vec<&'static str>,
-    lock_key: Vec<Option<String>>,
+    lock_key: Vec<Option<&'a str>>,
     due_ms: Vec<Option<i64>>,
     received_ms: Vec<i64>,
-    record: Vec<Vec<u8>>,
+    record: Vec<&'a [u8]>,
 }

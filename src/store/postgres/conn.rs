@@ -13,6 +13,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::{AsyncMessage, Client, Config};
@@ -21,6 +22,10 @@ use crate::store::StoreError;
 
 /// Clients in the pool.
 const CLIENTS: usize = 4;
+/// How long a new connection may take, unless the URL says (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a blocking caller waits for its query before giving up on the server.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
 /// The backend's runtime and connections. Cheap to clone.
 #[derive(Clone)]
@@ -40,10 +45,15 @@ struct Inner {
 impl Pg {
     /// Parses `url` and starts the runtime; connects lazily, on first use.
     pub(super) fn new(url: &str) -> Result<Self, StoreError> {
-        let config = Config::from_str(url).map_err(|e| StoreError::Open {
+        let mut config = Config::from_str(url).map_err(|e| StoreError::Open {
             path: redacted(url),
             reason: format!("not a PostgreSQL URL: {e}"),
         })?;
+        // A server that is gone must not hold a delivery or a worker for long.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives_idle(Duration::from_secs(30));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("hookhub-pg")
@@ -73,14 +83,23 @@ impl Pg {
         self.inner.runtime().spawn(async move {
             let _ = tx.send(work.await);
         });
-        let wait = move || rx.recv();
+        let wait = move || rx.recv_timeout(ANSWER_WITHIN);
         let received = match tokio::runtime::Handle::try_current() {
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(wait)
             }
             _ => wait(),
         };
-        received.unwrap_or_else(|_| Err(StoreError::Db("the database's thread stopped".into())))
+        received.unwrap_or_else(|e| {
+            Err(StoreError::Unreachable(match e {
+                std::sync::mpsc::RecvTimeoutError::Timeout => {
+                    format!("no answer within {} s", ANSWER_WITHIN.as_secs())
+                }
+                std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                    "the database's thread stopped".into()
+                }
+            }))
+        })
     }
 
     /// Runs `work` on the backend's runtime; the returned future waits for it.
