@@ -7,3 +7,12 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "push"
 wrk.headers["X-Hub-Signature-256"] = assert(os.getenv("BENCH_SIGNATURE"))
+
+-- BENCH_DELAY_MS (bench/soak.sh): each connection waits this long between requests, for a
+-- paced load instead of a saturating one.
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms then
+   function delay()
+      return delay_ms
+   end
+end

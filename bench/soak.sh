@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# A paced soak of the release hub's ingest-only hook (issue 23): wrk with a 10 ms pause per
+# connection, 20 connections (about 1,750 deliveries/s here), for SOAK_MINUTES (30), in slices
+# of SLICE seconds (30), printing after each slice the hub's RSS, its data dir's size and the
+# slice's p50/p99 and errors; then the hub is restarted on the same data dir and its start time
+# and idle RSS are printed. Run by hand: bench/soak.sh. Results: stdout and bench/results/soak.md.
+# Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SOAK_MINUTES=${SOAK_MINUTES:-30}
+SLICE=${SLICE:-30}
+CONNECTIONS=${CONNECTIONS:-20}
+DELAY_MS=${DELAY_MS:-10}
+HUB=$PWD/target/release/hookhub
+RESULTS=$PWD/bench/results
+mkdir -p "$RESULTS"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hookhub-soak.XXXXXX")
+PID=""
+cleanup() {
+    [[ -z $PID ]] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+[[ -n ${BENCH_NO_BUILD:-} ]] || cargo build --release --bin hookhub >&2
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+start_hub() { # prints the ms it took to answer /healthz
+    local t0=$(now_ms)
+    "$HUB" serve --config bench/hooks.bench.yaml --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
+        >"$WORK/hub.out" 2>>"$WORK/hub.err" &
+    PID=$!
+    until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/healthz" 2>/dev/null; do
+        kill -0 "$PID" 2>/dev/null || { echo "the hub died: $(tail -n 5 "$WORK/hub.err")" >&2; exit 1; }
+        sleep 0.01
+    done
+    echo $(($(now_ms) - t0))
+}
+
+python3 - "$WORK/body.json" <<'PY'
+import json, sys
+doc = {"ref": "refs/heads/main", "repository": {"full_name": "bench/hookhub"}, "padding": ""}
+doc["padding"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
+open(sys.argv[1], "w").write(json.dumps(doc, separators=(",", ":")))
+PY
+SIG="sha256=$(openssl dgst -sha256 -hmac bench-secret -r "$WORK/body.json" | cut -d' ' -f1)"
+PORT=$(free_port)
+start_hub >/dev/null
+
+{
+    echo "# hookhub soak, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+    echo
+    echo "- $CONNECTIONS connections, ${DELAY_MS} ms pause per connection between requests, 1 KB GitHub-signed body, ingest-only hook, ${SOAK_MINUTES} min"
+    echo
+    echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | data dir MiB |"
+    echo "|---|---|---|---|---|---|---|"
+    slices=$((SOAK_MINUTES * 60 / SLICE))
+    for ((i = 1; i <= slices; i++)); do
+        BENCH_BODY_FILE=$WORK/body.json BENCH_SIGNATURE=$SIG BENCH_DELAY_MS=$DELAY_MS \
+            wrk -t2 -c"$CONNECTIONS" -d"${SLICE}s" --timeout 10s --latency -s bench/post.lua \
+            "http://127.0.0.1:$PORT/api/webhooks/bench-ingest" >"$WORK/slice.txt"
+        rate=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$WORK/slice.txt")
+        p50=$(awk '$1 == "50%" {print $2}' "$WORK/slice.txt")
+        p99=$(awk '$1 == "99%" {print $2}' "$WORK/slice.txt")
+        errors=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
+            /Socket errors:/ {for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0}
+            END {print n + 0}' "$WORK/slice.txt")
+        echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) |"
+    done
+    kill "$PID"
+    wait "$PID" 2>/dev/null || true
+    started=$(start_hub)
+    sleep 2
+    echo
+    echo "- restart on the same data dir: /healthz answered after ${started} ms; RSS 2 s later $(rss_mb "$PID") MiB; data dir $(du -sm "$WORK/data" | cut -f1) MiB"
+} | tee "$RESULTS/soak.md"
