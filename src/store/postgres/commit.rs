@@ -7,11 +7,15 @@
 //! Until committed, waiting executions are this hub's alone: [`Commits::waiting`] reads them
 //! and [`Commits::replace`] rewrites them in place. Executions forgotten while their commit
 //! runs are deleted once it is done, so a refused delivery never stays.
+//!
+//! Executions copied in from a sled data dir (`hookhub migrate`) skip the group commit:
+//! [`import`] writes each batch in a transaction of its own.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use tokio_postgres::types::ToSql;
 
 use super::conn::Pg;
 use super::{ExecutionRow, db};
@@ -180,31 +184,14 @@ impl Commits {
 /// One transaction: every row in one insert, and a word to the other hubs that work arrived.
 async fn insert(pg: Pg, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
     let runnable = rows.iter().any(|r| r.due_ms.is_some());
-    let mut columns = Columns::default();
-    for r in rows {
-        columns.id.push(r.id);
-        columns.hook_id.push(r.hook_id);
-        columns.status.push(r.status);
-        columns.lock_key.push(r.lock_key);
-        columns.due_ms.push(r.due_ms);
-        columns.received_ms.push(r.received_ms);
-        columns.record.push(r.record);
-    }
+    let columns = Columns::of(rows);
     let mut client = pg.exclusive().await?;
     let tx = client.transaction().await.map_err(db)?;
     tx.execute(
         "INSERT INTO executions (id, hook_id, status, lock_key, due_ms, received_ms, record)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
                               $6::int8[], $7::bytea[])",
-        &[
-            &columns.id,
-            &columns.hook_id,
-            &columns.status,
-            &columns.lock_key,
-            &columns.due_ms,
-            &columns.received_ms,
-            &columns.record,
-        ],
+        &columns.params(),
     )
     .await
     .map_err(db)?;
@@ -216,6 +203,40 @@ async fn insert(pg: Pg, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
     tx.commit().await.map_err(db)
 }
 
+/// Executions copied from another store (`hookhub migrate`), in one transaction, those the
+/// database holds already (by id) left as they are; returns how many were new. One left
+/// `running` gets a lease that ran out long ago, held by no hub: the first hub to lease takes
+/// it over as an orphan and applies the crash rules (SPEC §7), as a hub restarting on its own
+/// data dir would.
+pub(super) async fn import(pg: Pg, rows: Vec<ExecutionRow>) -> Result<u64, StoreError> {
+    const NO_HUB: &str = "hookhub migrate";
+    let columns = Columns::of(rows);
+    let mut client = pg.exclusive().await?;
+    let tx = client.transaction().await.map_err(db)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO executions
+                (id, hook_id, status, lock_key, due_ms, received_ms, record,
+                 lease_owner, lease_until)
+             SELECT r.*,
+                    CASE WHEN r.status = 'running' THEN $8::text END,
+                    CASE WHEN r.status = 'running' THEN 0::int8 END
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                         $6::int8[], $7::bytea[])
+                  AS r(id, hook_id, status, lock_key, due_ms, received_ms, record)
+             ON CONFLICT (id) DO NOTHING",
+            &[&columns.params()[..], &[&NO_HUB]].concat(),
+        )
+        .await
+        .map_err(db)?;
+    tx.execute("SELECT pg_notify('hookhub_work', '')", &[])
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(inserted)
+}
+
+/// Rows as the columns `unnest` takes.
 #[derive(Default)]
 struct Columns {
     id: Vec<String>,
@@ -225,4 +246,33 @@ struct Columns {
     due_ms: Vec<Option<i64>>,
     received_ms: Vec<i64>,
     record: Vec<Vec<u8>>,
+}
+
+impl Columns {
+    fn of(rows: Vec<ExecutionRow>) -> Self {
+        let mut columns = Columns::default();
+        for r in rows {
+            columns.id.push(r.id);
+            columns.hook_id.push(r.hook_id);
+            columns.status.push(r.status);
+            columns.lock_key.push(r.lock_key);
+            columns.due_ms.push(r.due_ms);
+            columns.received_ms.push(r.received_ms);
+            columns.record.push(r.record);
+        }
+        columns
+    }
+
+    /// The arrays, as `$1` to `$7` of an `unnest` of the columns in this order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.id,
+            &self.hook_id,
+            &self.status,
+            &self.lock_key,
+            &self.due_ms,
+            &self.received_ms,
+            &self.record,
+        ]
+    }
 }
