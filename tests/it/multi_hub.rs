@@ -64,8 +64,11 @@ hooks:
         std::fs::create_dir_all(&data).unwrap();
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::write(data.join("secret.key"), key).unwrap();
-        std::fs::set_permissions(data.join("secret.key"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
+        std::fs::set_permissions(
+            data.join("secret.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
     }
     let (a, b) = tokio::join!(start(&config, &a), start(&config, &b));
     Pair {
