@@ -1,7 +1,8 @@
 //! `hookhub migrate --to URL` (SPEC §12): copies a stopped hub's sled data dir into
 //! PostgreSQL — hooks made in the API, executions with their payloads and attempts, channel
 //! bindings, schedules' last runs, alert states and the admin token's hash — then says what it
-//! copied and what the user does next. The data dir is left as it was.
+//! copied and what the user does next. The data dir is opened as a hub opens it (its journal
+//! replayed, an older format brought up to date) and otherwise left as it was.
 //!
 //! Both sides are read and written through the store's `Storage` trait, so this file knows
 //! neither format. Executions go a page at a time (`executions_after` into
