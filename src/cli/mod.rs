@@ -1,8 +1,9 @@
 //! The command line (SPEC §1): `serve` (the default), `check`, `sign`, `send`,
-//! `admin reset-token`.
+//! `admin reset-token`, `migrate` (SPEC §12).
 
 mod check;
 mod logs;
+mod migrate;
 mod recipe;
 mod reset_token;
 mod send;
@@ -38,6 +39,8 @@ pub enum Command {
     /// Manage the admin token.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Copy a stopped hub's data dir into PostgreSQL (for `store: { backend: postgres }`).
+    Migrate(migrate::MigrateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +146,7 @@ pub fn main() -> i32 {
         Some(Command::Sign(args)) => sign::run_sign(&args),
         Some(Command::Send(args)) => send::run(&args),
         Some(Command::Admin(AdminCommand::ResetToken(args))) => reset_token::run(&args),
+        Some(Command::Migrate(args)) => migrate::run(&args),
     }
 }
 

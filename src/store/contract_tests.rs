@@ -267,6 +267,72 @@ fn small_state_reads_back() {
 }
 
 #[test]
+fn the_whole_log_reads_out_in_id_order_a_page_at_a_time() {
+    on_both(|store| {
+        let mut all = [
+            execution("b", 3_000, Status::Succeeded),
+            execution("a", 1_000, Status::Failed),
+            execution("b", 2_000, Status::Queued),
+            execution("a", 4_000, Status::Retrying),
+            execution("c", 5_000, Status::Running),
+        ];
+        // Large enough for sled to keep it in a payload segment once flushed.
+        let raw = format!(r#"{{"at":3000,"pad":"{}"}}"#, "x".repeat(100_000));
+        all[0].trigger.body = serde_json::from_str(&raw).unwrap();
+        all[0].trigger.raw_body.0 = raw.into_bytes();
+        store.insert_executions(&mut all).unwrap();
+        store.flush_now().unwrap();
+        let mut read = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.executions_after(after, 2).unwrap();
+            assert!(page.len() <= 2);
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            read.extend(page);
+        }
+        let mut expected = all.to_vec();
+        expected.sort_by_key(|e| e.id);
+        assert_eq!(read, expected, "whole, payloads included, oldest first");
+        store.set_last_fired("nightly", 6_000).unwrap();
+        store.set_last_fired("hourly", 7_000).unwrap();
+        let mut schedules = store.schedule_states().unwrap();
+        schedules.sort();
+        assert_eq!(
+            schedules,
+            [
+                ("hourly".to_string(), 7_000),
+                ("nightly".to_string(), 6_000)
+            ]
+        );
+    });
+}
+
+#[test]
+fn imported_executions_are_kept_once_and_one_left_running_meets_the_crash_rules() {
+    on_both(|store| {
+        let mut copied = [
+            execution("gh", 1_000, Status::Succeeded),
+            execution("gh", 2_000, Status::Running),
+            execution("gh", 3_000, Status::Queued),
+        ];
+        assert_eq!(store.import_executions(&mut copied).unwrap(), 3);
+        assert_eq!(store.import_executions(&mut copied).unwrap(), 0);
+        assert_eq!(store.executions_after(None, 10).unwrap(), copied);
+        let pending: Vec<_> = store.pending_jobs().unwrap().iter().map(|j| j.id).collect();
+        assert_eq!(pending, [copied[1].id, copied[2].id]);
+        if let Some(work) = store.shared_work() {
+            // As a hub restarting on its data dir: the queued one runs, the running one is
+            // handed over as its hub's crash left it.
+            let leases = work.lease(10_000, 5, limits(&[("gh", 5)])).unwrap();
+            let runnable: Vec<_> = leases.runnable.iter().map(|l| l.id).collect();
+            assert_eq!(runnable, [copied[2].id]);
+            assert_eq!(leases.orphaned, [copied[1].clone()]);
+        }
+    });
+}
+
+#[test]
 fn api_hooks_keep_their_secrets_sealed_and_read_back_open() {
     on_both(|store| {
         let hook: crate::hooks::Hook = serde_json::from_value(serde_json::json!({

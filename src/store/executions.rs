@@ -1,5 +1,7 @@
 //! The execution log: executions, their per-hook index (newest first), and pending jobs.
 
+use std::ops::Bound;
+
 use serde::{Deserialize, Serialize};
 
 use super::payloads::PayloadRef;
@@ -87,15 +89,39 @@ impl Database {
     }
 
     pub(super) fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        let Some(bytes) = self.log.get(keys::execution(id))? else {
-            return Ok(None);
-        };
-        let (json, payload) = split(&bytes)?;
+        match self.log.get(keys::execution(id))? {
+            Some(bytes) => self.read_whole(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An execution from its stored record, its payload read from a segment when kept there.
+    fn read_whole(&self, bytes: &[u8]) -> Result<Execution, StoreError> {
+        let (json, payload) = split(bytes)?;
         let payload = match payload {
             Stored::Inline(payload) => Some(payload.to_vec()),
             Stored::Kept(at) => Some(self.payloads.read(at).map_err(StoreError::Payload)?),
         };
-        Ok(Some(decode(json, payload)?))
+        decode(json, payload)
+    }
+
+    /// Every execution, oldest first, after `after` when given, at most `limit`, payloads
+    /// included.
+    pub(super) fn executions_after(
+        &self,
+        after: Option<ExecutionId>,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let from = match after {
+            Some(id) => Bound::Excluded(keys::execution(id)),
+            None => Bound::Included(vec![keys::EXECUTION]),
+        };
+        let to = Bound::Excluded(vec![keys::EXECUTION + 1]);
+        self.log
+            .range((from, to))
+            .take(limit)
+            .map(|item| self.read_whole(&item?.1))
+            .collect()
     }
 
     /// A hook's executions, newest first, older than `cursor` when given, optionally only

@@ -244,6 +244,30 @@ pub trait Storage: Send + Sync {
     /// Every execution that is not final, oldest first: what a restart must pick up again.
     fn pending_jobs(&self) -> Result<Vec<PendingJob>, StoreError>;
 
+    /// Every execution, oldest first, after `after` when given, at most `limit`, payloads
+    /// included: the whole log read out a page at a time (`hookhub migrate`).
+    fn executions_after(
+        &self,
+        after: Option<ExecutionId>,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError>;
+
+    /// Writes executions copied from another store and makes them durable, leaving alone any
+    /// this store holds already (by id); returns how many were new. One left `running` (its
+    /// hub stopped mid-action) is taken as one whose hub died: the crash rules (SPEC §7) decide
+    /// whether it runs again. Blocking.
+    fn import_executions(&self, executions: &mut [Execution]) -> Result<usize, StoreError> {
+        let mut new = Vec::with_capacity(executions.len());
+        for e in executions.iter() {
+            if self.execution(e.id)?.is_none() {
+                new.push(e.clone());
+            }
+        }
+        self.insert_executions(&mut new)?;
+        self.flush_now()?;
+        Ok(new.len())
+    }
+
     /// `hook_id`'s executions received in the 24 hours up to the one holding `now_ms`, by
     /// hour and final status (see [`Activity`]).
     fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError>;
@@ -310,6 +334,9 @@ pub trait Storage: Send + Sync {
         self.set_last_fired(hook_id, ms)?;
         Ok(true)
     }
+
+    /// Every schedule hook's last run started (see [`Storage::last_fired`]), by hook id.
+    fn schedule_states(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Every hook's alerting state, by hook id.
     fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError>;

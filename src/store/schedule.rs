@@ -19,6 +19,19 @@ impl Database {
             .map(u64::from_be_bytes))
     }
 
+    /// Every schedule hook's last run started, by hook id.
+    pub(super) fn schedule_states(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut states = Vec::new();
+        for entry in self.meta.scan_prefix(PREFIX) {
+            let (key, value) = entry?;
+            if let Ok(ms) = <[u8; 8]>::try_from(value.as_ref()) {
+                let hook_id = String::from_utf8_lossy(&key[PREFIX.len()..]).into_owned();
+                states.push((hook_id, u64::from_be_bytes(ms)));
+            }
+        }
+        Ok(states)
+    }
+
     /// Records the scheduled time of a run being started. Durable with the next
     /// [`super::Storage::sync`].
     pub(super) fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError> {

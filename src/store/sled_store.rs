@@ -221,6 +221,14 @@ impl Storage for SledStore {
         self.db()?.pending_jobs()
     }
 
+    fn executions_after(
+        &self,
+        after: Option<ExecutionId>,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        self.db()?.executions_after(after, limit)
+    }
+
     fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError> {
         self.db()?.activity(hook_id, now_ms)
     }
@@ -265,6 +273,10 @@ impl Storage for SledStore {
 
     fn set_last_fired(&self, hook_id: &str, ms: u64) -> Result<(), StoreError> {
         self.db()?.set_last_fired(hook_id, ms)
+    }
+
+    fn schedule_states(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.db()?.schedule_states()
     }
 
     fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError> {

@@ -26,6 +26,7 @@ mod hook_yaml;
 mod hostile;
 mod ingress;
 mod limits;
+mod migrate;
 mod multi_hub;
 mod network_caps;
 mod observability;

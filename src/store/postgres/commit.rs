@@ -11,11 +11,15 @@
 //! caller told of the failure takes its own back ([`Commits::forget`]), and one that syncs
 //! later, not knowing its executions were in the failed commit, has them committed then (the
 //! insert skips an execution already there, should the failed commit have landed after all).
+//!
+//! Executions copied in from a sled data dir (`hookhub migrate`) skip the group commit:
+//! [`import`] writes each batch in a transaction of its own.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use tokio_postgres::types::ToSql;
 
 use super::conn::Pg;
 use super::{ExecutionRow, db};
@@ -190,16 +194,7 @@ impl Commits {
 /// One transaction: every row in one insert, and a word to the other hubs that work arrived.
 async fn insert(pg: Pg, rows: Arc<Vec<ExecutionRow>>) -> Result<(), StoreError> {
     let runnable = rows.iter().any(|r| r.due_ms.is_some());
-    let mut columns = Columns::default();
-    for r in rows.iter() {
-        columns.id.push(r.id.as_str());
-        columns.hook_id.push(r.hook_id.as_str());
-        columns.status.push(r.status);
-        columns.lock_key.push(r.lock_key.as_deref());
-        columns.due_ms.push(r.due_ms);
-        columns.received_ms.push(r.received_ms);
-        columns.record.push(r.record.as_slice());
-    }
+    let columns = Columns::of(&rows);
     let mut client = pg.exclusive().await?;
     let tx = client.transaction().await.map_err(db)?;
     tx.execute(
@@ -207,15 +202,7 @@ async fn insert(pg: Pg, rows: Arc<Vec<ExecutionRow>>) -> Result<(), StoreError> 
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
                               $6::int8[], $7::bytea[])
          ON CONFLICT (id) DO NOTHING",
-        &[
-            &columns.id,
-            &columns.hook_id,
-            &columns.status,
-            &columns.lock_key,
-            &columns.due_ms,
-            &columns.received_ms,
-            &columns.record,
-        ],
+        &columns.params(),
     )
     .await
     .map_err(db)?;
@@ -227,6 +214,40 @@ async fn insert(pg: Pg, rows: Arc<Vec<ExecutionRow>>) -> Result<(), StoreError> 
     tx.commit().await.map_err(db)
 }
 
+/// Executions copied from another store (`hookhub migrate`), in one transaction, those the
+/// database holds already (by id) left as they are; returns how many were new. One left
+/// `running` gets a lease that ran out long ago, held by no hub: the first hub to lease takes
+/// it over as an orphan and applies the crash rules (SPEC §7), as a hub restarting on its own
+/// data dir would.
+pub(super) async fn import(pg: Pg, rows: Vec<ExecutionRow>) -> Result<u64, StoreError> {
+    const NO_HUB: &str = "hookhub migrate";
+    let columns = Columns::of(&rows);
+    let mut client = pg.exclusive().await?;
+    let tx = client.transaction().await.map_err(db)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO executions
+                (id, hook_id, status, lock_key, due_ms, received_ms, record,
+                 lease_owner, lease_until)
+             SELECT r.*,
+                    CASE WHEN r.status = 'running' THEN $8::text END,
+                    CASE WHEN r.status = 'running' THEN 0::int8 END
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                         $6::int8[], $7::bytea[])
+                  AS r(id, hook_id, status, lock_key, due_ms, received_ms, record)
+             ON CONFLICT (id) DO NOTHING",
+            &[&columns.params()[..], &[&NO_HUB]].concat(),
+        )
+        .await
+        .map_err(db)?;
+    tx.execute("SELECT pg_notify('hookhub_work', '')", &[])
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(inserted)
+}
+
+/// Rows as the columns `unnest` takes.
 #[derive(Default)]
 struct Columns<'a> {
     id: Vec<&'a str>,
@@ -236,4 +257,33 @@ struct Columns<'a> {
     due_ms: Vec<Option<i64>>,
     received_ms: Vec<i64>,
     record: Vec<&'a [u8]>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &'a [ExecutionRow]) -> Self {
+        let mut columns = Columns::default();
+        for r in rows {
+            columns.id.push(r.id.as_str());
+            columns.hook_id.push(r.hook_id.as_str());
+            columns.status.push(r.status);
+            columns.lock_key.push(r.lock_key.as_deref());
+            columns.due_ms.push(r.due_ms);
+            columns.received_ms.push(r.received_ms);
+            columns.record.push(r.record.as_slice());
+        }
+        columns
+    }
+
+    /// The arrays, as `$1` to `$7` of an `unnest` of the columns in this order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.id,
+            &self.hook_id,
+            &self.status,
+            &self.lock_key,
+            &self.due_ms,
+            &self.received_ms,
+            &self.record,
+        ]
+    }
 }

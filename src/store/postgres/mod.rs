@@ -436,6 +436,29 @@ impl Storage for PgStore {
             .collect()
     }
 
+    fn executions_after(
+        &self,
+        after: Option<ExecutionId>,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let rows = self.rows(
+            "SELECT record FROM executions WHERE ($1::text IS NULL OR id > $1)
+             ORDER BY id LIMIT $2",
+            params![after.map(|a| a.to_string()), limit as i64],
+        )?;
+        rows.iter().map(|row| read_record(row.get(0))).collect()
+    }
+
+    /// One transaction per call, not the group commit (see [`commit::import`]).
+    fn import_executions(&self, executions: &mut [Execution]) -> Result<usize, StoreError> {
+        let rows = executions
+            .iter_mut()
+            .map(ExecutionRow::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = self.run(move |pg| commit::import(pg, rows))?;
+        Ok(new as usize)
+    }
+
     fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError> {
         const HOUR_MS: Millis = 3_600_000;
         let start_ms = (now_ms - now_ms % HOUR_MS).saturating_sub((HOURS as Millis - 1) * HOUR_MS);
@@ -591,6 +614,17 @@ impl Storage for PgStore {
             params![hook_id.to_string(), ms as i64],
         )?;
         Ok(claimed == 1)
+    }
+
+    fn schedule_states(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self.rows(
+            "SELECT hook_id, last_fired_ms FROM schedules ORDER BY hook_id",
+            params![],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get::<_, i64>(1) as u64))
+            .collect())
     }
 
     fn alert_states(&self) -> Result<Vec<(String, HookAlerts)>, StoreError> {
