@@ -169,11 +169,11 @@ pub async fn run_with(
         attempts: Default::default(),
         channels,
         config_status,
-        rejections: Default::default(),
+        rejections: crate::state::rejections::Rejections::new(&store),
         limiter: Default::default(),
         client_slots: Arc::default(),
         limits: options.limits,
-        sessions: Default::default(),
+        sessions: crate::state::session::Sessions::new(&store),
         stopping,
     });
     let registry = state.registry.clone();

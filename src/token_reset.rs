@@ -160,7 +160,13 @@ async fn apply(app: &AppState, hash: [u8; 32]) -> Result<(), String> {
     if let Some(token) = AdminToken::from_hash(&hash) {
         app.admin.replace(token);
     }
-    app.sessions.clear();
+    if let Err(e) = app.sessions.clear() {
+        tracing::error!(error = %e, "cannot end the sessions after an admin token reset");
+        return Err(format!(
+            "the new token is in force, but the signed-in browsers could not be signed out ({e}); \
+             run the reset again"
+        ));
+    }
     tracing::info!(
         "the admin token was reset (hookhub admin reset-token): every older token and every \
          session no longer works"

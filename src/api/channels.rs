@@ -24,10 +24,12 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
 }
 
 /// `POST /api/channels/link-codes`: a code for the owner to send to a bot as `/link CODE`.
-pub async fn create_code(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (code, expires_at) = app.channels.issue_code();
+pub async fn create_code(
+    State(app): State<AppState>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (code, expires_at) = app.channels.issue_code()?;
     let body = json!({ "code": code, "expiresAt": rfc3339(expires_at) });
-    (StatusCode::CREATED, Json(body))
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 #[derive(Deserialize)]

@@ -30,7 +30,7 @@ pub async fn list_all(
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let page = app.rejections.page(limit, cursor);
+    let page = app.rejections.page(limit, cursor)?;
     Ok(Json(json!({
         "rejections": page.rejections,
         "nextCursor": page.next_cursor.map(|c| c.to_string()),
@@ -49,6 +49,6 @@ pub async fn list(
     let path = &hook.hook.trigger_config.webhook_path;
     Ok(Json(json!({
         "path": path,
-        "rejections": app.rejections.of_path(path),
+        "rejections": app.rejections.of_path(path)?,
     })))
 }

@@ -62,7 +62,13 @@ impl Channels {
             chat_id: incoming.chat_id,
             display_name: incoming.display_name,
         };
-        let (code, _) = self.codes.issue(Origin::Chat(chat), self.clock.now_ms());
+        let code = match self.codes.issue(Origin::Chat(chat), self.clock.now_ms()) {
+            Ok((code, _)) => code,
+            Err(e) => {
+                tracing::error!(error = %e, "could not store a link code");
+                return "hookhub could not store a link code; see the hub's log.".into();
+            }
+        };
         format!(
             "Your link code is {code}. Enter it on hookhub's Channels page within 5 minutes to \
              receive notifications here."

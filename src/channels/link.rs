@@ -2,18 +2,23 @@
 //! redeemed by a chat (`/link CODE`); a code a bot gave a chat is redeemed in the admin API. A
 //! code never works from the side that made it, so each link proves both ends.
 //!
-//! Codes live in memory: a restart simply asks the owner for a new one. Redeeming compares the
-//! presented code with every live code in constant time, and each redeemer may try only a few
-//! times a minute (with a cap over all chats together), so guessing is hopeless.
+//! A lone hub (sled) keeps codes in memory: a restart simply asks the owner for a new one.
+//! Redeeming compares the presented code with every live code in constant time, and each
+//! redeemer may try only a few times a minute (with a cap over all chats together), so guessing
+//! is hopeless. Hubs sharing a PostgreSQL database keep the codes there
+//! ([`crate::store::SharedTables`], as keyed hashes), so a code made through one hub is
+//! redeemed through whichever hub the chat's message or the owner's request reaches; the tries
+//! are still counted per hub, like every other rate limit.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::hooks::ChannelKind;
-use crate::store::StoreError;
+use crate::store::{NewLinkCode, Shared, Store, StoreError};
 
 /// Characters of a code: no 0/O or 1/I/L to misread.
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -27,7 +32,7 @@ const ALL_CHATS_TRIES_PER_MINUTE: usize = 30;
 const MAX_LIVE_CODES: usize = 32;
 
 /// A chat asking to be bound.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chat {
     pub channel: ChannelKind,
     pub chat_id: String,
@@ -83,15 +88,49 @@ struct Inner {
     tries: HashMap<String, Vec<Millis>>,
 }
 
-/// The live codes.
+/// The live codes: in memory, or in the store when it shares them with other hubs.
 #[derive(Default)]
 pub struct LinkCodes {
     inner: Mutex<Inner>,
+    /// Set when the store has [`crate::store::SharedTables`]; they then hold the codes.
+    shared: Shared,
 }
 
 impl LinkCodes {
+    /// The codes of a hub on `store`: in its shared tables when it has them.
+    pub fn new(store: &Arc<Store>) -> Self {
+        Self {
+            inner: Mutex::default(),
+            shared: Shared::new(store),
+        }
+    }
+
     /// A new code for `origin`, and when it expires. A chat asking again replaces its old code.
-    pub fn issue(&self, origin: Origin, now: Millis) -> (String, Millis) {
+    /// Fails only when a shared database does.
+    pub fn issue(&self, origin: Origin, now: Millis) -> Result<(String, Millis), StoreError> {
+        let mut rng = rand::rng();
+        let code: String = (0..CODE_LEN)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        let expires_at = now + CODE_TTL_MS;
+        if let Some(tables) = self.shared.tables() {
+            let (chat, made_by) = match &origin {
+                Origin::Api => (None, None),
+                Origin::Chat(chat) => (
+                    Some(format!("{}:{}", chat.channel, chat.chat_id)),
+                    Some(chat),
+                ),
+            };
+            let new = NewLinkCode {
+                code: &code,
+                chat: chat.as_deref(),
+                origin: serde_json::to_vec(&made_by)?,
+                expires_at,
+                max_live: MAX_LIVE_CODES,
+            };
+            tables.issue_link_code(new, now)?;
+            return Ok((code, expires_at));
+        }
         let mut inner = self.lock();
         inner
             .codes
@@ -99,17 +138,12 @@ impl LinkCodes {
         if inner.codes.len() >= MAX_LIVE_CODES {
             inner.codes.remove(0);
         }
-        let mut rng = rand::rng();
-        let code: String = (0..CODE_LEN)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-            .collect();
-        let expires_at = now + CODE_TTL_MS;
         inner.codes.push(Code {
             code: code.clone(),
             origin,
             expires_at,
         });
-        (code, expires_at)
+        Ok((code, expires_at))
     }
 
     /// Uses up the code `presented` if it is live and was made on the other side from
@@ -120,6 +154,39 @@ impl LinkCodes {
         redeemer: Redeemer,
         now: Millis,
     ) -> Result<Origin, LinkError> {
+        self.count_try(&redeemer, now)?;
+        let presented = presented.trim().to_ascii_uppercase();
+        if let Some(tables) = self.shared.tables() {
+            let made_in_chat = redeemer == Redeemer::Api;
+            let origin = tables
+                .redeem_link_code(&presented, made_in_chat, now)?
+                .ok_or(LinkError::Invalid)?;
+            let made_by: Option<Chat> =
+                serde_json::from_slice(&origin).map_err(StoreError::from)?;
+            return Ok(made_by.map_or(Origin::Api, Origin::Chat));
+        }
+        let mut inner = self.lock();
+        inner.codes.retain(|c| c.expires_at > now);
+        // Every live code is compared, whether or not an earlier one matched, so the time taken
+        // says nothing about how close a guess was.
+        let mut found = None;
+        for (i, code) in inner.codes.iter().enumerate() {
+            let same = crate::verify::constant_time_eq(code.code.as_bytes(), presented.as_bytes());
+            let other_side = matches!(
+                (&code.origin, &redeemer),
+                (Origin::Api, Redeemer::Chat(..)) | (Origin::Chat(_), Redeemer::Api)
+            );
+            if same && other_side {
+                found = Some(i);
+            }
+        }
+        let i = found.ok_or(LinkError::Invalid)?;
+        Ok(inner.codes.remove(i).origin)
+    }
+
+    /// Counts a try by `redeemer`, refused when it (or all chats together) tried too often in
+    /// the last minute.
+    fn count_try(&self, redeemer: &Redeemer, now: Millis) -> Result<(), LinkError> {
         let mut inner = self.lock();
         let minute_ago = now.saturating_sub(60_000);
         let mut keys = vec![redeemer.key()];
@@ -144,24 +211,7 @@ impl LinkCodes {
         inner
             .tries
             .retain(|_, tries| tries.iter().any(|&t| t > minute_ago));
-        inner.codes.retain(|c| c.expires_at > now);
-
-        let presented = presented.trim().to_ascii_uppercase();
-        // Every live code is compared, whether or not an earlier one matched, so the time taken
-        // says nothing about how close a guess was.
-        let mut found = None;
-        for (i, code) in inner.codes.iter().enumerate() {
-            let same = crate::verify::constant_time_eq(code.code.as_bytes(), presented.as_bytes());
-            let other_side = matches!(
-                (&code.origin, &redeemer),
-                (Origin::Api, Redeemer::Chat(..)) | (Origin::Chat(_), Redeemer::Api)
-            );
-            if same && other_side {
-                found = Some(i);
-            }
-        }
-        let i = found.ok_or(LinkError::Invalid)?;
-        Ok(inner.codes.remove(i).origin)
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -188,7 +238,7 @@ mod tests {
     #[test]
     fn codes_are_six_unambiguous_characters() {
         let codes = LinkCodes::default();
-        let (code, expires) = codes.issue(Origin::Api, 1_000);
+        let (code, expires) = codes.issue(Origin::Api, 1_000).unwrap();
         assert_eq!(code.len(), 6);
         assert!(code.bytes().all(|b| ALPHABET.contains(&b)), "{code}");
         assert_eq!(expires, 1_000 + CODE_TTL_MS);
@@ -197,7 +247,7 @@ mod tests {
     #[test]
     fn a_code_works_once_and_only_from_the_other_side() {
         let codes = LinkCodes::default();
-        let (api_code, _) = codes.issue(Origin::Api, 0);
+        let (api_code, _) = codes.issue(Origin::Api, 0).unwrap();
         assert!(matches!(
             codes.redeem(&api_code, Redeemer::Api, 1),
             Err(LinkError::Invalid)
@@ -212,7 +262,7 @@ mod tests {
             Err(LinkError::Invalid)
         ));
 
-        let (chat_code, _) = codes.issue(chat("7"), 10);
+        let (chat_code, _) = codes.issue(chat("7"), 10).unwrap();
         assert!(codes.redeem(&chat_code, from_chat("7"), 11).is_err());
         assert_eq!(
             codes.redeem(&chat_code, Redeemer::Api, 12).unwrap(),
@@ -223,7 +273,7 @@ mod tests {
     #[test]
     fn a_code_expires_after_five_minutes() {
         let codes = LinkCodes::default();
-        let (code, expires) = codes.issue(Origin::Api, 0);
+        let (code, expires) = codes.issue(Origin::Api, 0).unwrap();
         assert!(matches!(
             codes.redeem(&code, from_chat("1"), expires),
             Err(LinkError::Invalid)
@@ -233,8 +283,8 @@ mod tests {
     #[test]
     fn a_chat_asking_again_replaces_its_code() {
         let codes = LinkCodes::default();
-        let (first, _) = codes.issue(chat("7"), 0);
-        let (second, _) = codes.issue(chat("7"), 1);
+        let (first, _) = codes.issue(chat("7"), 0).unwrap();
+        let (second, _) = codes.issue(chat("7"), 1).unwrap();
         assert!(codes.redeem(&first, Redeemer::Api, 2).is_err() || first == second);
         assert_eq!(codes.redeem(&second, Redeemer::Api, 3).unwrap(), chat("7"));
     }
@@ -243,7 +293,7 @@ mod tests {
     fn tries_are_limited_per_redeemer_and_over_all_chats() {
         let codes = LinkCodes::default();
         let t0 = 1_000_000;
-        let (code, _) = codes.issue(Origin::Api, t0);
+        let (code, _) = codes.issue(Origin::Api, t0).unwrap();
         for i in 0..TRIES_PER_MINUTE {
             assert!(matches!(
                 codes.redeem("WRONG1", from_chat("1"), t0 + i as u64),

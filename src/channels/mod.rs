@@ -8,7 +8,7 @@
 //! except for `/status`.
 
 mod commands;
-mod link;
+pub(crate) mod link;
 pub mod slack;
 mod telegram;
 
@@ -141,9 +141,9 @@ impl Channels {
         Arc::new(Self {
             telegram,
             slack,
+            codes: link::LinkCodes::new(&store),
             store,
             clock,
-            codes: link::LinkCodes::default(),
             health: Mutex::new(health),
         })
     }
@@ -249,7 +249,7 @@ impl Channels {
     }
 
     /// A code for the owner to send to a bot as `/link CODE`, and when it expires.
-    pub fn issue_code(&self) -> (String, Millis) {
+    pub fn issue_code(&self) -> Result<(String, Millis), StoreError> {
         self.codes.issue(link::Origin::Api, self.clock.now_ms())
     }
 

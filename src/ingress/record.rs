@@ -77,7 +77,7 @@ impl Seen {
             at: crate::clock::rfc3339(app.clock.now_ms()),
             hook_id,
             status: status.as_u16(),
-            code,
+            code: code.into(),
             message,
             client,
             method: self.method.to_string(),

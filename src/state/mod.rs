@@ -1,8 +1,10 @@
 //! What every handler shares while the hub runs ([`AppState`]): the store, the live hooks, the
 //! queue and the owner's channels below, and the hub's in-memory tables, each in a file here:
 //! the admin token in force ([`admin`]), wrong admin tokens per client ([`attempts`]), the ring of
-//! refused deliveries ([`rejections`]) and browser sessions ([`session`]). The handlers (ingress,
-//! api, web) build on it; it knows none of them, and nothing here answers a request.
+//! refused deliveries ([`rejections`]) and browser sessions ([`session`]). The last two live in
+//! the store instead when it is shared by several hubs ([`crate::store::SharedTables`]). The
+//! handlers (ingress, api, web) build on it; it knows none of them, and nothing here answers a
+//! request.
 
 pub mod admin;
 pub mod attempts;

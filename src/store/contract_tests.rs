@@ -370,7 +370,7 @@ fn a_hub_with_another_key_is_refused() {
 }
 
 /// Two hubs on one database, sharing `dir`'s key.
-fn two_hubs(lease: Duration) -> (Arc<Store>, Arc<Store>, tempfile::TempDir) {
+pub(super) fn two_hubs(lease: Duration) -> (Arc<Store>, Arc<Store>, tempfile::TempDir) {
     let url = fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let a: Arc<Store> = Arc::new(PgStore::open(&url, dir.path(), lease).unwrap());

@@ -25,6 +25,10 @@
 //! and executions are taken back there). Only waiting is async: for durability
 //! ([`Storage::sync`], [`Storage::save_durably`]) and for health ([`Health::writable`]). Slow
 //! scans (pruning, recovery) are run with `spawn_blocking` by their callers.
+//!
+//! A database several hubs share also holds what a lone hub keeps in memory — sessions, link
+//! codes, refused deliveries — through [`SharedTables`] ([`Storage::shared_tables`]), and
+//! leases the work through [`SharedWork`].
 
 mod activity;
 mod alerts;
@@ -47,6 +51,9 @@ mod postgres;
 mod private;
 mod schedule;
 mod seal;
+mod shared_tables;
+#[cfg(test)]
+mod shared_tables_tests;
 mod sled_store;
 mod tree;
 
@@ -70,6 +77,9 @@ pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
 pub use health::{Failure, Health};
 pub use private::{keep_new_files_private, original_umask, restore_umask};
+pub use shared_tables::{
+    NewLinkCode, SessionLimits, Shared, SharedTables, StoredRejection, StoredSession,
+};
 pub(crate) use sled_store::SledStore;
 
 /// Failures of the store. Their text is for logs; clients get an opaque 500.
@@ -353,6 +363,12 @@ pub trait Storage: Send + Sync {
     /// then runs what it leases from it instead of what this hub accepted. `None` (sled) means
     /// this hub is the only one and keeps its queue in memory.
     fn shared_work(&self) -> Option<&dyn SharedWork> {
+        None
+    }
+
+    /// The sessions, link codes and refused deliveries this store shares with other hubs
+    /// ([`SharedTables`]). `None` (sled) means this hub keeps them in memory.
+    fn shared_tables(&self) -> Option<&dyn SharedTables> {
         None
     }
 }

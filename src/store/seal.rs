@@ -1,7 +1,8 @@
 //! The data dir's secret key (`secret.key`, 32 random bytes, mode 0600) and sealing values
 //! with it (ChaCha20-Poly1305, a fresh 12-byte nonce per value). Sealed text looks like
-//! `sealed:v1:<base64 of nonce and ciphertext>`. This file creates and checks the key file;
-//! it never logs a key or an opened value.
+//! `sealed:v1:<base64 of nonce and ciphertext>`; and keyed hashes of short secrets
+//! ([`Sealer::digest`]). This file creates and checks the key file; it never logs a key or an
+//! opened value.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -12,6 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// The key file's name inside the data dir.
 pub const KEY_FILE: &str = "secret.key";
@@ -34,6 +37,8 @@ pub enum SealError {
 /// Seals and opens values with the data dir's key.
 pub struct Sealer {
     cipher: ChaCha20Poly1305,
+    /// For [`Sealer::digest`]: derived from the key, so a digest never reveals the key itself.
+    digest_key: [u8; 32],
 }
 
 impl Sealer {
@@ -45,9 +50,25 @@ impl Sealer {
             path: path.display().to_string(),
             reason,
         })?;
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key length");
+        mac.update(b"hookhub digest key");
         Ok(Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            digest_key: mac.finalize().into_bytes().into(),
         })
+    }
+
+    /// A keyed hash (HMAC-SHA-256) of `value` for `context`: what a shared database keeps of a
+    /// short-lived secret such as a six-character link code, which a plain hash would give up
+    /// to anyone reading the table in a moment's search. Hubs sharing the key agree on it.
+    pub fn digest(&self, value: &str, context: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.digest_key)
+            .expect("HMAC takes any key length");
+        mac.update(context.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Seals `value`, bound to `context` (the hook id), so a sealed value copied to another
@@ -206,5 +227,17 @@ mod tests {
         let other = Sealer::open_or_create(b.path()).unwrap();
         assert_eq!(other.unseal(&sealed, "h"), None);
         assert_eq!(other.unseal("plain", "h"), None);
+    }
+
+    #[test]
+    fn digests_agree_under_one_key_and_differ_by_key_and_context() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = Sealer::open_or_create(a.path()).unwrap();
+        let again = Sealer::open_or_create(a.path()).unwrap();
+        let other = Sealer::open_or_create(b.path()).unwrap();
+        assert_eq!(first.digest("ABC234", "c"), again.digest("ABC234", "c"));
+        assert_ne!(first.digest("ABC234", "c"), other.digest("ABC234", "c"));
+        assert_ne!(first.digest("ABC234", "c"), first.digest("ABC234", "d"));
+        assert_ne!(first.digest("ABC234", "c"), first.digest("ABC235", "c"));
     }
 }

@@ -38,7 +38,7 @@ pub async fn sign_in(
             "that is not the admin token",
         ));
     }
-    let (id, session) = app.sessions.create(app.clock.now_ms());
+    let (id, session) = app.sessions.create(app.clock.now_ms())?;
     let trusted = &app.config().server.trusted_proxies;
     let secure = client::via_https(peer.ip(), &headers, trusted);
     let mut response = Json(signed_in(&session)).into_response();
@@ -64,7 +64,7 @@ pub async fn sign_out(
 ) -> Result<Response, ApiError> {
     if let Some((id, session)) = current(&app, &headers) {
         check_csrf(&session, &headers)?;
-        app.sessions.remove(id);
+        app.sessions.remove(id)?;
     }
     let trusted = &app.config().server.trusted_proxies;
     let secure = client::via_https(peer.ip(), &headers, trusted);

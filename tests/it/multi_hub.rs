@@ -3,12 +3,17 @@
 //! fresh database. Work accepted by either runs once across the two, is visible from both, keeps
 //! per-hook `concurrency` and `lockKey` order across the two, outlives a hub killed with SIGKILL
 //! (its leases run out and the other hub takes its work), and a schedule fires once per tick.
+//! [`tables`]: a browser signed in on one hub is signed in on the other, a link code made on
+//! one is redeemed through the other, and each lists the other's refused deliveries.
 //!
 //! Each test would fail against hubs that kept to their own data dirs: an execution accepted
 //! by one hub would be unknown to the other, each would run its own share of a hook's work
 //! beside the other's, and each would fire every tick.
 
 use crate::common;
+
+/// Sessions, link codes and refused deliveries, shared by the two hubs.
+mod tables;
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
@@ -40,6 +45,11 @@ struct Pair {
 /// balancer do) on one config file with `hooks` (YAML list items) and a fresh database;
 /// `store` adds fields to the `store` block.
 async fn two_hubs(hooks: &str, store: &str) -> Pair {
+    two_hubs_with(hooks, store, "").await
+}
+
+/// [`two_hubs`] with `extra` (top-level YAML, such as a `channels` block) in the config.
+async fn two_hubs_with(hooks: &str, store: &str, extra: &str) -> Pair {
     let database = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hooks.yaml");
@@ -50,6 +60,7 @@ async fn two_hubs(hooks: &str, store: &str) -> Pair {
 server: {{ rateLimit: {{ perSecond: 0 }} }}
 admin: {{ token: {TOKEN} }}
 store: {{ backend: postgres, url: "{database}"{store} }}
+{extra}
 hooks:
 {hooks}
 "#

@@ -9,6 +9,9 @@
 //! returns. Secrets of API hooks are sealed with the hub's `secret.key`, as with sled; hubs on
 //! one database must share that key, and a hub with another key refuses to start.
 //!
+//! Browser sessions, link codes and refused deliveries, which a lone hub keeps in memory, are
+//! tables here too ([`tables`]), so any hub answers any request, the UI's included.
+//!
 //! The operations block their caller while the query runs on the backend's own thread
 //! ([`conn`]); the hub's runtime keeps running its other tasks meanwhile.
 
@@ -143,6 +146,9 @@ macro_rules! params {
         Params(vec![$(Box::new($p)),*])
     };
 }
+
+// After `params!`, which it uses.
+mod tables;
 
 /// Seals a known value on the first start and checks every later hub can open it, so a hub
 /// with another `secret.key` stops at start rather than failing on each API hook.
@@ -665,5 +671,9 @@ impl Storage for PgStore {
 
     fn shared_work(&self) -> Option<&dyn SharedWork> {
         Some(&self.work)
+    }
+
+    fn shared_tables(&self) -> Option<&dyn super::SharedTables> {
+        Some(self)
     }
 }

@@ -53,6 +53,33 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER executions_changed AFTER INSERT OR UPDATE OF record ON executions
         FOR EACH ROW EXECUTE FUNCTION hookhub_execution_changed();
     "#,
+    // 2: what a single hub keeps in memory (`tables.rs`): sessions, link codes, refusals.
+    r#"
+    CREATE TABLE sessions (
+        -- A keyed hash of the cookie value, never the value.
+        id_hash bytea PRIMARY KEY,
+        csrf_token text NOT NULL,
+        created_ms bigint NOT NULL,
+        last_seen_ms bigint NOT NULL,
+        expires_ms bigint NOT NULL
+    );
+    CREATE INDEX sessions_by_expiry ON sessions (expires_ms);
+    CREATE TABLE link_codes (
+        -- A keyed hash of the code, never the code.
+        code_hash bytea PRIMARY KEY,
+        -- The chat that asked for it; NULL when made by the admin API.
+        chat text,
+        origin bytea NOT NULL,
+        made_ms bigint NOT NULL,
+        expires_ms bigint NOT NULL
+    );
+    CREATE TABLE rejections (
+        seq bigserial PRIMARY KEY,
+        path text NOT NULL,
+        entry bytea NOT NULL
+    );
+    CREATE INDEX rejections_by_path ON rejections (path, seq DESC);
+    "#,
 ];
 
 /// Brings the database to the newest schema this hub knows.
