@@ -52,7 +52,7 @@ pub fn sign(
     now_ms: Millis,
 ) -> Result<Headers, String> {
     let message_id = format!("msg_{}", ulid::Ulid::new());
-    sign_headers_for(config, &args.secret, body, now_ms, &message_id)
+    sign_headers_for(config, &args.secret, body, now_ms, &message_id).map_err(|e| e.to_string())
 }
 
 /// The body from `--data`, `--file`, or standard input when neither is given.

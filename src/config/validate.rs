@@ -639,20 +639,16 @@ mod tests;
 
 /// Places a verifier's complaint on the field it is about: a secret it cannot use, a setting
 /// the scheme does not take, or else the scheme itself.
-fn scheme_problem(message: String) -> Problem {
-    if let Some(rest) = message.strip_prefix("webhookSecret[")
-        && let Some((index, why)) = rest.split_once("]: ")
-    {
-        return (
+fn scheme_problem(error: crate::verify::SchemeError) -> Problem {
+    use crate::verify::SchemeError;
+    match error {
+        SchemeError::Secret { index, error } => (
             format!("triggerConfig.webhookSecret[{index}]"),
-            why.to_string(),
-        );
+            error.to_string(),
+        ),
+        SchemeError::UnusedField { field, why } => {
+            (format!("triggerConfig.{field}"), why.to_string())
+        }
+        error => ("triggerConfig.scheme".into(), error.to_string()),
     }
-    if let Some(rest) = message.strip_prefix("triggerConfig.")
-        && let Some((field, why)) = rest.split_once(' ')
-        && why.starts_with("is not used by scheme")
-    {
-        return (format!("triggerConfig.{field}"), why.to_string());
-    }
-    ("triggerConfig.scheme".into(), message)
 }

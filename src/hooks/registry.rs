@@ -10,7 +10,7 @@ use super::{Action, ActionConfigError, Hook, TriggerKind};
 use crate::config::Config;
 use crate::filter::{Filter, FilterInput, admit_event};
 use crate::store::{Store, StoreError};
-use crate::verify::Verifier;
+use crate::verify::{SchemeError, Verifier};
 
 /// Where a hook was defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,7 +59,7 @@ pub enum HookProblem {
     DuplicateId(String),
     /// Its scheme, secrets or their settings cannot make a verifier.
     #[error("hook `{hook}`: {error}")]
-    Verifier { hook: String, error: String },
+    Verifier { hook: String, error: SchemeError },
     #[error("hook `{hook}`: triggerConfig.filter: {error}")]
     Filter { hook: String, error: String },
 }

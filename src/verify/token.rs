@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+use super::{Delivery, Scheme, SecretError, VerifyError, constant_time_eq, header};
 
 const GITLAB_HEADER: &str = "X-Gitlab-Token";
 const AUTHORIZATION: &str = "Authorization";
@@ -18,7 +18,7 @@ impl Scheme for GitLab {
         compare_token(header(delivery, GITLAB_HEADER)?, secret, GITLAB_HEADER)
     }
 
-    fn check_secret(&self, secret: &str) -> Result<(), String> {
+    fn check_secret(&self, secret: &str) -> Result<(), SecretError> {
         check_token(secret)
     }
 }
@@ -42,7 +42,7 @@ impl Scheme for Bearer {
         compare_token(token, secret, AUTHORIZATION)
     }
 
-    fn check_secret(&self, secret: &str) -> Result<(), String> {
+    fn check_secret(&self, secret: &str) -> Result<(), SecretError> {
         check_token(secret)
     }
 }
@@ -59,7 +59,7 @@ impl Scheme for HeaderToken {
         compare_token(header(delivery, &self.name)?, secret, &self.name)
     }
 
-    fn check_secret(&self, secret: &str) -> Result<(), String> {
+    fn check_secret(&self, secret: &str) -> Result<(), SecretError> {
         check_token(secret)
     }
 }
@@ -67,26 +67,18 @@ impl Scheme for HeaderToken {
 /// Refuses a token no sender could present: HTTP strips whitespace around a header value, and
 /// a value is read as text only when it is visible ASCII (spaces and tabs inside are fine).
 /// Without this such a hook would answer every delivery with a mismatch.
-fn check_token(secret: &str) -> Result<(), String> {
+fn check_token(secret: &str) -> Result<(), SecretError> {
     if stored_digest(secret).is_some() {
         return Ok(());
     }
     if secret.trim() != secret {
-        return Err(
-            "the token starts or ends with whitespace, which HTTP strips from a header, \
-                    so no sender could present it"
-                .to_string(),
-        );
+        return Err(SecretError::TokenWhitespace);
     }
     if !secret
         .bytes()
         .all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\t')
     {
-        return Err(
-            "the token has characters other than visible ASCII, which a header cannot \
-                    carry as text, so no sender could present it"
-                .to_string(),
-        );
+        return Err(SecretError::TokenNotVisible);
     }
     Ok(())
 }
@@ -158,7 +150,7 @@ mod tests {
             &HeaderToken { name: "X-T".into() },
         ] {
             for bad in ["\tq7", "q7 ", " q7", "q7\n", "qö7", "q\u{0}7"] {
-                let err = scheme.check_secret(bad).unwrap_err();
+                let err = scheme.check_secret(bad).unwrap_err().to_string();
                 assert!(err.contains("no sender could present it"), "{bad:?}: {err}");
                 assert!(!err.contains(bad), "the secret is echoed: {err}");
             }
