@@ -616,7 +616,7 @@ fn check_events_and_filter(trigger: &crate::hooks::TriggerConfig, errors: &mut V
     if let Some(expression) = &trigger.filter
         && let Err(e) = crate::filter::Filter::compile(expression)
     {
-        errors.push(("triggerConfig.filter".into(), e));
+        errors.push(("triggerConfig.filter".into(), e.to_string()));
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Action, ActionConfigError, Hook, TriggerKind};
 use crate::config::Config;
-use crate::filter::{Filter, FilterInput, admit_event};
+use crate::filter::{CompileError, Filter, FilterInput, Skip, admit_event};
 use crate::store::{Store, StoreError};
 use crate::verify::{SchemeError, Verifier};
 
@@ -39,7 +39,7 @@ impl LiveHook {
     /// Ok(()) when the delivery should run; Err(reason) to record it as `skipped`, e.g.
     /// "event `push` is not in events [pull_request]" or "filter `body.action == 'opened'` is
     /// false" or "filter error: …".
-    pub fn admits(&self, input: &FilterInput<'_>) -> Result<(), String> {
+    pub fn admits(&self, input: &FilterInput<'_>) -> Result<(), Skip> {
         admit_event(&self.hook.trigger_config.events, input.event_type)?;
         self.filter.as_ref().map_or(Ok(()), |f| f.admit(input))
     }
@@ -61,7 +61,7 @@ pub enum HookProblem {
     #[error("hook `{hook}`: {error}")]
     Verifier { hook: String, error: SchemeError },
     #[error("hook `{hook}`: triggerConfig.filter: {error}")]
-    Filter { hook: String, error: String },
+    Filter { hook: String, error: CompileError },
 }
 
 /// Every hook that could not join the set, in config-file-then-database order; shown one a

@@ -392,7 +392,7 @@ impl Admitted {
         };
         if let Err(reason) = hook.admits(&input) {
             // Recorded, so the log shows what arrived and why nothing ran.
-            e.skip(reason);
+            e.skip(reason.to_string());
             self.executions.push(e);
             return Ok(());
         }
