@@ -76,7 +76,7 @@ fn validate_server(server: &ServerConfig, errors: &mut Vec<Problem>) {
     if let Some(url) = &server.public_url
         && let Err(e) = check_http_url(url)
     {
-        errors.push(("server.publicUrl".into(), e));
+        errors.push(("server.publicUrl".into(), e.to_string()));
     }
     if server.max_body_bytes < 1 {
         errors.push(("server.maxBodyBytes".into(), "must be at least 1".into()));
@@ -264,7 +264,7 @@ fn validate_forward(action: &ActionConfig, errors: &mut Vec<Problem>) {
         )),
         Some(url) => {
             if let Err(e) = check_http_url(url) {
-                errors.push(("actionConfig.webhookUrl".into(), e));
+                errors.push(("actionConfig.webhookUrl".into(), e.to_string()));
             }
         }
     }
@@ -398,7 +398,7 @@ fn validate_agent(
     errors: &mut Vec<Problem>,
 ) {
     if let Err(e) = check_http_url(&agent.base_url) {
-        errors.push(("agent.baseUrl".into(), e));
+        errors.push(("agent.baseUrl".into(), e.to_string()));
     }
     if agent.model.trim().is_empty() {
         errors.push((
@@ -541,7 +541,7 @@ fn validate_channels(
             ));
         }
         if let Err(e) = check_http_url(&telegram.api_url) {
-            errors.push(("channels.telegram.apiUrl".into(), e));
+            errors.push(("channels.telegram.apiUrl".into(), e.to_string()));
         }
     }
     if let Some(slack) = &channels.slack {
@@ -557,7 +557,7 @@ fn validate_channels(
             ));
         }
         if let Err(e) = check_http_url(&slack.api_url) {
-            errors.push(("channels.slack.apiUrl".into(), e));
+            errors.push(("channels.slack.apiUrl".into(), e.to_string()));
         }
     }
 }
@@ -592,14 +592,23 @@ fn webhook_path_shape(p: &str) -> Option<&'static str> {
     }
 }
 
-/// The error shows the URL with its credentials redacted: config errors are logged and shown
-/// in the UI's banner.
-fn check_http_url(url: &str) -> Result<(), String> {
-    let shown = crate::hooks::redact::url(url);
+/// A URL setting the hub could not call. It holds the URL with its credentials redacted:
+/// config errors are logged and shown in the UI's banner.
+#[derive(Debug, thiserror::Error)]
+enum UrlProblem {
+    #[error("`{0}` is not an http:// or https:// URL")]
+    NotHttp(String),
+    /// The URL and the parser's reason.
+    #[error("`{0}` is not an absolute http(s) URL: {1}")]
+    NotAbsolute(String, String),
+}
+
+fn check_http_url(url: &str) -> Result<(), UrlProblem> {
+    let shown = || crate::hooks::redact::url(url).into_owned();
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        Ok(_) => Err(format!("`{shown}` is not an http:// or https:// URL")),
-        Err(e) => Err(format!("`{shown}` is not an absolute http(s) URL: {e}")),
+        Ok(_) => Err(UrlProblem::NotHttp(shown())),
+        Err(e) => Err(UrlProblem::NotAbsolute(shown(), e.to_string())),
     }
 }
 
