@@ -99,7 +99,10 @@ pub(super) fn unsent_detail(url: Option<&str>, method: &str, error: &str) -> Val
 #[derive(Debug, thiserror::Error)]
 enum BuildError {
     #[error("actionConfig.{field}: {error}")]
-    Render { field: String, error: String },
+    Render {
+        field: String,
+        error: template::TemplateError,
+    },
     #[error("actionConfig.headers: `{0}` is not a header name")]
     HeaderName(String),
     #[error("signature header `{0}` is not a header name")]

@@ -60,7 +60,7 @@ pub(super) async fn notify(env: &ActionEnv, run: Run<'_>, action: &NotifyAction)
 #[derive(Debug, thiserror::Error)]
 enum MessageError {
     #[error("actionConfig.notifyMessage: {0}")]
-    Render(String),
+    Render(template::TemplateError),
     #[error("actionConfig.notifyMessage rendered to nothing for this event")]
     Empty,
 }
