@@ -77,6 +77,19 @@ impl SendError {
     }
 }
 
+/// Why a channel's client could not be built; shown as the channel's status, the channel left
+/// off.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    /// The channel's config key (`telegram`, `slack`) and why its `apiUrl` does not parse.
+    #[error("channels.{0}.apiUrl: {1}")]
+    ApiUrl(&'static str, String),
+    #[error("cannot build the Telegram client: {0}")]
+    TelegramClient(reqwest::Error),
+    #[error("cannot set up TLS for Slack: {0}")]
+    SlackTls(rustls::Error),
+}
+
 /// One message's way to one of the owner's chats.
 #[derive(Debug, Clone)]
 pub struct OwnerDelivery {
@@ -119,14 +132,14 @@ impl Channels {
             .and_then(|c| match telegram::Telegram::new(c) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    health.push((ChannelKind::Telegram, "error", e));
+                    health.push((ChannelKind::Telegram, "error", e.to_string()));
                     None
                 }
             });
         let slack = config.slack().and_then(|c| match slack::Slack::new(c) {
             Ok(s) => Some(s),
             Err(e) => {
-                health.push((ChannelKind::Slack, "error", e));
+                health.push((ChannelKind::Slack, "error", e.to_string()));
                 None
             }
         });

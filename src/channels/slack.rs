@@ -34,11 +34,12 @@ pub(super) struct Slack {
 }
 
 impl Slack {
-    pub(super) fn new(config: &SlackConfig) -> Result<Self, String> {
-        reqwest::Url::parse(&config.api_url).map_err(|e| format!("channels.slack.apiUrl: {e}"))?;
+    pub(super) fn new(config: &SlackConfig) -> Result<Self, super::ClientError> {
+        reqwest::Url::parse(&config.api_url)
+            .map_err(|e| super::ClientError::ApiUrl("slack", e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot set up TLS for Slack: {e}"))?
+            .map_err(super::ClientError::SlackTls)?
             .https_or_http()
             .enable_http1()
             .build();
