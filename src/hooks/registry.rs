@@ -6,9 +6,10 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::{Action, ActionConfigError, Hook, TriggerKind};
+use super::{Action, ActionConfigError};
 use crate::config::Config;
 use crate::filter::{Filter, FilterInput, admit_event};
+use crate::model::{Hook, TriggerKind};
 use crate::store::{Store, StoreError};
 use crate::verify::Verifier;
 

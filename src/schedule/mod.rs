@@ -6,19 +6,16 @@
 //! in the store runs once at once — one catch-up, however many runs were missed. A clock that
 //! jumps past several occurrences also gives one run, never a burst.
 
-mod cron;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-pub use cron::{CronSchedule, trigger_problems};
-
 use crate::clock::{Clock, Millis};
 use crate::execution::{Execution, RawBody, Trigger};
-use crate::hooks::{Registry, TriggerKind};
+use crate::hooks::Registry;
+use crate::model::{CronSchedule, TriggerKind};
 use crate::queue::{Queue, SubmitError};
 use crate::store::Store;
 
@@ -187,7 +184,8 @@ pub fn scheduled_trigger() -> Trigger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::{Hook, Snapshot};
+    use crate::hooks::Snapshot;
+    use crate::model::Hook;
 
     #[test]
     fn schedule_hooks_are_never_reachable_by_path() {
