@@ -19,7 +19,7 @@ mod secrets;
 
 pub use alerts::{Alert, AlertsConfig, HookAlerts};
 pub use binding::{Binding, BindingId};
-pub use cron::{CronSchedule, trigger_problems};
+pub use cron::{CronError, CronSchedule, trigger_problems};
 pub use hook::{ActionConfig, ActionKind, ChannelKind, Hook, SignMode, TriggerConfig, TriggerKind};
 pub use redact::REDACTED;
 pub use response::{DEFAULT_CONTENT_TYPE, ResponseConfig};

@@ -1,6 +1,7 @@
 //! The `schedule` trigger: one task that runs each enabled schedule hook when its cron pattern
 //! comes due, on the injected clock, by submitting an execution to the queue like a delivery
-//! would. It owns the plan of next run times; it never runs an action itself.
+//! would. Each hook's pattern comes compiled in its `hooks::Trigger::Schedule`, made when the
+//! hook set is built. It owns the plan of next run times; it never runs an action itself.
 //!
 //! Missed runs: at start, a hook whose latest scheduled time lies after the last run recorded
 //! in the store runs once at once — one catch-up, however many runs were missed. A clock that
@@ -14,8 +15,8 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, Millis};
 use crate::execution::{Execution, RawBody, Trigger};
-use crate::hooks::Registry;
-use crate::model::{CronSchedule, TriggerKind};
+use crate::hooks::{self, Registry};
+use crate::model::CronSchedule;
 use crate::queue::{Queue, SubmitError};
 use crate::store::Store;
 
@@ -93,11 +94,14 @@ impl Scheduler {
         let mut plan = HashMap::new();
         for live in snapshot.hooks() {
             let hook = &live.hook;
-            if hook.trigger != TriggerKind::Schedule || !hook.enabled {
+            let hooks::Trigger::Schedule(schedule) = &live.trigger else {
+                continue;
+            };
+            if !hook.enabled {
                 continue;
             }
-            let schedule = match CronSchedule::of(&hook.trigger_config) {
-                Ok(s) => s,
+            let schedule = match schedule {
+                Ok(s) => s.clone(),
                 Err(e) => {
                     // Validation refuses these; an API hook stored before a rule changed may not.
                     tracing::warn!(hook = %hook.id, error = %e, "schedule hook not scheduled");
