@@ -273,7 +273,7 @@ fn a_filter_can_be_shared_between_threads() {
 }
 
 fn live_hook(events: &[&str], filter: Option<&str>) -> Arc<crate::hooks::LiveHook> {
-    let hook: crate::hooks::Hook = serde_json::from_value(json!({
+    let hook: crate::model::Hook = serde_json::from_value(json!({
         "id": "prs",
         "triggerConfig": {"webhookPath": "prs", "webhookSecret": "s", "events": events,
                           "filter": filter},
@@ -366,7 +366,7 @@ fn admits_checks_the_event_then_the_filter() {
 
 #[test]
 fn a_snapshot_refuses_a_filter_that_does_not_compile() {
-    let hook: crate::hooks::Hook = serde_json::from_value(json!({
+    let hook: crate::model::Hook = serde_json::from_value(json!({
         "id": "bad",
         "triggerConfig": {"webhookPath": "bad", "webhookSecret": "s", "filter": "body.x =="},
         "action": "webhook",

@@ -31,7 +31,7 @@ use handlebars::{
 use serde_json::{Value, json};
 
 use crate::execution::Execution;
-use crate::hooks::Hook;
+use crate::model::Hook;
 
 /// Renders a value as plain text (internal; `{{x}}` is rewritten to it).
 const TEXT_HELPER: &str = "__hookhub_text";

@@ -14,7 +14,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{ActionEnv, Outcome, Report, Run, report};
-use crate::hooks::{ForwardAction, redact};
+use crate::hooks::ForwardAction;
+use crate::model::redact;
 use crate::outbound::{parse_retry_after, read_capped};
 use crate::template;
 

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{ActionEnv, Outcome, Report, Run, attempt, report};
-use crate::channels::{Binding, OwnerDelivery, SendError};
+use crate::channels::{OwnerDelivery, SendError};
 use crate::execution::{Attempt, AttemptOutcome};
-use crate::hooks::{ChannelKind, NotifyAction};
+use crate::hooks::NotifyAction;
+use crate::model::{Binding, ChannelKind};
 use crate::template;
 
 /// Runs one notify try.

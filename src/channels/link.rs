@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use rand::Rng;
 
 use crate::clock::Millis;
-use crate::hooks::ChannelKind;
+use crate::model::ChannelKind;
 use crate::store::StoreError;
 
 /// Characters of a code: no 0/O or 1/I/L to misread.

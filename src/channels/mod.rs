@@ -16,46 +16,16 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::{Clock, Millis};
 use crate::config::ChannelsConfig;
-use crate::hooks::ChannelKind;
+use crate::model::{Binding, BindingId, ChannelKind};
 use crate::store::{Store, StoreError};
 
 pub use commands::Incoming;
 pub use link::{LinkError, Redeemer};
-
-/// `bnd_` + a ULID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct BindingId(pub String);
-
-impl BindingId {
-    pub fn new(now_ms: Millis) -> Self {
-        Self(format!(
-            "bnd_{}",
-            ulid::Ulid::from_parts(now_ms, rand::random())
-        ))
-    }
-}
-
-/// A chat bound to the owner: notifications go there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Binding {
-    pub id: BindingId,
-    pub channel: ChannelKind,
-    /// Telegram's chat id, or Slack's channel id.
-    pub chat_id: String,
-    /// How the chat calls itself (`@alice`, `#alerts`), for people reading the list.
-    pub display_name: String,
-    /// Bound through a link code. Every stored binding is; the field is in the API for clarity.
-    pub verified: bool,
-    #[serde(with = "crate::execution::time")]
-    pub created_at: Millis,
-}
 
 /// Why a message did not reach a chat.
 #[derive(Debug, Clone, PartialEq)]

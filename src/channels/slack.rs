@@ -15,7 +15,7 @@ use slack_morphism::prelude::*;
 use super::{Channels, SendError};
 use crate::clock::Millis;
 use crate::config::SlackConfig;
-use crate::hooks::ChannelKind;
+use crate::model::ChannelKind;
 use crate::verify::{Delivery, Scheme, SlackScheme, VerifyError};
 
 /// Slack truncates `text` past 40 000 characters; stay under it with room for the note.

@@ -15,7 +15,7 @@ use teloxide::{ApiError, RequestError};
 
 use super::{Channels, Incoming, SendError};
 use crate::config::TelegramConfig;
-use crate::hooks::ChannelKind;
+use crate::model::ChannelKind;
 
 /// Telegram refuses longer messages (counted in UTF-16 code units).
 const MAX_MESSAGE: usize = 4096;

@@ -8,7 +8,7 @@ use std::path::Path;
 use clap::Args;
 
 use super::SignArgs;
-use crate::hooks::{TriggerConfig, TriggerKind};
+use crate::model::{TriggerConfig, TriggerKind};
 
 /// The settings of the `header` and `hmac` schemes, named as in a hook's `triggerConfig`.
 #[derive(Debug, Clone, Default, Args)]

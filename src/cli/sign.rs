@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Read};
 
 use super::SignArgs;
 use crate::clock::{Clock, Millis, SystemClock};
-use crate::hooks::TriggerConfig;
+use crate::model::TriggerConfig;
 use crate::verify::sign_headers_for;
 
 /// Header `(name, value)` pairs, as `sign_headers_for` returns them.

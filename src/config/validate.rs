@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use super::strength::{MIN_ADMIN_TOKEN_BITS, estimated_bits};
 use super::{AdminConfig, ChannelsConfig, Config, ServerConfig, ToolDef};
-use crate::hooks::{ActionConfig, ActionKind, ChannelKind, Hook, SignMode, TriggerKind};
+use crate::model::{
+    ActionConfig, ActionKind, ChannelKind, Hook, SignMode, TriggerConfig, TriggerKind,
+};
 
 /// A problem: the field path and what is wrong with it.
 pub type Problem = (String, String);
@@ -178,7 +180,7 @@ pub fn validate_hook(hook: &Hook, config: &Config) -> Vec<Problem> {
     }
     let trigger = &hook.trigger_config;
     // A scheduled run has no sender: `trigger_problems` refuses the webhook settings instead.
-    errors.extend(crate::schedule::trigger_problems(hook.trigger, trigger));
+    errors.extend(crate::model::trigger_problems(hook.trigger, trigger));
     let webhook = hook.trigger == TriggerKind::Webhook;
     if webhook && !is_webhook_path(&trigger.webhook_path) {
         errors.push((
@@ -604,7 +606,7 @@ enum UrlProblem {
 }
 
 fn check_http_url(url: &str) -> Result<(), UrlProblem> {
-    let shown = || crate::hooks::redact::url(url).into_owned();
+    let shown = || crate::model::redact::url(url).into_owned();
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
         Ok(_) => Err(UrlProblem::NotHttp(shown())),
@@ -613,7 +615,7 @@ fn check_http_url(url: &str) -> Result<(), UrlProblem> {
 }
 
 /// A filter that does not compile would skip every delivery; refuse it at load instead.
-fn check_events_and_filter(trigger: &crate::hooks::TriggerConfig, errors: &mut Vec<Problem>) {
+fn check_events_and_filter(trigger: &TriggerConfig, errors: &mut Vec<Problem>) {
     for (i, event) in trigger.events.iter().enumerate() {
         if event.trim().is_empty() {
             errors.push((

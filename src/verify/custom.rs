@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac};
 use super::{Delivery, Replay, Scheme, SchemeError, Signed, VerifyError, header};
 use crate::clock::Millis;
-use crate::hooks::TriggerConfig;
+use crate::model::TriggerConfig;
 
 /// Timestamps at or above this are taken to be milliseconds (it is 2001-09-09 in ms, and
 /// the year 33658 in seconds).

@@ -17,14 +17,13 @@ mod token;
 
 pub use sign::{SignError, sign_headers, sign_headers_for};
 pub use slack::Slack as SlackScheme;
-pub use token::{TOKEN_SCHEMES, hash_token};
 
 use std::fmt;
 
 use axum::http::HeaderMap;
 
 use crate::clock::Millis;
-use crate::hooks::TriggerConfig;
+use crate::model::TriggerConfig;
 
 /// What a scheme looks at.
 #[derive(Debug, Clone, Copy)]
@@ -319,7 +318,7 @@ pub fn header<'a>(delivery: &'a Delivery<'_>, name: &str) -> Result<&'a str, Ver
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::Secrets;
+    use crate::model::Secrets;
     use crate::verify::testing::headers;
 
     fn config(scheme: &str, secrets: &[&str]) -> TriggerConfig {
@@ -352,7 +351,7 @@ mod tests {
         let signed = sign_headers("github", "old", body, 0, "m").unwrap();
         let map = headers(&[(&signed[0].0, &signed[0].1)]);
         let mut rotated = config("github", &["new"]);
-        rotated.retiring_secrets = vec![crate::hooks::RetiringSecret {
+        rotated.retiring_secrets = vec![crate::model::RetiringSecret {
             secret: "old".into(),
             valid_until: 5_000,
         }];

@@ -6,7 +6,7 @@ use super::{
     SchemeError, SecretError, custom, github, linear, shopify, slack, standard, stripe, token,
 };
 use crate::clock::Millis;
-use crate::hooks::TriggerConfig;
+use crate::model::TriggerConfig;
 
 /// The scheme names [`sign_headers`] can sign for: every scheme but the two whose recipe
 /// lives in a hook's config (`header`, `hmac`; see [`sign_headers_for`]).

@@ -5,6 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{Delivery, Scheme, SecretError, VerifyError, constant_time_eq, header};
+use crate::model::stored_digest;
 
 const GITLAB_HEADER: &str = "X-Gitlab-Token";
 const AUTHORIZATION: &str = "Authorization";
@@ -83,31 +84,6 @@ fn check_token(secret: &str) -> Result<(), SecretError> {
     Ok(())
 }
 
-/// The schemes whose secret travels as-is, so only its digest needs keeping.
-pub const TOKEN_SCHEMES: &[&str] = &["gitlab", "bearer", "header"];
-
-/// How a stored token secret marks itself as a digest rather than the token.
-const HASHED_PREFIX: &str = "sha256:";
-
-/// The form a token secret is kept in: `sha256:<hex>` of the token. A value already in that
-/// form is returned unchanged, so storing a hook twice never hashes a hash.
-pub fn hash_token(secret: &str) -> String {
-    if stored_digest(secret).is_some() {
-        secret.to_string()
-    } else {
-        let digest = hex::encode(Sha256::digest(secret.as_bytes()));
-        format!("{HASHED_PREFIX}{digest}")
-    }
-}
-
-/// The digest inside a `sha256:<64 hex>` secret.
-fn stored_digest(secret: &str) -> Option<[u8; 32]> {
-    let hex_digest = secret.strip_prefix(HASHED_PREFIX)?;
-    let mut digest = [0u8; 32];
-    hex::decode_to_slice(hex_digest, &mut digest).ok()?;
-    Some(digest)
-}
-
 /// Compares digests rather than the texts so that neither the time taken nor an early length
 /// check tells a guesser how long the secret is. A secret kept as `sha256:<hex>` is compared
 /// with the presented token's digest directly.
@@ -135,6 +111,7 @@ pub fn sign_bearer(secret: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hash_token;
     use crate::verify::testing::verify;
 
     const SECRET: &str = "glpat-token-1234";
