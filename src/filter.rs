@@ -45,6 +45,50 @@ pub struct FilterInput<'a> {
     pub event_type: Option<&'a str>,
 }
 
+/// Why an expression is not a filter; config validation shows it under `triggerConfig.filter`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("is empty: write an expression such as `body.action == 'opened'`")]
+    Empty,
+    #[error("syntax error at {line}:{column}: {why}")]
+    Syntax {
+        line: isize,
+        column: isize,
+        why: String,
+    },
+    /// The parser failed without saying where.
+    #[error("syntax error")]
+    SyntaxUnplaced,
+    #[error("unknown variable `{0}`: a filter sees body, headers, query and eventType")]
+    UnknownVariable(String),
+}
+
+/// Why a filter gave no answer for one delivery.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// The expression's value, of the type named.
+    #[error("filter must return a bool, got {0}")]
+    NotBool(String),
+    /// The engine's own text (a missing field, a wrong type), cut to [`MAX_ERROR_CHARS`].
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Why a delivery is not for a hook: the reason its execution is recorded `skipped` with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Skip {
+    /// The event type (cut to 100 characters) and the hook's events, listed.
+    #[error("event `{event}` is not in events [{listed}]")]
+    EventNotListed { event: String, listed: String },
+    #[error("the delivery has no event type, and events is [{0}]")]
+    NoEventType(String),
+    /// The filter's source.
+    #[error("filter `{0}` is false")]
+    FilterFalse(String),
+    #[error("filter error: {0}")]
+    FilterError(EvalError),
+}
+
 /// A compiled CEL expression.
 pub struct Filter {
     program: Program,
@@ -64,17 +108,21 @@ impl fmt::Debug for Filter {
 impl Filter {
     /// Parses `expression`. The error gives the position within the expression
     /// (`syntax error at 1:12: …`) or names an unknown variable.
-    pub fn compile(expression: &str) -> Result<Filter, String> {
+    pub fn compile(expression: &str) -> Result<Filter, CompileError> {
         if expression.trim().is_empty() {
-            return Err("is empty: write an expression such as `body.action == 'opened'`".into());
+            return Err(CompileError::Empty);
         }
         let program = Program::compile(expression).map_err(|errors| {
             let first = errors.errors.first().map(|e| {
                 let (line, column) = e.pos;
                 let why = e.msg.strip_prefix("Syntax error: ").unwrap_or(&e.msg);
-                format!("syntax error at {line}:{column}: {why}")
+                CompileError::Syntax {
+                    line,
+                    column,
+                    why: why.to_string(),
+                }
             });
-            first.unwrap_or_else(|| "syntax error".to_string())
+            first.unwrap_or(CompileError::SyntaxUnplaced)
         })?;
         let references = program.references();
         let mut named: Vec<&str> = references.variables();
@@ -83,9 +131,7 @@ impl Filter {
             .iter()
             .find(|name| !VARIABLES.contains(name) && !is_macro_binder(expression, name))
         {
-            return Err(format!(
-                "unknown variable `{unknown}`: a filter sees body, headers, query and eventType"
-            ));
+            return Err(CompileError::UnknownVariable(unknown.to_string()));
         }
         let uses = VARIABLES.map(|v| references.has_variable(v));
         Ok(Filter {
@@ -96,9 +142,9 @@ impl Filter {
         })
     }
 
-    /// Ok(true) to run. A runtime error (missing field, wrong type) is Err(text) — the caller
-    /// records the delivery as skipped with that reason.
-    pub fn matches(&self, input: &FilterInput<'_>) -> Result<bool, String> {
+    /// Ok(true) to run. A runtime error (missing field, wrong type) is an error — the caller
+    /// records the delivery as skipped with its text as the reason.
+    pub fn matches(&self, input: &FilterInput<'_>) -> Result<bool, EvalError> {
         let mut scope = Context::with_env(self.env.clone());
         let [body, headers, query, event_type] = self.uses;
         if body {
@@ -119,43 +165,36 @@ impl Filter {
         }
         match self.program.execute(&scope) {
             Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(format!(
-                "filter must return a bool, got {}",
-                other.type_of()
-            )),
-            Err(e) => Err(cut(e.to_string())),
+            Ok(other) => Err(EvalError::NotBool(other.type_of().to_string())),
+            Err(e) => Err(EvalError::Runtime(cut(e.to_string()))),
         }
     }
 }
 
 /// Checks a delivery's event type against a hook's `events`: any event when the list is empty,
 /// else an exact entry or `*`. A delivery without an event type matches no non-empty list.
-pub fn admit_event(events: &[String], event_type: Option<&str>) -> Result<(), String> {
+pub fn admit_event(events: &[String], event_type: Option<&str>) -> Result<(), Skip> {
     if events.is_empty() {
         return Ok(());
     }
     let listed = || events.join(", ");
     match event_type {
         Some(t) if events.iter().any(|e| e == t || e == "*") => Ok(()),
-        Some(t) => Err(format!(
-            "event `{}` is not in events [{}]",
-            cut_to(t.to_string(), 100),
-            listed()
-        )),
-        None => Err(format!(
-            "the delivery has no event type, and events is [{}]",
-            listed()
-        )),
+        Some(t) => Err(Skip::EventNotListed {
+            event: cut_to(t.to_string(), 100),
+            listed: listed(),
+        }),
+        None => Err(Skip::NoEventType(listed())),
     }
 }
 
 impl Filter {
     /// [`Filter::matches`] as a verdict: Err is the reason the delivery is skipped.
-    pub fn admit(&self, input: &FilterInput<'_>) -> Result<(), String> {
+    pub fn admit(&self, input: &FilterInput<'_>) -> Result<(), Skip> {
         match self.matches(input) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(format!("filter `{}` is false", self.source)),
-            Err(e) => Err(format!("filter error: {e}")),
+            Ok(false) => Err(Skip::FilterFalse(self.source.clone())),
+            Err(e) => Err(Skip::FilterError(e)),
         }
     }
 }

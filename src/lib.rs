@@ -21,6 +21,7 @@ mod filter;
 mod hooks;
 mod ingress;
 mod limit;
+mod model;
 mod outbound;
 mod payload;
 mod queue;
@@ -49,7 +50,7 @@ pub use token_reset::REQUEST as TOKEN_RESET_REQUEST;
 
 // The pure parts the fuzz targets and the scheme tests call directly.
 pub use execution::{RawBody, Trigger};
-pub use hooks::{Secrets, TriggerConfig};
+pub use model::{Secrets, TriggerConfig};
 pub use payload::{body_of, label as payload_label, merge_query, read as read_payload};
 pub use template::{render, render_shell, shell_quote};
 pub use verify::{Delivery, Verifier, VerifyError, sign_headers, sign_headers_for};

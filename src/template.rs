@@ -31,7 +31,7 @@ use handlebars::{
 use serde_json::{Value, json};
 
 use crate::execution::Execution;
-use crate::hooks::Hook;
+use crate::model::Hook;
 
 /// Renders a value as plain text (internal; `{{x}}` is rewritten to it).
 const TEXT_HELPER: &str = "__hookhub_text";
@@ -53,8 +53,14 @@ static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
     registry
 });
 
-/// Why a tool's template did not render (SPEC §6). Lenient [`render`] only ever fails with
-/// [`StrictError::Template`].
+/// Why a template did not render leniently ([`render`]): handlebars' own text, for a template
+/// that does not compile or a helper that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(String);
+
+/// Why a tool's template did not render (SPEC §6). Lenient [`render`] fails only where this
+/// would be [`StrictError::Template`], with a [`TemplateError`] of the same text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StrictError {
     /// The value the template names (its path as written) is missing or null.
@@ -100,8 +106,8 @@ pub fn context(hook: &Hook, execution: &Execution, attempt: u32) -> Value {
 
 /// Renders `template` as plain text. `{{json x}}` writes `x` as JSON (strings quoted); a
 /// missing value renders empty.
-pub fn render(template: &str, context: &Value) -> Result<String, String> {
-    render_with(template, context, Mode::Lenient).map_err(|e| e.to_string())
+pub fn render(template: &str, context: &Value) -> Result<String, TemplateError> {
+    render_with(template, context, Mode::Lenient).map_err(|e| TemplateError(e.to_string()))
 }
 
 /// Renders `template` as plain text, refusing a value that is missing or null (also through

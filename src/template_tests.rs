@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::actions::test_support::{execution, hook};
-use crate::hooks::ActionKind;
+use crate::model::ActionKind;
 
 fn ctx() -> Value {
     json!({

@@ -14,7 +14,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{ActionEnv, Outcome, Report, Run, report};
-use crate::hooks::{ForwardAction, redact};
+use crate::hooks::ForwardAction;
+use crate::model::redact;
 use crate::outbound::{parse_retry_after, read_capped};
 use crate::template;
 
@@ -99,7 +100,10 @@ pub(super) fn unsent_detail(url: Option<&str>, method: &str, error: &str) -> Val
 #[derive(Debug, thiserror::Error)]
 enum BuildError {
     #[error("actionConfig.{field}: {error}")]
-    Render { field: String, error: String },
+    Render {
+        field: String,
+        error: template::TemplateError,
+    },
     #[error("actionConfig.headers: `{0}` is not a header name")]
     HeaderName(String),
     #[error("signature header `{0}` is not a header name")]

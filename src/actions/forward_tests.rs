@@ -10,7 +10,7 @@ use super::*;
 use crate::actions::test_support::{execution, hook};
 use crate::clock::ManualClock;
 use crate::execution::{AttemptOutcome, Execution};
-use crate::hooks::{ActionConfig, ActionKind, Hook, Secrets, SignMode, TriggerConfig};
+use crate::model::{ActionConfig, ActionKind, Hook, Secrets, SignMode, TriggerConfig};
 use crate::verify::{Delivery, Verifier};
 
 const NOW: u64 = 1_700_000_000_000;

@@ -18,7 +18,8 @@ use crate::channels::Channels;
 use crate::clock::{Clock, Millis};
 use crate::config::Config;
 use crate::execution::{Attempt, AttemptOutcome, Execution};
-use crate::hooks::{Action, ActionConfigError, ActionKind, Hook};
+use crate::hooks::{Action, ActionConfigError};
+use crate::model::{ActionKind, Hook};
 
 /// What actions share: the HTTP client, the clock, and the owner's channels.
 #[derive(Clone)]
@@ -152,7 +153,7 @@ pub(crate) mod test_support {
     use serde_json::Value;
 
     use crate::execution::{Execution, RawBody, Status, Trigger};
-    use crate::hooks::{ActionConfig, ActionKind, Hook, TriggerConfig};
+    use crate::model::{ActionConfig, ActionKind, Hook, TriggerConfig};
 
     /// A hook with id `test-hook` running `action`.
     pub fn hook(action: ActionKind, action_config: ActionConfig) -> Hook {

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{ActionEnv, Outcome, Report, Run, attempt, report};
-use crate::channels::{Binding, OwnerDelivery, SendError};
+use crate::channels::{OwnerDelivery, SendError};
 use crate::execution::{Attempt, AttemptOutcome};
-use crate::hooks::{ChannelKind, NotifyAction};
+use crate::hooks::NotifyAction;
+use crate::model::{Binding, ChannelKind};
 use crate::template;
 
 /// Runs one notify try.
@@ -60,7 +61,7 @@ pub(super) async fn notify(env: &ActionEnv, run: Run<'_>, action: &NotifyAction)
 #[derive(Debug, thiserror::Error)]
 enum MessageError {
     #[error("actionConfig.notifyMessage: {0}")]
-    Render(String),
+    Render(template::TemplateError),
     #[error("actionConfig.notifyMessage rendered to nothing for this event")]
     Empty,
 }

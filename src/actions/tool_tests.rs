@@ -8,7 +8,7 @@ use crate::actions::test_support::{execution, hook};
 use crate::clock::ManualClock;
 use crate::config::ToolActionDef;
 use crate::execution::AttemptOutcome;
-use crate::hooks::{ActionConfig, ActionKind};
+use crate::model::{ActionConfig, ActionKind};
 
 fn tool(command: &[&str]) -> ToolDef {
     ToolDef {

@@ -1,5 +1,5 @@
 //! The pure part of alerting: for one hook, when its last alert went and the failures waiting
-//! for the next. No IO and no clock; callers pass the time, so the rules are tested directly.
+//! for the next, as rules on [`HookAlerts`] (the record `model` defines and the store keeps). No IO and no clock; callers pass the time, so the rules are tested directly.
 //!
 //! Failures are gathered, not queued: however many there are, a hook's waiting alert is a
 //! count, the first [`MAX_LISTED`] execution ids and the latest error, so a target that fails
@@ -7,37 +7,12 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::Millis;
 use crate::execution::ExecutionId;
+use crate::model::{Alert, HookAlerts};
 
 /// How many execution ids one alert lists; the rest are counted.
 pub const MAX_LISTED: usize = 20;
-
-/// One hook's alerting state, as the store keeps it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HookAlerts {
-    /// When the last alert for the hook was taken to be sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sent_at: Option<Millis>,
-    /// Failures not told yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<Alert>,
-}
-
-/// Failures of one hook told in one message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Alert {
-    /// How many executions failed.
-    pub count: u64,
-    /// The first of them, oldest first, at most [`MAX_LISTED`].
-    pub listed: Vec<ExecutionId>,
-    /// The most recent failure's error.
-    pub last_error: String,
-}
 
 impl HookAlerts {
     /// Adds a failure to the waiting alert.

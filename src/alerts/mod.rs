@@ -18,13 +18,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-pub use gather::{Alert, HookAlerts};
-
 use crate::channels::Channels;
 use crate::clock::{Clock, Millis};
-use crate::config::{AlertsConfig, Config};
+use crate::config::Config;
 use crate::execution::{Execution, ExecutionId};
 use crate::hooks::{Registry, Snapshot};
+use crate::model::{Alert, AlertsConfig, HookAlerts};
 use crate::store::{Store, StoreError};
 
 /// The longest error an alert quotes; the execution has the whole of it.

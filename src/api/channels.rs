@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::channels::{BindingId, Incoming};
+use crate::channels::Incoming;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorCode};
-use crate::hooks::ChannelKind;
+use crate::model::{BindingId, ChannelKind};
 use crate::state::AppState;
 
 /// `GET /api/channels`

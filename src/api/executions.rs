@@ -142,7 +142,7 @@ pub async fn replay_failed(
         None => now.saturating_sub(24 * 3600 * 1000),
         Some(text) => crate::clock::parse_rfc3339(text)
             .or_else(|| {
-                crate::config::duration::parse(text)
+                crate::model::duration::parse(text)
                     .ok()
                     .map(|d| now.saturating_sub(d.as_millis() as u64))
             })

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
 use crate::error::ApiError;
-use crate::hooks::{Hook, Source, TriggerKind, redact};
-use crate::verify::TOKEN_SCHEMES;
+use crate::hooks::Source;
+use crate::model::{Hook, TOKEN_SCHEMES, TriggerKind, redact};
 
 /// `?format=json` (the default) or `?format=yaml`.
 #[derive(Debug, Deserialize)]
@@ -235,7 +235,7 @@ fn var_part(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::{ActionConfig, ActionKind, Secrets, TriggerConfig};
+    use crate::model::{ActionConfig, ActionKind, Secrets, TriggerConfig};
 
     fn forward() -> Hook {
         Hook {

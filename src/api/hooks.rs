@@ -16,10 +16,10 @@ use super::hook_yaml::{self, FormatQuery};
 use super::parse_json;
 use crate::error::{ApiError, ErrorCode};
 use crate::execution::{ExecutionId, Status};
-use crate::hooks::{ActionKind, Hook, LiveHook, Secrets, Source, TriggerKind, redact};
+use crate::hooks::{LiveHook, Source};
+use crate::model::{ActionKind, Hook, Secrets, TOKEN_SCHEMES, TriggerKind, redact};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
-use crate::verify::TOKEN_SCHEMES;
 
 /// A hook as the API shows it: secrets removed, with where it came from and how it is doing.
 #[derive(Debug, Serialize)]
@@ -73,7 +73,7 @@ fn hook_out(app: &AppState, live: &LiveHook) -> Result<HookOut, ApiError> {
     let has_secret = !live.hook.trigger_config.webhook_secret.is_empty();
     let last = app.store.last_execution_of(&hook.id)?;
     Ok(HookOut {
-        url: (hook.trigger == crate::hooks::TriggerKind::Webhook)
+        url: (hook.trigger == TriggerKind::Webhook)
             .then(|| app.webhook_url(&hook.trigger_config.webhook_path)),
         queued: app.queue.queued(&hook.id),
         source: live.source,

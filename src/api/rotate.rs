@@ -18,7 +18,7 @@ use super::hooks::{commit, editable, generate_secret, validate};
 use super::parse_json;
 use crate::clock::{Millis, rfc3339};
 use crate::error::ApiError;
-use crate::hooks::{Hook, RetiringSecret, Secrets};
+use crate::model::{Hook, RetiringSecret, Secrets};
 use crate::state::AppState;
 
 /// At most this many rotated-out secrets verify at once; older ones retire early, so repeated
@@ -36,7 +36,7 @@ struct RotateSecretIn {
     #[serde(default)]
     secret: Option<String>,
     /// How long the old secret keeps verifying (`24h`); not at all when absent.
-    #[serde(default, with = "crate::config::duration::option")]
+    #[serde(default, with = "crate::model::duration::option")]
     grace_period: Option<Duration>,
 }
 
@@ -162,7 +162,7 @@ fn random_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::TriggerConfig;
+    use crate::model::TriggerConfig;
 
     fn hook(secrets: &[&str]) -> Hook {
         serde_json::from_value(json!({

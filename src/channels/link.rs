@@ -17,7 +17,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::hooks::ChannelKind;
+use crate::model::ChannelKind;
 use crate::store::{NewLinkCode, Shared, Store, StoreError};
 
 /// Characters of a code: no 0/O or 1/I/L to misread.

@@ -16,46 +16,16 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::{Clock, Millis};
 use crate::config::ChannelsConfig;
-use crate::hooks::ChannelKind;
+use crate::model::{Binding, BindingId, ChannelKind};
 use crate::store::{Store, StoreError};
 
 pub use commands::Incoming;
 pub use link::{LinkError, Redeemer};
-
-/// `bnd_` + a ULID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct BindingId(pub String);
-
-impl BindingId {
-    pub fn new(now_ms: Millis) -> Self {
-        Self(format!(
-            "bnd_{}",
-            ulid::Ulid::from_parts(now_ms, rand::random())
-        ))
-    }
-}
-
-/// A chat bound to the owner: notifications go there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Binding {
-    pub id: BindingId,
-    pub channel: ChannelKind,
-    /// Telegram's chat id, or Slack's channel id.
-    pub chat_id: String,
-    /// How the chat calls itself (`@alice`, `#alerts`), for people reading the list.
-    pub display_name: String,
-    /// Bound through a link code. Every stored binding is; the field is in the API for clarity.
-    pub verified: bool,
-    #[serde(with = "crate::execution::time")]
-    pub created_at: Millis,
-}
 
 /// Why a message did not reach a chat.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +45,19 @@ impl SendError {
             SendError::Retry { error, .. } | SendError::Permanent { error } => error,
         }
     }
+}
+
+/// Why a channel's client could not be built; shown as the channel's status, the channel left
+/// off.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    /// The channel's config key (`telegram`, `slack`) and why its `apiUrl` does not parse.
+    #[error("channels.{0}.apiUrl: {1}")]
+    ApiUrl(&'static str, String),
+    #[error("cannot build the Telegram client: {0}")]
+    TelegramClient(reqwest::Error),
+    #[error("cannot set up TLS for Slack: {0}")]
+    SlackTls(rustls::Error),
 }
 
 /// One message's way to one of the owner's chats.
@@ -119,14 +102,14 @@ impl Channels {
             .and_then(|c| match telegram::Telegram::new(c) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    health.push((ChannelKind::Telegram, "error", e));
+                    health.push((ChannelKind::Telegram, "error", e.to_string()));
                     None
                 }
             });
         let slack = config.slack().and_then(|c| match slack::Slack::new(c) {
             Ok(s) => Some(s),
             Err(e) => {
-                health.push((ChannelKind::Slack, "error", e));
+                health.push((ChannelKind::Slack, "error", e.to_string()));
                 None
             }
         });

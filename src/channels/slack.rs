@@ -15,7 +15,7 @@ use slack_morphism::prelude::*;
 use super::{Channels, SendError};
 use crate::clock::Millis;
 use crate::config::SlackConfig;
-use crate::hooks::ChannelKind;
+use crate::model::ChannelKind;
 use crate::verify::{Delivery, Scheme, SlackScheme, VerifyError};
 
 /// Slack truncates `text` past 40 000 characters; stay under it with room for the note.
@@ -34,11 +34,12 @@ pub(super) struct Slack {
 }
 
 impl Slack {
-    pub(super) fn new(config: &SlackConfig) -> Result<Self, String> {
-        reqwest::Url::parse(&config.api_url).map_err(|e| format!("channels.slack.apiUrl: {e}"))?;
+    pub(super) fn new(config: &SlackConfig) -> Result<Self, super::ClientError> {
+        reqwest::Url::parse(&config.api_url)
+            .map_err(|e| super::ClientError::ApiUrl("slack", e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot set up TLS for Slack: {e}"))?
+            .map_err(super::ClientError::SlackTls)?
             .https_or_http()
             .enable_http1()
             .build();

@@ -15,7 +15,7 @@ use teloxide::{ApiError, RequestError};
 
 use super::{Channels, Incoming, SendError};
 use crate::config::TelegramConfig;
-use crate::hooks::ChannelKind;
+use crate::model::ChannelKind;
 
 /// Telegram refuses longer messages (counted in UTF-16 code units).
 const MAX_MESSAGE: usize = 4096;
@@ -32,15 +32,15 @@ pub(super) struct Telegram {
 }
 
 impl Telegram {
-    pub(super) fn new(config: &TelegramConfig) -> Result<Self, String> {
+    pub(super) fn new(config: &TelegramConfig) -> Result<Self, super::ClientError> {
         let url = reqwest::Url::parse(&config.api_url)
-            .map_err(|e| format!("channels.telegram.apiUrl: {e}"))?;
+            .map_err(|e| super::ClientError::ApiUrl("telegram", e.to_string()))?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // Above the long-poll time, so a quiet poll is not an error.
             .timeout(Duration::from_secs(POLL_SECS as u64 + 10))
             .build()
-            .map_err(|e| format!("cannot build the Telegram client: {e}"))?;
+            .map_err(super::ClientError::TelegramClient)?;
         let bot = Bot::with_client(config.bot_token.clone(), client).set_api_url(url);
         Ok(Self {
             bot,

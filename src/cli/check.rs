@@ -3,7 +3,7 @@
 
 use super::CheckArgs;
 use crate::config::{self, Config};
-use crate::hooks::{ActionKind, Hook, TriggerKind};
+use crate::model::{ActionKind, Hook, TriggerKind};
 
 /// Validates the config and prints one line per hook, then any warnings. Returns 0 when the
 /// file is valid, 1 when it is invalid or cannot be found.
@@ -91,7 +91,7 @@ fn row(hook: &Hook) -> [String; 5] {
     let ac = &hook.action_config;
     let action = match hook.action {
         ActionKind::Webhook => {
-            let url = ac.webhook_url.as_deref().map(crate::hooks::redact::url);
+            let url = ac.webhook_url.as_deref().map(crate::model::redact::url);
             format!("webhook → {}", url.as_deref().unwrap_or("?"))
         }
         ActionKind::ExecuteTool => {

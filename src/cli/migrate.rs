@@ -78,7 +78,7 @@ pub fn run(args: &MigrateArgs) -> i32 {
 
 fn migrate(args: &MigrateArgs) -> Result<String, String> {
     let dir = data_dir(args)?;
-    let url = crate::hooks::redact::url(&args.to).into_owned();
+    let url = crate::model::redact::url(&args.to).into_owned();
     let source = match Store::open(&dir) {
         Ok(store) => store,
         Err(StoreError::Locked { .. }) => {

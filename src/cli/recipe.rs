@@ -8,7 +8,7 @@ use std::path::Path;
 use clap::Args;
 
 use super::SignArgs;
-use crate::hooks::{TriggerConfig, TriggerKind};
+use crate::model::{TriggerConfig, TriggerKind};
 
 /// The settings of the `header` and `hmac` schemes, named as in a hook's `triggerConfig`.
 #[derive(Debug, Clone, Default, Args)]
@@ -40,12 +40,12 @@ pub fn trigger_config(args: &SignArgs) -> Result<TriggerConfig, String> {
     match &args.hook {
         Some(id) => {
             let config = from_file(args.config.as_deref(), id)?;
-            crate::verify::build(&config)?;
+            crate::verify::build(&config).map_err(|e| e.to_string())?;
             Ok(config)
         }
         None => {
             let config = from_flags(args);
-            crate::verify::build(&config).map_err(|e| as_flags(&e))?;
+            crate::verify::build(&config).map_err(|e| as_flags(&e.to_string()))?;
             Ok(config)
         }
     }
@@ -115,14 +115,14 @@ mod tests {
             scheme: Some("hmac".into()),
             ..TriggerConfig::default()
         };
-        let err = crate::verify::build(&config).unwrap_err();
+        let err = crate::verify::build(&config).unwrap_err().to_string();
         assert!(as_flags(&err).contains("needs --header-name"), "{err}");
         let config = TriggerConfig {
             scheme: Some("github".into()),
             algorithm: Some("sha1".into()),
             ..TriggerConfig::default()
         };
-        let err = as_flags(&crate::verify::build(&config).unwrap_err());
+        let err = as_flags(&crate::verify::build(&config).unwrap_err().to_string());
         assert!(
             err.starts_with("--algorithm is not used by scheme `github`"),
             "{err}"

@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Read};
 
 use super::SignArgs;
 use crate::clock::{Clock, Millis, SystemClock};
-use crate::hooks::TriggerConfig;
+use crate::model::TriggerConfig;
 use crate::verify::sign_headers_for;
 
 /// Header `(name, value)` pairs, as `sign_headers_for` returns them.
@@ -52,7 +52,7 @@ pub fn sign(
     now_ms: Millis,
 ) -> Result<Headers, String> {
     let message_id = format!("msg_{}", ulid::Ulid::new());
-    sign_headers_for(config, &args.secret, body, now_ms, &message_id)
+    sign_headers_for(config, &args.secret, body, now_ms, &message_id).map_err(|e| e.to_string())
 }
 
 /// The body from `--data`, `--file`, or standard input when neither is given.

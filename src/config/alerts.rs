@@ -1,49 +1,13 @@
 //! `alerts:` (SPEC §11): whether the owner hears of executions that end `failed`, on which
 //! channels, and how often at most per hook. Written at the top of the file for every hook, or
 //! on a hook, where it replaces the top-level one whole (unset fields take their defaults, not
-//! the top level's), so a hook's alerts read the same wherever they are written.
-
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
+//! the top level's), so a hook's alerts read the same wherever they are written. The block's
+//! shape, [`AlertsConfig`], is in `model`, since a hook embeds it; this file chooses the one in
+//! force and checks it.
 
 use super::validate::Problem;
 use super::{ChannelsConfig, Config};
-use crate::hooks::{ChannelKind, Hook};
-
-/// `alerts:` at the top of the file or on a hook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AlertsConfig {
-    /// Tell the owner when an execution ends `failed`. True when the block is written at all:
-    /// writing `alerts:` means wanting them.
-    #[serde(default = "yes")]
-    pub on_failure: bool,
-    /// Only these kinds of channel; every bound chat of the owner when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub channels: Vec<ChannelKind>,
-    /// Failures of one hook within this long of its last alert wait for the next one.
-    #[serde(default = "default_min_interval", with = "super::duration")]
-    pub min_interval: Duration,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_min_interval() -> Duration {
-    Duration::from_secs(600)
-}
-
-impl Default for AlertsConfig {
-    fn default() -> Self {
-        Self {
-            on_failure: true,
-            channels: Vec::new(),
-            min_interval: default_min_interval(),
-        }
-    }
-}
+use crate::model::{AlertsConfig, ChannelKind, Hook};
 
 impl Config {
     /// The alerts in force for a hook (its own, else the top level's), when they are on. A
@@ -88,6 +52,8 @@ pub fn problems(path: &str, alerts: &AlertsConfig, channels: &ChannelsConfig) ->
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::config::load_str;
 

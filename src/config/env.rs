@@ -90,18 +90,17 @@ fn substitute_line(
             out.problems.push(EnvProblem {
                 offset,
                 out_offset: out.text.len(),
-                message: "`${` is not closed by `}` on the same line (write $${ for a literal ${)"
-                    .to_string(),
+                message: EnvError::Unclosed.to_string(),
             });
             out.text.push_str(at);
             return;
         };
         match resolve(&at[2..close], env) {
             Ok(value) => out.text.push_str(&value),
-            Err(message) => out.problems.push(EnvProblem {
+            Err(error) => out.problems.push(EnvProblem {
                 offset,
                 out_offset: out.text.len(),
-                message,
+                message: error.to_string(),
             }),
         }
         rest = &at[close + 1..];
@@ -109,25 +108,36 @@ fn substitute_line(
     out.text.push_str(rest);
 }
 
+/// Why one `${…}` could not be replaced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EnvError {
+    #[error("`${{` is not closed by `}}` on the same line (write $${{ for a literal ${{)")]
+    Unclosed,
+    /// The inside of the braces.
+    #[error(
+        "`${{{0}}}` is not a variable reference: names are letters, digits and _ \
+         (write $${{ for a literal ${{)"
+    )]
+    NotAName(String),
+    /// The variable's name.
+    #[error("environment variable {0} is not set (write ${{{0}:-default}} to make it optional)")]
+    Unset(String),
+}
+
 /// The value of the inside of one `${…}`.
-fn resolve(inner: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn resolve(inner: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, EnvError> {
     let (name, default) = match inner.split_once(":-") {
         Some((name, default)) => (name, Some(default)),
         None => (inner, None),
     };
     if !is_var_name(name) {
-        return Err(format!(
-            "`${{{inner}}}` is not a variable reference: names are letters, digits and _ \
-             (write $${{ for a literal ${{)"
-        ));
+        return Err(EnvError::NotAName(inner.to_string()));
     }
     match (env(name), default) {
         (Some(value), Some(default)) if value.is_empty() => Ok(default.to_string()),
         (Some(value), _) => Ok(value),
         (None, Some(default)) => Ok(default.to_string()),
-        (None, None) => Err(format!(
-            "environment variable {name} is not set (write ${{{name}:-default}} to make it optional)"
-        )),
+        (None, None) => Err(EnvError::Unset(name.to_string())),
     }
 }
 

@@ -3,7 +3,6 @@
 //! starts anything.
 
 mod alerts;
-pub mod duration;
 mod env;
 mod load;
 mod position;
@@ -17,9 +16,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hooks::{ChannelKind, Hook};
+use crate::model::{AlertsConfig, ChannelKind, Hook, duration};
 
-pub use alerts::AlertsConfig;
 pub use load::{
     ConfigChoice, ConfigError, choose_config, find_config_path, load_file, load_file_text,
     load_file_with_warnings, load_str, load_str_with_warnings,

@@ -4,7 +4,7 @@
 //! `hookhub check` and in `GET /api/config/status`.
 
 use super::validate::Problem;
-use crate::hooks::{Hook, Secrets};
+use crate::model::{Hook, Secrets};
 
 /// Every default secret in `hooks.example.yaml`, commented-out hooks included (a test keeps
 /// this list and the file in step).

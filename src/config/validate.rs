@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::strength::{MIN_ADMIN_TOKEN_BITS, estimated_bits};
 use super::{AdminConfig, ChannelsConfig, Config, ServerConfig, ToolDef};
-use crate::hooks::{ActionConfig, ActionKind, ChannelKind, Hook, SignMode, TriggerKind};
+use crate::model::{
+    ActionConfig, ActionKind, ChannelKind, Hook, SignMode, TriggerConfig, TriggerKind,
+};
 
 /// A problem: the field path and what is wrong with it.
 pub type Problem = (String, String);
@@ -107,7 +109,7 @@ fn validate_server(server: &ServerConfig, errors: &mut Vec<Problem>) {
     if let Some(url) = &server.public_url
         && let Err(e) = check_http_url(url)
     {
-        errors.push(("server.publicUrl".into(), e));
+        errors.push(("server.publicUrl".into(), e.to_string()));
     }
     if server.max_body_bytes < 1 {
         errors.push(("server.maxBodyBytes".into(), "must be at least 1".into()));
@@ -209,7 +211,7 @@ pub fn validate_hook(hook: &Hook, config: &Config) -> Vec<Problem> {
     }
     let trigger = &hook.trigger_config;
     // A scheduled run has no sender: `trigger_problems` refuses the webhook settings instead.
-    errors.extend(crate::schedule::trigger_problems(hook.trigger, trigger));
+    errors.extend(crate::model::trigger_problems(hook.trigger, trigger));
     let webhook = hook.trigger == TriggerKind::Webhook;
     if webhook && !is_webhook_path(&trigger.webhook_path) {
         errors.push((
@@ -295,7 +297,7 @@ fn validate_forward(action: &ActionConfig, errors: &mut Vec<Problem>) {
         )),
         Some(url) => {
             if let Err(e) = check_http_url(url) {
-                errors.push(("actionConfig.webhookUrl".into(), e));
+                errors.push(("actionConfig.webhookUrl".into(), e.to_string()));
             }
         }
     }
@@ -429,7 +431,7 @@ fn validate_agent(
     errors: &mut Vec<Problem>,
 ) {
     if let Err(e) = check_http_url(&agent.base_url) {
-        errors.push(("agent.baseUrl".into(), e));
+        errors.push(("agent.baseUrl".into(), e.to_string()));
     }
     if agent.model.trim().is_empty() {
         errors.push((
@@ -572,7 +574,7 @@ fn validate_channels(
             ));
         }
         if let Err(e) = check_http_url(&telegram.api_url) {
-            errors.push(("channels.telegram.apiUrl".into(), e));
+            errors.push(("channels.telegram.apiUrl".into(), e.to_string()));
         }
     }
     if let Some(slack) = &channels.slack {
@@ -588,7 +590,7 @@ fn validate_channels(
             ));
         }
         if let Err(e) = check_http_url(&slack.api_url) {
-            errors.push(("channels.slack.apiUrl".into(), e));
+            errors.push(("channels.slack.apiUrl".into(), e.to_string()));
         }
     }
 }
@@ -623,19 +625,28 @@ fn webhook_path_shape(p: &str) -> Option<&'static str> {
     }
 }
 
-/// The error shows the URL with its credentials redacted: config errors are logged and shown
-/// in the UI's banner.
-fn check_http_url(url: &str) -> Result<(), String> {
-    let shown = crate::hooks::redact::url(url);
+/// A URL setting the hub could not call. It holds the URL with its credentials redacted:
+/// config errors are logged and shown in the UI's banner.
+#[derive(Debug, thiserror::Error)]
+enum UrlProblem {
+    #[error("`{0}` is not an http:// or https:// URL")]
+    NotHttp(String),
+    /// The URL and the parser's reason.
+    #[error("`{0}` is not an absolute http(s) URL: {1}")]
+    NotAbsolute(String, String),
+}
+
+fn check_http_url(url: &str) -> Result<(), UrlProblem> {
+    let shown = || crate::model::redact::url(url).into_owned();
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        Ok(_) => Err(format!("`{shown}` is not an http:// or https:// URL")),
-        Err(e) => Err(format!("`{shown}` is not an absolute http(s) URL: {e}")),
+        Ok(_) => Err(UrlProblem::NotHttp(shown())),
+        Err(e) => Err(UrlProblem::NotAbsolute(shown(), e.to_string())),
     }
 }
 
 /// A filter that does not compile would skip every delivery; refuse it at load instead.
-fn check_events_and_filter(trigger: &crate::hooks::TriggerConfig, errors: &mut Vec<Problem>) {
+fn check_events_and_filter(trigger: &TriggerConfig, errors: &mut Vec<Problem>) {
     for (i, event) in trigger.events.iter().enumerate() {
         if event.trim().is_empty() {
             errors.push((
@@ -647,7 +658,7 @@ fn check_events_and_filter(trigger: &crate::hooks::TriggerConfig, errors: &mut V
     if let Some(expression) = &trigger.filter
         && let Err(e) = crate::filter::Filter::compile(expression)
     {
-        errors.push(("triggerConfig.filter".into(), e));
+        errors.push(("triggerConfig.filter".into(), e.to_string()));
     }
 }
 
@@ -670,20 +681,16 @@ mod tests;
 
 /// Places a verifier's complaint on the field it is about: a secret it cannot use, a setting
 /// the scheme does not take, or else the scheme itself.
-fn scheme_problem(message: String) -> Problem {
-    if let Some(rest) = message.strip_prefix("webhookSecret[")
-        && let Some((index, why)) = rest.split_once("]: ")
-    {
-        return (
+fn scheme_problem(error: crate::verify::SchemeError) -> Problem {
+    use crate::verify::SchemeError;
+    match error {
+        SchemeError::Secret { index, error } => (
             format!("triggerConfig.webhookSecret[{index}]"),
-            why.to_string(),
-        );
+            error.to_string(),
+        ),
+        SchemeError::UnusedField { field, why } => {
+            (format!("triggerConfig.{field}"), why.to_string())
+        }
+        error => ("triggerConfig.scheme".into(), error.to_string()),
     }
-    if let Some(rest) = message.strip_prefix("triggerConfig.")
-        && let Some((field, why)) = rest.split_once(' ')
-        && why.starts_with("is not used by scheme")
-    {
-        return (format!("triggerConfig.{field}"), why.to_string());
-    }
-    ("triggerConfig.scheme".into(), message)
 }

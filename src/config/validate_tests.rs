@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::config::ToolActionDef;
-use crate::hooks::{Secrets, TriggerConfig};
+use crate::model::{Secrets, TriggerConfig};
 
 fn tool(command: &[&str]) -> ToolDef {
     ToolDef {
@@ -494,7 +494,7 @@ hooks:
 fn a_schedule_hook_needs_no_path_or_secret() {
     let (config, warnings) =
         crate::config::load_str_with_warnings(SCHEDULED, "hooks.yaml", &|_| None).unwrap();
-    assert_eq!(config.hooks[0].trigger, crate::hooks::TriggerKind::Schedule);
+    assert_eq!(config.hooks[0].trigger, crate::model::TriggerKind::Schedule);
     assert!(warnings.is_empty(), "{warnings:?}");
 }
 

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use reqwest::Method;
 
-use super::{ActionKind, ChannelKind, Hook, SignMode};
 use crate::config::{AgentConfig, Config};
+use crate::model::{ActionKind, ChannelKind, Hook, SignMode};
 
 /// What a hook runs, ready to run.
 #[derive(Debug, Clone)]

@@ -1,16 +1,17 @@
-//! The live hook set: config-file hooks and API hooks merged, each with its verifier built,
-//! swapped whole when either source changes so a request always sees one consistent set.
+//! The live hook set: config-file hooks and API hooks merged, each with its trigger and action
+//! typed, swapped whole when either source changes so a request always sees one consistent set.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::{Action, ActionConfigError, Hook, TriggerKind};
+use super::{Action, ActionConfigError, Trigger};
 use crate::config::Config;
-use crate::filter::{Filter, FilterInput, admit_event};
+use crate::filter::{CompileError, FilterInput, Skip};
+use crate::model::Hook;
 use crate::store::{Store, StoreError};
-use crate::verify::Verifier;
+use crate::verify::{Delivery, SchemeError, Signed, VerifyError};
 
 /// Where a hook was defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,21 +28,40 @@ pub enum Source {
 pub struct LiveHook {
     pub hook: Hook,
     pub source: Source,
-    pub verifier: Verifier,
-    /// `triggerConfig.filter`, compiled once when the set is built.
-    pub filter: Option<Filter>,
+    /// The trigger in its typed form, made once when the set is built.
+    pub trigger: Trigger,
     /// The action in its typed form, made once when the set is built; the error each
     /// execution fails with when the action cannot run (see [`Action`]).
     pub action: Result<Action, ActionConfigError>,
 }
 
+/// Ingress asks these of the hooks on a path, which are webhooks only (see `Snapshot::add`). A
+/// scheduled hook has no sender: no delivery verifies as its, a signature covers nothing of it
+/// and no filter stops it, as when it was given a verifier without secrets and no filter.
 impl LiveHook {
-    /// Ok(()) when the delivery should run; Err(reason) to record it as `skipped`, e.g.
-    /// "event `push` is not in events [pull_request]" or "filter `body.action == 'opened'` is
-    /// false" or "filter error: …".
-    pub fn admits(&self, input: &FilterInput<'_>) -> Result<(), String> {
-        admit_event(&self.hook.trigger_config.events, input.event_type)?;
-        self.filter.as_ref().map_or(Ok(()), |f| f.admit(input))
+    /// Whether the sender is this hook's (see `Verifier::verify`).
+    pub fn verify(&self, delivery: &Delivery<'_>) -> Result<(), VerifyError> {
+        match &self.trigger {
+            Trigger::Webhook(webhook) => webhook.verifier.verify(delivery),
+            Trigger::Schedule(_) => Err(VerifyError::NoSecret),
+        }
+    }
+
+    /// What the signature of a delivery [`LiveHook::verify`] accepted covers.
+    pub fn signed(&self, delivery: &Delivery<'_>) -> Signed {
+        match &self.trigger {
+            Trigger::Webhook(webhook) => webhook.verifier.signed(delivery),
+            Trigger::Schedule(_) => Signed::default(),
+        }
+    }
+
+    /// Ok(()) when the delivery should run; Err(reason) to record it as `skipped` (see
+    /// [`WebhookTrigger::admits`](super::trigger::WebhookTrigger::admits)).
+    pub fn admits(&self, input: &FilterInput<'_>) -> Result<(), Skip> {
+        match &self.trigger {
+            Trigger::Webhook(webhook) => webhook.admits(input),
+            Trigger::Schedule(_) => Ok(()),
+        }
     }
 
     /// Executions of this hook that may run at once.
@@ -59,9 +79,9 @@ pub enum HookProblem {
     DuplicateId(String),
     /// Its scheme, secrets or their settings cannot make a verifier.
     #[error("hook `{hook}`: {error}")]
-    Verifier { hook: String, error: String },
+    Verifier { hook: String, error: SchemeError },
     #[error("hook `{hook}`: triggerConfig.filter: {error}")]
-    Filter { hook: String, error: String },
+    Filter { hook: String, error: CompileError },
 }
 
 /// Every hook that could not join the set, in config-file-then-database order; shown one a
@@ -144,7 +164,7 @@ impl Snapshot {
         let live = Arc::new(live);
         self.by_id.insert(live.hook.id.clone(), live.clone());
         // Scheduled hooks have no sender: they must never be reachable at /api/webhooks.
-        if live.hook.trigger == TriggerKind::Webhook {
+        if matches!(live.trigger, Trigger::Webhook(_)) {
             self.by_path
                 .entry(live.hook.trigger_config.webhook_path.clone())
                 .or_default()
@@ -172,22 +192,12 @@ impl Snapshot {
     }
 }
 
-/// A hook with its verifier and filter built; the verifier's problem first.
+/// A hook with its trigger and action typed.
 fn live(hook: &Hook, source: Source, config: &Config) -> Result<LiveHook, HookProblem> {
-    let verifier = Verifier::new(&hook.trigger_config).map_err(|error| HookProblem::Verifier {
-        hook: hook.id.clone(),
-        error,
-    })?;
-    let filter = hook.trigger_config.filter.as_deref().map(Filter::compile);
-    let filter = filter.transpose().map_err(|error| HookProblem::Filter {
-        hook: hook.id.clone(),
-        error,
-    })?;
     Ok(LiveHook {
         hook: hook.clone(),
         source,
-        verifier,
-        filter,
+        trigger: Trigger::of(hook)?,
         action: Action::of(hook, config),
     })
 }

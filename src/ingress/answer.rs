@@ -21,7 +21,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use crate::execution::{Execution, ExecutionId};
-use crate::hooks::{DEFAULT_CONTENT_TYPE, LiveHook, ResponseConfig};
+use crate::hooks::LiveHook;
+use crate::model::{DEFAULT_CONTENT_TYPE, ResponseConfig};
 use crate::state::AppState;
 use crate::template;
 

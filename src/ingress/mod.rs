@@ -155,7 +155,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         let trigger = trigger.expect("taken only for the last hook");
         let mut execution = new_execution(hook, trigger, &headers, &payload, now_ms);
         execution.request_id = request_id.clone();
-        admitted.add(app, hook, execution, hook.verifier.signed(&delivery))?;
+        admitted.add(app, hook, execution, hook.signed(&delivery))?;
     }
     // A disk that takes seconds to sync is waited for within the request's time, then the
     // delivery is refused (and taken back) before the client or a proxy gives up on it.
@@ -284,7 +284,7 @@ fn verify_all<'a>(
     let mut verified = Vec::new();
     let mut errors: Vec<VerifyError> = Vec::new();
     for hook in hooks {
-        match hook.verifier.verify(delivery) {
+        match hook.verify(delivery) {
             Ok(()) => verified.push(*hook),
             Err(e) => errors.push(e),
         }
@@ -392,7 +392,7 @@ impl Admitted {
         };
         if let Err(reason) = hook.admits(&input) {
             // Recorded, so the log shows what arrived and why nothing ran.
-            e.skip(reason);
+            e.skip(reason.to_string());
             self.executions.push(e);
             return Ok(());
         }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::http::HeaderMap;
 
-use crate::hooks::REDACTED;
+use crate::model::REDACTED;
 
 /// Headers that always carry credentials or signatures.
 const SECRET_HEADERS: &[&str] = &[

@@ -6,7 +6,7 @@ use super::retry::RetrySchedule;
 use super::{Entry, Queue};
 use crate::actions::{self, Outcome, Run};
 use crate::execution::{Execution, ExecutionId, Status};
-use crate::hooks::{ActionKind, Hook};
+use crate::model::{ActionKind, Hook};
 use crate::store::StoreError;
 
 /// Runs one attempt of an execution, within the global worker limit. Its log lines carry the

@@ -1,12 +1,11 @@
 //! The `schedule` trigger: one task that runs each enabled schedule hook when its cron pattern
 //! comes due, on the injected clock, by submitting an execution to the queue like a delivery
-//! would. It owns the plan of next run times; it never runs an action itself.
+//! would. Each hook's pattern comes compiled in its `hooks::Trigger::Schedule`, made when the
+//! hook set is built. It owns the plan of next run times; it never runs an action itself.
 //!
 //! Missed runs: at start, a hook whose latest scheduled time lies after the last run recorded
 //! in the store runs once at once — one catch-up, however many runs were missed. A clock that
 //! jumps past several occurrences also gives one run, never a burst.
-
-mod cron;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,11 +13,10 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-pub use cron::{CronSchedule, trigger_problems};
-
 use crate::clock::{Clock, Millis};
 use crate::execution::{Execution, RawBody, Trigger};
-use crate::hooks::{Registry, TriggerKind};
+use crate::hooks::{self, Registry};
+use crate::model::CronSchedule;
 use crate::queue::{Queue, SubmitError};
 use crate::store::Store;
 
@@ -96,11 +94,14 @@ impl Scheduler {
         let mut plan = HashMap::new();
         for live in snapshot.hooks() {
             let hook = &live.hook;
-            if hook.trigger != TriggerKind::Schedule || !hook.enabled {
+            let hooks::Trigger::Schedule(schedule) = &live.trigger else {
+                continue;
+            };
+            if !hook.enabled {
                 continue;
             }
-            let schedule = match CronSchedule::of(&hook.trigger_config) {
-                Ok(s) => s,
+            let schedule = match schedule {
+                Ok(s) => s.clone(),
                 Err(e) => {
                     // Validation refuses these; an API hook stored before a rule changed may not.
                     tracing::warn!(hook = %hook.id, error = %e, "schedule hook not scheduled");
@@ -195,7 +196,8 @@ pub fn scheduled_trigger() -> Trigger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::{Hook, Snapshot};
+    use crate::hooks::Snapshot;
+    use crate::model::Hook;
 
     #[test]
     fn schedule_hooks_are_never_reachable_by_path() {

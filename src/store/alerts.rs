@@ -3,7 +3,7 @@
 //! restart neither loses a gathered alert nor sends the next one early.
 
 use super::{Database, StoreError};
-use crate::alerts::HookAlerts;
+use crate::model::HookAlerts;
 
 const PREFIX: &str = "alert:";
 

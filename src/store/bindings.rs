@@ -2,7 +2,7 @@
 //! records at most, so lookups by chat scan them.
 
 use super::{Database, StoreError};
-use crate::channels::{Binding, BindingId};
+use crate::model::{Binding, BindingId};
 
 impl Database {
     /// Every binding, oldest first.

@@ -254,7 +254,7 @@ fn small_state_reads_back() {
         assert_eq!(store.last_fired("nightly").unwrap(), Some(6_000));
         store.set_admin_token_hash(&[1, 2, 3]).unwrap();
         assert_eq!(store.admin_token_hash().unwrap(), Some(vec![1, 2, 3]));
-        let state = crate::alerts::HookAlerts {
+        let state = crate::model::HookAlerts {
             last_sent_at: Some(7),
             waiting: None,
         };
@@ -335,7 +335,7 @@ fn imported_executions_are_kept_once_and_one_left_running_meets_the_crash_rules(
 #[test]
 fn api_hooks_keep_their_secrets_sealed_and_read_back_open() {
     on_both(|store| {
-        let hook: crate::hooks::Hook = serde_json::from_value(serde_json::json!({
+        let hook: crate::model::Hook = serde_json::from_value(serde_json::json!({
             "id": "gh",
             "trigger": "webhook",
             "triggerConfig": {"webhookPath": "gh", "scheme": "github", "webhookSecret": "s3cret-value"},

@@ -41,7 +41,7 @@ impl Database {
     ) -> Result<Self, StoreError> {
         private::make_dir(dir).map_err(|reason| StoreError::Open {
             path: dir.display().to_string(),
-            reason,
+            reason: reason.to_string(),
         })?;
         // Before anything is tightened: a key file others could read is refused, not fixed,
         // because its key may have been copied already.

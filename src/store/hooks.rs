@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use super::seal::{SealError, Sealer, is_sealed};
 use super::{Database, StoreError};
-use crate::hooks::{Hook, redact};
-use crate::verify::{TOKEN_SCHEMES, hash_token};
+use crate::model::{Hook, TOKEN_SCHEMES, hash_token, redact};
 
 /// The stored form's field holding the retiring secrets (absent from the API's hook shape).
 const RETIRING: &str = "retiringSecrets";
@@ -151,7 +150,7 @@ pub(super) fn secrets_mut(hook: &mut Hook) -> Vec<(Kept, &mut String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::{ActionConfig, ActionKind, RetiringSecret, Secrets, TriggerConfig};
+    use crate::model::{ActionConfig, ActionKind, RetiringSecret, Secrets, TriggerConfig};
     use crate::store::{SledStore, Storage as _, migrate};
 
     fn hook(scheme: &str, secret: &str) -> Hook {

@@ -19,7 +19,7 @@ use super::hooks::{self, Kept};
 use super::journal::Op;
 use super::seal::is_sealed;
 use super::{Batch, Database, StoreError, keys};
-use crate::verify::hash_token;
+use crate::model::hash_token;
 
 /// The format this hub writes.
 pub(super) const FORMAT: u64 = 1;

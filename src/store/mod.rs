@@ -65,11 +65,9 @@ use std::sync::Arc;
 use database::Database;
 use overlay::Batch;
 
-use crate::alerts::HookAlerts;
-use crate::channels::{Binding, BindingId};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
-use crate::hooks::{ChannelKind, Hook};
+use crate::model::{Binding, BindingId, ChannelKind, Hook, HookAlerts};
 
 pub use activity::{Activity, HOURS};
 pub use changes::ExecutionChange;

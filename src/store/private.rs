@@ -21,17 +21,24 @@ const OWNER_ONLY: u32 = 0o700;
 /// The umask before [`keep_new_files_private`] replaced it.
 static ORIGINAL_UMASK: OnceLock<u32> = OnceLock::new();
 
+/// Why the data dir could not be made, or made private.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DirError {
+    #[error("cannot create it: {0}")]
+    Create(io::Error),
+    #[error("{0}")]
+    Read(io::Error),
+    /// The directory, shown, and why its mode could not change.
+    #[error("cannot make it private to its owner (run `chmod 700 {0}`): {1}")]
+    Tighten(String, io::Error),
+}
+
 /// Creates `dir` when it is missing, and takes group and others' access away from it: they
 /// could otherwise list it and read any file in it that is not 0600 yet.
-pub(super) fn make_dir(dir: &Path) -> Result<(), String> {
-    fs::create_dir_all(dir).map_err(|e| format!("cannot create it: {e}"))?;
-    let metadata = fs::metadata(dir).map_err(|e| e.to_string())?;
-    tighten(dir, &metadata).map_err(|e| {
-        format!(
-            "cannot make it private to its owner (run `chmod 700 {}`): {e}",
-            dir.display()
-        )
-    })?;
+pub(super) fn make_dir(dir: &Path) -> Result<(), DirError> {
+    fs::create_dir_all(dir).map_err(DirError::Create)?;
+    let metadata = fs::metadata(dir).map_err(DirError::Read)?;
+    tighten(dir, &metadata).map_err(|e| DirError::Tighten(dir.display().to_string(), e))?;
     Ok(())
 }
 

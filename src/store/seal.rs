@@ -26,12 +26,34 @@ const PREFIX: &str = "sealed:v1:";
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("secret key file {path}: {reason}")]
-    Key { path: String, reason: String },
+    Key { path: String, reason: KeyFileError },
     #[error(
         "a sealed secret of hook `{hook}` cannot be opened: the data dir's {KEY_FILE} is not the \
          one it was sealed with (restore {KEY_FILE} from the backup taken with the database)"
     )]
     Unseal { hook: String },
+}
+
+/// What is wrong with the key file, and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("{0}")]
+    Read(std::io::Error),
+    /// The file's permission bits, and the file.
+    #[error("others may read or change it (mode {0:o}); it must be 0600: run `chmod 600 {1}`")]
+    Loose(u32, String),
+    /// How many bytes it holds.
+    #[error(
+        "must hold exactly {KEY_LEN} bytes but holds {0}; restore it from the backup \
+         taken with the database"
+    )]
+    Length(usize),
+    #[error("cannot create it: {0}")]
+    Create(std::io::Error),
+    #[error("cannot write it: {0}")]
+    Write(std::io::Error),
+    #[error("cannot sync its directory: {0}")]
+    SyncDir(std::io::Error),
 }
 
 /// Seals and opens values with the data dir's key.
@@ -117,34 +139,28 @@ pub fn is_sealed(value: &str) -> bool {
     value.starts_with(PREFIX)
 }
 
-fn load_or_create(path: &Path) -> Result<[u8; KEY_LEN], String> {
+fn load_or_create(path: &Path) -> Result<[u8; KEY_LEN], KeyFileError> {
     if !path.exists() {
         create(path)?;
     }
     let mode = fs::metadata(path)
-        .map_err(|e| e.to_string())?
+        .map_err(KeyFileError::Read)?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "others may read or change it (mode {:o}); it must be 0600: run `chmod 600 {}`",
+        return Err(KeyFileError::Loose(
             mode & 0o777,
-            path.display()
+            path.display().to_string(),
         ));
     }
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = fs::read(path).map_err(KeyFileError::Read)?;
     let len = bytes.len();
-    bytes.try_into().map_err(|_| {
-        format!(
-            "must hold exactly {KEY_LEN} bytes but holds {len}; restore it from the backup \
-             taken with the database"
-        )
-    })
+    bytes.try_into().map_err(|_| KeyFileError::Length(len))
 }
 
 /// Writes a new key beside the final name, then links it into place, so a crash mid-write
 /// never leaves a short key file behind and two starts racing keep one key.
-fn create(path: &Path) -> Result<(), String> {
+fn create(path: &Path) -> Result<(), KeyFileError> {
     let partial = path.with_extension("key.partial");
     let _ = fs::remove_file(&partial);
     let key: [u8; KEY_LEN] = rand::random();
@@ -153,22 +169,22 @@ fn create(path: &Path) -> Result<(), String> {
         .create_new(true)
         .mode(0o600)
         .open(&partial)
-        .map_err(|e| format!("cannot create it: {e}"))?;
+        .map_err(KeyFileError::Create)?;
     file.write_all(&key)
         .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write it: {e}"))?;
+        .map_err(KeyFileError::Write)?;
     let linked = fs::hard_link(&partial, path);
     let _ = fs::remove_file(&partial);
     match linked {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create it: {e}")),
+        Err(e) => return Err(KeyFileError::Create(e)),
     }
     if let Some(dir) = path.parent() {
         // The new name must survive a crash too, or the next start makes another key.
         fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| format!("cannot sync its directory: {e}"))?;
+            .map_err(KeyFileError::SyncDir)?;
     }
     Ok(())
 }

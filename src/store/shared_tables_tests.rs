@@ -220,7 +220,7 @@ fn refusals_recorded_on_one_hub_are_listed_on_the_other_newest_first() {
 #[test]
 fn the_callers_tables_on_a_shared_store_behave_as_in_memory() {
     use crate::channels::{Redeemer, link};
-    use crate::hooks::ChannelKind;
+    use crate::model::ChannelKind;
     use crate::state::{rejections, session};
 
     let (a, b, _dir) = hubs();

@@ -11,11 +11,9 @@ use super::{
     Activity, Claim, Database, Durably, ExecutionChange, ExecutionPage, Failure, Health,
     PendingJob, Storage, StoreError, changes, health,
 };
-use crate::alerts::HookAlerts;
-use crate::channels::{Binding, BindingId};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
-use crate::hooks::Hook;
+use crate::model::{Binding, BindingId, Hook, HookAlerts};
 
 /// The sled store: one [`Database`] at a time, replaced when the store recovers from a storage
 /// failure.

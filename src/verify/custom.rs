@@ -8,9 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac};
-use super::{Delivery, Replay, Scheme, Signed, VerifyError, header};
+use super::{Delivery, Replay, Scheme, SchemeError, Signed, VerifyError, header};
 use crate::clock::Millis;
-use crate::hooks::TriggerConfig;
+use crate::model::TriggerConfig;
 
 /// Timestamps at or above this are taken to be milliseconds (it is 2001-09-09 in ms, and
 /// the year 33658 in seconds).
@@ -45,10 +45,11 @@ pub struct Custom {
 
 impl Custom {
     /// Reads the recipe from the trigger config; the error names the field to fix.
-    pub fn from_config(config: &TriggerConfig) -> Result<Self, String> {
-        let header = config.header.clone().ok_or(
-            "scheme `hmac` needs triggerConfig.header (the header carrying the signature)",
-        )?;
+    pub fn from_config(config: &TriggerConfig) -> Result<Self, SchemeError> {
+        let header = config
+            .header
+            .clone()
+            .ok_or(SchemeError::NoSignatureHeader)?;
         super::check_header_name("header", &header)?;
         if let Some(name) = &config.timestamp_header {
             super::check_header_name("timestampHeader", name)?;
@@ -57,17 +58,13 @@ impl Custom {
         // Entries are split on whitespace, and a header is read only as visible ASCII, so a
         // prefix with anything else could never match.
         if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!(
-                "triggerConfig.prefix: `{}` may hold only visible ASCII without spaces \
-                 (signatures in the header are separated by spaces)",
-                prefix.escape_debug()
-            ));
+            return Err(SchemeError::Prefix(prefix));
         }
         let algorithm = match config.algorithm.as_deref() {
             None => Algorithm::Sha256,
-            Some(name) => Algorithm::parse(name).ok_or_else(|| {
-                format!("triggerConfig.algorithm: `{name}` is not one of sha1, sha256, sha512")
-            })?,
+            Some(name) => {
+                Algorithm::parse(name).ok_or_else(|| SchemeError::Algorithm(name.to_string()))?
+            }
         };
         let encoding = match config
             .encoding
@@ -77,11 +74,7 @@ impl Custom {
         {
             None | Some("hex") => Encoding::Hex,
             Some("base64") => Encoding::Base64,
-            Some(other) => {
-                return Err(format!(
-                    "triggerConfig.encoding: `{other}` is not one of hex, base64"
-                ));
-            }
+            Some(other) => return Err(SchemeError::Encoding(other.to_string())),
         };
         let payload = parse_template(config.signed_payload.as_deref().unwrap_or("{body}"))?;
         let timestamp = timestamp_config(config, payload.contains(&Part::Timestamp))?;
@@ -183,7 +176,10 @@ impl Scheme for Custom {
 }
 
 /// The timestamp header and tolerance, refusing settings that would not be used.
-fn timestamp_config(config: &TriggerConfig, signed: bool) -> Result<Option<(String, u64)>, String> {
+fn timestamp_config(
+    config: &TriggerConfig,
+    signed: bool,
+) -> Result<Option<(String, u64)>, SchemeError> {
     match (&config.timestamp_header, signed) {
         (Some(name), true) => {
             let tolerance = config
@@ -191,25 +187,16 @@ fn timestamp_config(config: &TriggerConfig, signed: bool) -> Result<Option<(Stri
                 .map_or(DEFAULT_TOLERANCE_SECS, |d| d.as_secs());
             Ok(Some((name.clone(), tolerance)))
         }
-        (None, true) => Err(
-            "triggerConfig.timestampHeader is needed when signedPayload contains {timestamp}"
-                .to_string(),
-        ),
+        (None, true) => Err(SchemeError::NoTimestampHeader),
         // An unsigned timestamp could be changed by anyone, so checking it would prove nothing.
-        (Some(_), false) => Err(
-            "triggerConfig.timestampHeader is only used when signedPayload contains {timestamp}"
-                .to_string(),
-        ),
-        (None, false) if config.tolerance.is_some() => Err(
-            "triggerConfig.tolerance is only used when signedPayload contains {timestamp}"
-                .to_string(),
-        ),
+        (Some(_), false) => Err(SchemeError::UnsignedTimestampHeader),
+        (None, false) if config.tolerance.is_some() => Err(SchemeError::UnsignedTolerance),
         (None, false) => Ok(None),
     }
 }
 
 /// Splits `signedPayload` into text, `{timestamp}` and `{body}`.
-fn parse_template(template: &str) -> Result<Vec<Part>, String> {
+fn parse_template(template: &str) -> Result<Vec<Part>, SchemeError> {
     let mut parts = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -218,9 +205,7 @@ fn parse_template(template: &str) -> Result<Vec<Part>, String> {
         } else if rest[start..].starts_with("{timestamp}") {
             ("{timestamp}", Part::Timestamp)
         } else {
-            return Err(format!(
-                "triggerConfig.signedPayload: only {{timestamp}} and {{body}} may appear in braces, in `{template}`"
-            ));
+            return Err(SchemeError::PayloadPart(template.to_string()));
         };
         if start > 0 {
             parts.push(Part::Text(rest[..start].to_string()));
@@ -233,7 +218,7 @@ fn parse_template(template: &str) -> Result<Vec<Part>, String> {
     }
     if !parts.contains(&Part::Body) {
         // A signature that does not cover the body would let anyone change the body.
-        return Err("triggerConfig.signedPayload must contain {body}".to_string());
+        return Err(SchemeError::PayloadWithoutBody);
     }
     Ok(parts)
 }

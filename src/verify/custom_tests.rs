@@ -127,7 +127,7 @@ fn sha512_base64_and_several_entries() {
 
 #[test]
 fn config_errors_name_the_field() {
-    let err = |c: TriggerConfig| Custom::from_config(&c).unwrap_err();
+    let err = |c: TriggerConfig| Custom::from_config(&c).unwrap_err().to_string();
     assert!(err(TriggerConfig::default()).contains("triggerConfig.header"));
     let bad_alg = TriggerConfig {
         algorithm: Some("md5".into()),
@@ -187,7 +187,7 @@ fn round_trip() {
 /// Header names no request can carry are refused for the same reason.
 #[test]
 fn settings_no_delivery_could_satisfy_are_refused() {
-    let err = |c: TriggerConfig| Custom::from_config(&c).err().unwrap();
+    let err = |c: TriggerConfig| Custom::from_config(&c).err().unwrap().to_string();
     for prefix in ["v1=\t", "HMAC ", "sig\u{e9}="] {
         let message = err(TriggerConfig {
             prefix: Some(prefix.to_string()),
@@ -212,6 +212,7 @@ fn settings_no_delivery_could_satisfy_are_refused() {
         })
         .err()
         .unwrap()
+        .to_string()
         .starts_with("triggerConfig.header:")
     );
 }

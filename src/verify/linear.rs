@@ -4,7 +4,7 @@
 
 use super::github::compare_hex;
 use super::mac::{DEFAULT_TOLERANCE_SECS, check_timestamp, hmac_sha256};
-use super::{Delivery, Replay, Scheme, Signed, VerifyError, header};
+use super::{Delivery, Replay, Scheme, SignError, Signed, VerifyError, header};
 use crate::clock::Millis;
 
 const HEADER: &str = "Linear-Signature";
@@ -47,12 +47,9 @@ fn webhook_timestamp(body: &[u8]) -> Option<Millis> {
 
 /// The header Linear attaches. Refused for a body without `webhookTimestamp`, since the
 /// receiving hook would refuse it anyway.
-pub fn sign(secret: &str, body: &[u8], now_ms: Millis) -> Result<Vec<(String, String)>, String> {
+pub fn sign(secret: &str, body: &[u8], now_ms: Millis) -> Result<Vec<(String, String)>, SignError> {
     if webhook_timestamp(body).is_none() {
-        return Err(format!(
-            "a linear delivery carries its send time in the JSON body; \
-             add \"webhookTimestamp\": {now_ms} to it"
-        ));
+        return Err(SignError::NoLinearTimestamp(now_ms));
     }
     let mac = hmac_sha256(secret.as_bytes(), &[body]);
     Ok(vec![(HEADER.to_string(), hex::encode(mac))])
@@ -115,6 +112,7 @@ mod tests {
         assert!(
             sign(SECRET, body, NOW)
                 .unwrap_err()
+                .to_string()
                 .contains("webhookTimestamp")
         );
     }

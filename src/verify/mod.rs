@@ -15,16 +15,15 @@ mod stripe;
 mod testing;
 mod token;
 
-pub use sign::{sign_headers, sign_headers_for};
+pub use sign::{SignError, sign_headers, sign_headers_for};
 pub use slack::Slack as SlackScheme;
-pub use token::{TOKEN_SCHEMES, hash_token};
 
 use std::fmt;
 
 use axum::http::HeaderMap;
 
 use crate::clock::Millis;
-use crate::hooks::TriggerConfig;
+use crate::model::TriggerConfig;
 
 /// What a scheme looks at.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +47,73 @@ pub enum VerifyError {
     Mismatch(String),
     #[error("timestamp in {header} is outside the {tolerance_secs} s tolerance")]
     TimestampOutOfTolerance { header: String, tolerance_secs: u64 },
+}
+
+/// Why a trigger config cannot make a verifier. The text names the `triggerConfig` field to
+/// fix; config validation files the error under that field (`crate::config::validate`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemeError {
+    #[error("unknown scheme `{0}`; known: {known}", known = SCHEMES.join(", "))]
+    Unknown(String),
+    #[error("scheme `header` needs triggerConfig.header (the header carrying the secret)")]
+    NoTokenHeader,
+    #[error("triggerConfig.{field} {why}")]
+    UnusedField { field: &'static str, why: NotUsedBy },
+    #[error(
+        "triggerConfig.{field}: `{}` is not an HTTP header name (letters, digits and \
+         !#$%&'*+-.^_`|~ only)",
+        .name.escape_debug()
+    )]
+    HeaderName { field: &'static str, name: String },
+    #[error("webhookSecret[{index}]: {error}")]
+    Secret { index: usize, error: SecretError },
+    // The `hmac` scheme's recipe (`custom.rs`).
+    #[error("scheme `hmac` needs triggerConfig.header (the header carrying the signature)")]
+    NoSignatureHeader,
+    #[error(
+        "triggerConfig.prefix: `{}` may hold only visible ASCII without spaces \
+         (signatures in the header are separated by spaces)",
+        .0.escape_debug()
+    )]
+    Prefix(String),
+    #[error("triggerConfig.algorithm: `{0}` is not one of sha1, sha256, sha512")]
+    Algorithm(String),
+    #[error("triggerConfig.encoding: `{0}` is not one of hex, base64")]
+    Encoding(String),
+    #[error(
+        "triggerConfig.signedPayload: only {{timestamp}} and {{body}} may appear in braces, in `{0}`"
+    )]
+    PayloadPart(String),
+    #[error("triggerConfig.signedPayload must contain {{body}}")]
+    PayloadWithoutBody,
+    #[error("triggerConfig.timestampHeader is needed when signedPayload contains {{timestamp}}")]
+    NoTimestampHeader,
+    #[error("triggerConfig.timestampHeader is only used when signedPayload contains {{timestamp}}")]
+    UnsignedTimestampHeader,
+    #[error("triggerConfig.tolerance is only used when signedPayload contains {{timestamp}}")]
+    UnsignedTolerance,
+}
+
+/// What is wrong with a field a scheme does not read: the scheme's name, and the way out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("is not used by scheme `{0}`; remove it or choose scheme `hmac`")]
+pub struct NotUsedBy(String);
+
+/// A secret the scheme can never verify with. The text never quotes the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("a secret starting with whsec_ must continue with base64")]
+    NotBase64,
+    #[error(
+        "the token starts or ends with whitespace, which HTTP strips from a header, \
+         so no sender could present it"
+    )]
+    TokenWhitespace,
+    #[error(
+        "the token has characters other than visible ASCII, which a header cannot \
+         carry as text, so no sender could present it"
+    )]
+    TokenNotVisible,
 }
 
 /// What a verified delivery's signature covers besides the body (SPEC §4 step 7).
@@ -99,7 +165,7 @@ pub trait Scheme: Send + Sync + fmt::Debug {
 
     /// Refuses a secret this scheme can never verify with (such as a `whsec_` key that is not
     /// base64), so the mistake shows up as a config error instead of every delivery failing.
-    fn check_secret(&self, _secret: &str) -> Result<(), String> {
+    fn check_secret(&self, _secret: &str) -> Result<(), SecretError> {
         Ok(())
     }
 }
@@ -115,12 +181,12 @@ pub struct Verifier {
 impl Verifier {
     /// Builds the verifier a trigger config asks for. The error text explains what is wrong
     /// with the config, for `triggerConfig.scheme` (or the field it names).
-    pub fn new(config: &TriggerConfig) -> Result<Self, String> {
+    pub fn new(config: &TriggerConfig) -> Result<Self, SchemeError> {
         let scheme = build(config)?;
-        for (i, secret) in config.webhook_secret.iter().enumerate() {
+        for (index, secret) in config.webhook_secret.iter().enumerate() {
             scheme
                 .check_secret(secret)
-                .map_err(|e| format!("webhookSecret[{i}]: {e}"))?;
+                .map_err(|error| SchemeError::Secret { index, error })?;
         }
         let current = config.webhook_secret.iter().map(|s| (s.to_string(), None));
         let retiring = config
@@ -164,7 +230,7 @@ impl Verifier {
 /// The scheme registry: a name to an implementation. The error text names the
 /// `triggerConfig` field to fix, including fields set for a scheme that does not use them, so
 /// a misplaced setting is not silently ignored.
-pub fn build(config: &TriggerConfig) -> Result<Box<dyn Scheme>, String> {
+pub fn build(config: &TriggerConfig) -> Result<Box<dyn Scheme>, SchemeError> {
     let name = config.scheme_name();
     refuse_unused_fields(config, name)?;
     Ok(match name {
@@ -178,19 +244,12 @@ pub fn build(config: &TriggerConfig) -> Result<Box<dyn Scheme>, String> {
         "linear" => Box::new(linear::Linear),
         "bearer" => Box::new(token::Bearer),
         "header" => {
-            let name = config.header.clone().ok_or(
-                "scheme `header` needs triggerConfig.header (the header carrying the secret)",
-            )?;
+            let name = config.header.clone().ok_or(SchemeError::NoTokenHeader)?;
             check_header_name("header", &name)?;
             Box::new(token::HeaderToken { name })
         }
         "hmac" => Box::new(custom::Custom::from_config(config)?),
-        other => {
-            return Err(format!(
-                "unknown scheme `{other}`; known: {}",
-                SCHEMES.join(", ")
-            ));
-        }
+        other => return Err(SchemeError::Unknown(other.to_string())),
     })
 }
 
@@ -201,7 +260,7 @@ pub const SCHEMES: &[&str] = &[
 ];
 
 /// Refuses scheme settings the named scheme does not read.
-fn refuse_unused_fields(config: &TriggerConfig, scheme: &str) -> Result<(), String> {
+fn refuse_unused_fields(config: &TriggerConfig, scheme: &str) -> Result<(), SchemeError> {
     const HMAC: &[&str] = &["hmac"];
     const HEADER_OR_HMAC: &[&str] = &["header", "hmac"];
     let fields = [
@@ -218,23 +277,23 @@ fn refuse_unused_fields(config: &TriggerConfig, scheme: &str) -> Result<(), Stri
         .iter()
         .find(|(_, set, used_by)| known && *set && !used_by.contains(&scheme))
     {
-        Some((field, ..)) => Err(format!(
-            "triggerConfig.{field} is not used by scheme `{scheme}`; remove it or choose scheme `hmac`"
-        )),
+        Some((field, ..)) => Err(SchemeError::UnusedField {
+            field,
+            why: NotUsedBy(scheme.to_string()),
+        }),
         None => Ok(()),
     }
 }
 
 /// Refuses a `triggerConfig.<field>` that is not an HTTP header name: no delivery could carry
 /// it, so the hook would refuse everything with "missing header".
-fn check_header_name(field: &str, name: &str) -> Result<(), String> {
+fn check_header_name(field: &'static str, name: &str) -> Result<(), SchemeError> {
     match axum::http::HeaderName::from_bytes(name.as_bytes()) {
         Ok(_) => Ok(()),
-        Err(_) => Err(format!(
-            "triggerConfig.{field}: `{}` is not an HTTP header name (letters, digits and \
-             !#$%&'*+-.^_`|~ only)",
-            name.escape_debug()
-        )),
+        Err(_) => Err(SchemeError::HeaderName {
+            field,
+            name: name.to_string(),
+        }),
     }
 }
 
@@ -259,7 +318,7 @@ pub fn header<'a>(delivery: &'a Delivery<'_>, name: &str) -> Result<&'a str, Ver
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::Secrets;
+    use crate::model::Secrets;
     use crate::verify::testing::headers;
 
     fn config(scheme: &str, secrets: &[&str]) -> TriggerConfig {
@@ -292,7 +351,7 @@ mod tests {
         let signed = sign_headers("github", "old", body, 0, "m").unwrap();
         let map = headers(&[(&signed[0].0, &signed[0].1)]);
         let mut rotated = config("github", &["new"]);
-        rotated.retiring_secrets = vec![crate::hooks::RetiringSecret {
+        rotated.retiring_secrets = vec![crate::model::RetiringSecret {
             secret: "old".into(),
             valid_until: 5_000,
         }];
@@ -369,9 +428,102 @@ mod tests {
         assert_eq!(signed_by("github", b"{}", 0, &[]), Signed::default());
     }
 
+    /// The texts are what config errors, the UI and `hookhub sign` show: pinned whole, as they
+    /// read when they were strings.
+    #[test]
+    fn config_errors_keep_their_text() {
+        let text = |c: TriggerConfig| Verifier::new(&c).err().unwrap().to_string();
+        let hmac = |set: fn(&mut TriggerConfig)| {
+            let mut c = TriggerConfig {
+                header: Some("X-Sig".into()),
+                ..config("hmac", &[])
+            };
+            set(&mut c);
+            text(c)
+        };
+        let cases = [
+            (
+                text(config("nope", &[])),
+                "unknown scheme `nope`; known: github, gitea, gitlab, standard, stripe, slack, \
+                 shopify, linear, bearer, header, hmac",
+            ),
+            (
+                text(config("header", &[])),
+                "scheme `header` needs triggerConfig.header (the header carrying the secret)",
+            ),
+            (
+                text(TriggerConfig {
+                    prefix: Some("v1=".into()),
+                    ..config("github", &[])
+                }),
+                "triggerConfig.prefix is not used by scheme `github`; remove it or choose \
+                 scheme `hmac`",
+            ),
+            (
+                text(config("standard", &["whsec_!!"])),
+                "webhookSecret[0]: a secret starting with whsec_ must continue with base64",
+            ),
+            (
+                text(config("bearer", &["ok", " t"])),
+                "webhookSecret[1]: the token starts or ends with whitespace, which HTTP strips \
+                 from a header, so no sender could present it",
+            ),
+            (
+                text(TriggerConfig {
+                    header: Some("X\tA".into()),
+                    ..config("header", &[])
+                }),
+                "triggerConfig.header: `X\\tA` is not an HTTP header name (letters, digits and \
+                 !#$%&'*+-.^_`|~ only)",
+            ),
+            (
+                text(config("hmac", &[])),
+                "scheme `hmac` needs triggerConfig.header (the header carrying the signature)",
+            ),
+            (
+                hmac(|c| c.prefix = Some("a b".into())),
+                "triggerConfig.prefix: `a b` may hold only visible ASCII without spaces \
+                 (signatures in the header are separated by spaces)",
+            ),
+            (
+                hmac(|c| c.algorithm = Some("md5".into())),
+                "triggerConfig.algorithm: `md5` is not one of sha1, sha256, sha512",
+            ),
+            (
+                hmac(|c| c.encoding = Some("Base32".into())),
+                "triggerConfig.encoding: `base32` is not one of hex, base64",
+            ),
+            (
+                hmac(|c| c.signed_payload = Some("{id}.{body}".into())),
+                "triggerConfig.signedPayload: only {timestamp} and {body} may appear in braces, \
+                 in `{id}.{body}`",
+            ),
+            (
+                hmac(|c| c.signed_payload = Some("{timestamp}".into())),
+                "triggerConfig.signedPayload must contain {body}",
+            ),
+            (
+                hmac(|c| c.signed_payload = Some("{timestamp}.{body}".into())),
+                "triggerConfig.timestampHeader is needed when signedPayload contains {timestamp}",
+            ),
+            (
+                hmac(|c| c.timestamp_header = Some("X-T".into())),
+                "triggerConfig.timestampHeader is only used when signedPayload contains \
+                 {timestamp}",
+            ),
+            (
+                hmac(|c| c.tolerance = Some(std::time::Duration::from_secs(9))),
+                "triggerConfig.tolerance is only used when signedPayload contains {timestamp}",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
     #[test]
     fn build_names_the_field_to_fix() {
-        let err = |c: TriggerConfig| build(&c).err().unwrap();
+        let err = |c: TriggerConfig| build(&c).err().unwrap().to_string();
         assert!(err(config("header", &[])).contains("scheme `header` needs triggerConfig.header"));
         assert!(err(config("nope", &[])).contains("unknown scheme `nope`; known: github"));
         let misplaced = TriggerConfig {
@@ -381,7 +533,8 @@ mod tests {
         assert!(err(misplaced).contains("triggerConfig.algorithm is not used by scheme `github`"));
         let bad_key = Verifier::new(&config("standard", &["whsec_!!"]))
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(
             bad_key.starts_with("webhookSecret[0]:") && !bad_key.contains("!!"),
             "{bad_key}"

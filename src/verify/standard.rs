@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::mac::{
     DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac_sha256, parse_unix_seconds,
 };
-use super::{Delivery, Replay, Scheme, Signed, VerifyError, header};
+use super::{Delivery, Replay, Scheme, SecretError, Signed, VerifyError, header};
 use crate::clock::Millis;
 
 /// The header names of one family: `webhook-*` (the standard) or `svix-*`.
@@ -68,7 +68,7 @@ impl Scheme for Standard {
         )
     }
 
-    fn check_secret(&self, secret: &str) -> Result<(), String> {
+    fn check_secret(&self, secret: &str) -> Result<(), SecretError> {
         key(secret).map(|_| ())
     }
 
@@ -124,11 +124,9 @@ fn match_any(signatures: &str, expected: &[u8], name: &str) -> Result<(), Verify
 }
 
 /// The HMAC key a secret stands for.
-pub fn key(secret: &str) -> Result<Vec<u8>, String> {
+pub fn key(secret: &str) -> Result<Vec<u8>, SecretError> {
     match secret.strip_prefix(KEY_PREFIX) {
-        Some(encoded) => BASE64
-            .decode(encoded)
-            .map_err(|_| "a secret starting with whsec_ must continue with base64".to_string()),
+        Some(encoded) => BASE64.decode(encoded).map_err(|_| SecretError::NotBase64),
         None => Ok(secret.as_bytes().to_vec()),
     }
 }
@@ -139,7 +137,7 @@ pub fn sign(
     body: &[u8],
     now_ms: Millis,
     message_id: &str,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, SecretError> {
     let key = key(secret)?;
     let timestamp = (now_ms / 1000).to_string();
     let mac = hmac_sha256(

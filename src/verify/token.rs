@@ -4,7 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Delivery, Scheme, VerifyError, constant_time_eq, header};
+use super::{Delivery, Scheme, SecretError, VerifyError, constant_time_eq, header};
+use crate::model::stored_digest;
 
 const GITLAB_HEADER: &str = "X-Gitlab-Token";
 const AUTHORIZATION: &str = "Authorization";
@@ -18,7 +19,7 @@ impl Scheme for GitLab {
         compare_token(header(delivery, GITLAB_HEADER)?, secret, GITLAB_HEADER)
     }
 
-    fn check_secret(&self, secret: &str) -> Result<(), String> {
+    fn check_secret(&self, secret: &str) -> Result<(), SecretError> {
         check_token(secret)
     }
 }
@@ -42,7 +43,7 @@ impl Scheme for Bearer {
         compare_token(token, secret, AUTHORIZATION)
     }
 
-    fn check_secret(&self, secret: &str) -> Result<(), String> {
+    fn check_secret(&self, secret: &str) -> Result<(), SecretError> {
         check_token(secret)
     }
 }
@@ -59,7 +60,7 @@ impl Scheme for HeaderToken {
         compare_token(header(delivery, &self.name)?, secret, &self.name)
     }
 
-    fn check_secret(&self, secret: &str) -> Result<(), String> {
+    fn check_secret(&self, secret: &str) -> Result<(), SecretError> {
         check_token(secret)
     }
 }
@@ -67,53 +68,20 @@ impl Scheme for HeaderToken {
 /// Refuses a token no sender could present: HTTP strips whitespace around a header value, and
 /// a value is read as text only when it is visible ASCII (spaces and tabs inside are fine).
 /// Without this such a hook would answer every delivery with a mismatch.
-fn check_token(secret: &str) -> Result<(), String> {
+fn check_token(secret: &str) -> Result<(), SecretError> {
     if stored_digest(secret).is_some() {
         return Ok(());
     }
     if secret.trim() != secret {
-        return Err(
-            "the token starts or ends with whitespace, which HTTP strips from a header, \
-                    so no sender could present it"
-                .to_string(),
-        );
+        return Err(SecretError::TokenWhitespace);
     }
     if !secret
         .bytes()
         .all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\t')
     {
-        return Err(
-            "the token has characters other than visible ASCII, which a header cannot \
-                    carry as text, so no sender could present it"
-                .to_string(),
-        );
+        return Err(SecretError::TokenNotVisible);
     }
     Ok(())
-}
-
-/// The schemes whose secret travels as-is, so only its digest needs keeping.
-pub const TOKEN_SCHEMES: &[&str] = &["gitlab", "bearer", "header"];
-
-/// How a stored token secret marks itself as a digest rather than the token.
-const HASHED_PREFIX: &str = "sha256:";
-
-/// The form a token secret is kept in: `sha256:<hex>` of the token. A value already in that
-/// form is returned unchanged, so storing a hook twice never hashes a hash.
-pub fn hash_token(secret: &str) -> String {
-    if stored_digest(secret).is_some() {
-        secret.to_string()
-    } else {
-        let digest = hex::encode(Sha256::digest(secret.as_bytes()));
-        format!("{HASHED_PREFIX}{digest}")
-    }
-}
-
-/// The digest inside a `sha256:<64 hex>` secret.
-fn stored_digest(secret: &str) -> Option<[u8; 32]> {
-    let hex_digest = secret.strip_prefix(HASHED_PREFIX)?;
-    let mut digest = [0u8; 32];
-    hex::decode_to_slice(hex_digest, &mut digest).ok()?;
-    Some(digest)
 }
 
 /// Compares digests rather than the texts so that neither the time taken nor an early length
@@ -143,6 +111,7 @@ pub fn sign_bearer(secret: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hash_token;
     use crate::verify::testing::verify;
 
     const SECRET: &str = "glpat-token-1234";
@@ -158,7 +127,7 @@ mod tests {
             &HeaderToken { name: "X-T".into() },
         ] {
             for bad in ["\tq7", "q7 ", " q7", "q7\n", "qö7", "q\u{0}7"] {
-                let err = scheme.check_secret(bad).unwrap_err();
+                let err = scheme.check_secret(bad).unwrap_err().to_string();
                 assert!(err.contains("no sender could present it"), "{bad:?}: {err}");
                 assert!(!err.contains(bad), "the secret is echoed: {err}");
             }

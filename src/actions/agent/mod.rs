@@ -50,7 +50,7 @@ pub async fn run(env: &ActionEnv, run: Run<'_>, action: &AgentAction) -> Report 
 #[derive(Debug, thiserror::Error)]
 enum PrepareError {
     #[error("actionConfig.agentPrompt: {0}")]
-    Prompt(String),
+    Prompt(template::TemplateError),
 }
 
 /// The loop's setup from the action and the config.

@@ -230,5 +230,5 @@ fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
 
 /// A URL for messages: its password replaced.
 pub(super) fn redacted(url: &str) -> String {
-    crate::hooks::redact::url(url).into_owned()
+    crate::model::redact::url(url).into_owned()
 }

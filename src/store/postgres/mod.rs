@@ -35,11 +35,11 @@ use super::{
     Activity, Claim, Durably, ExecutionChange, ExecutionPage, Health, PendingJob, SharedWork,
     Storage, StoreError, changes, executions::Stored,
 };
-use crate::alerts::HookAlerts;
-use crate::channels::{Binding, BindingId};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
-use crate::hooks::Hook;
+use crate::model::Hook;
+use crate::model::HookAlerts;
+use crate::model::{Binding, BindingId};
 use conn::Pg;
 
 /// How long a claim may stand without its execution (as the sled backend's).
@@ -76,7 +76,7 @@ impl PgStore {
     pub(crate) fn open(url: &str, dir: &Path, lease: Duration) -> Result<Self, StoreError> {
         super::private::make_dir(dir).map_err(|reason| StoreError::Open {
             path: dir.display().to_string(),
-            reason,
+            reason: reason.to_string(),
         })?;
         let seal = Arc::new(Sealer::open_or_create(dir)?);
         let pg = Pg::new(url)?;

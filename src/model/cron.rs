@@ -8,8 +8,8 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+use super::{TriggerConfig, TriggerKind};
 use crate::clock::Millis;
-use crate::hooks::{TriggerConfig, TriggerKind};
 
 /// A compiled schedule.
 #[derive(Debug, Clone)]

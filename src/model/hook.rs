@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+use super::{RetiringSecret, Secrets};
 
 /// A hook: where deliveries arrive, how the sender is verified, and the one action they run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,7 +27,7 @@ pub struct Hook {
     /// Telling the owner when an execution of this hook fails; replaces the top-level
     /// `alerts` whole for this hook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alerts: Option<crate::config::AlertsConfig>,
+    pub alerts: Option<super::AlertsConfig>,
 }
 
 fn yes() -> bool {
@@ -109,7 +111,7 @@ pub struct TriggerConfig {
     /// `hmac` scheme: how old a timestamp may be.
     #[serde(
         default,
-        with = "crate::config::duration::option",
+        with = "super::duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub tolerance: Option<Duration>,
@@ -123,14 +125,6 @@ pub struct TriggerConfig {
     pub retiring_secrets: Vec<RetiringSecret>,
 }
 
-/// A rotated-out secret and the moment (ms since the epoch) it stops verifying.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RetiringSecret {
-    pub secret: String,
-    pub valid_until: crate::clock::Millis,
-}
-
 impl TriggerConfig {
     /// The scheme name in force.
     pub fn scheme_name(&self) -> &str {
@@ -142,8 +136,7 @@ impl TriggerConfig {
     /// could otherwise add fields to what filters, templates and tools see.
     pub fn merges_query(&self, method: &str) -> bool {
         self.merge_query.unwrap_or_else(|| {
-            method.eq_ignore_ascii_case("GET")
-                || crate::verify::TOKEN_SCHEMES.contains(&self.scheme_name())
+            method.eq_ignore_ascii_case("GET") || super::TOKEN_SCHEMES.contains(&self.scheme_name())
         })
     }
 }
@@ -275,43 +268,4 @@ pub enum SignMode {
     Github,
     /// Not signed.
     None,
-}
-
-/// One secret or a list of them (for rotation). Written as a string or a list of strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Secrets(pub Vec<String>);
-
-impl Secrets {
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|s| s.is_empty())
-    }
-
-    /// The non-empty secrets.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str).filter(|s| !s.is_empty())
-    }
-}
-
-impl Serialize for Secrets {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0.as_slice() {
-            [one] => s.serialize_str(one),
-            many => many.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Secrets {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged, expecting = "a secret string or a list of secret strings")]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
-        }
-        Ok(match OneOrMany::deserialize(d)? {
-            OneOrMany::One(s) => Secrets(vec![s]),
-            OneOrMany::Many(v) => Secrets(v),
-        })
-    }
 }

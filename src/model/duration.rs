@@ -21,14 +21,24 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     }
 }
 
+/// A text that is not a duration: the text, trimmed, and humantime's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{text}` is not a duration such as 30s, 5m or 2h ({reason})")]
+pub struct NotADuration {
+    text: String,
+    reason: humantime::DurationError,
+}
+
 /// Parses `30s`, `5m`, `2h 30m`, or a bare number of seconds.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, NotADuration> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("`{t}` is not a duration such as 30s, 5m or 2h ({e})"))
+    humantime::parse_duration(t).map_err(|reason| NotADuration {
+        text: t.to_string(),
+        reason,
+    })
 }
 
 /// The same for `Option<Duration>`.
