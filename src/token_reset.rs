@@ -101,6 +101,9 @@ pub fn spawn(dir: PathBuf, app: AppState, config_token: bool) -> tokio::task::Jo
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !config_token {
+                follow(&app).await;
+            }
             // Looked for without writing: a rename blocks for as long as the filesystem is
             // frozen or stalled, and this runs on the hub's runtime.
             if !dir.join(REQUEST).exists() {
@@ -119,6 +122,34 @@ pub fn spawn(dir: PathBuf, app: AppState, config_token: bool) -> tokio::task::Jo
             let _ = tokio::task::spawn_blocking(move || finish(&finishing, outcome)).await;
         }
     })
+}
+
+/// On a database several hubs share, a reset is stored there (by the command, or by the hub
+/// that took the request): the other hubs put the stored hash in force when it changes. Their
+/// sessions are in the database too, and were ended by whoever reset.
+async fn follow(app: &AppState) {
+    if app.store.shared_tables().is_none() {
+        return;
+    }
+    let store = app.store.clone();
+    let stored = match tokio::task::spawn_blocking(move || store.admin_token_hash()).await {
+        Ok(Ok(Some(hash))) => hash,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "cannot read the stored admin token");
+            return;
+        }
+        Err(_) => return,
+    };
+    if app.admin.is(&stored) {
+        return;
+    }
+    if let Some(token) = AdminToken::from_hash(&stored) {
+        app.admin.replace(token);
+        tracing::info!(
+            "the admin token was reset through another hub: every older token no longer works"
+        );
+    }
 }
 
 const CONFIG_TOKEN_IN_FORCE: &str = "the running hub's config sets admin.token, which is the \

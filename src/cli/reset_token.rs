@@ -1,7 +1,9 @@
 //! `hookhub admin reset-token`: a new admin token, printed once and in force at once, whether
 //! the hub is stopped (the hash goes into the database) or running (sled's lock keeps this
 //! command out of the database, so the hub takes the hash from a file; see
-//! [`crate::token_reset`]). Either way every older token and every session stops working.
+//! [`crate::token_reset`]). Either way every older token and every session stops working. On
+//! PostgreSQL the hash goes into the database the hubs share, and each hub puts it in force
+//! within a second.
 //!
 //! Refused when the config sets `admin.token`: that token is in force whatever the database
 //! holds, so a reset would print a token that does not work.
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ResetTokenArgs;
+use crate::config::{Backend, StoreConfig};
 use crate::state::admin::AdminToken;
 use crate::store::{Store, StoreError};
 use crate::token_reset::{self, Outcome};
@@ -25,19 +28,22 @@ enum Reset {
     Stored,
     /// Into a running hub.
     Running,
+    /// Into the PostgreSQL database hubs share, which each hub reads twice a second.
+    Shared,
 }
 
 /// Resets the token and prints it; returns the exit code (0 only when it is in force).
 pub fn run(args: &ResetTokenArgs) -> i32 {
-    let reset = data_dir(args).and_then(|dir| {
+    let reset = data_dir(args).and_then(|(dir, store)| {
         let token = AdminToken::generate();
-        reset(&dir, &AdminToken::from_token(&token)).map(|how| (how, token))
+        reset(&dir, &store, &AdminToken::from_token(&token)).map(|how| (how, token))
     });
     match reset {
         Ok((how, token)) => {
             let when = match how {
                 Reset::Stored => "It is in force from the hub's next start.",
                 Reset::Running => "The running hub uses it from now on.",
+                Reset::Shared => "Every hub on the database uses it within a second.",
             };
             // Printed, not logged, and only now: only its hash is kept.
             println!(
@@ -57,11 +63,12 @@ pub fn run(args: &ResetTokenArgs) -> i32 {
 /// `./data`. An error when the config is invalid (its data dir is unknown) or sets
 /// `admin.token`, or when there is no such directory (most likely a wrong path: a reset there
 /// would print a token no hub uses).
-fn data_dir(args: &ResetTokenArgs) -> Result<PathBuf, String> {
+fn data_dir(args: &ResetTokenArgs) -> Result<(PathBuf, StoreConfig), String> {
     let config = match crate::config::find_config_path(args.config.as_deref()) {
         Some(path) => Some(load_config(&path)?),
         None => None,
     };
+    let store = config.as_ref().map(|c| c.store.clone()).unwrap_or_default();
     let dir = args
         .data_dir
         .clone()
@@ -74,7 +81,7 @@ fn data_dir(args: &ResetTokenArgs) -> Result<PathBuf, String> {
             dir.display()
         ));
     }
-    Ok(dir)
+    Ok((dir, store))
 }
 
 fn load_config(path: &Path) -> Result<crate::config::Config, String> {
@@ -93,8 +100,21 @@ fn load_config(path: &Path) -> Result<crate::config::Config, String> {
     Ok(config)
 }
 
-/// Puts `admin` in force: in the database when no hub holds it, else through the running hub.
-fn reset(dir: &Path, admin: &AdminToken) -> Result<Reset, String> {
+/// Puts `admin` in force: in the database when no hub holds it, else through the running hub;
+/// on PostgreSQL, in the database the hubs share, ending every session there.
+fn reset(dir: &Path, store: &StoreConfig, admin: &AdminToken) -> Result<Reset, String> {
+    if store.backend == Backend::Postgres {
+        let store = Store::open_configured(store, dir).map_err(|e| e.to_string())?;
+        store
+            .set_admin_token_hash(admin.hash())
+            .and_then(|()| match store.shared_tables() {
+                Some(tables) => tables.clear_sessions(),
+                None => Ok(()),
+            })
+            .and_then(|()| store.close())
+            .map_err(|e| format!("cannot store the new token: {e}"))?;
+        return Ok(Reset::Shared);
+    }
     match Store::open(dir) {
         Ok(store) => {
             // A request left by an interrupted run would otherwise win at the next start.

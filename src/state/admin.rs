@@ -68,4 +68,9 @@ impl AdminTokenCell {
     pub fn replace(&self, token: AdminToken) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = token;
     }
+
+    /// Whether `hash` is the hash of the token in force.
+    pub fn is(&self, hash: &[u8]) -> bool {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).hash() == hash
+    }
 }

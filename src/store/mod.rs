@@ -357,6 +357,16 @@ pub trait Storage: Send + Sync {
 
     fn set_admin_token_hash(&self, hash: &[u8]) -> Result<(), StoreError>;
 
+    /// Stores the hash of a token generated at first start, unless one is stored already (a
+    /// hub starting at the same moment on a shared database); returns whether it was stored.
+    fn first_admin_token_hash(&self, hash: &[u8]) -> Result<bool, StoreError> {
+        if self.admin_token_hash()?.is_some() {
+            return Ok(false);
+        }
+        self.set_admin_token_hash(hash)?;
+        Ok(true)
+    }
+
     /// The work this store shares with other hubs, when several use one database: the queue
     /// then runs what it leases from it instead of what this hub accepted. `None` (sled) means
     /// this hub is the only one and keeps its queue in memory.

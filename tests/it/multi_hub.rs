@@ -38,7 +38,7 @@ const SIGNING_SECRET: &str = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=";
 struct Pair {
     hubs: [Binary; 2],
     client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Starts two hubs at once (so they race for the schema migrations, as two hubs behind a load
@@ -50,6 +50,11 @@ async fn two_hubs(hooks: &str, store: &str) -> Pair {
 
 /// [`two_hubs`] with `extra` (top-level YAML, such as a `channels` block) in the config.
 async fn two_hubs_with(hooks: &str, store: &str, extra: &str) -> Pair {
+    pair(hooks, store, extra, &format!("admin: {{ token: {TOKEN} }}")).await
+}
+
+/// Two hubs on one fresh database, the config's `admin` block being `admin`.
+async fn pair(hooks: &str, store: &str, extra: &str, admin: &str) -> Pair {
     let database = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hooks.yaml");
@@ -58,7 +63,7 @@ async fn two_hubs_with(hooks: &str, store: &str, extra: &str) -> Pair {
         format!(
             r#"
 server: {{ rateLimit: {{ perSecond: 0 }} }}
-admin: {{ token: {TOKEN} }}
+{admin}
 store: {{ backend: postgres, url: "{database}"{store} }}
 {extra}
 hooks:
@@ -85,7 +90,7 @@ hooks:
     Pair {
         hubs: [a, b],
         client: reqwest::Client::new(),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -571,4 +576,75 @@ async fn the_live_log_of_one_hub_shows_what_the_other_accepted_and_ran() {
             .any(|v| v["id"] == id.as_str() && v["status"] == "succeeded")
     })
     .await;
+}
+
+/// The status of `GET /api/hooks` on `url` with `token`.
+async fn with_token(client: &reqwest::Client, url: &str, token: &str) -> u16 {
+    client
+        .get(format!("{url}/api/hooks"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The `hh_…` token a command or a hub printed.
+fn printed_token(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .find(|w| w.starts_with("hh_"))
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_generated_admin_token_and_a_reset_reach_every_hub() {
+    let (url, _seen) = target(Duration::from_millis(5)).await;
+    let pair = pair(
+        &forward_hook("fwd", &url, "", 2),
+        "",
+        "",
+        "admin: { token: \"\" }",
+    )
+    .await;
+    let client = &pair.client;
+    // Started together on an empty database: one of them generated the token, and both use it.
+    let printed: Vec<String> = pair
+        .hubs
+        .iter()
+        .filter_map(|h| printed_token(&h.out_text()))
+        .collect();
+    assert_eq!(printed.len(), 1, "one hub printed a token: {printed:?}");
+    let first = &printed[0];
+    for hub in &pair.hubs {
+        assert_eq!(with_token(client, &hub.url, first).await, 200);
+    }
+
+    // Reset through the command on hub 0's machine: both hubs take the new token.
+    let out = Command::new(env!("CARGO_BIN_EXE_hookhub"))
+        .args(["admin", "reset-token", "--config"])
+        .arg(pair.dir.path().join("hooks.yaml"))
+        .arg("--data-dir")
+        .arg(pair.dir.path().join("a/data"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = printed_token(&text).expect("the command printed the new token");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for hub in &pair.hubs {
+        while with_token(client, &hub.url, &new).await != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not take the new token",
+                hub.url
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(with_token(client, &hub.url, first).await, 401);
+    }
 }

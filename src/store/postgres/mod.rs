@@ -669,6 +669,14 @@ impl Storage for PgStore {
         Ok(())
     }
 
+    fn first_admin_token_hash(&self, hash: &[u8]) -> Result<bool, StoreError> {
+        let stored = self.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            params![ADMIN_TOKEN_HASH, hash.to_vec()],
+        )?;
+        Ok(stored == 1)
+    }
+
     fn shared_work(&self) -> Option<&dyn SharedWork> {
         Some(&self.work)
     }
