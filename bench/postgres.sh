@@ -23,6 +23,8 @@ CEILING=$ROOT/target/release/examples/ceiling
 RESULTS=$ROOT/bench/results
 mkdir -p "$RESULTS"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hookhub-pgbench.XXXXXX")
+# The cluster runs as the postgres user, which must be able to reach its directory.
+chmod 711 "$WORK"
 
 PIDS=()
 cleanup() {
@@ -98,6 +100,10 @@ measure() {
     wait "${pids[@]}"
     local p99s=""
     for ((i = 0; i < n; i++)); do
+        if [[ $(ok_rate "$WORK/wrk-$name-$i.txt") == 0 ]]; then
+            log "no 2xx from $name ($i): $(cat "$WORK/wrk-$name-$i.txt")"
+            tail -n 5 "$WORK"/*.err >&2 || true
+        fi
         total=$((total + $(ok_rate "$WORK/wrk-$name-$i.txt")))
         p99s+="$(p99 "$WORK/wrk-$name-$i.txt") "
     done

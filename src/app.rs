@@ -96,7 +96,7 @@ pub async fn run_with(
         .clone()
         .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
     crate::telemetry::install();
-    let store = Store::open_configured(&config.store, &data_dir)?;
+    let store = open_store(&config.store, &data_dir)?;
     let admin = admin_token(&config, &*store)?;
     let config_token = config_token(&config).is_some();
     let workers = config.server.workers;
@@ -314,6 +314,20 @@ async fn recover_storage(store: Arc<Store>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "could not reopen the store; will try again"),
             Err(e) => tracing::warn!(error = %e, "the store's recovery task failed"),
         }
+    }
+}
+
+/// The store `config` names: sled in `dir`, or PostgreSQL (`dir` then holds only this hub's
+/// `secret.key`).
+pub(crate) fn open_store(
+    config: &crate::config::StoreConfig,
+    dir: &std::path::Path,
+) -> Result<Arc<Store>, StoreError> {
+    match (config.backend, &config.url) {
+        (crate::config::Backend::Postgres, Some(url)) => {
+            Store::open_postgres(url, dir, config.lease)
+        }
+        _ => Store::open(dir),
     }
 }
 

@@ -95,7 +95,7 @@ fn migrate(args: &MigrateArgs) -> Result<String, String> {
         url: Some(args.to.clone()),
         ..StoreConfig::default()
     };
-    let target = Store::open_configured(&postgres, &dir)
+    let target = crate::app::open_store(&postgres, &dir)
         .map_err(|e| format!("cannot use the database {url}: {e}; nothing was copied"))?;
     if !args.force {
         refuse_if_used(&*target, &url)?;

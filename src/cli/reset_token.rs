@@ -104,7 +104,7 @@ fn load_config(path: &Path) -> Result<crate::config::Config, String> {
 /// on PostgreSQL, in the database the hubs share, ending every session there.
 fn reset(dir: &Path, store: &StoreConfig, admin: &AdminToken) -> Result<Reset, String> {
     if store.backend == Backend::Postgres {
-        let store = Store::open_configured(store, dir).map_err(|e| e.to_string())?;
+        let store = crate::app::open_store(store, dir).map_err(|e| e.to_string())?;
         store
             .set_admin_token_hash(admin.hash())
             .and_then(|()| match store.shared_tables() {

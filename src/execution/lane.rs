@@ -7,6 +7,9 @@ use std::collections::{HashSet, VecDeque};
 
 use crate::execution::ExecutionId;
 
+/// How many executions of one hook may wait before deliveries are refused with 503.
+pub const MAX_QUEUED_PER_HOOK: usize = 50;
+
 /// An execution waiting in a lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

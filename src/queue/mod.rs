@@ -22,8 +22,7 @@ use crate::execution::{Execution, ExecutionId};
 use crate::hooks::Registry;
 use crate::store::Store;
 
-/// How many executions of one hook may wait before deliveries are refused with 503.
-pub const MAX_QUEUED_PER_HOOK: usize = 50;
+pub use crate::execution::lane::MAX_QUEUED_PER_HOOK;
 
 /// What workers need.
 pub struct QueueDeps {

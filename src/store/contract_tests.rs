@@ -503,3 +503,31 @@ fn a_database_that_cannot_be_reached_is_said_so() {
         .to_string();
     assert!(message.contains("cannot be reached"), "{message}");
 }
+
+#[test]
+fn a_sync_given_up_halfway_does_not_hold_up_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = postgres(&fresh_database(), dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut first = [execution("gh", 1_000, Status::Queued)];
+        store.insert_executions(&mut first).unwrap();
+        // Polled once (it starts the commit) and dropped, as when a client hangs up.
+        let given_up = tokio::time::timeout(Duration::ZERO, store.sync()).await;
+        assert!(
+            given_up.is_err(),
+            "the commit cannot have finished in no time"
+        );
+        let mut second = [execution("gh", 2_000, Status::Queued)];
+        store.insert_executions(&mut second).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), store.sync())
+            .await
+            .expect("the next sync is not held up")
+            .unwrap();
+        assert!(store.execution(second[0].id).unwrap().is_some());
+    });
+}

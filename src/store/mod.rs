@@ -139,18 +139,15 @@ impl Store {
         Ok(Arc::new(SledStore::open(dir)?))
     }
 
-    /// Opens the store `config` names: sled in `dir`, or PostgreSQL (whose schema is brought
-    /// up to date; `dir` then holds only this hub's `secret.key`).
-    pub fn open_configured(
-        config: &crate::config::StoreConfig,
+    /// Opens the PostgreSQL database at `url`, bringing its schema up to date; `dir` holds
+    /// only this hub's `secret.key`. `lease` is how long an execution this hub runs stays its
+    /// own without being renewed.
+    pub fn open_postgres(
+        url: &str,
         dir: &Path,
+        lease: std::time::Duration,
     ) -> Result<Arc<Store>, StoreError> {
-        match (config.backend, &config.url) {
-            (crate::config::Backend::Postgres, Some(url)) => {
-                Ok(Arc::new(postgres::PgStore::open(url, dir, config.lease)?))
-            }
-            _ => Self::open(dir),
-        }
+        Ok(Arc::new(postgres::PgStore::open(url, dir, lease)?))
     }
 }
 

@@ -137,21 +137,25 @@ impl Commits {
                     Some((number, std::mem::take(&mut state.rows)))
                 }
             };
-            match batch {
-                None => done.await,
-                Some((number, rows)) => self.commit(number, rows).await,
+            if let Some((number, rows)) = batch {
+                // A task of its own: the caller's wait may be dropped (its client hung up), and
+                // a commit given up halfway would leave every later sync waiting for it.
+                let commits = self.clone();
+                self.inner
+                    .pg
+                    .spawn_forever(async move { commits.commit(number, rows).await });
             }
+            done.await;
         }
     }
 
-    /// Commits one batch, on the backend's runtime, and tells every waiter.
+    /// Commits one batch and tells every waiter; runs on the backend's runtime, to the end.
     async fn commit(&self, number: u64, rows: Vec<ExecutionRow>) {
-        let pg = self.inner.pg.clone();
         let rows = Arc::new(rows);
         let result = if rows.is_empty() {
             Ok(())
         } else {
-            pg.clone().spawn(insert(pg, rows.clone())).await
+            insert(self.inner.pg.clone(), rows.clone()).await
         };
         let forgotten = {
             let mut state = self.lock();
@@ -173,17 +177,14 @@ impl Commits {
         };
         self.inner.done.notify_waiters();
         if !forgotten.is_empty() {
-            let pg = self.inner.pg.clone();
-            let deleted = pg
-                .clone()
-                .spawn(async move {
-                    let client = pg.client().await?;
-                    client
-                        .execute("DELETE FROM executions WHERE id = ANY($1)", &[&forgotten])
-                        .await
-                        .map_err(db)
-                })
-                .await;
+            let deleted = async {
+                let client = self.inner.pg.client().await?;
+                client
+                    .execute("DELETE FROM executions WHERE id = ANY($1)", &[&forgotten])
+                    .await
+                    .map_err(db)
+            }
+            .await;
             if let Err(e) = deleted {
                 tracing::warn!(error = %e, "could not take back the executions of a refused delivery");
             }

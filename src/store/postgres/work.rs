@@ -27,7 +27,7 @@ use crate::store::{Leased, Leases, SharedWork, StoreError};
 const LEASE_LOCK: i64 = 0x686f_6f6b_6875_6233;
 /// Runnable executions looked at per hook and lease: a little over the queue's per-hook limit,
 /// so the count of those waiting tells when a hook's queue is full.
-const CANDIDATES_PER_HOOK: i64 = crate::queue::MAX_QUEUED_PER_HOOK as i64 + 1;
+const CANDIDATES_PER_HOOK: i64 = crate::execution::lane::MAX_QUEUED_PER_HOOK as i64 + 1;
 
 pub(super) struct Work {
     pg: Pg,
