@@ -28,18 +28,25 @@ pub struct Activity {
     pub capped: bool,
 }
 
-impl Database {
-    /// `hook_id`'s executions received in the 24 hours up to the one holding `now_ms`.
-    /// Executions not finished yet (queued, running, retrying) are not counted.
-    pub(super) fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError> {
-        let start_ms = (now_ms - now_ms % HOUR_MS).saturating_sub((HOURS as Millis - 1) * HOUR_MS);
-        let mut activity = Activity {
-            start_ms,
+impl Activity {
+    /// No executions in the 24 hours up to the one holding `now_ms`.
+    pub(super) fn empty(now_ms: Millis) -> Self {
+        Self {
+            start_ms: (now_ms - now_ms % HOUR_MS).saturating_sub((HOURS as Millis - 1) * HOUR_MS),
             succeeded: [0; HOURS],
             failed: [0; HOURS],
             skipped: [0; HOURS],
             capped: false,
-        };
+        }
+    }
+}
+
+impl Database {
+    /// `hook_id`'s executions received in the 24 hours up to the one holding `now_ms`.
+    /// Executions not finished yet (queued, running, retrying) are not counted.
+    pub(super) fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError> {
+        let mut activity = Activity::empty(now_ms);
+        let start_ms = activity.start_ms;
         let first = ExecutionId(ulid::Ulid::from_parts(start_ms, 0));
         let mut end = keys::hook_prefix(hook_id);
         *end.last_mut().expect("prefix ends with a separator") = 1;

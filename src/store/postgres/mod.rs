@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use tokio_postgres::Row;
 
-use super::activity::HOURS;
 use super::executions::{decode, encode, split};
 use super::hooks::{decode_hook, encode_hook};
 use super::seal::Sealer;
@@ -466,22 +465,14 @@ impl Storage for PgStore {
     }
 
     fn activity(&self, hook_id: &str, now_ms: Millis) -> Result<Activity, StoreError> {
-        const HOUR_MS: Millis = 3_600_000;
-        let start_ms = (now_ms - now_ms % HOUR_MS).saturating_sub((HOURS as Millis - 1) * HOUR_MS);
+        let mut activity = Activity::empty(now_ms);
         let rows = self.rows(
             "SELECT (received_ms - $2) / 3600000, status, count(*) FROM executions
              WHERE hook_id = $1 AND received_ms >= $2
                AND status IN ('succeeded', 'failed', 'skipped')
              GROUP BY 1, 2",
-            params![hook_id.to_string(), start_ms as i64],
+            params![hook_id.to_string(), activity.start_ms as i64],
         )?;
-        let mut activity = Activity {
-            start_ms,
-            succeeded: [0; HOURS],
-            failed: [0; HOURS],
-            skipped: [0; HOURS],
-            capped: false,
-        };
         for row in rows {
             let hour: i64 = row.get(0);
             let status: &str = row.get(1);
