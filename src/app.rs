@@ -27,6 +27,7 @@ use crate::hooks::reload::{ConfigStatusCell, Reloader};
 use crate::hooks::{BuildError, RebuildError, Registry, Snapshot};
 use crate::ingress;
 use crate::queue::{Queue, QueueDeps};
+use crate::retention::Retention;
 use crate::serve::Limits;
 use crate::state::admin::{AdminToken, AdminTokenCell};
 use crate::state::{AppInner, AppState};
@@ -110,6 +111,7 @@ pub async fn run_with(
         channels: channels.clone(),
         clock: options.clock.clone(),
     })?;
+    let retention = Retention::new(retention_config);
     let queue = Queue::new(QueueDeps {
         store: store.clone(),
         registry: registry.clone(),
@@ -121,6 +123,7 @@ pub async fn run_with(
         clock: options.clock.clone(),
         workers,
         alerts: alerts.clone(),
+        retention: retention.clone(),
     });
     queue.start()?;
     let config_status = Arc::new(ConfigStatusCell::new(
@@ -150,11 +153,7 @@ pub async fn run_with(
         }),
     ];
     let alert_task = alerts.spawn();
-    let retention = tokio::spawn(prune_forever(
-        store.clone(),
-        options.clock.clone(),
-        retention_config,
-    ));
+    let retention = tokio::spawn(retention.run(store.clone(), options.clock.clone()));
     let (stop_streams, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -362,34 +361,4 @@ fn admin_token(config: &Config, store: &Store) -> Result<AdminToken, StoreError>
          Sign in to the web UI (the hub's address in a browser) with it, or send it as\n         `Authorization: Bearer <token>`. To choose your own, set admin.token in the config;\n         to get a new one, run `hookhub admin reset-token`."
     );
     Ok(admin)
-}
-
-/// Deletes executions past `server.retention` and dedupe claims past their window, hourly.
-async fn prune_forever(
-    store: Arc<Store>,
-    clock: Arc<dyn Clock>,
-    retention: crate::config::RetentionConfig,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let now = clock.now_ms();
-        let cutoff = now.saturating_sub(retention.max_age.as_millis() as u64);
-        let claims_cutoff = now.saturating_sub(ingress::DEDUPE_WINDOW_MS);
-        let store = store.clone();
-        let max = retention.max_per_hook;
-        let pruned = tokio::task::spawn_blocking(move || {
-            Ok::<_, StoreError>((
-                store.prune(cutoff, max)?,
-                store.prune_deliveries(claims_cutoff)?,
-            ))
-        })
-        .await;
-        match pruned {
-            Ok(Ok((0, _))) => {}
-            Ok(Ok((n, _))) => tracing::info!(removed = n, "pruned old executions"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning failed"),
-            Err(e) => tracing::warn!(error = %e, "pruning task failed"),
-        }
-    }
 }

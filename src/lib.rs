@@ -25,6 +25,7 @@ mod model;
 mod outbound;
 mod payload;
 mod queue;
+mod retention;
 mod schedule;
 mod serve;
 mod state;

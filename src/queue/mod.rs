@@ -34,6 +34,8 @@ pub struct QueueDeps {
     pub workers: usize,
     /// Told of every execution that ends `failed`.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// Told of every execution recorded, to prune a hook as it passes its limit.
+    pub retention: Arc<crate::retention::Retention>,
 }
 
 /// The queue. Cheap to share behind an `Arc`.
@@ -133,6 +135,9 @@ impl Queue {
         };
         let hooks = std::mem::take(&mut reserved.hooks);
         drop(reserved);
+        for e in executions.iter() {
+            self.deps.retention.added(&e.hook_id, 1);
+        }
         if let Some(work) = self.deps.store.shared_work() {
             // Whichever hub's queue has a free worker first runs them.
             let mut state = self.lock();

@@ -4,6 +4,8 @@ use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
+use sled::IVec;
+
 use super::payloads::PayloadRef;
 use super::{Batch, Database, StoreError, keys};
 use crate::clock::Millis;
@@ -212,11 +214,39 @@ impl Database {
         cutoff_ms: Millis,
         max_per_hook: usize,
     ) -> Result<usize, StoreError> {
+        self.prune_range(
+            self.log.scan_prefix([keys::HOOK_INDEX]).rev(),
+            cutoff_ms,
+            max_per_hook,
+        )
+    }
+
+    /// [`Database::prune`] for one hook's part of the index.
+    pub(super) fn prune_hook(
+        &self,
+        hook_id: &str,
+        cutoff_ms: Millis,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.prune_range(
+            self.log.scan_prefix(keys::hook_prefix(hook_id)).rev(),
+            cutoff_ms,
+            max,
+        )
+    }
+
+    /// Prunes the index entries `newest_first` yields, hook by hook, newest first within each,
+    /// so the count of kept ones is exact.
+    fn prune_range(
+        &self,
+        newest_first: impl Iterator<Item = sled::Result<(IVec, IVec)>>,
+        cutoff_ms: Millis,
+        max_per_hook: usize,
+    ) -> Result<usize, StoreError> {
         let mut removed = 0;
         let mut current_hook: Option<String> = None;
         let mut kept = 0usize;
-        // Newest first within each hook, so the count of kept ones is exact.
-        for item in self.log.scan_prefix([keys::HOOK_INDEX]).rev() {
+        for item in newest_first {
             let (key, _) = item?;
             let (Some(hook), Some(id)) = (keys::hook_of_index(&key), keys::trailing_id(&key))
             else {
@@ -229,7 +259,7 @@ impl Database {
             let too_old = id.timestamp_ms() < cutoff_ms;
             if (kept >= max_per_hook || too_old) && self.is_final(id)? {
                 let mut batch = Batch::default();
-                batch.remove(key.clone());
+                batch.remove(key.to_vec());
                 batch.remove(keys::execution(id));
                 self.log.apply_batch(batch);
                 removed += 1;

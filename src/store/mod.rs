@@ -281,6 +281,11 @@ pub trait Storage: Send + Sync {
     /// their hook. Returns how many were removed. Blocking (a scan of the log).
     fn prune(&self, cutoff_ms: Millis, max_per_hook: usize) -> Result<usize, StoreError>;
 
+    /// [`Storage::prune`] for one hook: its final executions older than `cutoff_ms` or beyond
+    /// its newest `max`. Blocking (a scan of the hook's part of the log).
+    fn prune_hook(&self, hook_id: &str, cutoff_ms: Millis, max: usize)
+    -> Result<usize, StoreError>;
+
     // Hooks made through the API.
 
     /// Every API-made hook, ordered by id.

@@ -235,6 +235,15 @@ impl Storage for SledStore {
         self.db()?.prune(cutoff_ms, max_per_hook)
     }
 
+    fn prune_hook(
+        &self,
+        hook_id: &str,
+        cutoff_ms: Millis,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.db()?.prune_hook(hook_id, cutoff_ms, max)
+    }
+
     fn api_hooks(&self) -> Result<Vec<Hook>, StoreError> {
         self.db()?.api_hooks()
     }

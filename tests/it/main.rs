@@ -35,6 +35,7 @@ mod postgres_infra;
 mod recipes;
 mod rejections;
 mod reload;
+mod retention;
 mod retries;
 mod schedule;
 mod schemes;

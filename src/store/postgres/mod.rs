@@ -522,6 +522,28 @@ impl Storage for PgStore {
         })
     }
 
+    fn prune_hook(
+        &self,
+        hook_id: &str,
+        cutoff_ms: Millis,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        // One hook's rows, newest first through its index; what runs or waits stays.
+        let removed = self.execute(
+            "DELETE FROM executions WHERE id IN (
+                SELECT id FROM (
+                    SELECT id, due_ms, lease_owner, received_ms,
+                           row_number() OVER (ORDER BY id DESC) AS newest
+                    FROM executions WHERE hook_id = $1
+                ) ranked
+                WHERE due_ms IS NULL AND lease_owner IS NULL
+                  AND (received_ms < $2 OR newest > $3)
+             )",
+            params![hook_id.to_string(), cutoff_ms as i64, max as i64],
+        )?;
+        Ok(removed as usize)
+    }
+
     fn api_hooks(&self) -> Result<Vec<Hook>, StoreError> {
         let rows = self.rows("SELECT hook FROM api_hooks ORDER BY id", params![])?;
         rows.iter()
