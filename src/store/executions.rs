@@ -259,7 +259,7 @@ impl Database {
             let too_old = id.timestamp_ms() < cutoff_ms;
             if (kept >= max_per_hook || too_old) && self.is_final(id)? {
                 let mut batch = Batch::default();
-                batch.remove(key.to_vec());
+                batch.remove(&key);
                 batch.remove(keys::execution(id));
                 self.log.apply_batch(batch);
                 removed += 1;
