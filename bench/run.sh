@@ -3,6 +3,9 @@
 #   ceiling-nostore  verify the GitHub HMAC, answer 202
 #   ceiling-durable  verify, append the body to a file, 202 after a shared (group-committed) fdatasync
 #   hookhub          the release binary with bench/hooks.bench.yaml (forwards to the ceiling's /sink)
+#   adnanh-webhook   the peer (issue 23): adnanh/webhook 2.8.0 from Debian's `webhook` package
+#                    (installed when missing), a payload-hmac-sha256 rule on the same header and
+#                    `execute-command: /bin/true`; it answers before the command runs and keeps no log
 # Run by hand, not by CI: bench/run.sh. Results: stdout and bench/results/latest.md.
 # Knobs (environment): CONNECTIONS=32 THREADS=2 WARMUP=3 DURATION=15 LARGE_DURATION=8
 #   SIZES_LARGE="65536 1048576" LOW_CONNECTIONS=4 (an extra 1 KB run of hookhub and
@@ -192,9 +195,38 @@ run_hub() { # SIZE SECS [CONNS [PATH NAME]]; the 1 KB forward run at CONNECTIONS
     rm -rf "$data"
 }
 
+# --- the peer: adnanh/webhook --------------------------------------------------------------
+PEER_RSS_KB=""
+run_peer() { # SIZE SECS
+    local size=$1 secs=$2 port pid
+    port=$(free_port)
+    cat >"$WORK/peer-hooks.json" <<JSON
+[{"id": "bench", "execute-command": "/bin/true",
+  "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "$SECRET",
+    "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}}}]
+JSON
+    webhook -hooks "$WORK/peer-hooks.json" -ip 127.0.0.1 -port "$port" >"$WORK/peer.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    # It has no health route: an unknown hook's 404 says it listens.
+    for _ in $(seq 1 500); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/hooks/none" && break
+        sleep 0.01
+    done
+    load "http://127.0.0.1:$port/hooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-peer-$size.txt"
+    PEER_RSS_KB=$(rss_kb "$pid")
+    row adnanh-webhook "$size" "$secs" "$WORK/wrk-peer-$size.txt"
+    stop "$pid"
+}
+command -v webhook >/dev/null || {
+    log "installing webhook (adnanh/webhook, Debian's package)"
+    if [[ $(id -u) == 0 ]]; then apt-get install -y -qq webhook; else sudo apt-get install -y -qq webhook; fi
+}
+
 log "1 KB bodies, $CONNECTIONS connections, ${WARMUP}s warm-up + ${DURATION}s"
 run_ceiling nostore 1024 "$DURATION"
 run_ceiling durable 1024 "$DURATION"
+run_peer 1024 "$DURATION"
 run_hub 1024 "$DURATION" "$CONNECTIONS" bench-ingest hookhub-ingest
 run_hub 1024 "$DURATION"
 for size in $SIZES_LARGE; do
@@ -230,10 +262,11 @@ BIN_BYTES=$(stat -c %s "$HUB")
     echo "| hookhub-ingest / ceiling-durable | $(ratio "hookhub-ingest/1024/$CONNECTIONS" "ceiling-durable/1024/$CONNECTIONS") |$(for s in $SIZES_LARGE; do printf ' %s |' "$(ratio "hookhub-ingest/$s/$CONNECTIONS" "ceiling-durable/$s/$CONNECTIONS")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
     echo "| hookhub / ceiling-durable | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-durable/1024/$CONNECTIONS") |$(for s in $SIZES_LARGE; do printf ' %s |' "$(ratio "hookhub/$s/$CONNECTIONS" "ceiling-durable/$s/$CONNECTIONS")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " $(ratio "hookhub/1024/$LOW_CONNECTIONS" "ceiling-durable/1024/$LOW_CONNECTIONS") |")"
     echo "| hookhub / ceiling-nostore | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-nostore/1024/$CONNECTIONS") |$(for _ in $SIZES_LARGE; do printf ' – |'; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
+    echo "| hookhub-ingest / adnanh-webhook | $(ratio "hookhub-ingest/1024/$CONNECTIONS" "adnanh-webhook/1024/$CONNECTIONS") |$(for _ in $SIZES_LARGE; do printf ' – |'; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
     echo
     echo "- hub startup to first /healthz answer: ${STARTUP_MS} ms (fresh data dir; 5 ms polling)"
     echo "- hub RSS idle (2 s after ready): $((RSS_IDLE_KB / 1024)) MiB ($RSS_IDLE_KB kB)"
-    echo "- hub RSS right after the 1 KB run: $((RSS_AFTER_KB / 1024)) MiB ($RSS_AFTER_KB kB)"
+    echo "- hub RSS right after the 1 KB run: $((RSS_AFTER_KB / 1024)) MiB ($RSS_AFTER_KB kB); adnanh/webhook's after its 1 KB run: $((PEER_RSS_KB / 1024)) MiB"
     echo "- hub data dir after the 1 KB run: $((DATA_KB_1K / 1024)) MiB"
     echo "- release binary (stripped by the release profile): $BIN_BYTES bytes ($(awk -v b="$BIN_BYTES" 'BEGIN {printf "%.1f", b / 1048576}') MiB); $(file -b "$HUB" 2>/dev/null | grep -o 'not stripped\|stripped' || echo '?')"
     echo
