@@ -30,7 +30,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-start_hub() { # prints the ms it took to answer /healthz
+start_hub() { # sets PID, and STARTED_MS to the ms it took to answer /healthz
     local t0=$(now_ms)
     "$HUB" serve --config bench/hooks.bench.yaml --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
         >"$WORK/hub.out" 2>>"$WORK/hub.err" &
@@ -39,7 +39,7 @@ start_hub() { # prints the ms it took to answer /healthz
         kill -0 "$PID" 2>/dev/null || { echo "the hub died: $(tail -n 5 "$WORK/hub.err")" >&2; exit 1; }
         sleep 0.01
     done
-    echo $(($(now_ms) - t0))
+    STARTED_MS=$(($(now_ms) - t0))
 }
 
 python3 - "$WORK/body.json" <<'PY'
@@ -50,7 +50,7 @@ open(sys.argv[1], "w").write(json.dumps(doc, separators=(",", ":")))
 PY
 SIG="sha256=$(openssl dgst -sha256 -hmac bench-secret -r "$WORK/body.json" | cut -d' ' -f1)"
 PORT=$(free_port)
-start_hub >/dev/null
+start_hub
 
 {
     echo "# hookhub soak, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
@@ -72,10 +72,13 @@ start_hub >/dev/null
             END {print n + 0}' "$WORK/slice.txt")
         echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) |"
     done
+    # A child of the outer shell: wait for it to be gone (its database lock with it).
     kill "$PID"
-    wait "$PID" 2>/dev/null || true
-    started=$(start_hub)
+    while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
+    start_hub
     sleep 2
     echo
-    echo "- restart on the same data dir: /healthz answered after ${started} ms; RSS 2 s later $(rss_mb "$PID") MiB; data dir $(du -sm "$WORK/data" | cut -f1) MiB"
+    echo "- restart on the same data dir: /healthz answered after ${STARTED_MS} ms; RSS 2 s later $(rss_mb "$PID") MiB; data dir $(du -sm "$WORK/data" | cut -f1) MiB"
+    kill "$PID"
+    while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
 } | tee "$RESULTS/soak.md"
