@@ -146,7 +146,9 @@ impl Queue {
                     lane.release(1);
                 }
             }
-            work.work_arrived().notify_one();
+            if executions.iter().any(|e| !e.status.is_final()) {
+                work.work_arrived().notify_one();
+            }
             return Ok(());
         }
         {

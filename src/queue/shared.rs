@@ -71,6 +71,11 @@ fn lease(queue: &Arc<Queue>, work: &dyn SharedWork) -> bool {
         start(queue, leased);
     }
     for orphan in leases.orphaned {
+        // This hub's own lease, run out while its run goes on (renewals failed for a while):
+        // leased to it again, and still running here.
+        if queue.lock().leased.contains(&orphan.id) {
+            continue;
+        }
         take_over(queue, orphan);
     }
     started == free
