@@ -555,21 +555,10 @@ async fn the_live_log_of_one_hub_shows_what_the_other_accepted_and_ran() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut read_until = async |seen: &mut String, found: &dyn Fn(&str) -> bool| {
-        while !found(seen) {
-            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-                .await
-                .unwrap_or_else(|_| panic!("hub 1's stream did not send it; got:\n{seen}"))
-                .unwrap()
-                .expect("the stream ended early");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    };
-    read_until(&mut seen, &|s| s.contains("event: ready")).await;
+    common::read_until(&mut stream, &mut seen, |s| s.contains("event: ready")).await;
 
     let id = accepted(client, &pair.hubs[0].url, "fwd", r#"{"n":1}"#).await;
-    read_until(&mut seen, &|s| {
+    common::read_until(&mut stream, &mut seen, |s| {
         s.lines()
             .filter_map(|l| l.strip_prefix("data: "))
             .filter_map(|d| serde_json::from_str::<Value>(d).ok())

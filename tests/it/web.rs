@@ -266,23 +266,6 @@ async fn cookie_requests_that_change_state_need_the_csrf_token() {
     hub.stop().await;
 }
 
-/// Reads the event stream until `found` holds for the text read so far (5 s at most).
-async fn read_until(
-    stream: &mut reqwest::Response,
-    seen: &mut String,
-    found: impl Fn(&str) -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !found(seen) {
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("the stream did not send it in 5 s; got:\n{seen}"))
-            .unwrap()
-            .expect("the stream ended early");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
-
 #[tokio::test]
 async fn the_execution_stream_sends_a_hooks_executions_as_they_change() {
     let (hub, _target, _dir) = start().await;
@@ -296,11 +279,11 @@ async fn the_execution_stream_sends_a_hooks_executions_as_they_change() {
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()[header::CONTENT_TYPE], "text/event-stream");
     let mut seen = String::new();
-    read_until(&mut stream, &mut seen, |s| s.contains("event: ready")).await;
+    common::read_until(&mut stream, &mut seen, |s| s.contains("event: ready")).await;
 
     let other = common::accepted_ids(hub.deliver("beta", "beta-secret", "{}").await).await;
     let ours = common::accepted_ids(hub.deliver("alpha", "alpha-secret", r#"{"n":1}"#).await).await;
-    read_until(&mut stream, &mut seen, |s| {
+    common::read_until(&mut stream, &mut seen, |s| {
         s.contains("\"status\":\"succeeded\"")
     })
     .await;

@@ -280,3 +280,20 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Reads the event stream until `found` holds for the text read so far (5 s at most).
+pub async fn read_until(
+    stream: &mut reqwest::Response,
+    seen: &mut String,
+    found: impl Fn(&str) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !found(seen) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the stream did not send it in 5 s; got:\n{seen}"))
+            .unwrap()
+            .expect("the stream ended early");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
