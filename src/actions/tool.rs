@@ -270,35 +270,19 @@ fn command(p: &Prepared<'_>) -> Command {
     if let Some(dir) = &p.tool.working_dir {
         command.current_dir(dir);
     }
-    restore_owner_umask(&mut command);
     command
-}
-
-/// Gives the tool the umask the hub was started with, not the private 077 `hookhub serve`
-/// runs under (`crate::store::keep_new_files_private`): files a tool makes are its owner's
-/// business, and a deploy script's output should not turn unreadable to a web server.
-#[allow(unsafe_code)]
-fn restore_owner_umask(command: &mut Command) {
-    if let Some(mask) = crate::store::original_umask() {
-        // SAFETY: the closure runs in the forked child before exec and makes one umask(2)
-        // call, which is async-signal-safe and allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                crate::store::restore_umask(mask);
-                Ok(())
-            });
-        }
-    }
 }
 
 /// Starts the command in its own process group, feeds stdin, captures output, and enforces
 /// the timeout. `Err` only when the command could not be started.
 async fn run_command(p: &Prepared<'_>) -> Result<Finished, ToolError> {
-    let mut child = command(p).spawn().map_err(|error| ToolError::Start {
-        tool: p.tool_id.to_string(),
-        program: p.argv[0].clone(),
-        error,
-    })?;
+    let mut child = spawn::spawn(command(p))
+        .await
+        .map_err(|error| ToolError::Start {
+            tool: p.tool_id.to_string(),
+            program: p.argv[0].clone(),
+            error,
+        })?;
     let pgid = child.id();
 
     let stdin = child.stdin.take().map(|mut pipe| {
@@ -371,8 +355,8 @@ async fn finish_io(stdin: Option<JoinHandle<()>>, readers: [JoinHandle<()>; 2]) 
 
 /// Sends SIGKILL to every process in group `pgid`: the tool and anything it started.
 ///
-/// The one `unsafe` block in the crate: `killpg` only takes two integers and touches no memory
-/// of ours. `pgid` is the tool's pid (it leads its own group) and the tool has not been reaped
+/// `unsafe` because `killpg` is a C call; it only takes two integers and touches no memory of
+/// ours. `pgid` is the tool's pid (it leads its own group) and the tool has not been reaped
 /// yet, so the id cannot have been reused by an unrelated group. Refusing 0 and 1 guards against
 /// signalling our own group or every process.
 #[allow(unsafe_code)]
@@ -431,6 +415,8 @@ fn judge(p: &Prepared<'_>, f: &Finished) -> (Value, Outcome) {
 
 #[path = "tool_argv.rs"]
 mod argv;
+#[path = "tool_spawn.rs"]
+mod spawn;
 
 #[cfg(test)]
 #[path = "tool_tests.rs"]
