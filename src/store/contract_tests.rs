@@ -243,6 +243,51 @@ fn pruning_keeps_the_newest_per_hook_and_what_is_not_final() {
     });
 }
 
+/// The second prune of a hook takes sled's short way (its size is known from the first):
+/// the result must be the same as counting again.
+#[test]
+fn a_hook_pruned_again_keeps_exactly_its_newest() {
+    on_both(|store| {
+        let ids = |store: &Store| -> Vec<u64> {
+            let page = store.executions_of("gh", None, 50, None).unwrap();
+            page.executions.iter().map(|e| e.received_at).collect()
+        };
+        let mut first: Vec<_> = (1..=6)
+            .map(|n| execution("gh", n * 1_000, Status::Succeeded))
+            .collect();
+        first[0].status = Status::Retrying;
+        store.insert_executions(&mut first).unwrap();
+        store
+            .insert_executions(&mut [execution("other", 500, Status::Succeeded)])
+            .unwrap();
+        sync(store);
+        assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 2);
+        assert_eq!(ids(store), [6_000, 5_000, 4_000, 1_000]);
+
+        let mut more: Vec<_> = (7..=10)
+            .map(|n| execution("gh", n * 1_000, Status::Succeeded))
+            .collect();
+        store.insert_executions(&mut more).unwrap();
+        // One taken back (its delivery was refused): it is not counted.
+        store.forget_executions(&more[3..]).unwrap();
+        sync(store);
+        // 4, 5 and 6 go; the retrying one stays; `other` is not this hook's.
+        assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 3);
+        assert_eq!(ids(store), [9_000, 8_000, 7_000, 1_000]);
+        // Older than 8.5 s goes too, whatever the limit.
+        assert_eq!(store.prune_hook("gh", 8_500, 10).unwrap(), 2);
+        assert_eq!(ids(store), [9_000, 1_000]);
+        assert_eq!(
+            store
+                .executions_of("other", None, 5, None)
+                .unwrap()
+                .executions
+                .len(),
+            1
+        );
+    });
+}
+
 #[test]
 fn small_state_reads_back() {
     on_both(|store| {

@@ -29,6 +29,8 @@ pub(super) struct Database {
     /// Announces execution inserts and updates to live views (shared with the store, so a
     /// reopen does not drop the listeners).
     pub(super) changes: changes::Changes,
+    /// Each hook's number of executions, where known, for pruning it cheaply.
+    pub(super) sizes: super::hook_sizes::HookSizes,
 }
 
 impl Database {
@@ -106,6 +108,7 @@ impl Database {
             journal,
             seal,
             changes,
+            sizes: Default::default(),
         };
         if format.is_none() {
             migrate::run(&store)?;

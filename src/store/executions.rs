@@ -49,6 +49,8 @@ impl Database {
             batch.insert_new(keys::execution(e.id), encode(e)?);
         }
         self.log.apply_batch(batch);
+        self.sizes
+            .inserted(executions.iter().map(|e| e.hook_id.as_str()));
         executions.iter().for_each(|e| self.changes.announce(e));
         Ok(())
     }
@@ -79,6 +81,7 @@ impl Database {
             batch.remove(keys::execution(e.id));
             batch.remove(keys::hook_index(&e.hook_id, e.id));
             batch.remove(keys::job(e.id));
+            self.sizes.removed(&e.hook_id, 1);
         }
         self.log.apply_batch(batch);
         Ok(())
@@ -221,22 +224,54 @@ impl Database {
         )
     }
 
-    /// [`Database::prune`] for one hook's part of the index.
+    /// [`Database::prune`] for one hook's part of the index. When the hook's size is known
+    /// (`hook_sizes.rs`) only its oldest entries are read, as many as are removed; otherwise the
+    /// whole index is scanned newest first, which counts it.
     pub(super) fn prune_hook(
         &self,
         hook_id: &str,
         cutoff_ms: Millis,
         max: usize,
     ) -> Result<usize, StoreError> {
-        self.prune_range(
-            self.log.scan_prefix(keys::hook_prefix(hook_id)).rev(),
-            cutoff_ms,
-            max,
-        )
+        match self.sizes.get(hook_id) {
+            Some(size) => self.prune_oldest(hook_id, cutoff_ms, size.saturating_sub(max)),
+            None => self.prune_range(
+                self.log.scan_prefix(keys::hook_prefix(hook_id)).rev(),
+                cutoff_ms,
+                max,
+            ),
+        }
+    }
+
+    /// Removes what a full prune would from the hook's `excess` oldest entries (those past
+    /// its newest `max`) and any older than `cutoff_ms`, reading its index from the oldest end.
+    /// What runs or waits stays.
+    fn prune_oldest(
+        &self,
+        hook_id: &str,
+        cutoff_ms: Millis,
+        excess: usize,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for (position, item) in self.log.scan_prefix(keys::hook_prefix(hook_id)).enumerate() {
+            let (key, _) = item?;
+            let Some(id) = keys::trailing_id(&key) else {
+                continue;
+            };
+            let too_old = id.timestamp_ms() < cutoff_ms;
+            if position >= excess && !too_old {
+                break;
+            }
+            if self.is_final(id)? {
+                self.remove_indexed(hook_id, &key, id);
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Prunes the index entries `newest_first` yields, hook by hook, newest first within each,
-    /// so the count of kept ones is exact.
+    /// so the count of kept ones is exact (and learnt, see `hook_sizes.rs`).
     fn prune_range(
         &self,
         newest_first: impl Iterator<Item = sled::Result<(IVec, IVec)>>,
@@ -253,21 +288,33 @@ impl Database {
                 continue;
             };
             if current_hook.as_deref() != Some(hook) {
+                if let Some(done) = &current_hook {
+                    self.sizes.learnt(done, kept);
+                }
                 current_hook = Some(hook.to_string());
                 kept = 0;
             }
             let too_old = id.timestamp_ms() < cutoff_ms;
             if (kept >= max_per_hook || too_old) && self.is_final(id)? {
-                let mut batch = Batch::default();
-                batch.remove(&key);
-                batch.remove(keys::execution(id));
-                self.log.apply_batch(batch);
+                self.remove_indexed(hook, &key, id);
                 removed += 1;
             } else {
                 kept += 1;
             }
         }
+        if let Some(done) = &current_hook {
+            self.sizes.learnt(done, kept);
+        }
         Ok(removed)
+    }
+
+    /// Removes one execution and its index entry.
+    fn remove_indexed(&self, hook_id: &str, index_key: &[u8], id: ExecutionId) {
+        let mut batch = Batch::default();
+        batch.remove(index_key);
+        batch.remove(keys::execution(id));
+        self.log.apply_batch(batch);
+        self.sizes.removed(hook_id, 1);
     }
 
     /// Whether the execution is final (or gone), from its record alone.

@@ -40,6 +40,7 @@ mod database;
 mod dedupe;
 mod executions;
 mod health;
+mod hook_sizes;
 mod hooks;
 mod journal;
 mod keys;
