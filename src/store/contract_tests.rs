@@ -277,6 +277,15 @@ fn a_hook_pruned_again_keeps_exactly_its_newest() {
         // Older than 8.5 s goes too, whatever the limit.
         assert_eq!(store.prune_hook("gh", 8_500, 10).unwrap(), 2);
         assert_eq!(ids(store), [9_000, 1_000]);
+        // The next prune starts where this one left off (the retrying one) and still counts
+        // from the oldest.
+        let mut last: Vec<_> = (11..=13)
+            .map(|n| execution("gh", n * 1_000, Status::Succeeded))
+            .collect();
+        store.insert_executions(&mut last).unwrap();
+        sync(store);
+        assert_eq!(store.prune_hook("gh", 0, 2).unwrap(), 2);
+        assert_eq!(ids(store), [13_000, 12_000, 1_000]);
         assert_eq!(
             store
                 .executions_of("other", None, 5, None)

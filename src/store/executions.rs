@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use sled::IVec;
 
+use super::hook_sizes::Known;
 use super::payloads::PayloadRef;
 use super::{Batch, Database, StoreError, keys};
 use crate::clock::Millis;
@@ -234,7 +235,7 @@ impl Database {
         max: usize,
     ) -> Result<usize, StoreError> {
         match self.sizes.get(hook_id) {
-            Some(size) => self.prune_oldest(hook_id, cutoff_ms, size.saturating_sub(max)),
+            Some(known) => self.prune_oldest(hook_id, cutoff_ms, max, known),
             None => self.prune_range(
                 self.log.scan_prefix(keys::hook_prefix(hook_id)).rev(),
                 cutoff_ms,
@@ -243,30 +244,42 @@ impl Database {
         }
     }
 
-    /// Removes what a full prune would from the hook's `excess` oldest entries (those past
-    /// its newest `max`) and any older than `cutoff_ms`, reading its index from the oldest end.
-    /// What runs or waits stays.
+    /// Removes what a full prune would from the hook's oldest entries past its newest `max`
+    /// (`known.size - max` of them) and any older than `cutoff_ms`, reading its index from
+    /// where the last prune left off. What runs or waits stays.
     fn prune_oldest(
         &self,
         hook_id: &str,
         cutoff_ms: Millis,
-        excess: usize,
+        max: usize,
+        known: Known,
     ) -> Result<usize, StoreError> {
+        let excess = known.size.saturating_sub(max);
+        let start = match known.resume {
+            Some(id) => keys::hook_index(hook_id, id),
+            None => keys::hook_prefix(hook_id),
+        };
         let mut removed = 0;
-        for (position, item) in self.log.scan_prefix(keys::hook_prefix(hook_id)).enumerate() {
+        // The oldest entry left in place, where the next prune starts.
+        let mut resume = None;
+        for (position, item) in self.log.range(start..keys::hook_end(hook_id)).enumerate() {
             let (key, _) = item?;
             let Some(id) = keys::trailing_id(&key) else {
                 continue;
             };
             let too_old = id.timestamp_ms() < cutoff_ms;
             if position >= excess && !too_old {
+                resume.get_or_insert(id);
                 break;
             }
             if self.is_final(id)? {
                 self.remove_indexed(hook_id, &key, id);
                 removed += 1;
+            } else {
+                resume.get_or_insert(id);
             }
         }
+        self.sizes.resume_at(hook_id, resume);
         Ok(removed)
     }
 

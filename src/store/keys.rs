@@ -40,6 +40,15 @@ pub fn hook_prefix(hook_id: &str) -> Vec<u8> {
     key
 }
 
+/// Just past every index key of one hook.
+pub fn hook_end(hook_id: &str) -> Vec<u8> {
+    let mut key = hook_prefix(hook_id);
+    if let Some(last) = key.last_mut() {
+        *last = 1;
+    }
+    key
+}
+
 pub fn hook_index(hook_id: &str, id: ExecutionId) -> Vec<u8> {
     let mut key = hook_prefix(hook_id);
     key.extend_from_slice(&id.0.to_bytes());
