@@ -6,6 +6,10 @@
 #   adnanh-webhook   the peer (issue 23): adnanh/webhook 2.8.0 from Debian's `webhook` package
 #                    (installed when missing), a payload-hmac-sha256 rule on the same header and
 #                    `execute-command: /bin/true`; it answers before the command runs and keeps no log
+#                    (the processes it starts during the run are counted from /proc/stat)
+#   hookhub-tool     the hub's bench-tool hook: execute_tool running /bin/true, concurrency 20;
+#                    runs completed per second from /metrics
+# Every row has the host's steal time during its measured run.
 # Run by hand, not by CI: bench/run.sh. Results: stdout and bench/results/latest.md.
 # Knobs (environment): CONNECTIONS=32 THREADS=2 WARMUP=3 DURATION=15 LARGE_DURATION=8
 #   SIZES_LARGE="65536 1048576" LOW_CONNECTIONS=4 (an extra 1 KB run of hookhub and
@@ -85,14 +89,26 @@ signature() {
     echo "sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$1" | cut -d' ' -f1)"
 }
 
-# load URL SECONDS BODY_FILE OUT [CONNS]: a warm-up, then the measured wrk run written to OUT.
+# cpu_times: the machine's total and steal jiffies (/proc/stat), "TOTAL STEAL".
+cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+# processes_started: processes and threads created since boot (/proc/stat).
+processes_started() { awk '/^processes/ {print $2}' /proc/stat; }
+
+# load URL SECONDS BODY_FILE OUT [CONNS]: a warm-up, then the measured wrk run written to OUT;
+# the host's steal time during the measured run goes to OUT.steal (percent), and BEFORE_RUN,
+# when set, is run between the two (to read a counter at the start of the measured run).
 load() {
-    local url=$1 secs=$2 body=$3 out=$4 conns=${5:-$CONNECTIONS} sig
+    local url=$1 secs=$2 body=$3 out=$4 conns=${5:-$CONNECTIONS} sig t0 t1
     sig=$(signature "$body")
     BENCH_BODY_FILE=$body BENCH_SIGNATURE=$sig \
         wrk -t"$THREADS" -c"$conns" -d"${WARMUP}s" --timeout 10s -s bench/post.lua "$url" >/dev/null
+    [[ -z ${BEFORE_RUN:-} ]] || $BEFORE_RUN
+    t0=$(cpu_times)
     BENCH_BODY_FILE=$body BENCH_SIGNATURE=$sig \
         wrk -t"$THREADS" -c"$conns" -d"${secs}s" --timeout 10s --latency -s bench/post.lua "$url" >"$out"
+    t1=$(cpu_times)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        d = y[1] - x[1]; printf "%.1f", d > 0 ? 100 * (y[2] - x[2]) / d : 0 }' >"$out.steal"
 }
 
 # to_ms VALUE: wrk's "812.00us" / "1.23ms" / "1.05s" in milliseconds.
@@ -117,11 +133,18 @@ row() {
     # "N requests in 15.01s": the 2xx rate over the run's real length.
     ok=$(awk -v bad="${non2xx:-0}" '/ requests in / {t = $4; sub(/s,$/, "", t); printf "%.0f", ($1 - bad) / t}' "$out")
     OK[$name/$size/$conns]=$ok
-    ROWS+=("| $name | $(human "$size") | $conns | $secs | $rps | **$ok** | $p50 | $p99 | ${non2xx:-0} | ${errors:-none} |")
+    ROWS+=("| $name | $(human "$size") | $conns | $secs | $rps | **$ok** | $p50 | $p99 | ${non2xx:-0} | ${errors:-none} | $(cat "$out.steal") |")
     log "  $name $(human "$size") c=$conns: $rps req/s, $ok 2xx/s, p50 $p50 ms, p99 $p99 ms, non-2xx ${non2xx:-0}"
 }
 human() {
     case $1 in 1024) echo "1 KB" ;; 65536) echo "64 KB" ;; 1048576) echo "1 MB" ;; *) echo "$1 B" ;; esac
+}
+# perf_true: the CPU one /bin/true start costs on this host (ms), from 200 runs.
+perf_true() {
+    python3 -c 'import os, resource, subprocess
+for _ in range(200): subprocess.run(["/bin/true"])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.2f" % ((r.ru_utime + r.ru_stime) * 1000 / 200))'
 }
 ratio() { awk -v a="${OK[$1]:-0}" -v b="${OK[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
@@ -196,7 +219,8 @@ run_hub() { # SIZE SECS [CONNS [PATH NAME]]; the 1 KB forward run at CONNECTIONS
 }
 
 # --- the peer: adnanh/webhook --------------------------------------------------------------
-PEER_RSS_KB=""
+PEER_RSS_KB="" PEER_SPAWNED=""
+peer_mark() { processes_started >"$WORK/peer-mark"; }
 run_peer() { # SIZE SECS
     local size=$1 secs=$2 port pid
     port=$(free_port)
@@ -213,11 +237,44 @@ JSON
         curl -s -o /dev/null "http://127.0.0.1:$port/hooks/none" && break
         sleep 0.01
     done
-    load "http://127.0.0.1:$port/hooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-peer-$size.txt"
+    # It answers before its command runs and bounds nothing, so its answers are promises:
+    # what it really ran is the processes it started during the measured run.
+    local p0 p1
+    BEFORE_RUN=peer_mark load "http://127.0.0.1:$port/hooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-peer-$size.txt"
+    p1=$(processes_started)
+    p0=$(cat "$WORK/peer-mark")
+    PEER_SPAWNED=$(awk -v a="$p0" -v b="$p1" -v t="$secs" 'BEGIN {printf "%.0f", (b - a) / t}')
     PEER_RSS_KB=$(rss_kb "$pid")
     row adnanh-webhook "$size" "$secs" "$WORK/wrk-peer-$size.txt"
     stop "$pid"
 }
+# --- hookhub running /bin/true per delivery (bench-tool: execute_tool, concurrency 20) -------
+# Completions, not answers: the 202s are the executions that got a place in the hook's queue
+# (the rest are 503 queue_full); hookhub_executions_total{status="succeeded"} counts the runs
+# that ended, each logged with its exit code.
+TOOL_DONE="" TOOL_PORT=""
+succeeded() {
+    curl -fsS -H "Authorization: Bearer bench-admin-token" "http://127.0.0.1:$TOOL_PORT/metrics" |
+        awk '/^hookhub_executions_total\{/ && /bench-tool/ && /succeeded/ {n += $NF} END {print n + 0}'
+}
+tool_mark() { succeeded >"$WORK/tool-mark"; }
+run_tool() { # SECS
+    local secs=$1 pid data
+    TOOL_PORT=$(free_port)
+    data=$(mktemp -d "$WORK/hub-data-tool.XXXXXX")
+    BENCH_SINK_URL="http://127.0.0.1:$SINK_PORT/sink" "$HUB" serve --config bench/hooks.bench.yaml \
+        --data-dir "$data" --listen "127.0.0.1:$TOOL_PORT" 2>"$WORK/hub-tool.err" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_ready "http://127.0.0.1:$TOOL_PORT/healthz" "$pid"
+    BEFORE_RUN=tool_mark load "http://127.0.0.1:$TOOL_PORT/api/webhooks/bench-tool" "$secs" "$WORK/body-1024.json" "$WORK/wrk-tool.txt"
+    TOOL_DONE=$(awk -v a="$(cat "$WORK/tool-mark")" -v b="$(succeeded)" -v t="$secs" 'BEGIN {printf "%.0f", (b - a) / t}')
+    row hookhub-tool 1024 "$secs" "$WORK/wrk-tool.txt"
+    log "  hookhub-tool: $TOOL_DONE /bin/true runs completed per second"
+    stop "$pid"
+    rm -rf "$data"
+}
+
 command -v webhook >/dev/null || {
     log "installing webhook (adnanh/webhook, Debian's package)"
     if [[ $(id -u) == 0 ]]; then apt-get install -y -qq webhook; else sudo apt-get install -y -qq webhook; fi
@@ -229,6 +286,7 @@ run_ceiling durable 1024 "$DURATION"
 run_peer 1024 "$DURATION"
 run_hub 1024 "$DURATION" "$CONNECTIONS" bench-ingest hookhub-ingest
 run_hub 1024 "$DURATION"
+run_tool "$DURATION"
 for size in $SIZES_LARGE; do
     log "$(human "$size") bodies, ${WARMUP}s warm-up + ${LARGE_DURATION}s"
     run_ceiling durable "$size" "$LARGE_DURATION"
@@ -251,8 +309,8 @@ BIN_BYTES=$(stat -c %s "$HUB")
     echo "- data dir filesystem: $(df -T "$WORK" | awk 'NR == 2 {print $2 " (" $1 ", mounted on " $7 ")"}')"
     echo "- load: wrk $THREADS threads, $CONNECTIONS connections, ${WARMUP}s warm-up per run, loopback, same cores as the servers"
     echo
-    echo "| server | body | conns | secs | req/s (all answers) | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| server | body | conns | secs | req/s (all answers) | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors | steal % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "Ratios of 2xx/s at $CONNECTIONS connections$([[ -z $LOW_CONNECTIONS ]] || echo " (last column: 1 KB at $LOW_CONNECTIONS)"):"
@@ -263,6 +321,8 @@ BIN_BYTES=$(stat -c %s "$HUB")
     echo "| hookhub / ceiling-durable | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-durable/1024/$CONNECTIONS") |$(for s in $SIZES_LARGE; do printf ' %s |' "$(ratio "hookhub/$s/$CONNECTIONS" "ceiling-durable/$s/$CONNECTIONS")"; done)$([[ -z $LOW_CONNECTIONS ]] || echo " $(ratio "hookhub/1024/$LOW_CONNECTIONS" "ceiling-durable/1024/$LOW_CONNECTIONS") |")"
     echo "| hookhub / ceiling-nostore | $(ratio "hookhub/1024/$CONNECTIONS" "ceiling-nostore/1024/$CONNECTIONS") |$(for _ in $SIZES_LARGE; do printf ' – |'; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
     echo "| hookhub-ingest / adnanh-webhook | $(ratio "hookhub-ingest/1024/$CONNECTIONS" "adnanh-webhook/1024/$CONNECTIONS") |$(for _ in $SIZES_LARGE; do printf ' – |'; done)$([[ -z $LOW_CONNECTIONS ]] || echo " – |")"
+    echo
+    echo "/bin/true per delivery, 1 KB, $CONNECTIONS connections: hookhub completed $TOOL_DONE runs/s (each logged with its exit code); adnanh-webhook acknowledged ${OK[adnanh-webhook/1024/$CONNECTIONS]}/s and started $PEER_SPAWNED processes/s (its runs; /proc/stat). One /bin/true here: $(perf_true) ms of CPU."
     echo
     echo "- hub startup to first /healthz answer: ${STARTUP_MS} ms (fresh data dir; 5 ms polling)"
     echo "- hub RSS idle (2 s after ready): $((RSS_IDLE_KB / 1024)) MiB ($RSS_IDLE_KB kB)"
