@@ -15,7 +15,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::actions::ActionEnv;
 use crate::alerts::{AlertDeps, Alerts};
@@ -243,7 +243,14 @@ pub fn router(state: AppState) -> Router {
         // Outermost first: every request gets an `X-Request-Id` (the client's, or a new ULID),
         // answers with it, and is traced under it.
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // A 5xx is logged where it is made, with its reason: a refused delivery by
+        // `ingress::record`, an internal error by `error.rs`. tower-http's own `response failed`
+        // line would repeat each at ERROR (twice the log under a flood of 503s), so it is debug.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(SetRequestIdLayer::x_request_id(Ulids))
 }
 

@@ -11,8 +11,9 @@
 //! thread of its own. So every tool is started from one thread (`hookhub-spawn`) whose umask is
 //! the owner's; with no `pre_exec` left, the standard library starts the command with
 //! `posix_spawn` (a `vfork`-style clone that copies nothing), and the child inherits that
-//! thread's umask. Where the umask was never changed (tests embedding the hub) commands start
-//! on the caller.
+//! thread's umask. Starts queue for that one thread; each is a `vfork`-style clone and an
+//! `exec`, well under a millisecond, and the tool then runs on its own. Where the umask was
+//! never changed (tests embedding the hub) commands start on the caller.
 
 use std::io;
 use std::sync::OnceLock;

@@ -332,8 +332,8 @@ impl Database {
 
     /// Whether the execution is final (or gone): only one that is not has a job
     /// ([`Database::insert_executions`], [`Database::update_execution`]). The jobs are few and
-    /// read often, so this reads none of the old, uncached records pruning goes through: a
-    /// record's read and parse were a third of the cost of pruning one (BENCHMARKS.md).
+    /// read often, so this reads none of the old records pruning goes through, which are
+    /// rarely in sled's small cache and would each be read and parsed.
     fn is_final(&self, id: ExecutionId) -> Result<bool, StoreError> {
         Ok(self.log.get(keys::job(id))?.is_none())
     }

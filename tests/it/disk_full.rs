@@ -354,6 +354,9 @@ async fn a_full_disk_refuses_honestly_and_recovers_by_itself() {
     assert!(log.contains("the data dir refuses writes"), "{log}");
     assert!(log.contains("takes writes again"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+    // Each refusal is one line, the hub's own, with its reason; not a second one at ERROR.
+    assert!(log.contains("delivery refused"), "{log}");
+    assert!(!log.contains("response failed"), "{log}");
 
     // Frozen: a sync takes as long as the freeze, so deliveries wait within the request's
     // time (4 s here) and are refused, then taken back once the disk moves again.
