@@ -108,7 +108,7 @@ load() {
         wrk -t"$THREADS" -c"$conns" -d"${secs}s" --timeout 10s --latency -s bench/post.lua "$url" >"$out"
     t1=$(cpu_times)
     awk -v a="$t0" -v b="$t1" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        d = y[1] - x[1]; printf "%.1f", d > 0 ? 100 * (y[2] - x[2]) / d : 0 }' >"$out.steal"
+        d = y[1] - x[1]; printf "%.1f", (d > 0 ? 100 * (y[2] - x[2]) / d : 0) }' >"$out.steal"
 }
 
 # to_ms VALUE: wrk's "812.00us" / "1.23ms" / "1.05s" in milliseconds.
