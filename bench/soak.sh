@@ -3,7 +3,8 @@
 # connection, 20 connections (about 1,750 deliveries/s here), for SOAK_MINUTES (30), in slices
 # of SLICE seconds (30), printing after each slice the hub's RSS, its data dir's size and the
 # slice's p50/p99 and errors; then the hub is restarted on the same data dir and its start time
-# and idle RSS are printed. Run by hand: bench/soak.sh. Results: stdout and bench/results/soak.md.
+# and idle RSS are printed. Each slice also has the host's steal time. Run by hand:
+# bench/soak.sh. Results: stdout and bench/results/soak.md.
 # Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1
 set -euo pipefail
 
@@ -30,6 +31,12 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+# steal_pct "TOTAL STEAL" "TOTAL STEAL": the host's steal time between two cpu_times readings.
+steal_pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        d = y[1] - x[1]; printf "%.1f", (d > 0 ? 100 * (y[2] - x[2]) / d : 0) }'
+}
 start_hub() { # sets PID, and STARTED_MS to the ms it took to answer /healthz
     local t0=$(now_ms)
     "$HUB" serve --config bench/hooks.bench.yaml --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
@@ -57,10 +64,11 @@ start_hub
     echo
     echo "- $CONNECTIONS connections, ${DELAY_MS} ms pause per connection between requests, 1 KB GitHub-signed body, ingest-only hook, ${SOAK_MINUTES} min"
     echo
-    echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | data dir MiB |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | data dir MiB | steal % |"
+    echo "|---|---|---|---|---|---|---|---|"
     slices=$((SOAK_MINUTES * 60 / SLICE))
     for ((i = 1; i <= slices; i++)); do
+        t0=$(cpu_times)
         BENCH_BODY_FILE=$WORK/body.json BENCH_SIGNATURE=$SIG BENCH_DELAY_MS=$DELAY_MS \
             wrk -t2 -c"$CONNECTIONS" -d"${SLICE}s" --timeout 10s --latency -s bench/post.lua \
             "http://127.0.0.1:$PORT/api/webhooks/bench-ingest" >"$WORK/slice.txt"
@@ -70,7 +78,7 @@ start_hub
         errors=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
             /Socket errors:/ {for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0}
             END {print n + 0}' "$WORK/slice.txt")
-        echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) |"
+        echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) | $(steal_pct "$t0" "$(cpu_times)") |"
     done
     # A child of the outer shell: wait for it to be gone (its database lock with it).
     kill "$PID"
