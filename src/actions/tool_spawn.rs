@@ -4,15 +4,15 @@
 //! sled makes are private, but a tool should make files the way its owner expects. Setting the
 //! umask in the child (`Command::pre_exec`) forces the standard library to `fork` the whole hub:
 //! the kernel copies the page tables of every thread's memory, and each page the hub then
-//! writes takes a copy-on-write fault while the child execs. At a few thousand tools a second
-//! that was most of the hub's CPU (BENCHMARKS.md, issue 23).
+//! writes takes a copy-on-write fault while the child execs. Under a flood of `/bin/true` runs
+//! that held the hub to 330 completed runs a second; started as below, 730 (BENCHMARKS.md).
 //!
 //! Linux keeps the umask in a thread's filesystem context, which `unshare(CLONE_FS)` gives one
 //! thread of its own. So every tool is started from one thread (`hookhub-spawn`) whose umask is
 //! the owner's; with no `pre_exec` left, the standard library starts the command with
 //! `posix_spawn` (a `vfork`-style clone that copies nothing), and the child inherits that
-//! thread's umask. Starts queue for that one thread; each is a `vfork`-style clone and an
-//! `exec`, well under a millisecond, and the tool then runs on its own. Where the umask was
+//! thread's umask. Starts queue for that one thread; each takes well under a millisecond (the
+//! clone and the `exec`), and the tool then runs on its own. Where the umask was
 //! never changed (tests embedding the hub) commands start on the caller.
 
 use std::io;
