@@ -49,9 +49,8 @@ impl Database {
             batch.insert_new(keys::hook_index(&e.hook_id, e.id), &[][..]);
             batch.insert_new(keys::execution(e.id), encode(e)?);
         }
-        self.log.apply_batch(batch);
-        self.sizes
-            .inserted(executions.iter().map(|e| e.hook_id.as_str()));
+        let hooks = executions.iter().map(|e| e.hook_id.as_str());
+        self.sizes.write(hooks, [], || self.log.apply_batch(batch));
         executions.iter().for_each(|e| self.changes.announce(e));
         Ok(())
     }
@@ -82,9 +81,9 @@ impl Database {
             batch.remove(keys::execution(e.id));
             batch.remove(keys::hook_index(&e.hook_id, e.id));
             batch.remove(keys::job(e.id));
-            self.sizes.removed(&e.hook_id, 1);
         }
-        self.log.apply_batch(batch);
+        let hooks = executions.iter().map(|e| e.hook_id.as_str());
+        self.sizes.write([], hooks, || self.log.apply_batch(batch));
         Ok(())
     }
 
@@ -218,10 +217,12 @@ impl Database {
         cutoff_ms: Millis,
         max_per_hook: usize,
     ) -> Result<usize, StoreError> {
+        self.sizes.forget_all();
         self.prune_range(
             self.log.scan_prefix([keys::HOOK_INDEX]).rev(),
             cutoff_ms,
             max_per_hook,
+            |_, _| {},
         )
     }
 
@@ -236,11 +237,14 @@ impl Database {
     ) -> Result<usize, StoreError> {
         match self.sizes.get(hook_id) {
             Some(known) => self.prune_oldest(hook_id, cutoff_ms, max, known),
-            None => self.prune_range(
-                self.log.scan_prefix(keys::hook_prefix(hook_id)).rev(),
-                cutoff_ms,
-                max,
-            ),
+            None => {
+                let newest_first = self.sizes.count_from_now(hook_id, || {
+                    self.log.scan_prefix(keys::hook_prefix(hook_id)).rev()
+                });
+                self.prune_range(newest_first, cutoff_ms, max, |hook, kept| {
+                    self.sizes.learnt(hook, kept)
+                })
+            }
         }
     }
 
@@ -284,12 +288,13 @@ impl Database {
     }
 
     /// Prunes the index entries `newest_first` yields, hook by hook, newest first within each,
-    /// so the count of kept ones is exact (and learnt, see `hook_sizes.rs`).
+    /// so the count of kept ones is exact; `counted` hears each hook's kept count.
     fn prune_range(
         &self,
         newest_first: impl Iterator<Item = sled::Result<(IVec, IVec)>>,
         cutoff_ms: Millis,
         max_per_hook: usize,
+        mut counted: impl FnMut(&str, usize),
     ) -> Result<usize, StoreError> {
         let mut removed = 0;
         let mut current_hook: Option<String> = None;
@@ -302,32 +307,31 @@ impl Database {
             };
             if current_hook.as_deref() != Some(hook) {
                 if let Some(done) = &current_hook {
-                    self.sizes.learnt(done, kept);
+                    counted(done, kept);
                 }
                 current_hook = Some(hook.to_string());
                 kept = 0;
             }
             let too_old = id.timestamp_ms() < cutoff_ms;
             if (kept >= max_per_hook || too_old) && self.is_final(id)? {
-                self.remove_indexed(hook, &key, id);
+                // Not through the sizes: a count under way counts what this scan keeps.
+                self.log.apply_batch(removal(&key, id));
                 removed += 1;
             } else {
                 kept += 1;
             }
         }
         if let Some(done) = &current_hook {
-            self.sizes.learnt(done, kept);
+            counted(done, kept);
         }
         Ok(removed)
     }
 
-    /// Removes one execution and its index entry.
+    /// Removes one execution and its index entry, following the hook's size.
     fn remove_indexed(&self, hook_id: &str, index_key: &[u8], id: ExecutionId) {
-        let mut batch = Batch::default();
-        batch.remove(index_key);
-        batch.remove(keys::execution(id));
-        self.log.apply_batch(batch);
-        self.sizes.removed(hook_id, 1);
+        let batch = removal(index_key, id);
+        self.sizes
+            .write([], [hook_id], || self.log.apply_batch(batch));
     }
 
     /// Whether the execution is final (or gone): only one that is not has a job
@@ -350,6 +354,14 @@ impl Database {
         let record: StatusOf = serde_json::from_slice(split(&bytes)?.0)?;
         Ok(Some(record.status))
     }
+}
+
+/// The writes that remove one execution and its index entry.
+fn removal(index_key: &[u8], id: ExecutionId) -> Batch {
+    let mut batch = Batch::default();
+    batch.remove(index_key);
+    batch.remove(keys::execution(id));
+    batch
 }
 
 /// The stored form: [`RECORD`], the JSON's length (u32 LE), the execution as JSON without its

@@ -3,9 +3,11 @@
 //!
 //! A hook's size is learnt from a full newest-first prune of its index (which counts what it
 //! keeps) and then followed: every insert adds, every removal subtracts. Until it is learnt,
-//! pruning scans the whole index as before. A size can be off by the deliveries that arrived
-//! while a full prune was scanning (they are counted, then the scan's count replaces them);
-//! the hook then keeps that many more than its limit until the hourly prune counts again.
+//! pruning scans the whole index as before. Writes to the index go through [`HookSizes::write`],
+//! which holds this map's lock across the write, and a full count starts its scan under the
+//! same lock ([`HookSizes::count_from_now`]): so a write is either in what the scan reads or
+//! counted beside it, never both or neither (a write made after the scan started sorts after
+//! what the reverse scan has left to read). The hourly prune of every hook forgets all sizes.
 //!
 //! Each hook also keeps where its last prune left off: the oldest entry it did not remove.
 //! Everything before that was removed, so the next prune starts there instead of reading
@@ -22,7 +24,7 @@ use crate::execution::ExecutionId;
 pub(super) struct HookSizes(Mutex<HashMap<String, Known>>);
 
 /// What is known of one hook's part of the index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Known {
     pub size: usize,
     /// The oldest entry the last prune left; `None`: start at the beginning.
@@ -39,10 +41,25 @@ impl HookSizes {
         self.lock().get(hook_id).copied()
     }
 
-    /// The hook has `size` executions now (a full prune counted them).
-    pub(super) fn learnt(&self, hook_id: &str, size: usize) {
-        let known = Known { size, resume: None };
-        self.lock().insert(hook_id.to_string(), known);
+    /// Starts counting the hook's writes from zero, and makes the scan that will count the rest
+    /// with `scan` meanwhile, so no write falls between the two.
+    pub(super) fn count_from_now<T>(&self, hook_id: &str, scan: impl FnOnce() -> T) -> T {
+        let mut sizes = self.lock();
+        sizes.insert(hook_id.to_string(), Known::default());
+        scan()
+    }
+
+    /// The full count's scan found `kept` entries of the hook; writes since it started are
+    /// counted already.
+    pub(super) fn learnt(&self, hook_id: &str, kept: usize) {
+        if let Some(known) = self.lock().get_mut(hook_id) {
+            known.size += kept;
+        }
+    }
+
+    /// Forgets every size (each is counted again at its hook's next prune).
+    pub(super) fn forget_all(&self) {
+        self.lock().clear();
     }
 
     /// The hook's next prune starts at `resume`.
@@ -52,20 +69,25 @@ impl HookSizes {
         }
     }
 
-    /// New executions of these hooks (one entry each) were written to the log.
-    pub(super) fn inserted<'a>(&self, hooks: impl IntoIterator<Item = &'a str>) {
+    /// Runs `write`, which adds one index entry for each of `added` and removes one for each of
+    /// `removed`, and follows the sizes of the hooks among them that are known.
+    pub(super) fn write<'a>(
+        &self,
+        added: impl IntoIterator<Item = &'a str>,
+        removed: impl IntoIterator<Item = &'a str>,
+        write: impl FnOnce(),
+    ) {
         let mut sizes = self.lock();
-        for hook_id in hooks {
+        write();
+        for hook_id in added {
             if let Some(known) = sizes.get_mut(hook_id) {
                 known.size += 1;
             }
         }
-    }
-
-    /// `count` of the hook's executions were removed from the log.
-    pub(super) fn removed(&self, hook_id: &str, count: usize) {
-        if let Some(known) = self.lock().get_mut(hook_id) {
-            known.size = known.size.saturating_sub(count);
+        for hook_id in removed {
+            if let Some(known) = sizes.get_mut(hook_id) {
+                known.size = known.size.saturating_sub(1);
+            }
         }
     }
 }
@@ -75,15 +97,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_learnt_size_is_followed() {
+    fn only_a_counted_size_is_followed() {
         let sizes = HookSizes::default();
-        sizes.inserted(["a"]);
-        assert_eq!(sizes.get("a"), None, "not learnt yet");
+        let none = std::iter::empty::<&str>;
+        sizes.write(["a"], none(), || {});
+        assert_eq!(sizes.get("a"), None, "not counted yet");
+        sizes.count_from_now("a", || ());
+        // Written while the scan ran: counted beside the 10 it finds.
+        sizes.write(["a", "a", "b"], none(), || {});
         sizes.learnt("a", 10);
-        sizes.inserted(["a", "a", "b"]);
         assert_eq!(sizes.get("a").map(|k| k.size), Some(12));
         assert_eq!(sizes.get("b"), None);
-        sizes.removed("a", 20);
+        sizes.write(none(), ["a"; 20], || {});
         assert_eq!(sizes.get("a").map(|k| k.size), Some(0));
+        sizes.forget_all();
+        assert_eq!(sizes.get("a"), None);
     }
 }
