@@ -3,7 +3,7 @@
 # connection, 20 connections (about 1,750 deliveries/s here), for SOAK_MINUTES (30), in slices
 # of SLICE seconds (30), printing after each slice the hub's RSS, its data dir's size and the
 # slice's p50/p99 and errors; then the hub is restarted on the same data dir and its start time
-# and idle RSS are printed. Each slice also has the host's steal time. Run by hand:
+# and idle RSS are printed; RSS is also split into anonymous and file-backed pages. Each slice also has the host's steal time. Run by hand:
 # bench/soak.sh. Results: stdout and bench/results/soak.md.
 # Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1
 set -euo pipefail
@@ -30,6 +30,13 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# parts_mb DIR: the data dir's journal files, sled's directory and the payload segments, in MiB.
+parts_mb() {
+    local journal=$(du -cm "$1"/journal-* 2>/dev/null | awk 'END {print $1 + 0}')
+    echo "$journal / $(du -sm "$1/db" | cut -f1) / $(du -sm "$1/payloads" | cut -f1)"
+}
+# anon_file_mb PID: the RSS split into anonymous memory (heap, stacks) and file pages (the binary).
+anon_file_mb() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {printf "%.1f / %.1f", a / 1024, f / 1024}' "/proc/$1/status"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
 # steal_pct "TOTAL STEAL" "TOTAL STEAL": the host's steal time between two cpu_times readings.
@@ -64,8 +71,8 @@ start_hub
     echo
     echo "- $CONNECTIONS connections, ${DELAY_MS} ms pause per connection between requests, 1 KB GitHub-signed body, ingest-only hook, ${SOAK_MINUTES} min"
     echo
-    echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | data dir MiB | steal % |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | anon / file MiB | data dir MiB | journal / db / payloads MiB | steal % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     slices=$((SOAK_MINUTES * 60 / SLICE))
     for ((i = 1; i <= slices; i++)); do
         t0=$(cpu_times)
@@ -78,7 +85,7 @@ start_hub
         errors=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
             /Socket errors:/ {for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0}
             END {print n + 0}' "$WORK/slice.txt")
-        echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) | $(steal_pct "$t0" "$(cpu_times)") |"
+        echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(anon_file_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) | $(parts_mb "$WORK/data") | $(steal_pct "$t0" "$(cpu_times)") |"
     done
     # A child of the outer shell: wait for it to be gone (its database lock with it).
     kill "$PID"
