@@ -2,9 +2,10 @@
 # A paced soak of the release hub's ingest-only hook (issue 23): wrk with a 10 ms pause per
 # connection, 20 connections (about 1,750 deliveries/s here), for SOAK_MINUTES (30), in slices
 # of SLICE seconds (30), printing after each slice the hub's RSS, its data dir's size and the
-# slice's p50/p99 and errors; then the hub is restarted on the same data dir and its start time
-# and idle RSS are printed; RSS is also split into anonymous and file-backed pages. Each slice also has the host's steal time. Run by hand:
-# bench/soak.sh. Results: stdout and bench/results/soak.md.
+# slice's p50/p99 and errors (RSS also split into anonymous and file pages, the data dir into
+# journal, sled and payload segments, and the host's steal time); then the hub is restarted on
+# the same data dir and its start time and idle RSS are printed. Run by hand: bench/soak.sh.
+# Results: stdout and bench/results/soak.md.
 # Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1
 set -euo pipefail
 
