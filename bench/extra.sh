@@ -26,10 +26,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-log() { printf '%s\n' "$*" >&2; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+source bench/lib.sh
 wait_ready() {
     local deadline=$(($(now_ms) + 120000))
     until curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; do

@@ -36,11 +36,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '%s\n' "$*" >&2; }
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+source bench/lib.sh
 wait_ready() { # URL PID
     for _ in $(seq 1 3000); do
         curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0

@@ -48,12 +48,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '%s\n' "$*" >&2; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+source bench/lib.sh
 
 # wait_ready URL PID: until URL answers 2xx (at most 30 s), failing early if PID died.
 wait_ready() {
@@ -89,8 +84,6 @@ signature() {
     echo "sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$1" | cut -d' ' -f1)"
 }
 
-# cpu_times: the machine's total and steal jiffies (/proc/stat), "TOTAL STEAL".
-cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
 # processes_started: processes and threads created since boot (/proc/stat).
 processes_started() { awk '/^processes/ {print $2}' /proc/stat; }
 
@@ -107,8 +100,7 @@ load() {
     BENCH_BODY_FILE=$body BENCH_SIGNATURE=$sig \
         wrk -t"$THREADS" -c"$conns" -d"${secs}s" --timeout 10s --latency -s bench/post.lua "$url" >"$out"
     t1=$(cpu_times)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        d = y[1] - x[1]; printf "%.1f", (d > 0 ? 100 * (y[2] - x[2]) / d : 0) }' >"$out.steal"
+    steal_pct "$t0" "$t1" >"$out.steal"
 }
 
 # to_ms VALUE: wrk's "812.00us" / "1.23ms" / "1.05s" in milliseconds.

@@ -29,7 +29,7 @@ trap 'exit 130' INT TERM
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [[ -n ${BENCH_NO_BUILD:-} ]] || cargo build --release --bin hookhub >&2
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # parts_mb DIR: the data dir's journal files, sled's directory and the payload segments, in MiB.
 parts_mb() {
@@ -38,13 +38,6 @@ parts_mb() {
 }
 # anon_file_mb PID: the RSS split into anonymous memory (heap, stacks) and file pages (the binary).
 anon_file_mb() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {printf "%.1f / %.1f", a / 1024, f / 1024}' "/proc/$1/status"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
-# steal_pct "TOTAL STEAL" "TOTAL STEAL": the host's steal time between two cpu_times readings.
-steal_pct() {
-    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        d = y[1] - x[1]; printf "%.1f", (d > 0 ? 100 * (y[2] - x[2]) / d : 0) }'
-}
 start_hub() { # sets PID, and STARTED_MS to the ms it took to answer /healthz
     local t0=$(now_ms)
     "$HUB" serve --config bench/hooks.bench.yaml --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \

@@ -1,0 +1,17 @@
+# Helpers the bench scripts share; sourced (`source bench/lib.sh`) from the repository root.
+
+log() { printf '%s\n' "$*" >&2; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# cpu_times: the machine's total and steal jiffies (/proc/stat), "TOTAL STEAL".
+cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+# steal_pct "TOTAL STEAL" "TOTAL STEAL": the host's steal time between two cpu_times readings,
+# in percent.
+steal_pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        d = y[1] - x[1]; printf "%.1f", (d > 0 ? 100 * (y[2] - x[2]) / d : 0) }'
+}
