@@ -243,6 +243,35 @@ fn pruning_keeps_the_newest_per_hook_and_what_is_not_final() {
     });
 }
 
+/// A prune that removes several hundred executions (sled writes them a chunk at a time) keeps
+/// exactly the newest, and the hook's followed size stays exact for the next one.
+#[test]
+fn a_prune_of_hundreds_keeps_exactly_the_newest() {
+    on_both(|store| {
+        let newest = |store: &Store| -> Vec<u64> {
+            let page = store.executions_of("gh", None, 1_000, None).unwrap();
+            page.executions.iter().map(|e| e.received_at).collect()
+        };
+        let batch = |from: u64, to: u64| -> Vec<_> {
+            (from..=to)
+                .map(|n| execution("gh", n * 10, Status::Succeeded))
+                .collect()
+        };
+        store.insert_executions(&mut batch(1, 700)).unwrap();
+        sync(store);
+        assert_eq!(store.prune_hook("gh", 0, 5).unwrap(), 695);
+        assert_eq!(newest(store), [7_000, 6_990, 6_980, 6_970, 6_960]);
+        store.insert_executions(&mut batch(701, 1_300)).unwrap();
+        sync(store);
+        assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 602);
+        assert_eq!(newest(store), [13_000, 12_990, 12_980]);
+        store.insert_executions(&mut batch(1_301, 1_302)).unwrap();
+        sync(store);
+        assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 2);
+        assert_eq!(newest(store), [13_020, 13_010, 13_000]);
+    });
+}
+
 /// The second prune of a hook takes sled's short way (its size is known from the first):
 /// the result must be the same as counting again.
 #[test]

@@ -263,7 +263,7 @@ impl Database {
             Some(id) => keys::hook_index(hook_id, id),
             None => keys::hook_prefix(hook_id),
         };
-        let mut removed = 0;
+        let mut removals = Removals::new(self, Some(hook_id));
         // The oldest entry left in place, where the next prune starts.
         let mut resume = None;
         for (position, item) in self.log.range(start..keys::hook_end(hook_id)).enumerate() {
@@ -277,12 +277,12 @@ impl Database {
                 break;
             }
             if self.is_final(id)? {
-                self.remove_indexed(hook_id, &key, id);
-                removed += 1;
+                removals.add(&key, id);
             } else {
                 resume.get_or_insert(id);
             }
         }
+        let removed = removals.finish();
         self.sizes.resume_at(hook_id, resume);
         Ok(removed)
     }
@@ -296,7 +296,8 @@ impl Database {
         max_per_hook: usize,
         mut counted: impl FnMut(&str, usize),
     ) -> Result<usize, StoreError> {
-        let mut removed = 0;
+        // Not through the sizes: a count under way counts what this scan keeps.
+        let mut removals = Removals::new(self, None);
         let mut current_hook: Option<String> = None;
         let mut kept = 0usize;
         for item in newest_first {
@@ -314,9 +315,7 @@ impl Database {
             }
             let too_old = id.timestamp_ms() < cutoff_ms;
             if (kept >= max_per_hook || too_old) && self.is_final(id)? {
-                // Not through the sizes: a count under way counts what this scan keeps.
-                self.log.apply_batch(removal(&key, id));
-                removed += 1;
+                removals.add(&key, id);
             } else {
                 kept += 1;
             }
@@ -324,14 +323,7 @@ impl Database {
         if let Some(done) = &current_hook {
             counted(done, kept);
         }
-        Ok(removed)
-    }
-
-    /// Removes one execution and its index entry, following the hook's size.
-    fn remove_indexed(&self, hook_id: &str, index_key: &[u8], id: ExecutionId) {
-        let batch = removal(index_key, id);
-        self.sizes
-            .write([], [hook_id], || self.log.apply_batch(batch));
+        Ok(removals.finish())
     }
 
     /// Whether the execution is final (or gone): only one that is not has a job
@@ -356,12 +348,67 @@ impl Database {
     }
 }
 
-/// The writes that remove one execution and its index entry.
-fn removal(index_key: &[u8], id: ExecutionId) -> Batch {
-    let mut batch = Batch::default();
-    batch.remove(index_key);
-    batch.remove(keys::execution(id));
-    batch
+/// Executions pruning removes, written [`REMOVAL_CHUNK`] at a time: one journal record, one
+/// turn of the overlay's lock and of the hook's size for many executions instead of each.
+/// Removals gathered when a scan fails are dropped: nothing was written, the next prune
+/// finds them again.
+struct Removals<'a> {
+    db: &'a Database,
+    /// The hook whose size (`hook_sizes.rs`) follows the removals, if any.
+    hook: Option<&'a str>,
+    batch: Batch,
+    pending: usize,
+    written: usize,
+}
+
+/// Executions removed per write.
+const REMOVAL_CHUNK: usize = 256;
+
+impl<'a> Removals<'a> {
+    fn new(db: &'a Database, hook: Option<&'a str>) -> Self {
+        Self {
+            db,
+            hook,
+            batch: Batch::default(),
+            pending: 0,
+            written: 0,
+        }
+    }
+
+    /// Removes one execution and its index entry (at the latest by [`Removals::finish`]).
+    fn add(&mut self, index_key: &[u8], id: ExecutionId) {
+        self.batch.remove(index_key);
+        self.batch.remove(keys::execution(id));
+        self.pending += 1;
+        if self.pending == REMOVAL_CHUNK {
+            self.write();
+        }
+    }
+
+    fn write(&mut self) {
+        let (batch, n) = (
+            std::mem::take(&mut self.batch),
+            std::mem::take(&mut self.pending),
+        );
+        if n == 0 {
+            return;
+        }
+        let log = &self.db.log;
+        match self.hook {
+            Some(hook) => {
+                let removed = std::iter::repeat_n(hook, n);
+                self.db.sizes.write([], removed, || log.apply_batch(batch));
+            }
+            None => log.apply_batch(batch),
+        }
+        self.written += n;
+    }
+
+    /// Writes what is left; how many executions were removed.
+    fn finish(mut self) -> usize {
+        self.write();
+        self.written
+    }
 }
 
 /// The stored form: [`RECORD`], the JSON's length (u32 LE), the execution as JSON without its
