@@ -41,21 +41,34 @@ pub fn headers(headers: &HeaderMap, extra: &[String]) -> BTreeMap<String, String
     headers
         .iter()
         .map(|(name, value)| {
-            let name = name.as_str().to_ascii_lowercase();
-            let value = if is_secret(&name, extra) {
+            // `http` keeps header names lower-cased.
+            let name = name.as_str();
+            let value = if is_secret(name, extra) {
                 REDACTED.to_string()
             } else {
                 String::from_utf8_lossy(value.as_bytes()).into_owned()
             };
-            (name, value)
+            (name.to_string(), value)
         })
         .collect()
 }
 
 fn is_secret(name: &str, extra: &[String]) -> bool {
     SECRET_HEADERS.contains(&name)
-        || SECRET_WORDS.iter().any(|w| name.contains(w))
+        || SECRET_WORDS.iter().any(|w| contains(name, w))
         || extra.iter().any(|e| e.eq_ignore_ascii_case(name))
+}
+
+/// Whether `word` occurs in `name`. A plain scan: `str::contains` prepares a searcher on every
+/// call, and for six words against every header of every delivery that cost more than the rest
+/// of the redaction (~9,000 instructions a delivery in callgrind).
+fn contains(name: &str, word: &str) -> bool {
+    let (name, word) = (name.as_bytes(), word.as_bytes());
+    let Some(&first) = word.first() else {
+        return true;
+    };
+    name.windows(word.len())
+        .any(|at| at[0] == first && at == word)
 }
 
 #[cfg(test)]
@@ -76,5 +89,21 @@ mod tests {
         assert_eq!(out["x-my-key"], REDACTED);
         assert_eq!(out["x-api-token"], REDACTED);
         assert_eq!(out["content-type"], "application/json");
+    }
+
+    #[test]
+    fn a_secret_word_is_found_anywhere_in_the_name() {
+        for name in [
+            "token",
+            "x-token",
+            "x-tokens-used",
+            "my-secret-header",
+            "xsignature",
+        ] {
+            assert!(is_secret(name, &[]), "{name}");
+        }
+        for name in ["tok", "x-toke-n", "content-length", "x-sig", "s"] {
+            assert!(!is_secret(name, &[]), "{name}");
+        }
     }
 }
