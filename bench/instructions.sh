@@ -18,14 +18,8 @@ WARM=${WARM:-300}
 HUB=${HUB:-$PWD/target/release/hookhub}
 RESULTS=$PWD/bench/results
 mkdir -p "$RESULTS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hookhub-instructions.XXXXXX")
-PID=""
-cleanup() {
-    [[ -z $PID ]] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source bench/lib.sh
+work_dir hookhub-instructions
 
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
 if [[ -z ${BENCH_NO_BUILD:-} ]]; then
@@ -34,7 +28,6 @@ if [[ -z ${BENCH_NO_BUILD:-} ]]; then
         cargo build --release --bin hookhub >&2
 fi
 
-source bench/lib.sh
 PORT=$(free_port)
 mkdir -p "$WORK/data"
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \

@@ -15,3 +15,16 @@ steal_pct() {
     awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
         d = y[1] - x[1]; printf "%.1f", (d > 0 ? 100 * (y[2] - x[2]) / d : 0) }'
 }
+
+# work_dir NAME: sets WORK to a new directory under $TMPDIR and PID to "", and on exit stops the
+# process in $PID (when set) and removes WORK. For scripts that run one process at a time.
+work_dir() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    PID=""
+    trap stop_and_clean EXIT
+    trap 'exit 130' INT TERM
+}
+stop_and_clean() {
+    [[ -z $PID ]] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+    rm -rf "$WORK"
+}

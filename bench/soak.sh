@@ -17,19 +17,12 @@ DELAY_MS=${DELAY_MS:-10}
 HUB=$PWD/target/release/hookhub
 RESULTS=$PWD/bench/results
 mkdir -p "$RESULTS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hookhub-soak.XXXXXX")
-PID=""
-cleanup() {
-    [[ -z $PID ]] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source bench/lib.sh
+work_dir hookhub-soak
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [[ -n ${BENCH_NO_BUILD:-} ]] || cargo build --release --bin hookhub >&2
 
-source bench/lib.sh
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # parts_mb DIR: the data dir's journal files, sled's directory and the payload segments, in MiB.
 parts_mb() {
