@@ -8,7 +8,7 @@
 //! cannot grow the series.
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{LazyLock, OnceLock, RwLock};
 
 use metrics::{Counter, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -73,7 +73,7 @@ fn describe() {
 /// A request to `/api/webhooks/*` ended with `result` (`accepted`, `duplicate`, or the error
 /// code). `hook` is the first hook on the path, `-` when there is none.
 pub fn delivery(hook: &str, result: &str) {
-    static DELIVERIES: ByHook = ByHook::new();
+    static DELIVERIES: LazyLock<ByHook> = LazyLock::new(ByHook::default);
     DELIVERIES.increment(
         hook,
         result,
@@ -83,7 +83,7 @@ pub fn delivery(hook: &str, result: &str) {
 
 /// An execution reached `status` (succeeded, failed, skipped).
 pub fn finished(hook: &str, status: &str) {
-    static FINISHED: ByHook = ByHook::new();
+    static FINISHED: LazyLock<ByHook> = LazyLock::new(ByHook::default);
     FINISHED.increment(
         hook,
         status,
@@ -97,27 +97,23 @@ pub fn finished(hook: &str, status: &str) {
 /// found with two lookups by `&str` under a read lock. The labels are configured hook ids and
 /// a fixed set of results, so the map is as bounded as the recorder's own series. Handles are
 /// kept only once this module's recorder is installed: one made before would stay a no-op.
-struct ByHook(RwLock<Option<HashMap<String, HashMap<String, Counter>>>>);
+#[derive(Default)]
+struct ByHook(RwLock<HashMap<String, HashMap<String, Counter>>>);
 
 impl ByHook {
-    const fn new() -> Self {
-        Self(RwLock::new(None))
-    }
-
     fn increment(&self, hook: &str, label: &str, make: fn(String, String) -> Counter) {
         if !matches!(HANDLE.get(), Some(Some(_))) {
             make(hook.to_string(), label.to_string()).increment(1);
             return;
         }
         let known = self.0.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(counter) = known.as_ref().and_then(|m| m.get(hook)?.get(label)) {
+        if let Some(counter) = known.get(hook).and_then(|labels| labels.get(label)) {
             counter.increment(1);
             return;
         }
         drop(known);
         let mut known = self.0.write().unwrap_or_else(|p| p.into_inner());
         let counter = known
-            .get_or_insert_with(HashMap::new)
             .entry(hook.to_string())
             .or_default()
             .entry(label.to_string())
