@@ -243,15 +243,17 @@ fn pruning_keeps_the_newest_per_hook_and_what_is_not_final() {
     });
 }
 
+/// When each of hook `gh`'s executions was received, newest first (up to 1,000).
+fn received_ats(store: &Store) -> Vec<u64> {
+    let page = store.executions_of("gh", None, 1_000, None).unwrap();
+    page.executions.iter().map(|e| e.received_at).collect()
+}
+
 /// A prune that removes several hundred executions (sled writes them a chunk at a time) keeps
 /// exactly the newest, and the hook's followed size stays exact for the next one.
 #[test]
 fn a_prune_of_hundreds_keeps_exactly_the_newest() {
     on_both(|store| {
-        let newest = |store: &Store| -> Vec<u64> {
-            let page = store.executions_of("gh", None, 1_000, None).unwrap();
-            page.executions.iter().map(|e| e.received_at).collect()
-        };
         let batch = |from: u64, to: u64| -> Vec<_> {
             (from..=to)
                 .map(|n| execution("gh", n * 10, Status::Succeeded))
@@ -260,15 +262,15 @@ fn a_prune_of_hundreds_keeps_exactly_the_newest() {
         store.insert_executions(&mut batch(1, 700)).unwrap();
         sync(store);
         assert_eq!(store.prune_hook("gh", 0, 5).unwrap(), 695);
-        assert_eq!(newest(store), [7_000, 6_990, 6_980, 6_970, 6_960]);
+        assert_eq!(received_ats(store), [7_000, 6_990, 6_980, 6_970, 6_960]);
         store.insert_executions(&mut batch(701, 1_300)).unwrap();
         sync(store);
         assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 602);
-        assert_eq!(newest(store), [13_000, 12_990, 12_980]);
+        assert_eq!(received_ats(store), [13_000, 12_990, 12_980]);
         store.insert_executions(&mut batch(1_301, 1_302)).unwrap();
         sync(store);
         assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 2);
-        assert_eq!(newest(store), [13_020, 13_010, 13_000]);
+        assert_eq!(received_ats(store), [13_020, 13_010, 13_000]);
     });
 }
 
@@ -277,10 +279,6 @@ fn a_prune_of_hundreds_keeps_exactly_the_newest() {
 #[test]
 fn a_hook_pruned_again_keeps_exactly_its_newest() {
     on_both(|store| {
-        let ids = |store: &Store| -> Vec<u64> {
-            let page = store.executions_of("gh", None, 50, None).unwrap();
-            page.executions.iter().map(|e| e.received_at).collect()
-        };
         let mut first: Vec<_> = (1..=6)
             .map(|n| execution("gh", n * 1_000, Status::Succeeded))
             .collect();
@@ -291,7 +289,7 @@ fn a_hook_pruned_again_keeps_exactly_its_newest() {
             .unwrap();
         sync(store);
         assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 2);
-        assert_eq!(ids(store), [6_000, 5_000, 4_000, 1_000]);
+        assert_eq!(received_ats(store), [6_000, 5_000, 4_000, 1_000]);
 
         let mut more: Vec<_> = (7..=10)
             .map(|n| execution("gh", n * 1_000, Status::Succeeded))
@@ -302,10 +300,10 @@ fn a_hook_pruned_again_keeps_exactly_its_newest() {
         sync(store);
         // 4, 5 and 6 go; the retrying one stays; `other` is not this hook's.
         assert_eq!(store.prune_hook("gh", 0, 3).unwrap(), 3);
-        assert_eq!(ids(store), [9_000, 8_000, 7_000, 1_000]);
+        assert_eq!(received_ats(store), [9_000, 8_000, 7_000, 1_000]);
         // Older than 8.5 s goes too, whatever the limit.
         assert_eq!(store.prune_hook("gh", 8_500, 10).unwrap(), 2);
-        assert_eq!(ids(store), [9_000, 1_000]);
+        assert_eq!(received_ats(store), [9_000, 1_000]);
         // The next prune starts where this one left off (the retrying one) and still counts
         // from the oldest.
         let mut last: Vec<_> = (11..=13)
@@ -314,7 +312,7 @@ fn a_hook_pruned_again_keeps_exactly_its_newest() {
         store.insert_executions(&mut last).unwrap();
         sync(store);
         assert_eq!(store.prune_hook("gh", 0, 2).unwrap(), 2);
-        assert_eq!(ids(store), [13_000, 12_000, 1_000]);
+        assert_eq!(received_ats(store), [13_000, 12_000, 1_000]);
         assert_eq!(
             store
                 .executions_of("other", None, 5, None)
