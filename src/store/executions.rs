@@ -532,7 +532,7 @@ pub(super) mod tests {
             migrate::forget_format(&store.database());
             store.flush_now().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open_again(dir.path()).unwrap();
 
         let read = store.execution(old.id).unwrap().unwrap();
         assert_eq!(read.trigger.raw_body, raw);

@@ -259,7 +259,7 @@ mod tests {
             migrate::forget_format(&store.database());
             store.flush_now().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open_again(dir.path()).unwrap();
         assert!(!raw(&store).contains("gh-key"));
         let read = store.api_hook("h").unwrap().unwrap();
         assert_eq!(read.trigger_config.webhook_secret.0, vec!["gh-key"]);
@@ -283,7 +283,7 @@ mod tests {
             migrate::forget_format(&store.database());
             store.flush_now().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open_again(dir.path()).unwrap();
         let raw = raw(&store);
         for secret in ["p-31", "q-31", "hv-31"] {
             assert!(!raw.contains(secret), "{secret} in clear: {raw}");

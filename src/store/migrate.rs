@@ -151,7 +151,7 @@ mod tests {
             db.meta.insert(KEY, (FORMAT + 1).to_be_bytes()).unwrap();
             store.flush_now().unwrap();
         }
-        let refused = SledStore::open(dir.path())
+        let refused = SledStore::open_again(dir.path())
             .err()
             .expect("a newer format is refused");
         assert!(

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::execution::{Execution, RawBody, Status, Trigger};
-use crate::store::{SledStore, Storage as _, StoreError};
+use crate::store::{SledStore, Storage as _};
 
 /// A JSON body of about `size` bytes, different for each `seed`.
 fn execution(seed: u64, size: usize, status: Status) -> Execution {
@@ -43,21 +43,6 @@ fn written(dir: &Path, e: &Execution) {
 
 fn segment_file(dir: &Path, number: u64) -> std::path::PathBuf {
     segment_path(&dir.join("payloads"), number)
-}
-
-/// Opens the store again; sled's IO threads may hold its lock for a moment after the last
-/// handle is dropped.
-fn reopen(dir: &Path) -> SledStore {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match SledStore::open(dir) {
-            Ok(store) => return store,
-            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
 }
 
 fn raw(store: &SledStore, e: &Execution) -> Vec<u8> {
@@ -162,7 +147,7 @@ fn a_restart_moves_payloads_the_journal_still_holds_and_drops_the_old_segment() 
     let first = segments(dir.path())[0].0;
     // The journal still has the record (no rotation since): replaying it appends the payload
     // anew, and the segment nothing points into any more is deleted.
-    let store = reopen(dir.path());
+    let store = SledStore::open_again(dir.path()).unwrap();
     let after = segments(dir.path());
     assert_eq!(after.len(), 1, "{after:?}");
     assert!(after[0].0 > first);
@@ -197,7 +182,7 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
     for (number, _) in segments(dir.path()) {
         fs::write(segment_file(dir.path(), number), b"").unwrap();
     }
-    let store = reopen(dir.path());
+    let store = SledStore::open_again(dir.path()).unwrap();
     assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
 }
 
@@ -227,7 +212,7 @@ fn a_segment_no_count_was_written_for_is_deleted_at_open() {
     let orphan = kept.iter().max().unwrap() + 7;
     fs::write(segment_file(dir.path(), orphan), b"x".repeat(1000)).unwrap();
 
-    let store = reopen(dir.path());
+    let store = SledStore::open_again(dir.path()).unwrap();
     let after: Vec<u64> = segments(dir.path()).iter().map(|s| s.0).collect();
     assert!(!after.contains(&orphan), "{after:?}");
     // Numbers go on past every segment seen, the deleted one included.
@@ -259,7 +244,7 @@ fn a_clean_close_leaves_no_journal_to_replay() {
     let bytes = |dir: &Path| segments(dir).iter().map(|s| s.1).sum::<u64>();
     let before = bytes(dir.path());
 
-    let store = reopen(dir.path());
+    let store = SledStore::open_again(dir.path()).unwrap();
     // A replay would have appended the large payload again, to this run's new segment.
     assert_eq!(bytes(dir.path()), before);
     assert_eq!(raw(&store, &big), big.trigger.raw_body.0);

@@ -61,17 +61,30 @@ impl SledStore {
         self.health.failure().unwrap_or(Failure::Failing)
     }
 
-    /// Opens the database again; sled's IO threads may hold its lock for a moment after the
-    /// last handle on the old one is dropped.
+    /// Opens the database again.
     fn reopen(&self) -> Result<Database, StoreError> {
-        let deadline = std::time::Instant::now() + RELEASE_WAIT;
-        loop {
-            match Database::open(&self.dir, self.changes.clone(), self.health.clone()) {
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                opened => return opened,
+        once_released(|| Database::open(&self.dir, self.changes.clone(), self.health.clone()))
+    }
+
+    /// [`SledStore::open`] of a directory a store was just dropped from (tests that stand for
+    /// a restart).
+    #[cfg(test)]
+    pub(crate) fn open_again(dir: &Path) -> Result<Self, StoreError> {
+        once_released(|| Self::open(dir))
+    }
+}
+
+/// `open`, tried again while it finds the database locked: sled's IO threads may hold the lock
+/// for a moment after the last handle on the database is dropped. Gives up after
+/// [`RELEASE_WAIT`].
+fn once_released<T>(mut open: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match open() {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
             }
+            opened => return opened,
         }
     }
 }
