@@ -6,7 +6,7 @@
 # journal, sled and payload segments, and the host's steal time); then the hub is restarted on
 # the same data dir and its start time and idle RSS are printed. Run by hand: bench/soak.sh.
 # Results: stdout and bench/results/soak.md.
-# Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1
+# Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1 HUB=path/to/hookhub
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ SOAK_MINUTES=${SOAK_MINUTES:-30}
 SLICE=${SLICE:-30}
 CONNECTIONS=${CONNECTIONS:-20}
 DELAY_MS=${DELAY_MS:-10}
-HUB=$PWD/target/release/hookhub
+HUB=${HUB:-$PWD/target/release/hookhub}
 RESULTS=$PWD/bench/results
 mkdir -p "$RESULTS"
 source bench/lib.sh
