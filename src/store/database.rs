@@ -110,8 +110,8 @@ impl Database {
             changes,
             sizes: Default::default(),
         };
-        if format.is_none() {
-            migrate::run(&store)?;
+        if format != Some(migrate::FORMAT) {
+            migrate::run(&store, format)?;
         }
         // sled made its files with the process umask; older hubs left theirs 0644.
         private::tighten_files(dir);

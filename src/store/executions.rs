@@ -1,5 +1,6 @@
 //! The execution log: executions, their per-hook index (newest first), and pending jobs.
 
+use std::borrow::Cow;
 use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sled::IVec;
 
 use super::hook_sizes::Known;
-use super::payloads::PayloadRef;
+use super::payloads::SegmentRef;
 use super::{Batch, Database, StoreError, keys};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
@@ -47,7 +48,7 @@ impl Database {
                 batch.insert_new(keys::job(e.id), job_value(e)?);
             }
             batch.insert_new(keys::hook_index(&e.hook_id, e.id), &[][..]);
-            batch.insert_new(keys::execution(e.id), encode(e)?);
+            batch.insert_new(keys::execution(e.id), encode_with_status(e)?);
         }
         let hooks = executions.iter().map(|e| e.hook_id.as_str());
         self.sizes.write(hooks, [], || self.log.apply_batch(batch));
@@ -60,7 +61,7 @@ impl Database {
     /// retrying, left as it is otherwise.
     pub(super) fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
         let mut batch = Batch::default();
-        batch.insert(keys::execution(e.id), encode(e)?);
+        batch.insert(keys::execution(e.id), encode_with_status(e)?);
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
         } else if e.status == Status::Retrying {
@@ -104,10 +105,22 @@ impl Database {
     fn read_whole(&self, bytes: &[u8]) -> Result<Execution, StoreError> {
         let (json, payload) = split(bytes)?;
         let payload = match payload {
-            Stored::Inline(payload) => Some(payload.to_vec()),
-            Stored::Kept(at) => Some(self.payloads.read(at).map_err(StoreError::Payload)?),
+            Stored::Inline(payload) => payload.to_vec(),
+            Stored::Kept(at) => self.payloads.read(at).map_err(StoreError::Payload)?,
         };
-        decode(json, payload)
+        decode(&self.json_of(json)?, Some(payload))
+    }
+
+    /// A stored record's JSON, read from its segment when it is filed there.
+    fn json_of<'a>(&self, json: Json<'a>) -> Result<Cow<'a, [u8]>, StoreError> {
+        match json {
+            Json::Here(json) => Ok(Cow::Borrowed(json)),
+            Json::Filed(at) => self
+                .payloads
+                .read(at)
+                .map(Cow::Owned)
+                .map_err(StoreError::Payload),
+        }
     }
 
     /// Every execution, oldest first, after `after` when given, at most `limit`, payloads
@@ -154,9 +167,14 @@ impl Database {
             let Some(id) = keys::trailing_id(&key) else {
                 continue;
             };
-            let Some(e) = self.execution(id)? else {
+            let Some(bytes) = self.log.get(keys::execution(id))? else {
                 continue;
             };
+            // A filed record says its status without its segments being read.
+            if status.is_some_and(|s| carried_status(&bytes).is_some_and(|f| f != s)) {
+                continue;
+            }
+            let e = self.read_whole(&bytes)?;
             if status.is_some_and(|s| s != e.status) {
                 continue;
             }
@@ -182,7 +200,10 @@ impl Database {
         let mut failed = Vec::new();
         for item in self.log.scan_prefix([keys::EXECUTION]).rev().take(scan) {
             let (_, bytes) = item?;
-            let e = decode(split(&bytes)?.0, None)?;
+            if carried_status(&bytes).is_some_and(|s| s != Status::Failed) {
+                continue;
+            }
+            let e = decode(&self.json_of(split(&bytes)?.0)?, None)?;
             if e.status == Status::Failed {
                 failed.push(e);
                 if failed.len() == limit {
@@ -336,15 +357,13 @@ impl Database {
 
     /// An execution's status, from its record alone: the payload is not read.
     pub(super) fn stored_status(&self, id: ExecutionId) -> Result<Option<Status>, StoreError> {
-        #[derive(Deserialize)]
-        struct StatusOf {
-            status: Status,
-        }
         let Some(bytes) = self.log.get(keys::execution(id))? else {
             return Ok(None);
         };
-        let record: StatusOf = serde_json::from_slice(split(&bytes)?.0)?;
-        Ok(Some(record.status))
+        if let Some(status) = carried_status(&bytes) {
+            return Ok(Some(status));
+        }
+        status_in(&self.json_of(split(&bytes)?.0)?).map(Some)
     }
 }
 
@@ -417,60 +436,149 @@ impl<'a> Removals<'a> {
 const RECORD: u8 = 2;
 
 pub(super) fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
+    encode_after(e, &[RECORD])
+}
+
+/// The form the sled store's writers use: [`RECORD_WITH_STATUS`], the execution's status (one
+/// byte, [`status_byte`]), then as [`RECORD`] from the length on. The applier files the record
+/// with its status (`payloads.rs`) without parsing the JSON for it.
+const RECORD_WITH_STATUS: u8 = 5;
+
+pub(super) fn encode_with_status(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
+    encode_after(e, &[RECORD_WITH_STATUS, status_byte(e.status)])
+}
+
+/// `head`, the JSON's length, the JSON, the payload.
+fn encode_after(e: &mut Execution, head: &[u8]) -> Result<Vec<u8>, StoreError> {
     let body = std::mem::take(&mut e.trigger.body);
     let raw = std::mem::take(&mut e.trigger.raw_body);
     let mut out = Vec::with_capacity(1024 + raw.0.len());
-    out.extend_from_slice(&[RECORD, 0, 0, 0, 0]);
+    out.extend_from_slice(head);
+    out.extend_from_slice(&[0; 4]);
+    let start = out.len();
     let written = serde_json::to_writer(&mut out, e);
     e.trigger.body = body;
     e.trigger.raw_body = raw;
     written?;
-    let json_len = u32::try_from(out.len() - 5).map_err(|_| StoreError::Truncated)?;
-    out[1..5].copy_from_slice(&json_len.to_le_bytes());
+    let json_len = u32::try_from(out.len() - start).map_err(|_| StoreError::Truncated)?;
+    out[start - 4..start].copy_from_slice(&json_len.to_le_bytes());
     out.extend_from_slice(&e.trigger.raw_body.0);
     Ok(out)
 }
 
-/// The same with the payload kept in a segment (`payloads.rs`): [`RECORD_KEPT`], the JSON's
-/// length, the JSON, then where the payload is ([`PayloadRef`]). Only the applier writes it.
+/// The form older hubs wrote for a record whose payload they kept in a segment: [`RECORD_KEPT`],
+/// the JSON's length, the JSON, then where the payload is ([`SegmentRef`]). Read, no longer
+/// written.
 const RECORD_KEPT: u8 = 3;
+
+/// A record filed in segments (`payloads.rs`): [`RECORD_FILED`], the execution's status (one
+/// byte, [`status_byte`]), where its JSON is, where its payload is. sled holds these 50 bytes
+/// for it; only the applier writes them.
+const RECORD_FILED: u8 = 4;
+const FILED_LEN: usize = 2 + 2 * SegmentRef::ENCODED_LEN;
+
+/// Where a stored record's JSON is.
+pub(super) enum Json<'a> {
+    /// In the record, these bytes.
+    Here(&'a [u8]),
+    /// In a segment.
+    Filed(SegmentRef),
+}
 
 /// Where a stored record's payload is.
 pub(super) enum Stored<'a> {
     /// In the record, these bytes.
     Inline(&'a [u8]),
-    /// In a payload segment.
-    Kept(PayloadRef),
+    /// In a segment.
+    Kept(SegmentRef),
 }
 
-/// A stored record's JSON and where its payload is.
-pub(super) fn split(bytes: &[u8]) -> Result<(&[u8], Stored<'_>), StoreError> {
-    let kind = match bytes.first() {
-        Some(&kind @ (RECORD | RECORD_KEPT)) => kind,
+/// A stored record's JSON and its payload, or where they are.
+pub(super) fn split(bytes: &[u8]) -> Result<(Json<'_>, Stored<'_>), StoreError> {
+    // The form, as far as the rest is concerned, and where the JSON's length is.
+    let (kind, at) = match bytes.first() {
+        Some(&RECORD_FILED) => {
+            let place = |at: usize| {
+                bytes
+                    .get(at..at + SegmentRef::ENCODED_LEN)
+                    .and_then(SegmentRef::decode)
+                    .ok_or(StoreError::Truncated)
+            };
+            let json = place(2)?;
+            let payload = place(2 + SegmentRef::ENCODED_LEN)?;
+            return Ok((Json::Filed(json), Stored::Kept(payload)));
+        }
+        Some(&RECORD_WITH_STATUS) => (RECORD, 2),
+        Some(&kind @ (RECORD | RECORD_KEPT)) => (kind, 1),
         _ => return Err(StoreError::UnknownForm),
     };
     let len: [u8; 4] = bytes
-        .get(1..5)
+        .get(at..at + 4)
         .and_then(|b| b.try_into().ok())
         .ok_or(StoreError::Truncated)?;
-    let end = 5 + u32::from_le_bytes(len) as usize;
-    let json = bytes.get(5..end).ok_or(StoreError::Truncated)?;
+    let end = at + 4 + u32::from_le_bytes(len) as usize;
+    let json = Json::Here(bytes.get(at + 4..end).ok_or(StoreError::Truncated)?);
     let rest = &bytes[end..];
     if kind == RECORD {
         return Ok((json, Stored::Inline(rest)));
     }
-    let at = PayloadRef::decode(rest).ok_or(StoreError::Truncated)?;
+    let at = SegmentRef::decode(rest).ok_or(StoreError::Truncated)?;
     Ok((json, Stored::Kept(at)))
 }
 
-/// A record of `json` whose payload is kept at `at`.
-pub(super) fn with_payload_ref(json: &[u8], at: PayloadRef) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + json.len() + PayloadRef::ENCODED_LEN);
-    out.push(RECORD_KEPT);
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(json);
-    at.encode(&mut out);
+/// The record sled holds for an execution of `status` whose JSON and payload are filed at
+/// `json` and `payload`.
+pub(super) fn filed(status: Status, json: SegmentRef, payload: SegmentRef) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FILED_LEN);
+    out.push(RECORD_FILED);
+    out.push(status_byte(status));
+    json.encode(&mut out);
+    payload.encode(&mut out);
     out
+}
+
+/// The status a record carries beside its JSON (filed, or as the sled store's writers make
+/// it), so counting and filtering by status parses no JSON and reads no segment; `None` for
+/// other forms.
+pub(super) fn carried_status(bytes: &[u8]) -> Option<Status> {
+    match bytes {
+        [RECORD_FILED, status, ..] if bytes.len() == FILED_LEN => status_of_byte(*status),
+        [RECORD_WITH_STATUS, status, ..] => status_of_byte(*status),
+        _ => None,
+    }
+}
+
+/// A status as stored in a filed record. Fixed: records on disk carry these numbers.
+fn status_byte(status: Status) -> u8 {
+    match status {
+        Status::Queued => 0,
+        Status::Running => 1,
+        Status::Retrying => 2,
+        Status::Succeeded => 3,
+        Status::Failed => 4,
+        Status::Skipped => 5,
+    }
+}
+
+fn status_of_byte(byte: u8) -> Option<Status> {
+    Some(match byte {
+        0 => Status::Queued,
+        1 => Status::Running,
+        2 => Status::Retrying,
+        3 => Status::Succeeded,
+        4 => Status::Failed,
+        5 => Status::Skipped,
+        _ => return None,
+    })
+}
+
+/// The status in a record's JSON, read without building the rest.
+pub(super) fn status_in(json: &[u8]) -> Result<Status, StoreError> {
+    #[derive(Deserialize)]
+    struct StatusOf {
+        status: Status,
+    }
+    Ok(serde_json::from_slice::<StatusOf>(json)?.status)
 }
 
 pub(super) fn decode(json: &[u8], payload: Option<Vec<u8>>) -> Result<Execution, StoreError> {
@@ -552,11 +660,49 @@ pub(super) mod tests {
         let bytes = encode(e).unwrap();
         assert!(matches!(split(&bytes[..3]), Err(StoreError::Truncated)));
         assert!(matches!(split(&bytes[..20]), Err(StoreError::Truncated)));
-        let (json, Stored::Inline(payload)) = split(&bytes).unwrap() else {
-            panic!("a record as written carries its payload");
+        let (Json::Here(json), Stored::Inline(payload)) = split(&bytes).unwrap() else {
+            panic!("a record as written carries its JSON and payload");
         };
         assert_eq!(payload, br#"{"at":1000}"#);
         assert_eq!(decode(json, Some(payload.to_vec())).unwrap(), *e);
+        assert_eq!(carried_status(&bytes), None);
+
+        let with_status = encode_with_status(e).unwrap();
+        assert_eq!(carried_status(&with_status), Some(Status::Queued));
+        let (Json::Here(json), Stored::Inline(payload)) = split(&with_status).unwrap() else {
+            panic!("a record as the log's writers make it carries its JSON and payload");
+        };
+        assert_eq!(decode(json, Some(payload.to_vec())).unwrap(), *e);
+        assert!(matches!(
+            split(&with_status[..4]),
+            Err(StoreError::Truncated)
+        ));
+
+        let at = |segment| SegmentRef {
+            segment,
+            offset: 10,
+            len: 20,
+            crc: 30,
+        };
+        let filed = filed(Status::Retrying, at(1), at(2));
+        let (Json::Filed(json), Stored::Kept(payload)) = split(&filed).unwrap() else {
+            panic!("a filed record holds places");
+        };
+        assert_eq!((json, payload), (at(1), at(2)));
+        assert_eq!(carried_status(&filed), Some(Status::Retrying));
+        assert!(matches!(split(&filed[..40]), Err(StoreError::Truncated)));
+        assert_eq!(carried_status(&filed[..40]), None);
+    }
+
+    #[test]
+    fn every_status_has_its_own_byte() {
+        use Status::*;
+        let all = [Queued, Running, Retrying, Succeeded, Failed, Skipped];
+        for status in all {
+            assert_eq!(status_of_byte(status_byte(status)), Some(status));
+        }
+        let bytes: std::collections::BTreeSet<u8> = all.into_iter().map(status_byte).collect();
+        assert_eq!(bytes.len(), all.len());
     }
 
     #[test]

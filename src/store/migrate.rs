@@ -12,7 +12,8 @@
 //! knows is refused rather than misread ([`check`]). Journal files from before frames (a crash
 //! left them; they never outlive the open that replays them) are read by [`unframed_ops`].
 //!
-//! A change of a stored form raises [`FORMAT`] and adds its rewrite here.
+//! A change of a stored form raises [`FORMAT`], and adds its rewrite here when records in the older
+//! form cannot be read as they are.
 
 use super::executions;
 use super::hooks::{self, Kept};
@@ -21,8 +22,10 @@ use super::seal::is_sealed;
 use super::{Batch, Database, StoreError, keys};
 use crate::model::hash_token;
 
-/// The format this hub writes.
-pub(super) const FORMAT: u64 = 1;
+/// The format this hub writes. 2: execution records filed in segments (`payloads.rs`), which a
+/// hub of format 1 cannot read; format 1's records are read as they are, so going from 1 to 2
+/// rewrites nothing.
+pub(super) const FORMAT: u64 = 2;
 const KEY: &str = "format_version";
 
 /// The format the database in `dir` is in: `None` for one from before versions. Refuses one
@@ -47,10 +50,13 @@ pub(super) fn check(meta: &sled::Tree, dir: &std::path::Path) -> Result<Option<u
     Ok(Some(found))
 }
 
-/// Brings a database from before versions up to date and records [`FORMAT`], durably.
-pub(super) fn run(db: &Database) -> Result<(), StoreError> {
-    let records = payload_records(db)?;
-    let hooks = seal_clear_hooks(db)?;
+/// Brings a database in an older format (`found`, `None` from before versions) up to date and
+/// records [`FORMAT`], durably.
+pub(super) fn run(db: &Database, found: Option<u64>) -> Result<(), StoreError> {
+    let (records, hooks) = match found {
+        None => (payload_records(db)?, seal_clear_hooks(db)?),
+        Some(_) => (0, 0),
+    };
     db.meta.insert(KEY, FORMAT.to_be_bytes())?;
     db.flush_now()?;
     if records + hooks > 0 {
@@ -158,5 +164,22 @@ mod tests {
             matches!(refused, StoreError::Newer { found, .. } if found == FORMAT + 1),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_database_of_format_1_is_opened_and_marked_format_2() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store
+                .database()
+                .meta
+                .insert(KEY, 1u64.to_be_bytes())
+                .unwrap();
+            store.flush_now().unwrap();
+        }
+        let store = SledStore::open_again(dir.path()).unwrap();
+        let db = store.database();
+        assert_eq!(check(&db.meta, dir.path()).unwrap(), Some(2));
     }
 }

@@ -1,24 +1,26 @@
-//! Payloads, kept out of sled.
+//! Execution records and their payloads, kept out of sled.
 //!
-//! sled holds a record inside its tree node, rewrites whole nodes as they fill and split, and
-//! caches whole nodes: a 64 KB payload stored in sled was written to disk three times over,
-//! and the payloads of recent executions were most of what sled kept in memory
-//! (BENCHMARKS.md). So when the applier moves an execution record whose payload is larger
-//! than [`INLINE_MAX`] into sled, it appends the payload to a segment file here, once, and
-//! sled keeps the record with the payload's place instead ([`PayloadRef`]). Writers, the overlay and the journal
-//! never see the difference: they hold records with their payload, as before.
+//! sled holds a value inside its tree node, copies the node on each write, rewrites whole
+//! nodes as they fill and split, and caches whole nodes: a 64 KB payload stored in sled was
+//! written to disk three times over, and the records of recent executions were most of what
+//! sled kept in memory and most of the bytes it copied per write (BENCHMARKS.md). So when the
+//! applier moves an execution record into sled, it appends the record's JSON and its payload
+//! to a segment file here, and sled keeps a 50-byte record instead: the execution's status and
+//! the two places ([`SegmentRef`], `executions::filed`). Writers, the overlay and the journal
+//! never see the difference: they hold records whole, as before. (Older hubs kept small
+//! payloads and every record's JSON in sled; those records are read as they are.)
 //!
 //! Segments are `payloads/<number>.seg`, appended to and never rewritten. The log tree keeps a
-//! count of the records that point into each segment (`s` + number, see `keys.rs`), changed
+//! count of the places that point into each segment (`s` + number, see `keys.rs`), changed
 //! by the applier in the same turn as the records: raised before the records are written and
 //! lowered after, so whatever prefix of its writes sled recovers after a crash, a count is
-//! never lower than the records pointing in. A segment whose count falls to zero is deleted
+//! never lower than the places pointing in. A segment whose count falls to zero is deleted
 //! after the next checkpoint, and one with no count at all at open (its count was never
 //! written) holds nothing anyone points to.
 //!
 //! Durability follows the journal's checkpoint: segments are fsynced before sled is flushed,
 //! so a durable record never points at bytes that are not. Until then the journal has the
-//! record with its payload, and a replay writes it back into sled whole.
+//! record whole, and a replay writes it back into sled and its segments.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -29,13 +31,9 @@ use std::sync::Mutex;
 
 use sled::IVec;
 
-use super::executions::{self, Stored};
+use super::executions::{self, Json, Stored};
 use super::keys;
 
-/// Payloads up to this size stay in their record (pings, tiny events): reading them from a
-/// second file would cost more than they take in sled. Above it, a record's JSON is most of
-/// what sled holds for it.
-pub(super) const INLINE_MAX: usize = 512;
 /// A segment takes no more appends past this size (small in tests, so they reach it). A
 /// segment is deleted only once every record pointing into it is gone, so the payloads kept
 /// on disk are what retention keeps plus up to about one segment: at 64 MiB a hub keeping
@@ -46,18 +44,25 @@ const SEGMENT_BYTES: u64 = if cfg!(test) {
     8 * 1024 * 1024
 };
 
-/// Where a payload is: a segment, an offset and a length, and the payload's CRC32, checked on
-/// every read.
+/// Where a record's JSON or payload is: a segment, an offset and a length, and the bytes'
+/// CRC32, checked on every read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct PayloadRef {
+pub(super) struct SegmentRef {
     pub segment: u64,
     pub offset: u64,
     pub len: u32,
     pub crc: u32,
 }
 
-impl PayloadRef {
+impl SegmentRef {
     pub(super) const ENCODED_LEN: usize = 24;
+    /// An empty payload: nothing to read, in no segment.
+    pub(super) const EMPTY: Self = Self {
+        segment: 0,
+        offset: 0,
+        len: 0,
+        crc: 0,
+    };
 
     pub(super) fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.segment.to_le_bytes());
@@ -159,7 +164,10 @@ impl Payloads {
     }
 
     /// Reads a payload back, checking its length and checksum.
-    pub(super) fn read(&self, at: PayloadRef) -> io::Result<Vec<u8>> {
+    pub(super) fn read(&self, at: SegmentRef) -> io::Result<Vec<u8>> {
+        if at.len == 0 {
+            return Ok(Vec::new());
+        }
         let file = File::open(segment_path(&self.dir, at.segment))?;
         let mut bytes = vec![0; at.len as usize];
         file.read_exact_at(&mut bytes, at.offset)?;
@@ -167,8 +175,8 @@ impl Payloads {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "payload at {} in segment {} fails its checksum",
-                    at.offset, at.segment
+                    "{} bytes at {} in segment {} fail their checksum",
+                    at.len, at.offset, at.segment
                 ),
             ));
         }
@@ -176,12 +184,12 @@ impl Payloads {
     }
 
     /// What sled is to hold for a write of `value` to the execution record `key`: the record
-    /// as it is, or with its payload moved to a segment (written by
-    /// [`Payloads::write_pending`]). `fresh` says sled cannot have the key yet. The previous
-    /// record's payload is reused when it is the same payload (a status update), so a payload
-    /// is appended once however often its record is rewritten; except, while `replaying` the
-    /// journal, a payload appended by an earlier run: it was written after that run's last
-    /// checkpoint, so it may not have reached the disk.
+    /// filed, its JSON and payload appended to a segment (written by
+    /// [`Payloads::write_pending`]) and sled left with where they are. `fresh` says sled cannot
+    /// have the key yet. The previous record's payload is reused when it is the same payload (a
+    /// status update), so a payload is appended once however often its record is rewritten;
+    /// except, while `replaying` the journal, a payload appended by an earlier run: it was
+    /// written after that run's last checkpoint, so it may not have reached the disk.
     pub(super) fn convert(
         &self,
         tree: &sled::Tree,
@@ -191,57 +199,62 @@ impl Payloads {
         replaying: bool,
         counts: &mut CountChanges,
     ) -> sled::Result<Option<IVec>> {
-        let split = value.map(|v| executions::split(v)).transpose();
-        let Ok(split) = split else {
-            // Not a record this version reads; it goes to sled untouched, as it always did.
-            return Ok(value.cloned());
-        };
-        let payload = match split {
-            Some((json, Stored::Inline(payload))) if payload.len() > INLINE_MAX => {
-                Some((json, payload))
+        let record = match value.map(|v| executions::split(v)).transpose() {
+            Ok(Some((Json::Here(json), Stored::Inline(payload)))) => {
+                // Records from an older hub's journal carry no status of their own.
+                let carried = value.and_then(|v| executions::carried_status(v));
+                match carried.map_or_else(|| executions::status_in(json), Ok) {
+                    Ok(status) => Some((status, json, payload)),
+                    Err(_) => return Ok(value.cloned()),
+                }
             }
-            // Small payloads stay as they are.
-            Some(_) => return Ok(value.cloned()),
-            None => None,
+            Ok(None) => None,
+            // Not a record as writers make it: it goes to sled untouched, as it always did.
+            Ok(Some(_)) | Err(_) => return Ok(value.cloned()),
         };
-        let before = if fresh {
-            None
-        } else {
-            tree.get(key)?
-                .and_then(|old| match executions::split(&old) {
-                    Ok((_, Stored::Kept(at))) => Some(at),
-                    _ => None,
-                })
+        let before = match fresh {
+            true => Places::default(),
+            false => tree
+                .get(key)?
+                .map_or_else(Places::default, |old| Places::of(&old)),
         };
-        let Some((json, payload)) = payload else {
+        let Some((status, json, payload)) = record else {
             // A removal: the record no longer points anywhere.
-            if let Some(before) = before {
-                counts.lower(before.segment);
-            }
+            before.lower(counts);
             return Ok(None);
         };
-        let crc = crc32fast::hash(payload);
-        let at = match before {
-            Some(before)
-                if before.len as usize == payload.len()
-                    && before.crc == crc
-                    && (!replaying || before.segment >= self.first) =>
-            {
-                before
-            }
-            _ => {
-                let at = self.append(payload, crc)?;
-                counts.raise(at.segment);
-                if let Some(before) = before {
-                    counts.lower(before.segment);
+        let payload_at = if payload.is_empty() {
+            SegmentRef::EMPTY
+        } else {
+            let crc = crc32fast::hash(payload);
+            match before.payload {
+                Some(at)
+                    if at.len as usize == payload.len()
+                        && at.crc == crc
+                        && (!replaying || at.segment >= self.first) =>
+                {
+                    at
                 }
-                at
+                _ => {
+                    let at = self.append(payload, crc)?;
+                    counts.raise(at.segment);
+                    at
+                }
             }
         };
-        Ok(Some(IVec::from(executions::with_payload_ref(json, at))))
+        let json_at = self.append(json, crc32fast::hash(json))?;
+        counts.raise(json_at.segment);
+        let kept = Places {
+            json: Some(json_at),
+            payload: Some(payload_at),
+        };
+        before.lower_unless_in(&kept, counts);
+        Ok(Some(IVec::from(executions::filed(
+            status, json_at, payload_at,
+        ))))
     }
 
-    fn append(&self, payload: &[u8], crc: u32) -> io::Result<PayloadRef> {
+    fn append(&self, payload: &[u8], crc: u32) -> io::Result<SegmentRef> {
         let len = u32::try_from(payload.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 4 GiB"))?;
         let mut state = self.state.lock().expect("payloads lock poisoned");
@@ -264,7 +277,7 @@ impl Payloads {
         if state.pending.len() >= PENDING_MAX {
             state.write_pending()?;
         }
-        Ok(PayloadRef {
+        Ok(SegmentRef {
             segment: state.number,
             offset,
             len,
@@ -351,6 +364,44 @@ impl CountChanges {
             log.insert(keys::segment_count(segment), &now.to_le_bytes())?;
         }
         Ok(())
+    }
+}
+
+/// The places a stored record points at, each counted in its segment.
+#[derive(Default)]
+struct Places {
+    json: Option<SegmentRef>,
+    payload: Option<SegmentRef>,
+}
+
+impl Places {
+    fn of(record: &[u8]) -> Self {
+        let Ok((json, payload)) = executions::split(record) else {
+            return Self::default();
+        };
+        Self {
+            json: match json {
+                Json::Filed(at) => Some(at),
+                Json::Here(_) => None,
+            },
+            payload: match payload {
+                Stored::Kept(at) if at.len > 0 => Some(at),
+                _ => None,
+            },
+        }
+    }
+
+    fn lower(&self, counts: &mut CountChanges) {
+        self.lower_unless_in(&Places::default(), counts);
+    }
+
+    /// Lowers the counts of these places, except one `kept` still points at.
+    fn lower_unless_in(&self, kept: &Places, counts: &mut CountChanges) {
+        for at in [self.json, self.payload].into_iter().flatten() {
+            if kept.json != Some(at) && kept.payload != Some(at) {
+                counts.lower(at.segment);
+            }
+        }
     }
 }
 

@@ -49,8 +49,19 @@ fn raw(store: &SledStore, e: &Execution) -> Vec<u8> {
     store.execution(e.id).unwrap().unwrap().trigger.raw_body.0
 }
 
+/// How many times `needle` appears in the segments' bytes.
+fn occurrences(dir: &Path, needle: &[u8]) -> usize {
+    segments(dir)
+        .iter()
+        .map(|&(number, _)| {
+            let bytes = fs::read(segment_file(dir, number)).unwrap();
+            bytes.windows(needle.len()).filter(|w| *w == needle).count()
+        })
+        .sum()
+}
+
 #[test]
-fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
+fn a_record_is_filed_and_its_payload_written_once_however_often_the_record_is() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     let mut big = execution(1, 100_000, Status::Queued);
@@ -64,23 +75,27 @@ fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
     store.update_execution(&mut big).unwrap();
     store.flush_now().unwrap();
 
-    // Only the large payload left its record, and sled's record is small.
-    let payload_len = big.trigger.raw_body.0.len() as u64;
+    // Both records went to segments, JSON and payload; sled holds their places only.
+    let payload = |e: &Execution| e.trigger.raw_body.0.clone();
+    assert_eq!(occurrences(dir.path(), &payload(&big)), 1);
+    assert_eq!(occurrences(dir.path(), &payload(&small)), 1);
+    let sled_holds = |e: &Execution| {
+        let db = store.database();
+        db.overlay
+            .tree()
+            .get(keys::execution(e.id))
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(sled_holds(&big).len(), 50);
     assert_eq!(
-        segments(dir.path()).iter().map(|s| s.1).sum::<u64>(),
-        payload_len
+        executions::carried_status(&sled_holds(&big)),
+        Some(Status::Running)
     );
-    let stored = store
-        .database()
-        .overlay
-        .tree()
-        .get(keys::execution(big.id))
-        .unwrap();
-    assert!(stored.unwrap().len() < 2_000);
-    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
-    assert_eq!(raw(&store, &small), small.trigger.raw_body.0);
+    assert_eq!(raw(&store, &big), payload(&big));
+    assert_eq!(raw(&store, &small), payload(&small));
 
-    // Status updates rewrite the record; the payload stays where it is.
+    // Status updates file the record's JSON again; the payload stays where it is.
     big.status = Status::Running;
     store.update_execution(&mut big).unwrap();
     store.flush_now().unwrap();
@@ -89,14 +104,30 @@ fn a_large_payload_is_written_to_a_segment_once_however_often_its_record_is() {
     small.status = Status::Succeeded;
     store.update_execution(&mut small).unwrap();
     store.flush_now().unwrap();
-    assert_eq!(
-        segments(dir.path()).iter().map(|s| s.1).sum::<u64>(),
-        payload_len
-    );
+    assert_eq!(occurrences(dir.path(), &payload(&big)), 1);
+    assert_eq!(occurrences(dir.path(), &payload(&small)), 1);
     let read = store.execution(big.id).unwrap().unwrap();
     assert_eq!(read.status, Status::Succeeded);
-    assert_eq!(read.trigger.raw_body.0, big.trigger.raw_body.0);
+    assert_eq!(read.trigger.raw_body.0, payload(&big));
     assert_eq!(read.trigger.body["seed"], 1);
+    let read = store.execution(small.id).unwrap().unwrap();
+    assert_eq!(
+        (read.status, read.trigger.raw_body.0),
+        (Status::Succeeded, payload(&small))
+    );
+}
+
+#[test]
+fn an_empty_payload_is_filed_as_nothing_to_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut e = execution(9, 0, Status::Succeeded);
+    e.trigger.raw_body = RawBody(Vec::new());
+    store.insert_executions(&mut [e.clone()]).unwrap();
+    store.flush_now().unwrap();
+    let read = store.execution(e.id).unwrap().unwrap();
+    assert!(read.trigger.raw_body.0.is_empty());
+    assert_eq!(read.status, Status::Succeeded);
 }
 
 #[test]
@@ -170,7 +201,8 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
         // follows.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let len = big.trigger.raw_body.0.len() as u64;
-        while segments(dir.path())[0].1 != len {
+        // The payload and the record's JSON.
+        while segments(dir.path())[0].1 <= len {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the applier never ran"
@@ -251,4 +283,86 @@ fn a_clean_close_leaves_no_journal_to_replay() {
     let read = store.execution(queued.id).unwrap().unwrap();
     assert_eq!(read.status, Status::Queued);
     assert_eq!(store.pending_jobs().unwrap().len(), 1, "its job survives");
+}
+
+#[test]
+fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = execution(21, 100, Status::Succeeded);
+    let mut big = execution(22, 20_000, Status::Succeeded);
+    let journaled = execution(23, 500, Status::Skipped);
+    {
+        // As a hub of format 1 left them: a small payload in its record, a large one in a
+        // segment with its count, the JSON of both in sled.
+        let store = SledStore::open(dir.path()).unwrap();
+        let db = store.database();
+        let tree = db.overlay.tree();
+        let payload = &big.trigger.raw_body.0;
+        let at = db
+            .payloads
+            .append(payload, crc32fast::hash(payload))
+            .unwrap();
+        db.payloads.sync().unwrap();
+        let mut counts = CountChanges::default();
+        counts.raise(at.segment);
+        counts.write_raised(tree).unwrap();
+        let whole = executions::encode(&mut big.clone()).unwrap();
+        let json_end = whole.len() - payload.len();
+        let mut kept = vec![3];
+        kept.extend_from_slice(&whole[1..json_end]);
+        at.encode(&mut kept);
+        for (e, record) in [
+            (&small, executions::encode(&mut small.clone()).unwrap()),
+            (&big, kept),
+        ] {
+            tree.insert(keys::hook_index("big", e.id), &[]).unwrap();
+            tree.insert(keys::execution(e.id), record).unwrap();
+        }
+        // And one in an older hub's journal, its status in its JSON alone.
+        let mut batch = crate::store::Batch::default();
+        batch.insert(keys::hook_index("big", journaled.id), []);
+        batch.insert(
+            keys::execution(journaled.id),
+            executions::encode(&mut journaled.clone()).unwrap(),
+        );
+        db.log.apply_batch(batch);
+        store.flush_now().unwrap();
+    }
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let filed = store
+        .database()
+        .overlay
+        .tree()
+        .get(keys::execution(journaled.id))
+        .unwrap();
+    assert_eq!(
+        executions::carried_status(&filed.unwrap()),
+        Some(Status::Skipped)
+    );
+    assert_eq!(raw(&store, &journaled), journaled.trigger.raw_body.0);
+    assert_eq!(raw(&store, &small), small.trigger.raw_body.0);
+    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
+    assert_eq!(
+        store.database().stored_status(big.id).unwrap(),
+        Some(Status::Succeeded)
+    );
+
+    // Rewritten, they are filed; the large payload stays where it was.
+    for e in [&mut small, &mut big] {
+        e.status = Status::Failed;
+        store.update_execution(e).unwrap();
+    }
+    store.flush_now().unwrap();
+    assert_eq!(occurrences(dir.path(), &big.trigger.raw_body.0), 1);
+    let failed = store.recent_failures(10, 10).unwrap();
+    assert_eq!(failed.len(), 2);
+    let of = |status| store.executions_of("big", Some(status), 10, None).unwrap();
+    assert_eq!(of(Status::Failed).executions.len(), 2);
+    assert!(of(Status::Succeeded).executions.is_empty());
+    assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
+
+    // Pruned, nothing points into the old segment any more, and it goes.
+    assert_eq!(store.prune(i64::MAX as u64, 0).unwrap(), 3);
+    store.flush_now().unwrap();
+    assert_eq!(occurrences(dir.path(), &big.trigger.raw_body.0), 0);
 }

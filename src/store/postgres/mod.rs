@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio_postgres::Row;
 
-use super::executions::{decode, encode, split};
+use super::executions::{Json, decode, encode, split};
 use super::hooks::{decode_hook, encode_hook};
 use super::seal::Sealer;
 use super::{
@@ -216,17 +216,19 @@ fn due_ms(e: &Execution) -> Option<i64> {
 
 /// An execution from its stored record, payload included.
 pub(super) fn read_record(bytes: &[u8]) -> Result<Execution, StoreError> {
-    let (json, payload) = split(bytes)?;
-    let payload = match payload {
-        Stored::Inline(p) => Some(p.to_vec()),
-        Stored::Kept(_) => return Err(StoreError::UnknownForm),
-    };
-    decode(json, payload)
+    match split(bytes)? {
+        (Json::Here(json), Stored::Inline(payload)) => decode(json, Some(payload.to_vec())),
+        // Segments are the sled store's; nothing filed there is written here.
+        _ => Err(StoreError::UnknownForm),
+    }
 }
 
 /// An execution from its stored record, without its payload.
 pub(super) fn read_brief(bytes: &[u8]) -> Result<Execution, StoreError> {
-    decode(split(bytes)?.0, None)
+    match split(bytes)?.0 {
+        Json::Here(json) => decode(json, None),
+        Json::Filed(_) => Err(StoreError::UnknownForm),
+    }
 }
 
 fn parse_id(text: &str) -> Result<ExecutionId, StoreError> {
