@@ -35,9 +35,10 @@ use super::executions::{self, Json, Stored};
 use super::keys;
 
 /// A segment takes no more appends past this size (small in tests, so they reach it). A
-/// segment is deleted only once every record pointing into it is gone, so the payloads kept
-/// on disk are what retention keeps plus up to about one segment: at 64 MiB a hub keeping
-/// 10,000 1 KB payloads held 42-74 MiB of segments for 10 MiB of them (BENCHMARKS.md).
+/// segment is deleted only once nothing points into it, so the segments on disk hold what
+/// retention keeps plus up to about one segment: at 64 MiB a hub keeping 10,000 1 KB
+/// payloads held 42-74 MiB of segments for 10 MiB of them (BENCHMARKS.md; 4 MiB instead of 8
+/// made no difference a soak could see).
 const SEGMENT_BYTES: u64 = if cfg!(test) {
     128 * 1024
 } else {
@@ -163,7 +164,7 @@ impl Payloads {
         })
     }
 
-    /// Reads a payload back, checking its length and checksum.
+    /// Reads a record's JSON or payload back, checking its length and checksum.
     pub(super) fn read(&self, at: SegmentRef) -> io::Result<Vec<u8>> {
         if at.len == 0 {
             return Ok(Vec::new());
