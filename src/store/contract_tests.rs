@@ -357,7 +357,7 @@ fn the_whole_log_reads_out_in_id_order_a_page_at_a_time() {
             execution("a", 4_000, Status::Retrying),
             execution("c", 5_000, Status::Running),
         ];
-        // Large enough for sled to keep it in a payload segment once flushed.
+        // A large payload among small ones: sled's store files both in its segments once flushed.
         let raw = format!(r#"{{"at":3000,"pad":"{}"}}"#, "x".repeat(100_000));
         all[0].trigger.body = serde_json::from_str(&raw).unwrap();
         all[0].trigger.raw_body.0 = raw.into_bytes();

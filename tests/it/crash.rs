@@ -104,7 +104,7 @@ hooks:
     let client = reqwest::Client::new();
 
     // Senders keep going until the kill; each remembers what was acknowledged with 202. Every
-    // fourth body is 20 KB, so some payloads live in payload segments rather than in sled.
+    // fourth body is 20 KB, so the payload segments hold large payloads among the small.
     let accepted: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
     let senders: Vec<_> = (0..16)
         .map(|s| {
