@@ -35,10 +35,10 @@ use tokio::sync::watch;
 use super::health::{Failure, Health};
 use super::overlay::{Batch, Overlay};
 
-/// A journal file is rotated past this size (its checkpoint is then a few times a second at
-/// saturation: 8, 16 and 32 MiB measured alike, while the journal's share of the data dir,
-/// this file and its spare, went from 64 MiB to 16)…
-const ROTATE_BYTES: u64 = 8 * 1024 * 1024;
+/// A journal file is rotated past this size (its checkpoint is then about ten times a second at
+/// saturation: 4, 8, 16 and 32 MiB measured alike, while the journal's share of the data dir,
+/// this file and its spare, went from 64 MiB to 8; BENCHMARKS.md)…
+const ROTATE_BYTES: u64 = 4 * 1024 * 1024;
 /// …or this age, so replay stays short and pruned records are not resurrected.
 const ROTATE_AGE: Duration = Duration::from_secs(300);
 
