@@ -7,6 +7,7 @@
 # the same data dir and its start time and idle RSS are printed. Run by hand: bench/soak.sh.
 # Results: stdout and bench/results/soak.md.
 # Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1 HUB=path/to/hookhub
+# CONFIG=another hooks file with the same ingest-only hook (e.g. retention changed)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ SLICE=${SLICE:-30}
 CONNECTIONS=${CONNECTIONS:-20}
 DELAY_MS=${DELAY_MS:-10}
 HUB=${HUB:-$PWD/target/release/hookhub}
+CONFIG=${CONFIG:-bench/hooks.bench.yaml}
 RESULTS=$PWD/bench/results
 mkdir -p "$RESULTS"
 source bench/lib.sh
@@ -33,7 +35,7 @@ parts_mb() {
 anon_file_mb() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {printf "%.1f / %.1f", a / 1024, f / 1024}' "/proc/$1/status"; }
 start_hub() { # sets PID, and STARTED_MS to the ms it took to answer /healthz
     local t0=$(now_ms)
-    "$HUB" serve --config bench/hooks.bench.yaml --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
+    "$HUB" serve --config "$CONFIG" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
         >"$WORK/hub.out" 2>>"$WORK/hub.err" &
     PID=$!
     until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/healthz" 2>/dev/null; do
