@@ -443,20 +443,14 @@ impl Shared {
     }
 }
 
-/// The applier's nice value. Its work can wait (the writes are durable in the journal and
-/// readable in the overlay); a delivery waiting for a core behind it cannot. Not lower: when
-/// ingest saturates both cores the starved applier holds its apply lock for long stretches
-/// while writers past [`HARD_LIMIT`] wait on it. At 10, 21,000 deliveries/s had a p99 of
-/// 116-185 ms against 6-7 ms at 5 and 6-9 ms at 0 (BENCHMARKS.md); at 19 it was worse still.
-const APPLIER_NICE: i32 = 5;
-
-/// The applier: applies writes as they ripen and checkpoints retired journal files.
+/// The applier: applies writes as they ripen and checkpoints retired journal files. It runs at
+/// the process's own priority. It ran at nice 10, then 5 (its work can wait: the writes are
+/// durable in the journal and readable in the overlay), but at saturation a lowered applier
+/// falls behind until the overlay reaches [`HARD_LIMIT`] and writers apply for it: at 5, seven
+/// alternated saturated pairs peaked at 63-82 MiB resident against 52-59 at the same priority,
+/// with the same throughput and p99 (BENCHMARKS.md); at 10 and 19 the starved applier held the
+/// apply lock for long stretches (p99 116-192 ms).
 fn apply_loop(shared: &Shared) {
-    // On Linux the nice value is the calling thread's, and threads it starts (sled's IO
-    // threads) inherit it.
-    if let Err(e) = rustix::process::setpriority_process(None, APPLIER_NICE) {
-        tracing::debug!(error = %e, "could not lower the applier's priority");
-    }
     loop {
         let (retired, closing) = {
             let mut state = shared.lock();
