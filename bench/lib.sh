@@ -28,3 +28,15 @@ stop_and_clean() {
     [[ -z $PID ]] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
     rm -rf "$WORK"
 }
+
+# small_body FILE: the 1 KB GitHub-push-like JSON body bench/soak.sh and bench/pairs.sh send.
+small_body() {
+    python3 - "$1" <<'PY'
+import json, sys
+doc = {"ref": "refs/heads/main", "repository": {"full_name": "bench/hookhub"}, "padding": ""}
+doc["padding"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
+open(sys.argv[1], "w").write(json.dumps(doc, separators=(",", ":")))
+PY
+}
+# bench_signature FILE: FILE's X-Hub-Signature-256 under bench/hooks.bench.yaml's secret.
+bench_signature() { echo "sha256=$(openssl dgst -sha256 -hmac bench-secret -r "$1" | cut -d' ' -f1)"; }

@@ -17,43 +17,37 @@ shift
 DURATION=${DURATION:-8}
 CONFIG=${CONFIG:-bench/hooks.bench.yaml}
 work_dir hookhub-pairs
-W=$WORK
-python3 - "$W/body.json" <<'PY'
-import json, sys
-doc = {"ref": "refs/heads/main", "repository": {"full_name": "bench/hookhub"}, "padding": ""}
-doc["padding"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
-open(sys.argv[1], "w").write(json.dumps(doc, separators=(",", ":")))
-PY
-SIG="sha256=$(openssl dgst -sha256 -hmac bench-secret -r "$W/body.json" | cut -d' ' -f1)"
+small_body "$WORK/body.json"
+SIG=$(bench_signature "$WORK/body.json")
 echo "| round | binary | req/s | p99 | CPU µs/req | peak RSS MiB | RSS after MiB | steal % |"
 echo "|---|---|---|---|---|---|---|---|"
+tick=$(getconf CLK_TCK)
 for r in $(seq "$ROUNDS"); do
     for bin in "$@"; do
-        rm -rf "$W/data"; mkdir -p "$W/data"
+        rm -rf "$WORK/data"; mkdir -p "$WORK/data"
         PORT=$(free_port)
-        "$bin" serve --config "$CONFIG" --data-dir "$W/data" --listen "127.0.0.1:$PORT" >"$W/hub.out" 2>"$W/hub.err" &
+        "$bin" serve --config "$CONFIG" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/hub.out" 2>"$WORK/hub.err" &
         P=$!
         PID=$P
         until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/healthz" 2>/dev/null; do
-            kill -0 "$P" 2>/dev/null || { echo "$bin died: $(tail -n 5 "$W/hub.err")" >&2; exit 1; }
+            kill -0 "$P" 2>/dev/null || { echo "$bin died: $(tail -n 5 "$WORK/hub.err")" >&2; exit 1; }
             sleep 0.1
         done
         URL="http://127.0.0.1:$PORT/api/webhooks/bench-ingest"
-        BENCH_BODY_FILE="$W/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c32 -d3s -s bench/post.lua "$URL" >/dev/null
+        BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c32 -d3s -s bench/post.lua "$URL" >/dev/null
         c0=$(awk '{print $14+$15}' "/proc/$P/stat"); s0=$(cpu_times)
-        ( while kill -0 "$P" 2>/dev/null; do rss_kb "$P"; sleep 0.5; done ) >"$W/rss.txt" 2>/dev/null &
+        ( while kill -0 "$P" 2>/dev/null; do rss_kb "$P"; sleep 0.5; done ) >"$WORK/rss.txt" 2>/dev/null &
         M=$!
-        BENCH_BODY_FILE="$W/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c32 -d${DURATION}s --latency -s bench/post.lua "$URL" >"$W/wrk.txt"
+        BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c32 -d${DURATION}s --latency -s bench/post.lua "$URL" >"$WORK/wrk.txt"
         c1=$(awk '{print $14+$15}' "/proc/$P/stat"); s1=$(cpu_times)
         kill "$M" 2>/dev/null || true
         sleep 2
         after=$(rss_kb "$P")
-        peak=$(sort -n "$W/rss.txt" | tail -1)
-        reqs=$(awk '/requests in/ {print $1}' "$W/wrk.txt")
-        rps=$(awk '/Requests\/sec/ {print $2}' "$W/wrk.txt")
-        p99=$(awk '$1=="99%" {print $2}' "$W/wrk.txt")
-        non2xx=$(awk '/Non-2xx/ {print $4}' "$W/wrk.txt")
-        tick=$(getconf CLK_TCK)
+        peak=$(sort -n "$WORK/rss.txt" | tail -1)
+        reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")
+        rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")
+        p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk.txt")
+        non2xx=$(awk '/Non-2xx/ {print $4}' "$WORK/wrk.txt")
         cpu=$(awk -v a=$c0 -v b=$c1 -v n=$reqs -v t=$tick 'BEGIN{printf "%.1f", (b-a)/t*1e6/n}')
         echo "| $r | $bin | $rps${non2xx:+ ($non2xx non-2xx)} | $p99 | $cpu | $((peak/1024)) | $((after/1024)) | $(steal_pct "$s0" "$s1") |"
         kill "$P"; wait "$P" 2>/dev/null || true

@@ -45,13 +45,8 @@ start_hub() { # sets PID, and STARTED_MS to the ms it took to answer /healthz
     STARTED_MS=$(($(now_ms) - t0))
 }
 
-python3 - "$WORK/body.json" <<'PY'
-import json, sys
-doc = {"ref": "refs/heads/main", "repository": {"full_name": "bench/hookhub"}, "padding": ""}
-doc["padding"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
-open(sys.argv[1], "w").write(json.dumps(doc, separators=(",", ":")))
-PY
-SIG="sha256=$(openssl dgst -sha256 -hmac bench-secret -r "$WORK/body.json" | cut -d' ' -f1)"
+small_body "$WORK/body.json"
+SIG=$(bench_signature "$WORK/body.json")
 PORT=$(free_port)
 start_hub
 
