@@ -5,14 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::overlay::{DeferredTree, Overlay};
+use super::table::Table;
 use super::tree::Tree;
 use super::{StoreError, changes, health, journal, migrate, payloads, private, seal};
 
 /// The database as opened from disk: sled's trees, the journal, the overlay and payload
 /// segments. [`super::SledStore`] holds one and replaces it when it recovers from a storage failure.
 pub(super) struct Database {
-    /// Executions, their payloads, the per-hook index and pending jobs, written through the
-    /// overlay.
+    /// Executions, the per-hook index and pending jobs, written through the overlay into the
+    /// log's [`Table`].
     pub(super) log: DeferredTree,
     pub(super) overlay: Arc<Overlay>,
     /// Payloads too large to keep in their records.
@@ -84,19 +85,19 @@ impl Database {
             db.open_tree("bindings")?,
         ];
         let format = migrate::check(&trees[3], dir)?;
+        let table = Arc::new(open_table(dir, &trees[0], format)?);
         let sled = journal::Sled { db, path: db_path };
         let disk = Arc::new(journal::Disk::new(health));
-        let payloads =
-            Arc::new(payloads::Payloads::open(dir, &trees[0]).map_err(|e| open_error(&e))?);
+        let payloads = Arc::new(payloads::Payloads::open(dir, &table).map_err(|e| open_error(&e))?);
         let overlay = Arc::new(
-            Overlay::start(trees[0].clone(), sled.clone(), Some(payloads.clone()), disk)
+            Overlay::start(table, sled.clone(), Some(payloads.clone()), disk)
                 .map_err(|e| open_error(&e))?,
         );
         let journal = Arc::new(
             journal::Journal::open(dir, &trees.iter().collect::<Vec<_>>(), overlay.clone())
                 .map_err(|e| open_error(&e))?,
         );
-        let [_, api_hooks, deliveries, meta, bindings] = trees;
+        let [sled_log, api_hooks, deliveries, meta, bindings] = trees;
         let store = Self {
             log: DeferredTree::new(0, overlay.clone(), journal.clone()),
             overlay,
@@ -112,6 +113,11 @@ impl Database {
         };
         if format != Some(migrate::FORMAT) {
             migrate::run(&store, format)?;
+        }
+        // The table holds the log now, durably, and the format says so: sled's copy goes (at
+        // the next checkpoint; until then, an open clears it again).
+        if !sled_log.is_empty() {
+            sled_log.clear()?;
         }
         // sled made its files with the process umask; older hubs left theirs 0644.
         private::tighten_files(dir);
@@ -150,6 +156,39 @@ impl Database {
         self.journal.close();
         self.overlay.close();
     }
+}
+
+/// The log's table: its last save; or, the first time a hub of format 3 opens a data dir,
+/// what sled's `log` tree holds, copied and saved (a new data dir's, empty). sled's copy stays
+/// until the format is written (see [`Database::open`]), so a crash before then finds it again.
+fn open_table(dir: &Path, sled_log: &sled::Tree, format: Option<u64>) -> Result<Table, StoreError> {
+    let path = Table::path_in(dir);
+    let failed = |e: std::io::Error| StoreError::Open {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    if let Some(table) = Table::load(path.clone()).map_err(failed)? {
+        return Ok(table);
+    }
+    if format >= Some(migrate::TABLE_FORMAT) {
+        return Err(StoreError::Open {
+            path: dir.display().to_string(),
+            reason: format!(
+                "{} is missing: the execution log cannot be read without it",
+                path.display()
+            ),
+        });
+    }
+    let entries = sled_log
+        .iter()
+        .map(|item| item.map(|(key, value)| (key.to_vec().into_boxed_slice(), value)))
+        .collect::<sled::Result<Vec<_>>>()?;
+    let table = Table::new(path, entries);
+    table.save().map_err(failed)?;
+    if table.len() > 0 {
+        tracing::info!(entries = table.len(), "moved the execution log out of sled");
+    }
+    Ok(table)
 }
 
 impl Drop for Database {

@@ -4,17 +4,24 @@
 
 use super::*;
 use std::io::Write;
+
+use sled::IVec;
+
+use crate::store::table::Table;
 use std::time::{Duration, Instant};
 
-fn sled_in(dir: &Path) -> (Sled, sled::Tree) {
+/// A database in `dir` whose log table (tag 0, the only tree the tests write) is empty.
+fn sled_in(dir: &Path) -> (Sled, Arc<Table>) {
     let path = dir.join("db");
     let db = sled::Config::new().path(&path).open().unwrap();
-    let tree = db.open_tree("t").unwrap();
-    (Sled { db, path }, tree)
+    (
+        Sled { db, path },
+        Arc::new(Table::new(Table::path_in(dir), [])),
+    )
 }
 
-fn overlay(db: &Sled, tree: &sled::Tree) -> Arc<Overlay> {
-    Arc::new(Overlay::start(tree.clone(), db.clone(), None, Arc::default()).unwrap())
+fn overlay(db: &Sled, table: &Arc<Table>) -> Arc<Overlay> {
+    Arc::new(Overlay::start(table.clone(), db.clone(), None, Arc::default()).unwrap())
 }
 
 fn put(key: &str, value: &str) -> Op {
@@ -29,12 +36,7 @@ fn put(key: &str, value: &str) -> Op {
 async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
     let journal_dir = tempfile::tempdir().unwrap();
     let (first, first_tree) = sled_in(tempfile::tempdir().unwrap().path());
-    let journal = Journal::open(
-        journal_dir.path(),
-        &[&first_tree],
-        overlay(&first, &first_tree),
-    )
-    .unwrap();
+    let journal = Journal::open(journal_dir.path(), &[], overlay(&first, &first_tree)).unwrap();
     for (k, v) in [("a", "1"), ("b", "2"), ("a", "3")] {
         journal
             .write(|| Ok::<_, sled::Error>(((), vec![put(k, v)])))
@@ -68,14 +70,9 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
 
     let other = tempfile::tempdir().unwrap();
     let (second, second_tree) = sled_in(other.path());
-    let reopened = Journal::open(
-        journal_dir.path(),
-        &[&second_tree],
-        overlay(&second, &second_tree),
-    )
-    .unwrap();
-    assert_eq!(second_tree.get("a").unwrap().as_deref(), Some(&b"3"[..]));
-    assert_eq!(second_tree.get("b").unwrap(), None);
+    let reopened = Journal::open(journal_dir.path(), &[], overlay(&second, &second_tree)).unwrap();
+    assert_eq!(second_tree.get("a").as_deref(), Some(&b"3"[..]));
+    assert_eq!(second_tree.get("b"), None);
     // Replayed files are gone; a fresh one took their place.
     let files = journal_files(journal_dir.path()).unwrap();
     assert_eq!(files.len(), 1);
@@ -84,10 +81,10 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
 }
 
 /// Opens a journal over `dir` with a fresh database, for a replay to land in.
-fn open_fresh(dir: &Path) -> (Journal, sled::Tree, tempfile::TempDir) {
+fn open_fresh(dir: &Path) -> (Journal, Arc<Table>, tempfile::TempDir) {
     let db_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(db_dir.path());
-    let journal = Journal::open(dir, &[&tree], overlay(&db, &tree)).unwrap();
+    let journal = Journal::open(dir, &[], overlay(&db, &tree)).unwrap();
     (journal, tree, db_dir)
 }
 
@@ -123,13 +120,9 @@ async fn a_reused_file_replays_only_what_it_was_reused_for() {
     assert_eq!((reused[0].number, reused[0].kind), (2, Kind::Framed));
 
     let (journal, tree, _db) = open_fresh(dir.path());
-    assert_eq!(tree.get("new0").unwrap().as_deref(), Some(&b"fresh"[..]));
+    assert_eq!(tree.get("new0").as_deref(), Some(&b"fresh"[..]));
     for n in 0..10 {
-        assert_eq!(
-            tree.get(format!("old{n}")).unwrap(),
-            None,
-            "old{n} came back"
-        );
+        assert_eq!(tree.get(format!("old{n}")), None, "old{n} came back");
     }
     journal.close();
 }
@@ -147,7 +140,7 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
     let dir = tempfile::tempdir().unwrap();
     let db_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(db_dir.path());
-    let journal = Journal::open(dir.path(), &[&tree], overlay(&db, &tree)).unwrap();
+    let journal = Journal::open(dir.path(), &[], overlay(&db, &tree)).unwrap();
     let value = "v".repeat(1024 * 1024);
     let has = |number: u64, kind: Kind| {
         journal_files(dir.path())
@@ -163,7 +156,7 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
         journal
             .write(|| {
                 if let Op::Put { key, value, .. } = &op {
-                    tree.insert(key.as_slice(), value.as_slice())?;
+                    tree.insert(key, IVec::from(value.as_slice()));
                 }
                 Ok::<_, sled::Error>(((), vec![op.clone()]))
             })
@@ -192,16 +185,9 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
 
     // As after a crash: the journal files alone, into a database that has nothing.
     let (replay, replayed, _db) = open_fresh(dir.path());
-    assert_eq!(
-        replayed.get("final").unwrap().as_deref(),
-        Some(value.as_bytes())
-    );
+    assert_eq!(replayed.get("final").as_deref(), Some(value.as_bytes()));
     for stale in ["first", "k0000", "k0001", "k0002", "k0003"] {
-        assert_eq!(
-            replayed.get(stale).unwrap(),
-            None,
-            "{stale} came back from file 1"
-        );
+        assert_eq!(replayed.get(stale), None, "{stale} came back from file 1");
     }
     replay.close();
 }
@@ -215,8 +201,8 @@ async fn files_from_before_frames_are_replayed_and_numbering_goes_on_after_them(
     fs::write(dir.path().join("journal-000000000007.log"), &bytes).unwrap();
 
     let (journal, tree, _db) = open_fresh(dir.path());
-    assert_eq!(tree.get("a").unwrap().as_deref(), Some(&b"1"[..]));
-    assert_eq!(tree.get("b").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(tree.get("a").as_deref(), Some(&b"1"[..]));
+    assert_eq!(tree.get("b").as_deref(), Some(&b"2"[..]));
     let files = journal_files(dir.path()).unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!((files[0].number, files[0].kind), (8, Kind::Framed));

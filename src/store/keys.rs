@@ -1,4 +1,5 @@
-//! Every key encoding in one place. In the `log` tree:
+//! Every key encoding in one place. In the log's table (`table.rs`; sled's `log` tree before
+//! format 3):
 //! - `e` + ULID (16 bytes, big-endian)          → the execution record: its JSON, then its
 //!   payload's raw bytes (see `executions.rs`)
 //! - `p` + ULID                                 → the payload of a record written before records
@@ -6,10 +7,12 @@
 //! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
 //! - `j` + ULID                                 → pending job JSON (executions not yet final)
 //! - `s` + segment number (u64 BE)              → how many records point into that payload
-//!   segment (i64 LE; written by the applier straight into sled, see `payloads.rs`)
+//!   segment (i64 LE; written by the applier straight into the table, see `payloads.rs`)
 //!
 //! In the `deliveries` tree (dedupe claims):
 //! - hook id + 0x00 + delivery id               → first execution's ULID (16) + claim time (8, BE ms)
+
+use std::ops::Bound;
 
 use crate::execution::ExecutionId;
 
@@ -102,6 +105,14 @@ fn prefixed(tag: u8, rest: &[u8]) -> Vec<u8> {
 
 pub fn segment_count(segment: u64) -> Vec<u8> {
     prefixed(SEGMENT_COUNT, &segment.to_be_bytes())
+}
+
+/// The bounds of every [`segment_count`] key.
+pub fn segment_counts() -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    (
+        Bound::Included(vec![SEGMENT_COUNT]),
+        Bound::Excluded(vec![SEGMENT_COUNT + 1]),
+    )
 }
 
 /// The segment number of a [`segment_count`] key.

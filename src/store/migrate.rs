@@ -24,8 +24,11 @@ use crate::model::hash_token;
 
 /// The format this hub writes. 2: execution records filed in segments (`payloads.rs`), which a
 /// hub of format 1 cannot read; format 1's records are read as they are, so going from 1 to 2
-/// rewrites nothing.
-pub(super) const FORMAT: u64 = 2;
+/// rewrites nothing. 3: the execution log in its own table (`table.rs`), not sled's `log`
+/// tree; the tree is copied into the table as it is when a data dir is opened without one.
+pub(super) const FORMAT: u64 = 3;
+/// The first format whose execution log is in the table.
+pub(super) const TABLE_FORMAT: u64 = 3;
 const KEY: &str = "format_version";
 
 /// The format the database in `dir` is in: `None` for one from before versions. Refuses one
@@ -167,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn a_database_of_format_1_is_opened_and_marked_format_2() {
+    fn a_database_of_format_1_is_opened_and_marked_current() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SledStore::open(dir.path()).unwrap();
@@ -180,6 +183,6 @@ mod tests {
         }
         let store = SledStore::open_again(dir.path()).unwrap();
         let db = store.database();
-        assert_eq!(check(&db.meta, dir.path()).unwrap(), Some(2));
+        assert_eq!(check(&db.meta, dir.path()).unwrap(), Some(FORMAT));
     }
 }

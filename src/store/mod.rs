@@ -8,10 +8,11 @@
 //! the execution log with its per-hook index and pending jobs, hooks made through the API,
 //! the owner's channel bindings, and small metadata such as the admin token's hash and each
 //! hook's waiting alert. The data dir is its owner's only ([`private`]). Every write goes to
-//! the [`journal`] and to sled — for the execution log, written on every delivery, to sled a
-//! moment later through the [`overlay`]. [`Storage::sync`] makes writes durable; concurrent
-//! callers share one `fdatasync` of the journal (group commit), so a burst of deliveries costs
-//! one sync, not one each. The database records its format's version ([`migrate`]), which
+//! the [`journal`] and to sled — but the execution log's, written on every delivery, which go
+//! through the [`overlay`] a moment later to the log's [`table`], in memory and saved at each
+//! checkpoint, its records' bodies in [`payloads`] segments. [`Storage::sync`] makes writes
+//! durable; concurrent callers share one `fdatasync` of the journal (group commit), so a burst
+//! of deliveries costs one sync, not one each. The database records its format's version ([`migrate`]), which
 //! also holds the only readers of older formats.
 //!
 //! A write the disk refuses (full, read-only, failing) turns the store's [`health`] bad: syncs
@@ -56,6 +57,7 @@ mod shared_tables;
 #[cfg(test)]
 mod shared_tables_tests;
 mod sled_store;
+mod table;
 mod tree;
 
 use std::future::Future;

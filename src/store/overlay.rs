@@ -1,20 +1,21 @@
-//! Writes to the execution log that sled has not taken yet.
+//! Writes to the execution log that its table has not taken yet.
 //!
-//! A delivery's writes are durable once the journal has them; putting them into sled as well
-//! costs tens of microseconds per key (copy-on-write nodes), and an execution that runs at once
-//! is rewritten two or three times within milliseconds. So the log tree's writes go to this
-//! overlay and the journal only, and one thread (the applier) moves them into sled a moment
-//! later. A key written again before its turn is applied once, with its last value. Readers
-//! look here first, then in sled ([`DeferredTree`]).
+//! A delivery's writes are durable once the journal has them, and an execution that runs at
+//! once is rewritten two or three times within milliseconds. So the log's writes go to this
+//! overlay and the journal only, and one thread (the applier) moves them into the [`Table`] a
+//! moment later, filing records' JSON and payloads in segments on the way ([`payloads`]). A
+//! key written again before its turn is applied once, with its last value. Readers look here
+//! first, then in the table ([`DeferredTree`]). (The table was a sled tree before format 3;
+//! sled's copy-on-write cost tens of microseconds per key on this thread.)
 //!
 //! The applier also checkpoints for the journal: when a journal file is retired, it applies
-//! everything the file holds (everything in the overlay at that point), makes sled durable and
-//! deletes the file. Only one party applies at a time, so sled receives a key's writes in the
-//! order they were made.
+//! everything the file holds (everything in the overlay at that point), saves the table, makes
+//! sled (the other trees) durable and deletes the file. Only one party applies at a time, so
+//! the table receives a key's writes in the order they were made.
 //!
-//! Nothing reaches sled before the journal has it on disk ([`Disk::is_durable`]): sled writes
-//! its pages out when it likes, so a write it took early could outlive a journal write that
-//! failed, and a delivery answered 503 would run after a restart.
+//! Nothing reaches the table before the journal has it on disk ([`Disk::is_durable`]): a
+//! save could otherwise hold a write that outlives a journal write that failed, and a
+//! delivery answered 503 would run after a restart.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
@@ -28,41 +29,43 @@ use sled::IVec;
 use super::journal::{self, Disk, Journal, Sled};
 use super::keys;
 use super::payloads::{self, Payloads};
+use super::table::{self, Table};
 
 /// How long a write waits before it is applied, so that an execution finished within this
-/// time reaches sled once, finished.
+/// time reaches the table once, finished.
 const APPLY_DELAY: Duration = Duration::from_millis(200);
 /// How much longer the applier lets writes ripen before it wakes, so that under a steady
 /// stream it applies them in a few large turns a second instead of a wake-up per write.
 const GATHER: Duration = Duration::from_millis(50);
 /// Past this many bytes waiting, writes are applied without waiting for their delay…
 const SOFT_LIMIT: usize = 8 * 1024 * 1024;
-/// …and past this many, writers help apply, so memory stays bounded when sled falls behind.
+/// …and past this many, writers help apply, so memory stays bounded when the table falls behind.
 const HARD_LIMIT: usize = 24 * 1024 * 1024;
 /// Writes applied per turn of the apply lock.
 const CHUNK: usize = 256;
 /// What a map slot or a queue entry costs besides its bytes.
 const ENTRY_OVERHEAD: usize = 48;
-/// How long making sled durable waits for the journal to have the writes it needs.
+/// How long making the table durable waits for the journal to have the writes it needs.
 const JOURNAL_WAIT: Duration = Duration::from_secs(10);
 
-/// The overlay of one sled tree and the thread that drains it.
+/// The overlay of the log's table and the thread that drains it.
 pub(super) struct Overlay {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Shared {
-    tree: sled::Tree,
+    table: Arc<Table>,
+    /// The other trees' database, made durable at each checkpoint with the table.
     db: Sled,
     /// How far the journal is on disk, and where a failed write is reported.
     disk: Arc<Disk>,
-    /// Where execution records' large payloads go on their way into sled (the log tree's
-    /// overlay only).
+    /// Where execution records' JSON and payloads go on their way into the table (none in
+    /// some tests).
     payloads: Option<Arc<Payloads>>,
     state: Mutex<State>,
     wake: Condvar,
-    /// Held while writes move into sled, so they arrive in the order they were made.
+    /// Held while writes move into the table, so they arrive in the order they were made.
     applying: Mutex<()>,
 }
 
@@ -84,8 +87,8 @@ struct Slot {
     seq: u64,
     /// Where the journal has this value (see [`Disk::is_durable`]).
     pos: u64,
-    /// The key cannot be in sled (it was new when written, and nothing applied it since), so
-    /// removing it needs nothing from sled.
+    /// The key cannot be in the table (it was new when written, and nothing applied it since), so
+    /// removing it needs nothing from the table.
     fresh: bool,
 }
 
@@ -109,7 +112,7 @@ impl Batch {
     }
 
     /// Inserts a key that was never written before (one made of a new ULID): if it is removed
-    /// again before sled took it, sled never hears of it.
+    /// again before the table took it, the table never hears of it.
     pub(super) fn insert_new(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.push(key, Some(value.as_ref().to_vec()), true);
     }
@@ -148,15 +151,15 @@ enum Due {
 }
 
 impl Overlay {
-    /// An overlay over `tree` of `db`, with its applier thread running.
+    /// An overlay over `table`, with its applier thread running; `db` is made durable with it.
     pub(super) fn start(
-        tree: sled::Tree,
+        table: Arc<Table>,
         db: Sled,
         payloads: Option<Arc<Payloads>>,
         disk: Arc<Disk>,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            tree,
+            table,
             db,
             disk,
             payloads,
@@ -179,27 +182,26 @@ impl Overlay {
         self.shared.disk.clone()
     }
 
-    /// Hands a retired journal file to the applier, which deletes it once sled holds all of
+    /// Hands a retired journal file to the applier, which deletes it once the table holds all of
     /// it durably.
     pub(super) fn retire(&self, file: PathBuf) {
         self.shared.lock().retired.push(file);
         self.shared.wake.notify_one();
     }
 
-    /// Writes one replayed journal op on this overlay's tree straight into sled, the way the
-    /// applier would have.
+    /// Writes one replayed journal op straight into the table, the way the applier would have.
     pub(super) fn replay(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> sled::Result<()> {
         let write = (key, value.map(IVec::from), 0, false);
         self.shared.write(std::slice::from_ref(&write), true)
     }
 
-    /// The sled tree under the overlay, for tests that look at what sled holds.
+    /// The table under the overlay, for tests that look at what it holds.
     #[cfg(test)]
-    pub(super) fn tree(&self) -> &sled::Tree {
-        &self.shared.tree
+    pub(super) fn table(&self) -> &Table {
+        &self.shared.table
     }
 
-    /// Applies every write made so far and makes sled durable.
+    /// Applies every write made so far, saves the table and makes sled durable.
     pub(super) fn make_durable(&self) -> std::io::Result<()> {
         self.shared.make_durable()
     }
@@ -265,9 +267,9 @@ impl Shared {
         self.disk.health.failed(&io);
     }
 
-    /// Applies every write made so far that the journal has on disk, then makes sled
-    /// durable. Fails, changing nothing on disk, when a write made before the call is not on
-    /// disk yet (the journal failed, or is behind: a later call has it).
+    /// Applies every write made so far that the journal has on disk, then saves the table
+    /// and makes sled durable. Fails, changing nothing on disk, when a write made before the
+    /// call is not on disk yet (the journal failed, or is behind: a later call has it).
     fn make_durable(&self) -> std::io::Result<()> {
         let before = self.lock().next_seq;
         // The journal syncs what it was given within a moment; only a failed one keeps writes
@@ -287,23 +289,38 @@ impl Shared {
                 Err(e) => return Err(std::io::Error::other(e)),
             }
         }
-        if let Some(payloads) = &self.payloads {
-            payloads.sync()?;
-        }
-        let durable = journal::make_sled_durable(&self.db).and_then(|()| match &self.payloads {
-            Some(payloads) => {
-                let _turn = self.applying.lock().expect("overlay lock poisoned");
-                payloads.collect(&self.tree).map(drop)
-            }
-            None => Ok(()),
-        });
+        let durable = self.save();
         if let Err(e) = &durable {
             self.disk.health.failed(e);
         }
         durable
     }
 
-    /// Moves due writes into sled, a chunk per turn of the apply lock, until none are due.
+    /// Saves the table with the segments it points into, then makes sled durable and deletes
+    /// the segments the save no longer points into.
+    fn save(&self) -> std::io::Result<()> {
+        let (saved, unused) = {
+            // Between turns, so the save holds whole turns, and every byte a saved record
+            // points at is synced before it is saved.
+            let _turn = self.applying.lock().expect("overlay lock poisoned");
+            let unused = match &self.payloads {
+                Some(payloads) => {
+                    payloads.sync()?;
+                    payloads.unused(&self.table)
+                }
+                None => Vec::new(),
+            };
+            (self.table.encoded(), unused)
+        };
+        self.table.write(&saved)?;
+        journal::make_sled_durable(&self.db)?;
+        match &self.payloads {
+            Some(payloads) => payloads.delete(&self.table, &unused),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves due writes into the table, a chunk per turn of the apply lock, until none are due.
     /// True when every due write was applied; false when some wait for the journal.
     fn apply(&self, due: Due) -> sled::Result<bool> {
         loop {
@@ -313,7 +330,7 @@ impl Shared {
         }
     }
 
-    /// One turn of [`Shared::apply`]: moves up to [`CHUNK`] due writes into sled. `None` when
+    /// One turn of [`Shared::apply`]: moves up to [`CHUNK`] due writes into the table. `None` when
     /// it moved some; else whether nothing is left waiting for the journal.
     fn apply_turn(&self, due: Due) -> sled::Result<Option<bool>> {
         let _turn = self.applying.lock().expect("overlay lock poisoned");
@@ -341,7 +358,7 @@ impl Shared {
                     let slot = state.map.remove(&key).expect("found above");
                     state.bytes -= slot_cost(&key, &slot.value);
                 }
-                // Written again meanwhile; sled has the key now if a value was applied.
+                // Written again meanwhile; the table has the key now if a value was applied.
                 Some(slot) if value.is_some() => slot.fresh = false,
                 _ => {}
             }
@@ -349,7 +366,7 @@ impl Shared {
         Ok(None)
     }
 
-    /// Writes a turn's writes into sled, execution records' large payloads into segments.
+    /// Writes a turn's writes into the table, execution records' large payloads into segments.
     fn write(&self, writes: &[Taken], replaying: bool) -> sled::Result<()> {
         let Some(payloads) = &self.payloads else {
             return writes
@@ -368,7 +385,7 @@ impl Shared {
                 done.clone()
             } else {
                 let value = payloads.convert(
-                    &self.tree,
+                    &self.table,
                     key,
                     value.as_ref(),
                     *fresh,
@@ -381,19 +398,21 @@ impl Shared {
             values.push(value);
         }
         payloads.write_pending()?;
-        counts.write_raised(&self.tree)?;
+        counts.write_raised(&self.table);
         for ((key, _, _, fresh), value) in writes.iter().zip(values) {
             self.write_one(key, value, *fresh)?;
         }
-        counts.write_lowered(&self.tree)
+        counts.write_lowered(&self.table);
+        Ok(())
     }
 
     fn write_one(&self, key: &[u8], value: Option<IVec>, fresh: bool) -> sled::Result<()> {
         match value {
-            Some(value) => self.tree.insert(key, value).map(drop),
-            None if fresh => Ok(()),
-            None => self.tree.remove(key).map(drop),
+            Some(value) => self.table.insert(key, value),
+            None if fresh => {}
+            None => self.table.remove(key),
         }
+        Ok(())
     }
 
     /// Takes up to a chunk of due entries off the queue, with the value each key holds now.
@@ -494,8 +513,8 @@ fn apply_loop(shared: &Shared) {
     }
 }
 
-/// Makes sled hold everything the retired journal files do, durably, then discards them (one
-/// may be kept to be written over: [`journal::discard`]).
+/// Makes the table (and sled) hold everything the retired journal files do, durably, then
+/// discards them (one may be kept to be written over: [`journal::discard`]).
 fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
     match shared.make_durable() {
         Ok(()) => {
@@ -514,7 +533,7 @@ fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
     }
 }
 
-/// A sled tree whose writes go through the overlay and the journal. Writes are not durable
+/// The log's table, its writes through the overlay and the journal. Writes are not durable
 /// until [`super::Storage::sync`]; reads see them at once.
 pub(super) struct DeferredTree {
     tag: u8,
@@ -557,7 +576,7 @@ impl DeferredTree {
             shared.wake.notify_one();
         }
         if over && shared.disk.health.failure().is_none() {
-            // sled is behind: this writer applies one turn's worth itself (far more than it
+            // the table is behind: this writer applies one turn's worth itself (far more than it
             // wrote), so every writer past the limit pays a little. Applying all that is due
             // (everything, past the soft limit) made one unlucky delivery apply 16 MiB while
             // the others waited on the apply lock: a p99 of 100-270 ms at saturation.
@@ -578,7 +597,7 @@ impl DeferredTree {
         if let Some(slot) = self.shared().lock().map.get(key) {
             return Ok(slot.value.clone());
         }
-        self.shared().tree.get(key)
+        Ok(self.shared().table.get(key))
     }
 
     pub(super) fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Merged {
@@ -595,7 +614,7 @@ impl DeferredTree {
                 .collect()
         };
         Merged {
-            sled: self.shared().tree.range::<Vec<u8>, _>((lower, upper)),
+            table: self.shared().table.range(lower, upper),
             waiting,
             front: None,
             back: None,
@@ -624,7 +643,7 @@ fn value_len(value: &Option<impl AsRef<[u8]>>) -> usize {
 }
 
 /// Whether no key lies between the bounds (a map's `range` would panic on some of these).
-fn is_empty(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+pub(super) fn is_empty(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
     match (lower, upper) {
         (Bound::Included(l), Bound::Included(u)) => l > u,
         (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
@@ -651,12 +670,12 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// sled's entries in a range with the overlay's waiting writes laid over them, in key order
-/// either way.
+/// The table's entries in a range with the overlay's waiting writes laid over them, in key
+/// order either way.
 pub(super) struct Merged {
-    sled: sled::Iter,
+    table: table::Iter,
     waiting: VecDeque<(Vec<u8>, Option<IVec>)>,
-    /// An entry read from sled's front (back) not yet yielded.
+    /// An entry read from the table's front (back) not yet yielded.
     front: Option<(IVec, IVec)>,
     back: Option<(IVec, IVec)>,
 }
@@ -667,7 +686,7 @@ impl Merged {
     /// The next entry from the front (`forward`) or the back.
     fn step(&mut self, forward: bool) -> Option<Item> {
         let Merged {
-            sled,
+            table,
             waiting,
             front,
             back,
@@ -680,16 +699,12 @@ impl Merged {
         loop {
             if mine.is_none() {
                 let next = if forward {
-                    sled.next()
+                    table.next()
                 } else {
-                    sled.next_back()
+                    table.next_back()
                 };
-                *mine = match next {
-                    Some(Ok(entry)) => Some(entry),
-                    Some(Err(e)) => return Some(Err(e)),
-                    // sled is used up from both ends; the other end may hold its last entry.
-                    None => other.take(),
-                };
+                // The table is used up from both ends; the other end may hold its last entry.
+                *mine = next.or_else(|| other.take());
             }
             let over = if forward {
                 waiting.front()
@@ -734,15 +749,15 @@ impl DoubleEndedIterator for Merged {
 
 enum Pick {
     Done,
-    /// sled's entry comes first.
+    /// The table's entry comes first.
     Under,
-    /// The overlay's comes first; `shadows` when it has sled's key, which it replaces.
+    /// The overlay's comes first; `shadows` when it has the table's key, which it replaces.
     Over {
         shadows: bool,
     },
 }
 
-/// Which of the overlay's and sled's next entries comes first in the direction of travel; the
+/// Which of the overlay's and the table's next entries comes first in the direction of travel; the
 /// overlay wins a tie.
 fn pick(over: Option<&[u8]>, under: Option<&[u8]>, forward: bool) -> Pick {
     match (over, under) {

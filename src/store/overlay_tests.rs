@@ -2,10 +2,11 @@
 //! both agree with a plain map whatever has been applied so far.
 
 use super::*;
+use crate::store::table::Table;
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    tree: sled::Tree,
+    tree: Arc<Table>,
     overlay: Arc<Overlay>,
     journal: Arc<Journal>,
     deferred: DeferredTree,
@@ -15,11 +16,11 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let db = sled::Config::new().path(&path).open().unwrap();
-    let tree = db.open_tree("log").unwrap();
+    let tree = Arc::new(Table::new(Table::path_in(dir.path()), []));
     let sled = Sled { db, path };
     let overlay =
         Arc::new(Overlay::start(tree.clone(), sled.clone(), None, Arc::default()).unwrap());
-    let journal = Arc::new(Journal::open(dir.path(), &[&tree], overlay.clone()).unwrap());
+    let journal = Arc::new(Journal::open(dir.path(), &[], overlay.clone()).unwrap());
     let deferred = DeferredTree::new(0, overlay.clone(), journal.clone());
     Fixture {
         _dir: dir,
@@ -56,7 +57,7 @@ fn eventually(what: &str, check: impl Fn() -> bool) {
 #[test]
 fn reads_see_writes_at_once_and_sled_gets_them_later() {
     let f = fixture();
-    f.tree.insert(b"gone", b"old").unwrap();
+    f.tree.insert(b"gone", IVec::from(&b"old"[..]));
     write(
         &f,
         &[(b"a", Some(b"1")), (b"gone", None), (b"a", Some(b"2"))],
@@ -69,8 +70,8 @@ fn reads_see_writes_at_once_and_sled_gets_them_later() {
     );
 
     eventually("the applier empties the overlay", || waiting(&f) == 0);
-    assert_eq!(f.tree.get(b"a").unwrap().as_deref(), Some(&b"2"[..]));
-    assert_eq!(f.tree.get(b"gone").unwrap(), None);
+    assert_eq!(f.tree.get(b"a").as_deref(), Some(&b"2"[..]));
+    assert_eq!(f.tree.get(b"gone"), None);
 }
 
 #[test]
@@ -81,17 +82,17 @@ fn a_new_key_removed_before_sled_took_it_never_reaches_sled_and_an_old_one_is_re
     f.deferred.apply_batch(batch);
     f.deferred.remove(b"job");
     f.overlay.make_durable().unwrap();
-    assert_eq!(f.tree.get(b"job").unwrap(), None);
+    assert_eq!(f.tree.get(b"job"), None);
 
     let mut batch = Batch::default();
     batch.insert_new(b"kept", b"1");
     f.deferred.apply_batch(batch);
     f.overlay.make_durable().unwrap();
-    assert!(f.tree.get(b"kept").unwrap().is_some());
+    assert!(f.tree.get(b"kept").is_some());
     f.deferred.remove(b"kept");
     f.overlay.make_durable().unwrap();
     assert_eq!(
-        f.tree.get(b"kept").unwrap(),
+        f.tree.get(b"kept"),
         None,
         "applied once, so no longer fresh"
     );
@@ -115,7 +116,13 @@ fn a_retired_journal_file_goes_once_sled_holds_its_writes() {
     std::fs::write(&retired, b"records").unwrap();
     f.overlay.retire(retired.clone());
     eventually("the checkpoint removes the file", || !retired.exists());
-    assert_eq!(f.tree.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(f.tree.get(b"k").as_deref(), Some(&b"v"[..]));
+    let saved = Table::load(Table::path_in(f._dir.path())).unwrap().unwrap();
+    assert_eq!(
+        saved.get(b"k").as_deref(),
+        Some(&b"v"[..]),
+        "the table was saved first"
+    );
 }
 
 #[test]
@@ -167,7 +174,7 @@ fn ranges_over_sled_and_the_overlay_agree_with_a_model() {
     let key = |rng: &mut Rng| vec![b'k', rng.below(40) as u8];
     for _ in 0..30 {
         let k = key(&mut rng);
-        f.tree.insert(&k, b"sled".as_slice()).unwrap();
+        f.tree.insert(&k, IVec::from(&b"sled"[..]));
         model.insert(k, b"sled".to_vec());
     }
     for round in 0..400u32 {

@@ -1,38 +1,36 @@
-//! Execution records and their payloads, kept out of sled.
+//! Execution records' JSON and payloads, kept out of the log's table.
 //!
-//! sled holds a value inside its tree node, copies the node on each write, rewrites whole
-//! nodes as they fill and split, and caches whole nodes: a 64 KB payload stored in sled was
-//! written to disk three times over, and the records of recent executions were most of what
-//! sled kept in memory and most of the bytes it copied per write (BENCHMARKS.md). So when the
-//! applier moves an execution record into sled, it appends the record's JSON and its payload
-//! to a segment file here, and sled keeps a 50-byte record instead: the execution's status and
-//! the two places ([`SegmentRef`], `executions::filed`). Writers, the overlay and the journal
-//! never see the difference: they hold records whole, as before. (Older hubs kept small
-//! payloads and every record's JSON in sled; those records are read as they are.)
+//! The table holds a 50-byte record per execution: its status and two places
+//! ([`SegmentRef`], `executions::filed`). When the applier moves an execution record into
+//! the table, it appends the record's JSON and its payload to a segment file here. (This began
+//! when the log was a sled tree, which held a value inside its tree node, copied the node on
+//! each write and cached whole nodes: a 64 KB payload stored in sled was written to disk three
+//! times over, BENCHMARKS.md.) Writers, the overlay and the journal never see the difference:
+//! they hold records whole. (Older hubs kept small payloads and every record's JSON in the
+//! record; those records are read as they are.)
 //!
-//! Segments are `payloads/<number>.seg`, appended to and never rewritten. The log tree keeps a
+//! Segments are `payloads/<number>.seg`, appended to and never rewritten. The table keeps a
 //! count of the places that point into each segment (`s` + number, see `keys.rs`), changed
-//! by the applier in the same turn as the records: raised before the records are written and
-//! lowered after, so whatever prefix of its writes sled recovers after a crash, a count is
-//! never lower than the places pointing in. A segment whose count falls to zero is deleted
-//! after the next checkpoint, and one with no count at all at open (its count was never
-//! written) holds nothing anyone points to.
+//! by the applier in the same turn as the records. A segment whose count is zero in a saved
+//! table is deleted once that save is on disk, and one with no count at all at open (its
+//! count was never saved) holds nothing anyone points to.
 //!
-//! Durability follows the journal's checkpoint: segments are fsynced before sled is flushed,
-//! so a durable record never points at bytes that are not. Until then the journal has the
-//! record whole, and a replay writes it back into sled and its segments.
+//! Durability follows the journal's checkpoint: segments are fsynced before the table is
+//! saved, so a saved record never points at bytes that are not on disk. Until then the journal
+//! has the record whole, and a replay writes it back into the table and its segments.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sled::IVec;
 
 use super::executions::{self, Json, Stored};
 use super::keys;
+use super::table::Table;
 
 /// A segment takes no more appends past this size (small in tests, so they reach it). A
 /// segment is deleted only once nothing points into it, so the segments on disk hold what
@@ -117,7 +115,7 @@ impl Segments {
         }
         let at = self.size - self.pending.len() as u64;
         // Cleared even when the write fails: nothing points at these bytes yet (the records
-        // go to sled after this), and a retried turn appends its payloads again.
+        // go to the table after this), and a retried turn appends its payloads again.
         let written = self.file.write_all_at(&self.pending, at);
         self.pending.clear();
         written
@@ -131,7 +129,7 @@ pub(super) struct CountChanges(BTreeMap<u64, i64>);
 impl Payloads {
     /// Opens `dir/payloads`, deletes the segments no record points into (by the counts in
     /// `log`) and starts a new segment.
-    pub(super) fn open(dir: &Path, log: &sled::Tree) -> io::Result<Self> {
+    pub(super) fn open(dir: &Path, log: &Table) -> io::Result<Self> {
         let dir = dir.join("payloads");
         fs::create_dir_all(&dir)?;
         let mut last = 0;
@@ -141,10 +139,9 @@ impl Payloads {
                 continue;
             };
             last = last.max(number);
-            if count(log, number).map_err(io::Error::other)? <= 0 {
+            if count(log, number) <= 0 {
                 fs::remove_file(&path)?;
-                log.remove(keys::segment_count(number))
-                    .map_err(io::Error::other)?;
+                log.remove(&keys::segment_count(number));
             }
         }
         let number = last + 1;
@@ -184,16 +181,16 @@ impl Payloads {
         Ok(bytes)
     }
 
-    /// What sled is to hold for a write of `value` to the execution record `key`: the record
+    /// What the table is to hold for a write of `value` to the execution record `key`: the record
     /// filed, its JSON and payload appended to a segment (written by
-    /// [`Payloads::write_pending`]) and sled left with where they are. `fresh` says sled cannot
+    /// [`Payloads::write_pending`]) and the table left with where they are. `fresh` says it cannot
     /// have the key yet. The previous record's payload is reused when it is the same payload (a
     /// status update), so a payload is appended once however often its record is rewritten;
     /// except, while `replaying` the journal, a payload appended by an earlier run: it was
     /// written after that run's last checkpoint, so it may not have reached the disk.
     pub(super) fn convert(
         &self,
-        tree: &sled::Tree,
+        tree: &Table,
         key: &[u8],
         value: Option<&IVec>,
         fresh: bool,
@@ -210,13 +207,13 @@ impl Payloads {
                 }
             }
             Ok(None) => None,
-            // Not a record as writers make it: it goes to sled untouched, as it always did.
+            // Not a record as writers make it: it goes to the table untouched, as it always did.
             Ok(Some(_)) | Err(_) => return Ok(value.cloned()),
         };
         let before = match fresh {
             true => Places::default(),
             false => tree
-                .get(key)?
+                .get(key)
                 .map_or_else(Places::default, |old| Places::of(&old)),
         };
         let Some((status, json, payload)) = record else {
@@ -286,7 +283,7 @@ impl Payloads {
         })
     }
 
-    /// Writes the payloads appended since the last call: before sled gets records that point
+    /// Writes the payloads appended since the last call: before the table gets records that point
     /// at them.
     pub(super) fn write_pending(&self) -> io::Result<()> {
         self.state
@@ -315,28 +312,30 @@ impl Payloads {
         Ok(())
     }
 
-    /// Deletes the segments no record points into any more. Called after a checkpoint made
-    /// sled durable, between the applier's turns: a turn in progress may be about to raise a
-    /// count that is zero now.
-    pub(super) fn collect(&self, log: &sled::Tree) -> io::Result<usize> {
+    /// The segments no record points into any more, but the one being appended to. Called
+    /// between the applier's turns: a turn in progress may be about to raise a count that is
+    /// zero now.
+    pub(super) fn unused(&self, log: &Arc<Table>) -> Vec<u64> {
         let current = self.state.lock().expect("payloads lock poisoned").number;
-        let mut deleted = 0;
-        for item in log.scan_prefix([keys::SEGMENT_COUNT]) {
-            let (key, value) = item.map_err(io::Error::other)?;
-            let Some(number) = keys::segment_of_count(&key) else {
-                continue;
-            };
-            if number == current || decode_count(&value) > 0 {
-                continue;
-            }
+        let (from, to) = keys::segment_counts();
+        log.range(from, to)
+            .filter_map(|(key, value)| {
+                let number = keys::segment_of_count(&key)?;
+                (number != current && decode_count(&value) <= 0).then_some(number)
+            })
+            .collect()
+    }
+
+    /// Deletes segments [`Payloads::unused`] found, once a saved table no longer points into
+    /// them, and their counts.
+    pub(super) fn delete(&self, log: &Table, unused: &[u64]) -> io::Result<()> {
+        for &number in unused {
             match fs::remove_file(segment_path(&self.dir, number)) {
-                Ok(()) => deleted += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => log.remove(&keys::segment_count(number)),
             }
-            log.remove(key).map_err(io::Error::other)?;
         }
-        Ok(deleted)
+        Ok(())
     }
 }
 
@@ -350,21 +349,23 @@ impl CountChanges {
     }
 
     /// Writes the raised counts: before the records that point in.
-    pub(super) fn write_raised(&self, log: &sled::Tree) -> sled::Result<()> {
+    pub(super) fn write_raised(&self, log: &Table) {
         self.write(log, |change| change > 0)
     }
 
     /// Writes the lowered counts: after the records that stopped pointing in.
-    pub(super) fn write_lowered(&self, log: &sled::Tree) -> sled::Result<()> {
+    pub(super) fn write_lowered(&self, log: &Table) {
         self.write(log, |change| change < 0)
     }
 
-    fn write(&self, log: &sled::Tree, which: impl Fn(i64) -> bool) -> sled::Result<()> {
+    fn write(&self, log: &Table, which: impl Fn(i64) -> bool) {
         for (&segment, &change) in self.0.iter().filter(|(_, c)| which(**c)) {
-            let now = count(log, segment)? + change;
-            log.insert(keys::segment_count(segment), &now.to_le_bytes())?;
+            let now = count(log, segment) + change;
+            log.insert(
+                &keys::segment_count(segment),
+                IVec::from(&now.to_le_bytes()[..]),
+            );
         }
-        Ok(())
     }
 }
 
@@ -406,10 +407,9 @@ impl Places {
     }
 }
 
-fn count(log: &sled::Tree, segment: u64) -> sled::Result<i64> {
-    Ok(log
-        .get(keys::segment_count(segment))?
-        .map_or(0, |v| decode_count(&v)))
+fn count(log: &Table, segment: u64) -> i64 {
+    log.get(keys::segment_count(segment))
+        .map_or(0, |v| decode_count(&v))
 }
 
 fn decode_count(value: &[u8]) -> i64 {

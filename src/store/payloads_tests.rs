@@ -2,7 +2,9 @@ use std::path::Path;
 
 use super::*;
 use crate::execution::{Execution, RawBody, Status, Trigger};
+use crate::store::table::Table;
 use crate::store::{SledStore, Storage as _};
+use std::sync::Arc;
 
 /// A JSON body of about `size` bytes, different for each `seed`.
 fn execution(seed: u64, size: usize, status: Status) -> Execution {
@@ -81,11 +83,7 @@ fn a_record_is_filed_and_its_payload_written_once_however_often_the_record_is() 
     assert_eq!(occurrences(dir.path(), &payload(&small)), 1);
     let sled_holds = |e: &Execution| {
         let db = store.database();
-        db.overlay
-            .tree()
-            .get(keys::execution(e.id))
-            .unwrap()
-            .unwrap()
+        db.overlay.table().get(keys::execution(e.id)).unwrap()
     };
     assert_eq!(sled_holds(&big).len(), 50);
     assert_eq!(
@@ -161,9 +159,8 @@ fn a_segment_goes_once_nothing_points_into_it() {
     let count = store
         .database()
         .overlay
-        .tree()
-        .get(keys::segment_count(numbers[0]))
-        .unwrap();
+        .table()
+        .get(keys::segment_count(numbers[0]));
     assert!(
         count.is_none(),
         "the count of a deleted segment goes with it"
@@ -296,7 +293,7 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
         // segment with its count, the JSON of both in sled.
         let store = SledStore::open(dir.path()).unwrap();
         let db = store.database();
-        let tree = db.overlay.tree();
+        let tree = db.overlay.table();
         let payload = &big.trigger.raw_body.0;
         let at = db
             .payloads
@@ -305,7 +302,7 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
         db.payloads.sync().unwrap();
         let mut counts = CountChanges::default();
         counts.raise(at.segment);
-        counts.write_raised(tree).unwrap();
+        counts.write_raised(tree);
         let whole = executions::encode(&mut big.clone()).unwrap();
         let json_end = whole.len() - payload.len();
         let mut kept = vec![3];
@@ -315,8 +312,8 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
             (&small, executions::encode(&mut small.clone()).unwrap()),
             (&big, kept),
         ] {
-            tree.insert(keys::hook_index("big", e.id), &[]).unwrap();
-            tree.insert(keys::execution(e.id), record).unwrap();
+            tree.insert(&keys::hook_index("big", e.id), IVec::from(&[][..]));
+            tree.insert(&keys::execution(e.id), IVec::from(record));
         }
         // And one in an older hub's journal, its status in its JSON alone.
         let mut batch = crate::store::Batch::default();
@@ -332,9 +329,8 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
     let filed = store
         .database()
         .overlay
-        .tree()
-        .get(keys::execution(journaled.id))
-        .unwrap();
+        .table()
+        .get(keys::execution(journaled.id));
     assert_eq!(
         executions::carried_status(&filed.unwrap()),
         Some(Status::Skipped)
@@ -365,4 +361,75 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
     assert_eq!(store.prune(i64::MAX as u64, 0).unwrap(), 3);
     store.flush_now().unwrap();
     assert_eq!(occurrences(dir.path(), &big.trigger.raw_body.0), 0);
+}
+
+#[test]
+fn a_format_2_log_in_sled_moves_into_the_table_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let done = execution(31, 20_000, Status::Succeeded);
+    let waiting = execution(32, 100, Status::Queued);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .insert_executions(&mut [done.clone(), waiting.clone()])
+            .unwrap();
+        store.flush_now().unwrap();
+    }
+    // As a hub of format 2 left it: the log in sled's `log` tree, no table.
+    let table = Table::path_in(dir.path());
+    let entries: Vec<(IVec, IVec)> = {
+        let saved = Arc::new(Table::load(table.clone()).unwrap().unwrap());
+        saved
+            .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
+            .collect()
+    };
+    assert!(
+        entries.len() >= 5,
+        "records, index, job, counts: {entries:?}"
+    );
+    fs::remove_file(&table).unwrap();
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let log = db.open_tree("log").unwrap();
+        for (key, value) in &entries {
+            log.insert(key, value.clone()).unwrap();
+        }
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("format_version", &2u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+
+    {
+        let store = SledStore::open_again(dir.path()).unwrap();
+        assert_eq!(raw(&store, &done), done.trigger.raw_body.0);
+        assert_eq!(raw(&store, &waiting), waiting.trigger.raw_body.0);
+        let page = store.executions_of("big", None, 10, None).unwrap();
+        let ids: Vec<_> = page.executions.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [waiting.id, done.id]);
+        assert_eq!(store.pending_jobs().unwrap().len(), 1, "the job moved too");
+        assert!(table.exists(), "the table is saved at once");
+    }
+    let db = sled::open(dir.path().join("db")).unwrap();
+    assert!(db.open_tree("log").unwrap().is_empty(), "sled's copy went");
+    let format = db.open_tree("meta").unwrap().get("format_version").unwrap();
+    assert_eq!(format.as_deref(), Some(&3u64.to_be_bytes()[..]));
+    drop(db);
+
+    // From now on the table alone is the log: opened again, nothing is moved twice or lost.
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let page = store.executions_of("big", None, 10, None).unwrap();
+    assert_eq!(page.executions.len(), 2);
+    assert_eq!(raw(&store, &done), done.trigger.raw_body.0);
+}
+
+#[test]
+fn a_format_3_data_dir_without_its_table_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    written(dir.path(), &execution(41, 100, Status::Succeeded));
+    fs::remove_file(Table::path_in(dir.path())).unwrap();
+    let refused = SledStore::open_again(dir.path()).err().expect("refused");
+    assert!(
+        refused.to_string().contains("log.table is missing"),
+        "{refused}"
+    );
 }

@@ -1,0 +1,366 @@
+//! The execution log's table: every key of the log tree (records, the per-hook index, pending
+//! jobs, segment counts) in memory, saved whole to `log.table` at each checkpoint.
+//!
+//! The log tree was a sled tree until format 3. Its values are small (an execution record is
+//! its status and two [`super::payloads::SegmentRef`]s; the JSON and the payload are in
+//! segments), but sled paid tens of microseconds of copy-on-write per key on the applier's
+//! thread, cached whole nodes and kept a file of many times what it held: an experiment that
+//! left the records and the index out of sled used a quarter less CPU per delivery and half
+//! the memory (BENCHMARKS.md). A map in memory costs a few hundred bytes per execution kept.
+//!
+//! Durability is the journal's, as it was for sled: the applier writes here what the journal
+//! has on disk, and a checkpoint saves the table ([`Table::save`]: a new file, fsynced, renamed
+//! over the old) before the journal files it covers are discarded. A start loads the last save
+//! and replays the journal over it. A save is checked whole (a CRC32 over the file) and a
+//! damaged one is refused, not half read.
+//!
+//! File: `HHLOGTB1`, then per entry `key len: u32 LE`, `value len: u32 LE`, key, value; then
+//! `u32::MAX`, the number of entries (u64 LE) and the CRC32 of every byte before it (u32 LE).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::ops::Bound;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use sled::IVec;
+
+const MAGIC: &[u8; 8] = b"HHLOGTB1";
+const END: u32 = u32::MAX;
+/// Entries an iterator copies out per turn of the lock.
+const CHUNK: usize = 64;
+
+type Map = BTreeMap<Box<[u8]>, IVec>;
+
+/// The log tree's keys and values, and the file they are saved to.
+pub(super) struct Table {
+    map: RwLock<Map>,
+    path: PathBuf,
+}
+
+impl Table {
+    /// The file a data dir's table is saved in.
+    pub(super) fn path_in(dir: &Path) -> PathBuf {
+        dir.join("log.table")
+    }
+
+    /// The table saved at `path`, or `None` when there is no such file.
+    pub(super) fn load(path: PathBuf) -> io::Result<Option<Self>> {
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let map = read(BufReader::with_capacity(256 * 1024, file)).map_err(|e| {
+            io::Error::new(e.kind(), format!("{} is unreadable: {e}", path.display()))
+        })?;
+        Ok(Some(Self {
+            map: RwLock::new(map),
+            path,
+        }))
+    }
+
+    /// A table holding `entries`, to be saved at `path`.
+    pub(super) fn new(path: PathBuf, entries: impl IntoIterator<Item = (Box<[u8]>, IVec)>) -> Self {
+        Self {
+            map: RwLock::new(entries.into_iter().collect()),
+            path,
+        }
+    }
+
+    fn read_map(&self) -> RwLockReadGuard<'_, Map> {
+        self.map.read().expect("table lock poisoned")
+    }
+
+    fn write_map(&self) -> RwLockWriteGuard<'_, Map> {
+        self.map.write().expect("table lock poisoned")
+    }
+
+    pub(super) fn get(&self, key: impl AsRef<[u8]>) -> Option<IVec> {
+        self.read_map().get(key.as_ref()).cloned()
+    }
+
+    pub(super) fn insert(&self, key: &[u8], value: IVec) {
+        self.write_map().insert(key.into(), value);
+    }
+
+    pub(super) fn remove(&self, key: &[u8]) {
+        self.write_map().remove(key);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.read_map().len()
+    }
+
+    /// Every entry between the bounds, in key order from either end. Entries are copied out a
+    /// few at a time, so a long scan holds no lock between them; like sled's, it sees writes
+    /// made meanwhile past where it has read.
+    pub(super) fn range(self: &Arc<Self>, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> Iter {
+        Iter {
+            table: self.clone(),
+            lower,
+            upper,
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+        }
+    }
+
+    /// Saves the table: written to a new file, fsynced, and renamed over the last save.
+    pub(super) fn save(&self) -> io::Result<()> {
+        self.write(&self.encoded())
+    }
+
+    /// The table as [`Table::write`] saves it.
+    pub(super) fn encoded(&self) -> Vec<u8> {
+        encode(&self.read_map())
+    }
+
+    /// Saves what [`Table::encoded`] returned: written to a new file, fsynced, and renamed over
+    /// the last save.
+    pub(super) fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.path.with_extension("table.new");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(super::private::FILE_MODE)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        drop(file);
+        fs::rename(&tmp, &self.path)?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        File::open(dir)?.sync_all()
+    }
+}
+
+fn encode(map: &Map) -> Vec<u8> {
+    let size: usize = map.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+    let mut out = Vec::with_capacity(MAGIC.len() + size + 16);
+    out.extend_from_slice(MAGIC);
+    for (key, value) in map {
+        out.extend_from_slice(&len32(key.len()).to_le_bytes());
+        out.extend_from_slice(&len32(value.len()).to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(value);
+    }
+    out.extend_from_slice(&END.to_le_bytes());
+    out.extend_from_slice(&(map.len() as u64).to_le_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A key or value's length as saved: the journal refuses records anywhere near 4 GiB.
+fn len32(len: usize) -> u32 {
+    u32::try_from(len).expect("a log entry under 4 GiB")
+}
+
+/// Reads a saved table, checking its checksum before anything of it is used.
+fn read(mut from: impl Read) -> io::Result<Map> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let mut crc = crc32fast::Hasher::new();
+    let mut take = |n: usize, crc: &mut crc32fast::Hasher| -> io::Result<Vec<u8>> {
+        // Read as it comes, not allocated up front: a damaged length may say 4 GiB.
+        let mut bytes = Vec::new();
+        (&mut from).take(n as u64).read_to_end(&mut bytes)?;
+        if bytes.len() < n {
+            return Err(invalid("it is cut short"));
+        }
+        crc.update(&bytes);
+        Ok(bytes)
+    };
+    if take(MAGIC.len(), &mut crc)? != MAGIC {
+        return Err(invalid("it is not a log table"));
+    }
+    let mut map = Map::new();
+    loop {
+        let key_len = u32_of(&take(4, &mut crc)?);
+        if key_len == END {
+            break;
+        }
+        let value_len = u32_of(&take(4, &mut crc)?);
+        let key = take(key_len as usize, &mut crc)?;
+        let value = take(value_len as usize, &mut crc)?;
+        map.insert(key.into_boxed_slice(), IVec::from(value));
+    }
+    let count = u64::from_le_bytes(take(8, &mut crc)?.try_into().expect("8 bytes"));
+    let expected = crc.clone().finalize();
+    let stored = u32_of(&take(4, &mut crc)?);
+    if stored != expected {
+        return Err(invalid("it fails its checksum"));
+    }
+    if count != map.len() as u64 {
+        return Err(invalid("its entry count is wrong"));
+    }
+    Ok(map)
+}
+
+fn u32_of(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+}
+
+/// A range of a [`Table`], read from both ends (see [`Table::range`]). What has been copied
+/// out from one end is cut off the bounds, so the two ends never yield an entry twice.
+pub(super) struct Iter {
+    table: Arc<Table>,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    front: VecDeque<(IVec, IVec)>,
+    back: VecDeque<(IVec, IVec)>,
+}
+
+impl Iter {
+    /// Copies out the next few entries at the front (`forward`) or the back.
+    fn fill(&mut self, forward: bool) {
+        if super::overlay::is_empty(&self.lower, &self.upper) {
+            return;
+        }
+        let map = self.table.read_map();
+        let range = map
+            .range::<[u8], _>((as_slice(&self.lower), as_slice(&self.upper)))
+            .map(|(k, v)| (IVec::from(&**k), v.clone()));
+        if forward {
+            self.front.extend(range.take(CHUNK));
+            if let Some((key, _)) = self.front.back() {
+                self.lower = Bound::Excluded(key.to_vec());
+            }
+        } else {
+            self.back.extend(range.rev().take(CHUNK));
+            if let Some((key, _)) = self.back.back() {
+                self.upper = Bound::Excluded(key.to_vec());
+            }
+        }
+    }
+}
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    bound.as_ref().map(Vec::as_slice)
+}
+
+impl Iterator for Iter {
+    type Item = (IVec, IVec);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.front.is_empty() {
+            self.fill(true);
+        }
+        // Past the bounds, what is left was copied out at the back.
+        self.front.pop_front().or_else(|| self.back.pop_back())
+    }
+}
+
+impl DoubleEndedIterator for Iter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.back.is_empty() {
+            self.fill(false);
+        }
+        self.back.pop_front().or_else(|| self.front.pop_back())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(dir: &Path, keys: &[&str]) -> Arc<Table> {
+        let entries = keys
+            .iter()
+            .map(|k| (k.as_bytes().into(), IVec::from(k.to_uppercase().as_bytes())));
+        Arc::new(Table::new(Table::path_in(dir), entries))
+    }
+
+    fn keys(items: impl Iterator<Item = (IVec, IVec)>) -> Vec<String> {
+        items
+            .map(|(k, _)| String::from_utf8(k.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_save_loads_back_the_same_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table(dir.path(), &["a", "b", "c"]);
+        t.insert(b"d", IVec::from(&b""[..]));
+        t.remove(b"b");
+        t.save().unwrap();
+        let loaded = Table::load(Table::path_in(dir.path())).unwrap().unwrap();
+        assert_eq!(loaded.len(), 3);
+        assert_eq!(loaded.get(b"a").as_deref(), Some(&b"A"[..]));
+        assert_eq!(loaded.get(b"d").as_deref(), Some(&b""[..]));
+        assert_eq!(loaded.get(b"b"), None);
+    }
+
+    #[test]
+    fn no_file_is_no_table_and_a_damaged_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Table::path_in(dir.path());
+        assert!(Table::load(path.clone()).unwrap().is_none());
+        table(dir.path(), &["a", "b"]).save().unwrap();
+        let saved = fs::read(&path).unwrap();
+        let mut flipped = saved.clone();
+        flipped[17] ^= 1; // the first value
+        fs::write(&path, &flipped).unwrap();
+        let error = Table::load(path.clone()).err().unwrap().to_string();
+        assert!(error.contains("checksum"), "{error}");
+        fs::write(&path, &saved[..saved.len() - 3]).unwrap();
+        let error = Table::load(path).err().unwrap().to_string();
+        assert!(error.contains("cut short"), "{error}");
+    }
+
+    #[test]
+    fn a_range_reads_from_both_ends_without_repeating() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..200).map(|i| format!("k{i:03}")).collect();
+        let t = table(
+            dir.path(),
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let all = |l, u| t.range(l, u);
+        assert_eq!(keys(all(Bound::Unbounded, Bound::Unbounded)), names);
+        let mut reversed = names.clone();
+        reversed.reverse();
+        assert_eq!(
+            keys(all(Bound::Unbounded, Bound::Unbounded).rev()),
+            reversed
+        );
+        // Alternating ends meet in the middle, every key once.
+        let mut both = all(
+            Bound::Included(b"k010".to_vec()),
+            Bound::Excluded(b"k150".to_vec()),
+        );
+        let mut seen = Vec::new();
+        loop {
+            let front = both.next();
+            let back = both.next_back();
+            if front.is_none() && back.is_none() {
+                break;
+            }
+            seen.extend(front.into_iter().chain(back).map(|(k, _)| k.to_vec()));
+        }
+        seen.sort();
+        let expected: Vec<Vec<u8>> = names[10..150]
+            .iter()
+            .map(|n| n.as_bytes().to_vec())
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_range_sees_writes_past_where_it_has_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..100).map(|i| format!("k{i:03}")).collect();
+        let t = table(
+            dir.path(),
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let mut it = t.range(Bound::Unbounded, Bound::Unbounded);
+        assert_eq!(it.next().unwrap().0.as_ref(), b"k000");
+        t.insert(b"k999", IVec::from(&b"new"[..]));
+        t.remove(b"k099");
+        let rest = keys(it);
+        assert_eq!(rest.last().map(String::as_str), Some("k999"));
+        assert!(!rest.contains(&"k099".to_string()));
+    }
+}
