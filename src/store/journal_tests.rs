@@ -5,8 +5,6 @@
 use super::*;
 use std::io::Write;
 
-use sled::IVec;
-
 use crate::store::table::Table;
 use std::time::{Duration, Instant};
 
@@ -150,16 +148,12 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
     };
     let mut n = 0;
     // Every key five bytes: every frame is as long as every other, so what file 3 writes
-    // over file 1 ends where one of file 1's frames starts, intact.
+    // over file 1 ends where one of file 1's frames starts, intact. (Journaled only: a table
+    // holding these megabytes would put its checkpoints off, see `overlay::checkpoint`.)
     let write = |key: String| {
         let op = put(&key, &value);
         journal
-            .write(|| {
-                if let Op::Put { key, value, .. } = &op {
-                    tree.insert(key, IVec::from(value.as_slice()));
-                }
-                Ok::<_, sled::Error>(((), vec![op.clone()]))
-            })
+            .write(|| Ok::<_, sled::Error>(((), vec![op.clone()])))
             .unwrap();
     };
     // Written only to file 1, which sled then holds and which becomes the spare.

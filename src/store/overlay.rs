@@ -67,6 +67,9 @@ struct Shared {
     wake: Condvar,
     /// Held while writes move into the table, so they arrive in the order they were made.
     applying: Mutex<()>,
+    /// Held through a save of the table, so saves reach the disk in the order they were taken
+    /// (an older one written last would lose what a newer one let the journal discard).
+    saving: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -79,6 +82,8 @@ struct State {
     bytes: usize,
     /// Journal files waiting for a checkpoint.
     retired: Vec<PathBuf>,
+    /// Retired journal files a checkpoint put off (see [`checkpoint`]).
+    held: Vec<PathBuf>,
     closing: bool,
 }
 
@@ -166,6 +171,7 @@ impl Overlay {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             applying: Mutex::new(()),
+            saving: Mutex::new(()),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -299,6 +305,7 @@ impl Shared {
     /// Saves the table with the segments it points into, then makes sled durable and deletes
     /// the segments the save no longer points into.
     fn save(&self) -> std::io::Result<()> {
+        let _saving = self.saving.lock().expect("overlay lock poisoned");
         let (saved, unused) = {
             // Between turns, so the save holds whole turns, and every byte a saved record
             // points at is synced before it is saved.
@@ -515,19 +522,38 @@ fn apply_loop(shared: &Shared) {
 
 /// Makes the table (and sled) hold everything the retired journal files do, durably, then
 /// discards them (one may be kept to be written over: [`journal::discard`]).
+///
+/// A checkpoint saves the whole table, so one whose save would be larger than the journal
+/// files it lets go is put off until enough have retired: a hub keeping many executions
+/// writes its table at most once per as many journal bytes, and replays at most that many
+/// at start. (With one busy hook at the default retention the save is ~1 MiB, less than a
+/// journal file: every file is checkpointed as it retires.)
 fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
+    let files = {
+        let mut state = shared.lock();
+        state.held.extend(retired);
+        std::mem::take(&mut state.held)
+    };
+    let journal_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    if journal_bytes < shared.table.saved_len() {
+        shared.lock().held = files;
+        return;
+    }
     match shared.make_durable() {
         Ok(()) => {
-            let dir = retired.first().and_then(|f| f.parent());
+            let dir = files.first().and_then(|f| f.parent());
             if let Some(dir) = dir
-                && let Err(e) = journal::discard(dir, &retired)
+                && let Err(e) = journal::discard(dir, &files)
             {
                 tracing::warn!(error = %e, "could not discard a retired journal file");
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "journal checkpoint failed; will try again");
-            shared.lock().retired.extend(retired);
+            shared.lock().retired.extend(files);
             std::thread::sleep(Duration::from_secs(1));
         }
     }

@@ -126,6 +126,30 @@ fn a_retired_journal_file_goes_once_sled_holds_its_writes() {
 }
 
 #[test]
+fn a_checkpoint_is_put_off_until_the_retired_files_outweigh_the_tables_save() {
+    let f = fixture();
+    for n in 0..1_000u32 {
+        f.tree.insert(&n.to_be_bytes(), IVec::from(&[7u8; 100][..]));
+    }
+    f.tree.save().unwrap();
+    let save = f.tree.saved_len();
+    assert!(save > 100_000, "{save}");
+    let small = f._dir.path().join("journal-000000000000.log");
+    std::fs::write(&small, b"records").unwrap();
+    f.overlay.retire(small.clone());
+    eventually("the small file is held", || {
+        f.overlay.shared.lock().held.len() == 1
+    });
+    assert!(small.exists(), "a file smaller than the save waits");
+
+    let large = f._dir.path().join("journal-000000000001.log");
+    std::fs::write(&large, vec![0u8; save as usize]).unwrap();
+    f.overlay.retire(large.clone());
+    eventually("both files go", || !small.exists() && !large.exists());
+    assert!(f.overlay.shared.lock().held.is_empty());
+}
+
+#[test]
 fn writers_keep_the_overlay_bounded_when_writes_outrun_the_delay() {
     let f = fixture();
     let value = vec![7u8; 64 * 1024];

@@ -23,6 +23,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::ops::Bound;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
@@ -38,6 +39,8 @@ type Map = BTreeMap<Box<[u8]>, IVec>;
 pub(super) struct Table {
     map: RwLock<Map>,
     path: PathBuf,
+    /// The size of the last save (or load).
+    saved_len: AtomicU64,
 }
 
 impl Table {
@@ -53,12 +56,14 @@ impl Table {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
+        let len = file.metadata()?.len();
         let map = read(BufReader::with_capacity(256 * 1024, file)).map_err(|e| {
             io::Error::new(e.kind(), format!("{} is unreadable: {e}", path.display()))
         })?;
         Ok(Some(Self {
             map: RwLock::new(map),
             path,
+            saved_len: AtomicU64::new(len),
         }))
     }
 
@@ -67,6 +72,7 @@ impl Table {
         Self {
             map: RwLock::new(entries.into_iter().collect()),
             path,
+            saved_len: AtomicU64::new(0),
         }
     }
 
@@ -92,6 +98,11 @@ impl Table {
 
     pub(super) fn len(&self) -> usize {
         self.read_map().len()
+    }
+
+    /// How many bytes the last save took.
+    pub(super) fn saved_len(&self) -> u64 {
+        self.saved_len.load(Ordering::Relaxed)
     }
 
     /// Every entry between the bounds, in key order from either end. Entries are copied out a
@@ -132,7 +143,9 @@ impl Table {
         drop(file);
         fs::rename(&tmp, &self.path)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()?;
+        self.saved_len.store(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 }
 
