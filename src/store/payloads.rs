@@ -35,12 +35,13 @@ use super::table::Table;
 /// A segment takes no more appends past this size (small in tests, so they reach it). A
 /// segment is deleted only once nothing points into it, so the segments on disk hold what
 /// retention keeps plus up to about one segment: at 64 MiB a hub keeping 10,000 1 KB
-/// payloads held 42-74 MiB of segments for 10 MiB of them (BENCHMARKS.md; 4 MiB instead of 8
-/// made no difference a soak could see).
+/// payloads held 42-74 MiB of segments for 10 MiB of them. Once sled no longer held the log,
+/// 4 MiB instead of 8 took a soak's data dir from 27-35 MiB to 27-31 for 16 MiB kept
+/// (BENCHMARKS.md).
 const SEGMENT_BYTES: u64 = if cfg!(test) {
     128 * 1024
 } else {
-    8 * 1024 * 1024
+    4 * 1024 * 1024
 };
 
 /// Where a record's JSON or payload is: a segment, an offset and a length, and the bytes'
