@@ -317,9 +317,9 @@ impl Shared {
                 }
                 None => Vec::new(),
             };
-            (self.table.encoded(), unused)
+            (self.table.write_out()?, unused)
         };
-        self.table.write(&saved)?;
+        saved.commit()?;
         journal::make_sled_durable(&self.db)?;
         match &self.payloads {
             Some(payloads) => payloads.delete(&self.table, &unused),

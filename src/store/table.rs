@@ -7,8 +7,7 @@
 //! thread, cached whole nodes and kept a file of many times what it held. With the table,
 //! a delivery costs 12% fewer instructions and a saturated hub peaks at 30-32 MiB resident
 //! instead of 51-55 (BENCHMARKS.md). A map in memory costs a few hundred bytes per execution
-//! kept, and a save is built whole in memory before it is written (1.1 MiB for a busy hook at
-//! the default retention).
+//! kept; a save is streamed to its file (1.1 MiB for a busy hook at the default retention).
 //!
 //! Durability is the journal's, as it was for sled: the applier writes here what the journal
 //! has on disk, and a checkpoint saves the table ([`Table::save`]: a new file, fsynced, renamed
@@ -21,7 +20,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Bound;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -122,50 +121,91 @@ impl Table {
 
     /// Saves the table: written to a new file, fsynced, and renamed over the last save.
     pub(super) fn save(&self) -> io::Result<()> {
-        self.write(&self.encoded())
+        self.write_out()?.commit()
     }
 
-    /// The table as [`Table::write`] saves it.
-    pub(super) fn encoded(&self) -> Vec<u8> {
-        encode(&self.read_map())
-    }
-
-    /// Saves what [`Table::encoded`] returned: written to a new file, fsynced, and renamed over
-    /// the last save.
-    pub(super) fn write(&self, bytes: &[u8]) -> io::Result<()> {
+    /// Writes the table out to a new file, not yet synced or in place: the first half of a
+    /// save, made while nothing writes to the table (under the applier's lock), streamed, so
+    /// no copy of a large table is built in memory. [`Unsynced::commit`] finishes it.
+    pub(super) fn write_out(&self) -> io::Result<Unsynced<'_>> {
         let tmp = self.path.with_extension("table.new");
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(super::private::FILE_MODE)
             .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_data()?;
-        drop(file);
-        fs::rename(&tmp, &self.path)?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let mut out = Checksummed {
+            inner: BufWriter::with_capacity(256 * 1024, file),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        };
+        encode(&self.read_map(), &mut out)?;
+        let crc = out.crc.clone().finalize();
+        out.write_all(&crc.to_le_bytes())?;
+        let len = out.len;
+        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+        Ok(Unsynced {
+            table: self,
+            file,
+            tmp,
+            len,
+        })
+    }
+}
+
+/// A save written out but not yet durable (see [`Table::write_out`]).
+pub(super) struct Unsynced<'a> {
+    table: &'a Table,
+    file: File,
+    tmp: PathBuf,
+    len: u64,
+}
+
+impl Unsynced<'_> {
+    /// Makes the save durable and puts it in place of the last one.
+    pub(super) fn commit(self) -> io::Result<()> {
+        self.file.sync_data()?;
+        drop(self.file);
+        fs::rename(&self.tmp, &self.table.path)?;
+        let dir = self.table.path.parent().unwrap_or(Path::new("."));
         File::open(dir)?.sync_all()?;
-        self.saved_len.store(bytes.len() as u64, Ordering::Relaxed);
+        self.table.saved_len.store(self.len, Ordering::Relaxed);
         Ok(())
     }
 }
 
-fn encode(map: &Map) -> Vec<u8> {
-    let size: usize = map.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
-    let mut out = Vec::with_capacity(MAGIC.len() + size + 16);
-    out.extend_from_slice(MAGIC);
-    for (key, value) in map {
-        out.extend_from_slice(&len32(key.len()).to_le_bytes());
-        out.extend_from_slice(&len32(value.len()).to_le_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(value);
+/// A writer that counts and checksums what passes through it.
+struct Checksummed<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.crc.update(&bytes[..written]);
+        self.len += written as u64;
+        Ok(written)
     }
-    out.extend_from_slice(&END.to_le_bytes());
-    out.extend_from_slice(&(map.len() as u64).to_le_bytes());
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Everything of a save but its checksum.
+fn encode(map: &Map, out: &mut impl Write) -> io::Result<()> {
+    out.write_all(MAGIC)?;
+    for (key, value) in map {
+        out.write_all(&len32(key.len()).to_le_bytes())?;
+        out.write_all(&len32(value.len()).to_le_bytes())?;
+        out.write_all(key)?;
+        out.write_all(value)?;
+    }
+    out.write_all(&END.to_le_bytes())?;
+    out.write_all(&(map.len() as u64).to_le_bytes())
 }
 
 /// A key or value's length as saved: the journal refuses records anywhere near 4 GiB.
