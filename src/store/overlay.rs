@@ -18,7 +18,7 @@
 //! delivery answered 503 would run after a restart.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::ops::{Bound, RangeBounds};
+use std::ops::RangeBounds;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -29,7 +29,7 @@ use sled::IVec;
 use super::journal::{self, Disk, Journal, Sled};
 use super::keys;
 use super::payloads::{self, Payloads};
-use super::table::{self, Table};
+use super::table::{self, Table, as_slice, is_empty};
 
 /// How long a write waits before it is applied, so that an execution finished within this
 /// time reaches the table once, finished.
@@ -666,21 +666,6 @@ fn slot_cost(key: &[u8], value: &Option<impl AsRef<[u8]>>) -> usize {
 
 fn value_len(value: &Option<impl AsRef<[u8]>>) -> usize {
     value.as_ref().map_or(0, |v| v.as_ref().len())
-}
-
-/// Whether no key lies between the bounds (a map's `range` would panic on some of these).
-pub(super) fn is_empty(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
-    match (lower, upper) {
-        (Bound::Included(l), Bound::Included(u)) => l > u,
-        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
-            l >= u
-        }
-        _ => false,
-    }
-}
-
-fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    bound.as_ref().map(Vec::as_slice)
 }
 
 /// The smallest key greater than every key starting with `prefix`; none when the prefix is

@@ -270,7 +270,7 @@ pub(super) struct Iter {
 impl Iter {
     /// Copies out the next few entries at the front (`forward`) or the back.
     fn fill(&mut self, forward: bool) {
-        if super::overlay::is_empty(&self.lower, &self.upper) {
+        if is_empty(&self.lower, &self.upper) {
             return;
         }
         let map = self.table.read_map();
@@ -291,7 +291,19 @@ impl Iter {
     }
 }
 
-fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+/// Whether no key lies between the bounds (a map's `range` would panic on some of these).
+pub(super) fn is_empty(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
+            l >= u
+        }
+        _ => false,
+    }
+}
+
+/// A bound on owned keys as one on slices, for a map's `range`.
+pub(super) fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     bound.as_ref().map(Vec::as_slice)
 }
 
