@@ -475,7 +475,7 @@ const RECORD_KEPT: u8 = 3;
 /// byte, [`status_byte`]), where its JSON is, where its payload is. sled holds these 50 bytes
 /// for it; only the applier writes them.
 const RECORD_FILED: u8 = 4;
-const FILED_LEN: usize = 2 + 2 * SegmentRef::ENCODED_LEN;
+pub(super) const FILED_LEN: usize = 2 + 2 * SegmentRef::ENCODED_LEN;
 
 /// Where a stored record's JSON is.
 pub(super) enum Json<'a> {

@@ -6,8 +6,9 @@
 //! segments), but sled paid tens of microseconds of copy-on-write per key on the applier's
 //! thread, cached whole nodes and kept a file of many times what it held. With the table,
 //! a delivery costs 12% fewer instructions and a saturated hub peaks at 30-32 MiB resident
-//! instead of 51-55 (BENCHMARKS.md). A map in memory costs a few hundred bytes per execution
-//! kept; a save is streamed to its file (1.1 MiB for a busy hook at the default retention).
+//! instead of 51-55 (BENCHMARKS.md). The entries cost about 100 bytes of memory per execution
+//! kept ([`entries`]); a save is streamed to its file (1.1 MiB for a busy hook at the default
+//! retention).
 //!
 //! Durability is the journal's, as it was for sled: the applier writes here what the journal
 //! has on disk, and a checkpoint saves the table ([`Table::save`]: a new file, fsynced, renamed
@@ -18,7 +19,9 @@
 //! File: `HHLOGTB1`, then per entry `key len: u32 LE`, `value len: u32 LE`, key, value; then
 //! `u32::MAX`, the number of entries (u64 LE) and the CRC32 of every byte before it (u32 LE).
 
-use std::collections::{BTreeMap, VecDeque};
+mod entries;
+
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Bound;
@@ -34,11 +37,11 @@ const END: u32 = u32::MAX;
 /// Entries an iterator copies out per turn of the lock.
 const CHUNK: usize = 64;
 
-type Map = BTreeMap<Box<[u8]>, IVec>;
+use entries::Entries;
 
 /// The log tree's keys and values, and the file they are saved to.
 pub(super) struct Table {
-    map: RwLock<Map>,
+    map: RwLock<Entries>,
     path: PathBuf,
     /// The size of the last save (or load).
     saved_len: AtomicU64,
@@ -77,20 +80,20 @@ impl Table {
         }
     }
 
-    fn read_map(&self) -> RwLockReadGuard<'_, Map> {
+    fn read_map(&self) -> RwLockReadGuard<'_, Entries> {
         self.map.read().expect("table lock poisoned")
     }
 
-    fn write_map(&self) -> RwLockWriteGuard<'_, Map> {
+    fn write_map(&self) -> RwLockWriteGuard<'_, Entries> {
         self.map.write().expect("table lock poisoned")
     }
 
     pub(super) fn get(&self, key: impl AsRef<[u8]>) -> Option<IVec> {
-        self.read_map().get(key.as_ref()).cloned()
+        self.read_map().get(key.as_ref())
     }
 
     pub(super) fn insert(&self, key: &[u8], value: IVec) {
-        self.write_map().insert(key.into(), value);
+        self.write_map().insert(key, value);
     }
 
     pub(super) fn remove(&self, key: &[u8]) {
@@ -140,6 +143,8 @@ impl Table {
             crc: crc32fast::Hasher::new(),
             len: 0,
         };
+        // Nothing else writes meanwhile, so this is when the maps are packed again.
+        self.write_map().pack();
         encode(&self.read_map(), &mut out)?;
         let crc = out.crc.clone().finalize();
         out.write_all(&crc.to_le_bytes())?;
@@ -196,14 +201,14 @@ impl<W: Write> Write for Checksummed<W> {
 }
 
 /// Everything of a save but its checksum.
-fn encode(map: &Map, out: &mut impl Write) -> io::Result<()> {
+fn encode(map: &Entries, out: &mut impl Write) -> io::Result<()> {
     out.write_all(MAGIC)?;
-    for (key, value) in map {
+    map.for_each(|key, value| {
         out.write_all(&len32(key.len()).to_le_bytes())?;
         out.write_all(&len32(value.len()).to_le_bytes())?;
         out.write_all(key)?;
-        out.write_all(value)?;
-    }
+        out.write_all(value)
+    })?;
     out.write_all(&END.to_le_bytes())?;
     out.write_all(&(map.len() as u64).to_le_bytes())
 }
@@ -214,7 +219,7 @@ fn len32(len: usize) -> u32 {
 }
 
 /// Reads a saved table, checking its checksum before anything of it is used.
-fn read(mut from: impl Read) -> io::Result<Map> {
+fn read(mut from: impl Read) -> io::Result<Entries> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     let mut crc = crc32fast::Hasher::new();
     let mut take = |n: usize, crc: &mut crc32fast::Hasher| -> io::Result<Vec<u8>> {
@@ -230,7 +235,7 @@ fn read(mut from: impl Read) -> io::Result<Map> {
     if take(MAGIC.len(), &mut crc)? != MAGIC {
         return Err(invalid("it is not a log table"));
     }
-    let mut map = Map::new();
+    let mut entries = Vec::new();
     loop {
         let key_len = u32_of(&take(4, &mut crc)?);
         if key_len == END {
@@ -239,7 +244,7 @@ fn read(mut from: impl Read) -> io::Result<Map> {
         let value_len = u32_of(&take(4, &mut crc)?);
         let key = take(key_len as usize, &mut crc)?;
         let value = take(value_len as usize, &mut crc)?;
-        map.insert(key.into_boxed_slice(), IVec::from(value));
+        entries.push((key.into_boxed_slice(), IVec::from(value)));
     }
     let count = u64::from_le_bytes(take(8, &mut crc)?.try_into().expect("8 bytes"));
     let expected = crc.clone().finalize();
@@ -247,10 +252,10 @@ fn read(mut from: impl Read) -> io::Result<Map> {
     if stored != expected {
         return Err(invalid("it fails its checksum"));
     }
-    if count != map.len() as u64 {
+    if count != entries.len() as u64 {
         return Err(invalid("its entry count is wrong"));
     }
-    Ok(map)
+    Ok(entries.into_iter().collect())
 }
 
 fn u32_of(bytes: &[u8]) -> u32 {
@@ -273,17 +278,14 @@ impl Iter {
         if is_empty(&self.lower, &self.upper) {
             return;
         }
-        let map = self.table.read_map();
-        let range = map
-            .range::<[u8], _>((as_slice(&self.lower), as_slice(&self.upper)))
-            .map(|(k, v)| (IVec::from(&**k), v.clone()));
+        let chunk = (self.table.read_map()).chunk(&self.lower, &self.upper, forward, CHUNK);
         if forward {
-            self.front.extend(range.take(CHUNK));
+            self.front.extend(chunk);
             if let Some((key, _)) = self.front.back() {
                 self.lower = Bound::Excluded(key.to_vec());
             }
         } else {
-            self.back.extend(range.rev().take(CHUNK));
+            self.back.extend(chunk);
             if let Some((key, _)) = self.back.back() {
                 self.upper = Bound::Excluded(key.to_vec());
             }

@@ -1,0 +1,530 @@
+//! The table's entries, kept by kind. Two kinds are nearly all of a log: an execution's filed
+//! record (`e` + id → 50 bytes) and its place in its hook's index (`h` + hook + 0 + id →
+//! nothing). In one map of byte strings each took a node slot and an allocation or two, about
+//! 370 bytes an execution kept (BENCHMARKS.md); here a record is 66 bytes of one map's node
+//! and an index entry 16 bytes of its hook's set. Every other key (pending jobs, segment
+//! counts, records in an older hub's form) is in a map of byte strings.
+//!
+//! A key is in one place only, chosen by its bytes and its value's length, and a range reads
+//! the three as one map in key order: the typed keys are encoded in that order (a record's id,
+//! then per hook, hooks in byte order — a hook id holds no 0 byte, so `a` + 0 sorts before
+//! `a-b` + 0 as `a` before `a-b`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::ops::Bound;
+
+use sled::IVec;
+
+use super::as_slice;
+use crate::store::executions::FILED_LEN as RECORD_LEN;
+use crate::store::keys;
+
+type Id = [u8; 16];
+/// A filed record (`executions.rs`); a record of any other length is kept as bytes.
+type Record = [u8; RECORD_LEN];
+
+/// Every entry of the table (see the module's comment).
+#[derive(Default)]
+pub(super) struct Entries {
+    /// `e` + id → a filed record.
+    records: BTreeMap<Id, Record>,
+    /// `h` + hook + 0 + id → nothing: per hook id (its bytes), the ids in its index.
+    index: BTreeMap<Box<[u8]>, BTreeSet<Id>>,
+    /// How many ids `index` holds, over every hook.
+    index_len: usize,
+    /// Every other key.
+    other: BTreeMap<Box<[u8]>, IVec>,
+}
+
+/// Where a key belongs when its value has the kind's shape.
+enum Kind<'a> {
+    Record(Id),
+    Index { hook: &'a [u8], id: Id },
+    Other,
+}
+
+fn kind(key: &[u8]) -> Kind<'_> {
+    match key.split_first() {
+        Some((&keys::EXECUTION, rest)) => rest.try_into().map_or(Kind::Other, Kind::Record),
+        Some((&keys::HOOK_INDEX, rest)) if rest.len() >= 17 => {
+            let (hook, tail) = rest.split_at(rest.len() - 17);
+            match (tail.split_first(), hook.contains(&0)) {
+                (Some((0, id)), false) => Kind::Index {
+                    hook,
+                    id: id.try_into().expect("16 bytes"),
+                },
+                _ => Kind::Other,
+            }
+        }
+        _ => Kind::Other,
+    }
+}
+
+impl Entries {
+    pub(super) fn len(&self) -> usize {
+        self.records.len() + self.index_len + self.other.len()
+    }
+
+    pub(super) fn get(&self, key: &[u8]) -> Option<IVec> {
+        let typed = match kind(key) {
+            Kind::Record(id) => self.records.get(&id).map(|r| IVec::from(&r[..])),
+            Kind::Index { hook, id } => self
+                .index
+                .get(hook)
+                .filter(|ids| ids.contains(&id))
+                .map(|_| IVec::default()),
+            Kind::Other => None,
+        };
+        typed.or_else(|| self.other.get(key).cloned())
+    }
+
+    pub(super) fn insert(&mut self, key: &[u8], value: IVec) {
+        match kind(key) {
+            Kind::Record(id) => match Record::try_from(&*value) {
+                Ok(record) => {
+                    self.records.insert(id, record);
+                    self.other.remove(key);
+                    return;
+                }
+                Err(_) => {
+                    self.records.remove(&id);
+                }
+            },
+            Kind::Index { hook, id } if value.is_empty() => {
+                let added = match self.index.get_mut(hook) {
+                    Some(ids) => ids.insert(id),
+                    None => {
+                        self.index.insert(hook.into(), BTreeSet::from([id]));
+                        true
+                    }
+                };
+                self.index_len += usize::from(added);
+                self.other.remove(key);
+                return;
+            }
+            Kind::Index { hook, id } => self.remove_from_index(hook, id),
+            Kind::Other => {}
+        }
+        self.other.insert(key.into(), value);
+    }
+
+    pub(super) fn remove(&mut self, key: &[u8]) {
+        match kind(key) {
+            Kind::Record(id) => {
+                self.records.remove(&id);
+            }
+            Kind::Index { hook, id } => self.remove_from_index(hook, id),
+            Kind::Other => {}
+        }
+        self.other.remove(key);
+    }
+
+    fn remove_from_index(&mut self, hook: &[u8], id: Id) {
+        let Some(ids) = self.index.get_mut(hook) else {
+            return;
+        };
+        if ids.remove(&id) {
+            self.index_len -= 1;
+            if ids.is_empty() {
+                self.index.remove(hook);
+            }
+        }
+    }
+
+    /// Up to `n` entries between the bounds, the first from the front (`forward`) or the last,
+    /// in that order. Each part gives up to `n` of its own and the nearest `n` are kept.
+    pub(super) fn chunk(
+        &self,
+        lower: &Bound<Vec<u8>>,
+        upper: &Bound<Vec<u8>>,
+        forward: bool,
+        n: usize,
+    ) -> Vec<(IVec, IVec)> {
+        let mut found = Vec::new();
+        let prefix = [keys::EXECUTION];
+        if let Some(range) = id_range(&prefix, lower, upper) {
+            let records = self.records.range(range);
+            take(
+                &mut found,
+                records.map(|(id, r)| (joined(&prefix, id), IVec::from(&r[..]))),
+                forward,
+                n,
+            );
+        }
+        let hooks: Box<dyn Iterator<Item = _>> = if forward {
+            Box::new(self.index.iter())
+        } else {
+            Box::new(self.index.iter().rev())
+        };
+        let mut from_index = Vec::new();
+        for (hook, ids) in hooks {
+            let wanted = n - from_index.len();
+            if wanted == 0 {
+                break;
+            }
+            let prefix = index_prefix(hook);
+            if let Some(range) = id_range(&prefix, lower, upper) {
+                let ids = ids
+                    .range(range)
+                    .map(|id| (joined(&prefix, id), IVec::default()));
+                take(&mut from_index, ids, forward, wanted);
+            }
+        }
+        found.append(&mut from_index);
+        if !super::is_empty(lower, upper) {
+            let other = self
+                .other
+                .range::<[u8], _>((as_slice(lower), as_slice(upper)));
+            take(
+                &mut found,
+                other.map(|(k, v)| (IVec::from(&**k), v.clone())),
+                forward,
+                n,
+            );
+        }
+        if forward {
+            found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        } else {
+            found.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        }
+        found.truncate(n);
+        found
+    }
+
+    /// Rebuilds each map with its nodes full. Grown one key at a time at its end, as the log
+    /// grows, a map's nodes are left a little over half full; this takes it back to the size a
+    /// load gives (BENCHMARKS.md). Linear, and light: see [`packed`].
+    pub(super) fn pack(&mut self) {
+        packed(&mut self.records);
+        for ids in self.index.values_mut() {
+            packed_set(ids);
+        }
+        packed(&mut self.other);
+    }
+
+    /// Calls `each` with every entry, each part in key order (not the three merged: a save
+    /// is read back into its parts).
+    pub(super) fn for_each(
+        &self,
+        mut each: impl FnMut(&[u8], &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut key = vec![keys::EXECUTION];
+        for (id, record) in &self.records {
+            key.truncate(1);
+            key.extend_from_slice(id);
+            each(&key, record)?;
+        }
+        for (hook, ids) in &self.index {
+            let prefix = index_prefix(hook);
+            for id in ids {
+                key.clear();
+                key.extend_from_slice(&prefix);
+                key.extend_from_slice(id);
+                each(&key, &[])?;
+            }
+        }
+        for (key, value) in &self.other {
+            each(key, value)?;
+        }
+        Ok(())
+    }
+}
+
+impl FromIterator<(Box<[u8]>, IVec)> for Entries {
+    /// Entries built at once, as a load does: each map is built from its sorted entries, which
+    /// packs its nodes full (a map grown one key at a time at its end leaves them half full).
+    fn from_iter<I: IntoIterator<Item = (Box<[u8]>, IVec)>>(entries: I) -> Self {
+        let mut records = Vec::new();
+        let mut index: BTreeMap<Box<[u8]>, Vec<Id>> = BTreeMap::new();
+        let mut other = Vec::new();
+        for (key, value) in entries {
+            match kind(&key) {
+                Kind::Record(id) if value.len() == RECORD_LEN => {
+                    records.push((id, Record::try_from(&*value).expect("its length")));
+                }
+                Kind::Index { hook, id } if value.is_empty() => match index.get_mut(hook) {
+                    Some(ids) => ids.push(id),
+                    None => {
+                        index.insert(hook.into(), vec![id]);
+                    }
+                },
+                _ => other.push((key, value)),
+            }
+        }
+        let index: BTreeMap<Box<[u8]>, BTreeSet<Id>> = index
+            .into_iter()
+            .map(|(hook, ids)| (hook, ids.into_iter().collect()))
+            .collect();
+        Self {
+            records: records.into_iter().collect(),
+            index_len: index.values().map(BTreeSet::len).sum(),
+            index,
+            other: other.into_iter().collect(),
+        }
+    }
+}
+
+/// Rebuilds `map` with full nodes: [`BTreeMap::append`] builds its result from both maps'
+/// entries in order, packed, freeing their old nodes as it goes, so at most a few nodes more
+/// than the map are held meanwhile. (Collecting the map into a new one would hold all its
+/// entries a second time in a vector first.)
+fn packed<K: Ord, V>(map: &mut BTreeMap<K, V>) {
+    let Some(first) = map.pop_first() else {
+        return;
+    };
+    let mut rebuilt = BTreeMap::from([first]);
+    rebuilt.append(map);
+    *map = rebuilt;
+}
+
+/// [`packed`] for a set.
+fn packed_set<K: Ord>(set: &mut BTreeSet<K>) {
+    let Some(first) = set.pop_first() else {
+        return;
+    };
+    let mut rebuilt = BTreeSet::from([first]);
+    rebuilt.append(set);
+    *set = rebuilt;
+}
+
+/// `h` + hook + 0: what every index key of the hook starts with.
+fn index_prefix(hook: &[u8]) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(hook.len() + 2);
+    prefix.push(keys::HOOK_INDEX);
+    prefix.extend_from_slice(hook);
+    prefix.push(0);
+    prefix
+}
+
+fn joined(prefix: &[u8], id: &Id) -> IVec {
+    let mut key = Vec::with_capacity(prefix.len() + id.len());
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(id);
+    IVec::from(key)
+}
+
+/// Up to `n` of `items` from the front or the back, onto `into`.
+fn take<T>(into: &mut Vec<T>, items: impl DoubleEndedIterator<Item = T>, forward: bool, n: usize) {
+    if forward {
+        into.extend(items.take(n));
+    } else {
+        into.extend(items.rev().take(n));
+    }
+}
+
+/// The ids whose keys `prefix` + id lie between the bounds on whole keys, as bounds on ids;
+/// `None` when there are none.
+fn id_range(
+    prefix: &[u8],
+    lower: &Bound<Vec<u8>>,
+    upper: &Bound<Vec<u8>>,
+) -> Option<(Bound<Id>, Bound<Id>)> {
+    let from = match lower {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(b) | Bound::Excluded(b) => match b.strip_prefix(prefix) {
+            Some(rest) => id_lower(rest, matches!(lower, Bound::Included(_))),
+            // Every key with the prefix is above a bound below it, none above one above it.
+            None if b.as_slice() < prefix => Bound::Unbounded,
+            None => return None,
+        },
+    };
+    let to = match upper {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(b) | Bound::Excluded(b) => match b.strip_prefix(prefix) {
+            Some(rest) => id_upper(rest, matches!(upper, Bound::Included(_))),
+            None if b.as_slice() < prefix => return None,
+            None => Bound::Unbounded,
+        },
+    };
+    let some = match (&from, &to) {
+        (Bound::Included(a), Bound::Included(b)) => a <= b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a < b,
+        _ => true,
+    };
+    some.then_some((from, to))
+}
+
+/// The lower bound on 16-byte ids for one on what follows the prefix (`rest`): shorter, an id
+/// at or above it is one at or above its zero-padded form; longer, an id above it is one above
+/// its first 16 bytes.
+fn id_lower(rest: &[u8], included: bool) -> Bound<Id> {
+    match rest.len() {
+        16 if included => Bound::Included(padded(rest)),
+        16 => Bound::Excluded(padded(rest)),
+        len if len < 16 => Bound::Included(padded(rest)),
+        _ => Bound::Excluded(padded(&rest[..16])),
+    }
+}
+
+/// The upper bound on ids for one on `rest` (see [`id_lower`]).
+fn id_upper(rest: &[u8], included: bool) -> Bound<Id> {
+    match rest.len() {
+        16 if included => Bound::Included(padded(rest)),
+        16 => Bound::Excluded(padded(rest)),
+        len if len < 16 => Bound::Excluded(padded(rest)),
+        _ => Bound::Included(padded(&rest[..16])),
+    }
+}
+
+/// Up to 16 bytes, zero-padded to 16.
+fn padded(bytes: &[u8]) -> Id {
+    let mut id = [0; 16];
+    id[..bytes.len()].copy_from_slice(bytes);
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator: the same keys and bounds every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+
+        fn id(&mut self) -> Id {
+            // Few distinct bytes and zeros at the end, so ids share prefixes and a bound cut
+            // short of 16 bytes falls on one as well as between them.
+            let len = self.below(5);
+            std::array::from_fn(|i| {
+                if i < len {
+                    [0u8, 1, 7, 255][self.below(4)]
+                } else {
+                    0
+                }
+            })
+        }
+
+        /// A key of any kind, typed or not, with a value that fits it or not.
+        fn entry(&mut self) -> (Vec<u8>, Vec<u8>) {
+            // `a\0` is no hook id (a 0 byte ends one): its keys are kept as bytes.
+            let hooks: [&[u8]; 5] = [b"", b"a", b"a-b", b"b", b"a\0"];
+            let mut key = Vec::new();
+            let value = match self.below(6) {
+                0..=1 => {
+                    key.push(keys::EXECUTION);
+                    key.extend_from_slice(&self.id());
+                    vec![4; if self.below(5) == 0 { 9 } else { RECORD_LEN }]
+                }
+                2..=3 => {
+                    key.push(keys::HOOK_INDEX);
+                    key.extend_from_slice(hooks[self.below(5)]);
+                    key.push(0);
+                    key.extend_from_slice(&self.id());
+                    if self.below(5) == 0 { vec![1] } else { vec![] }
+                }
+                4 => {
+                    // An `e` or `h` key of another length, and other tags.
+                    key.push([keys::EXECUTION, keys::HOOK_INDEX, keys::JOB][self.below(3)]);
+                    key.extend_from_slice(&self.id()[..self.below(17)]);
+                    vec![2; 3]
+                }
+                _ => {
+                    key.push(keys::SEGMENT_COUNT);
+                    key.extend_from_slice(&self.next().to_be_bytes());
+                    vec![3; 8]
+                }
+            };
+            (key, value)
+        }
+
+        fn bound(&mut self) -> Bound<Vec<u8>> {
+            let (mut key, _) = self.entry();
+            key.truncate(self.below(key.len() as u64 + 2));
+            if self.below(4) == 0 {
+                key.push([0, 1][self.below(2)]); // longer than any key it is beside
+            }
+            match self.below(3) {
+                0 => Bound::Unbounded,
+                1 => Bound::Included(key),
+                _ => Bound::Excluded(key),
+            }
+        }
+    }
+
+    fn pairs(items: Vec<(IVec, IVec)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        items
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn every_read_matches_one_map_of_bytes() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut entries = Entries::default();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for round in 0..4000 {
+            let (key, value) = rng.entry();
+            if rng.below(4) == 0 {
+                entries.remove(&key);
+                model.remove(&key);
+            } else {
+                entries.insert(&key, IVec::from(value.clone()));
+                model.insert(key.clone(), value);
+            }
+            if round % 700 == 0 {
+                entries.pack();
+            }
+            assert_eq!(entries.len(), model.len());
+            assert_eq!(
+                entries.get(&key).map(|v| v.to_vec()),
+                model.get(&key).cloned()
+            );
+            if round % 2 != 0 {
+                continue;
+            }
+            let lower = rng.bound();
+            let upper = match &lower {
+                // One key at most, or none.
+                Bound::Included(key) if rng.below(3) == 0 => Bound::Included(key.clone()),
+                _ => rng.bound(),
+            };
+            let forward = rng.below(2) == 0;
+            let n = 1 + rng.below(40);
+            let expected: Vec<(Vec<u8>, Vec<u8>)> = if super::super::is_empty(&lower, &upper) {
+                Vec::new()
+            } else {
+                let range = model.range::<[u8], _>((as_slice(&lower), as_slice(&upper)));
+                let range = range.map(|(k, v)| (k.clone(), v.clone()));
+                if forward {
+                    range.take(n).collect()
+                } else {
+                    range.rev().take(n).collect()
+                }
+            };
+            let got = pairs(entries.chunk(&lower, &upper, forward, n));
+            assert_eq!(
+                got, expected,
+                "{lower:?}..{upper:?} forward {forward} n {n}"
+            );
+        }
+        // Built at once, as a load does, from what for_each gives: the same entries.
+        let mut saved = Vec::new();
+        entries
+            .for_each(|k, v| {
+                saved.push((Box::<[u8]>::from(k), IVec::from(v)));
+                Ok(())
+            })
+            .unwrap();
+        let loaded: Entries = saved.into_iter().collect();
+        let all = loaded.chunk(&Bound::Unbounded, &Bound::Unbounded, true, usize::MAX);
+        let model: Vec<_> = model.into_iter().collect();
+        assert_eq!(pairs(all), model);
+        assert!(
+            loaded.records.len() > 100 && loaded.index_len > 100,
+            "typed keys were tested"
+        );
+    }
+}
