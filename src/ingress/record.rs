@@ -54,19 +54,23 @@ impl Seen {
     fn ended(self, app: &AppState, response: &Response) {
         let snapshot = app.registry.snapshot();
         let server = &snapshot.config.server;
-        let client =
-            crate::serve::client::address(self.peer.ip(), &self.headers, server).to_string();
-        let hook_id = snapshot
-            .enabled_on_path(&self.path)
-            .next()
-            .map(|h| h.hook.id.clone());
+        let client = || crate::serve::client::address(self.peer.ip(), &self.headers, server);
+        let first_hook = || snapshot.enabled_on_path(&self.path).next();
         let status = response.status();
-        let hook = hook_id.as_deref().unwrap_or("-");
         if status.is_success() {
-            // `debug`: a log line costs more than the rest of an accepted delivery's work.
-            tracing::debug!(status = status.as_u16(), hook, client, "delivery accepted");
+            // `debug`: a log line costs more than the rest of an accepted delivery's work. Its
+            // fields are only worked out when the line is written.
+            tracing::debug!(
+                status = status.as_u16(),
+                hook = first_hook().map_or("-", |h| h.hook.id.as_str()),
+                client = %client(),
+                "delivery accepted"
+            );
             return;
         }
+        let client = client().to_string();
+        let hook_id = first_hook().map(|h| h.hook.id.clone());
+        let hook = hook_id.as_deref().unwrap_or("-");
         let (code, message) = match response.extensions().get::<ErrorInfo>() {
             Some(info) => (info.code.as_str(), info.message.clone()),
             None => described(status, server.request_timeout),
