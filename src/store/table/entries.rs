@@ -152,23 +152,30 @@ impl Entries {
                 n,
             );
         }
-        let hooks: Box<dyn Iterator<Item = _>> = if forward {
-            Box::new(self.index.iter())
-        } else {
-            Box::new(self.index.iter().rev())
-        };
         let mut from_index = Vec::new();
-        for (hook, ids) in hooks {
-            let wanted = n - from_index.len();
-            if wanted == 0 {
-                break;
-            }
-            let prefix = index_prefix(hook);
-            if let Some(range) = id_range(&prefix, lower, upper) {
-                let ids = ids
-                    .range(range)
-                    .map(|id| (joined(&prefix, id), IVec::default()));
-                take(&mut from_index, ids, forward, wanted);
+        if let Some(hooks) = hook_range(lower, upper) {
+            let hooks = self.index.range::<[u8], _>(hooks);
+            let hooks: Box<dyn Iterator<Item = _>> = if forward {
+                Box::new(hooks)
+            } else {
+                Box::new(hooks.rev())
+            };
+            let mut prefix = Vec::new();
+            for (hook, ids) in hooks {
+                let wanted = n - from_index.len();
+                if wanted == 0 {
+                    break;
+                }
+                prefix.clear();
+                prefix.push(keys::HOOK_INDEX);
+                prefix.extend_from_slice(hook);
+                prefix.push(0);
+                if let Some(range) = id_range(&prefix, lower, upper) {
+                    let ids = ids
+                        .range(range)
+                        .map(|id| (joined(&prefix, id), IVec::default()));
+                    take(&mut from_index, ids, forward, wanted);
+                }
             }
         }
         found.append(&mut from_index);
@@ -286,6 +293,43 @@ fn packed_set<K: Ord>(set: &mut BTreeSet<K>) {
     let mut rebuilt = BTreeSet::from([first]);
     rebuilt.append(set);
     *set = rebuilt;
+}
+
+/// Bounds on byte strings, borrowed.
+type SliceRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
+/// The hooks whose index keys may lie between the bounds, as bounds on hook ids, so a scan
+/// visits only those (the hourly prune reads the whole index a chunk at a time); `None` when
+/// none can. A hook's keys are `h` + hook + 0 + id, and a hook id holds no 0 byte, so a bound
+/// `h` + rest is passed by the hooks on either side of rest's part before its first 0.
+fn hook_range<'a>(
+    lower: &'a Bound<Vec<u8>>,
+    upper: &'a Bound<Vec<u8>>,
+) -> Option<SliceRange<'a>> {
+    let hook_part = |bound: &'a [u8]| {
+        let rest = &bound[1..];
+        rest.split(|b| *b == 0).next().unwrap_or(rest)
+    };
+    let from = match lower {
+        Bound::Included(b) | Bound::Excluded(b) => match b.first() {
+            Some(&keys::HOOK_INDEX) => Bound::Included(hook_part(b)),
+            Some(&first) if first > keys::HOOK_INDEX => return None,
+            _ => Bound::Unbounded,
+        },
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    let to = match upper {
+        Bound::Included(b) | Bound::Excluded(b) => match b.first() {
+            Some(&keys::HOOK_INDEX) => Bound::Included(hook_part(b)),
+            Some(&first) if first > keys::HOOK_INDEX => Bound::Unbounded,
+            _ => return None,
+        },
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    match (from, to) {
+        (Bound::Included(a), Bound::Included(b)) if a > b => None,
+        range => Some(range),
+    }
 }
 
 /// `h` + hook + 0: what every index key of the hook starts with.
