@@ -10,7 +10,7 @@
 //! then per hook, hooks in byte order — a hook id holds no 0 byte, so `a` + 0 sorts before
 //! `a-b` + 0 as `a` before `a-b`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::ops::Bound;
 
@@ -23,14 +23,17 @@ use crate::store::keys;
 type Id = [u8; 16];
 /// A filed record (`executions.rs`); a record of any other length is kept as bytes.
 type Record = [u8; RECORD_LEN];
+/// One hook's part of the index.
+type Ids = BTreeMap<Id, ()>;
 
 /// Every entry of the table (see the module's comment).
 #[derive(Default)]
 pub(super) struct Entries {
     /// `e` + id → a filed record.
     records: BTreeMap<Id, Record>,
-    /// `h` + hook + 0 + id → nothing: per hook id (its bytes), the ids in its index.
-    index: BTreeMap<Box<[u8]>, BTreeSet<Id>>,
+    /// `h` + hook + 0 + id → nothing: per hook id (its bytes), the ids in its index (a map
+    /// to nothing rather than a set, so one [`packed`] serves both).
+    index: BTreeMap<Box<[u8]>, Ids>,
     /// How many ids `index` holds, over every hook.
     index_len: usize,
     /// Every other key.
@@ -72,7 +75,7 @@ impl Entries {
             Kind::Index { hook, id } => self
                 .index
                 .get(hook)
-                .filter(|ids| ids.contains(&id))
+                .filter(|ids| ids.contains_key(&id))
                 .map(|_| IVec::default()),
             Kind::Other => None,
         };
@@ -93,9 +96,9 @@ impl Entries {
             },
             Kind::Index { hook, id } if value.is_empty() => {
                 let added = match self.index.get_mut(hook) {
-                    Some(ids) => ids.insert(id),
+                    Some(ids) => ids.insert(id, ()).is_none(),
                     None => {
-                        self.index.insert(hook.into(), BTreeSet::from([id]));
+                        self.index.insert(hook.into(), Ids::from([(id, ())]));
                         true
                     }
                 };
@@ -124,7 +127,7 @@ impl Entries {
         let Some(ids) = self.index.get_mut(hook) else {
             return;
         };
-        if ids.remove(&id) {
+        if ids.remove(&id).is_some() {
             self.index_len -= 1;
             if ids.is_empty() {
                 self.index.remove(hook);
@@ -173,7 +176,7 @@ impl Entries {
                 if let Some(range) = id_range(&prefix, lower, upper) {
                     let ids = ids
                         .range(range)
-                        .map(|id| (joined(&prefix, id), IVec::default()));
+                        .map(|(id, ())| (joined(&prefix, id), IVec::default()));
                     take(&mut from_index, ids, forward, wanted);
                 }
             }
@@ -205,7 +208,7 @@ impl Entries {
     pub(super) fn pack(&mut self) {
         packed(&mut self.records);
         for ids in self.index.values_mut() {
-            packed_set(ids);
+            packed(ids);
         }
         packed(&mut self.other);
     }
@@ -224,7 +227,7 @@ impl Entries {
         }
         for (hook, ids) in &self.index {
             let prefix = index_prefix(hook);
-            for id in ids {
+            for id in ids.keys() {
                 key.clear();
                 key.extend_from_slice(&prefix);
                 key.extend_from_slice(id);
@@ -259,13 +262,13 @@ impl FromIterator<(Box<[u8]>, IVec)> for Entries {
                 _ => other.push((key, value)),
             }
         }
-        let index: BTreeMap<Box<[u8]>, BTreeSet<Id>> = index
+        let index: BTreeMap<Box<[u8]>, Ids> = index
             .into_iter()
-            .map(|(hook, ids)| (hook, ids.into_iter().collect()))
+            .map(|(hook, ids)| (hook, ids.into_iter().map(|id| (id, ())).collect()))
             .collect();
         Self {
             records: records.into_iter().collect(),
-            index_len: index.values().map(BTreeSet::len).sum(),
+            index_len: index.values().map(Ids::len).sum(),
             index,
             other: other.into_iter().collect(),
         }
@@ -285,16 +288,6 @@ fn packed<K: Ord, V>(map: &mut BTreeMap<K, V>) {
     *map = rebuilt;
 }
 
-/// [`packed`] for a set.
-fn packed_set<K: Ord>(set: &mut BTreeSet<K>) {
-    let Some(first) = set.pop_first() else {
-        return;
-    };
-    let mut rebuilt = BTreeSet::from([first]);
-    rebuilt.append(set);
-    *set = rebuilt;
-}
-
 /// Bounds on byte strings, borrowed.
 type SliceRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 
@@ -302,10 +295,7 @@ type SliceRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 /// visits only those (the hourly prune reads the whole index a chunk at a time); `None` when
 /// none can. A hook's keys are `h` + hook + 0 + id, and a hook id holds no 0 byte, so a bound
 /// `h` + rest is passed by the hooks on either side of rest's part before its first 0.
-fn hook_range<'a>(
-    lower: &'a Bound<Vec<u8>>,
-    upper: &'a Bound<Vec<u8>>,
-) -> Option<SliceRange<'a>> {
+fn hook_range<'a>(lower: &'a Bound<Vec<u8>>, upper: &'a Bound<Vec<u8>>) -> Option<SliceRange<'a>> {
     let hook_part = |bound: &'a [u8]| {
         let rest = &bound[1..];
         rest.split(|b| *b == 0).next().unwrap_or(rest)
