@@ -235,7 +235,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::web::fallback)
         .with_state(state)
         // One `layer` call for the whole stack: each call boxes every route again, and each
-        // middleware clones the service inside it per request, so six calls cost a delivery
+        // middleware clones the service inside it per request, so five calls cost a delivery
         // 24 boxed clones (4,500 instructions, BENCHMARKS.md); one call, three.
         .layer(
             ServiceBuilder::new()

@@ -472,8 +472,8 @@ fn encode_after(e: &mut Execution, head: &[u8]) -> Result<Vec<u8>, StoreError> {
 const RECORD_KEPT: u8 = 3;
 
 /// A record filed in segments (`payloads.rs`): [`RECORD_FILED`], the execution's status (one
-/// byte, [`status_byte`]), where its JSON is, where its payload is. sled holds these 50 bytes
-/// for it; only the applier writes them.
+/// byte, [`status_byte`]), where its JSON is, where its payload is. The log's table holds these 50
+/// bytes for it; only the applier writes them.
 const RECORD_FILED: u8 = 4;
 pub(super) const FILED_LEN: usize = 2 + 2 * SegmentRef::ENCODED_LEN;
 

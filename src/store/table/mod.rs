@@ -16,8 +16,9 @@
 //! and replays the journal over it. A save is checked whole (a CRC32 over the file) and a
 //! damaged one is refused, not half read.
 //!
-//! File: `HHLOGTB1`, then per entry `key len: u32 LE`, `value len: u32 LE`, key, value; then
-//! `u32::MAX`, the number of entries (u64 LE) and the CRC32 of every byte before it (u32 LE).
+//! File: `HHLOGTB1`, then per entry (in no set order) `key len: u32 LE`, `value len: u32 LE`,
+//! key, value; then `u32::MAX`, the number of entries (u64 LE) and the CRC32 of every byte
+//! before it (u32 LE).
 
 mod entries;
 
@@ -32,12 +33,12 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
 
+use entries::Entries;
+
 const MAGIC: &[u8; 8] = b"HHLOGTB1";
 const END: u32 = u32::MAX;
 /// Entries an iterator copies out per turn of the lock.
 const CHUNK: usize = 64;
-
-use entries::Entries;
 
 /// The log tree's keys and values, and the file they are saved to.
 pub(super) struct Table {
