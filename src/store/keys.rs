@@ -37,10 +37,17 @@ pub fn job(id: ExecutionId) -> Vec<u8> {
 /// The prefix all index keys of one hook share.
 pub fn hook_prefix(hook_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(hook_id.len() + 2);
-    key.push(HOOK_INDEX);
-    key.extend_from_slice(hook_id.as_bytes());
-    key.push(0);
+    set_hook_prefix(&mut key, hook_id.as_bytes());
     key
+}
+
+/// Makes `key` the prefix of a hook's index keys, the hook given as its bytes (the log's table
+/// keeps them so); reuses `key`'s allocation.
+pub fn set_hook_prefix(key: &mut Vec<u8>, hook_id: &[u8]) {
+    key.clear();
+    key.push(HOOK_INDEX);
+    key.extend_from_slice(hook_id);
+    key.push(0);
 }
 
 /// Just past every index key of one hook.

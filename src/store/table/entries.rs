@@ -169,10 +169,7 @@ impl Entries {
                 if wanted == 0 {
                     break;
                 }
-                prefix.clear();
-                prefix.push(keys::HOOK_INDEX);
-                prefix.extend_from_slice(hook);
-                prefix.push(0);
+                keys::set_hook_prefix(&mut prefix, hook);
                 if let Some(range) = id_range(&prefix, lower, upper) {
                     let ids = ids
                         .range(range)
@@ -225,8 +222,9 @@ impl Entries {
             key.extend_from_slice(id);
             each(&key, record)?;
         }
+        let mut prefix = Vec::new();
         for (hook, ids) in &self.index {
-            let prefix = index_prefix(hook);
+            keys::set_hook_prefix(&mut prefix, hook);
             for id in ids.keys() {
                 key.clear();
                 key.extend_from_slice(&prefix);
@@ -320,15 +318,6 @@ fn hook_range<'a>(lower: &'a Bound<Vec<u8>>, upper: &'a Bound<Vec<u8>>) -> Optio
         (Bound::Included(a), Bound::Included(b)) if a > b => None,
         range => Some(range),
     }
-}
-
-/// `h` + hook + 0: what every index key of the hook starts with.
-fn index_prefix(hook: &[u8]) -> Vec<u8> {
-    let mut prefix = Vec::with_capacity(hook.len() + 2);
-    prefix.push(keys::HOOK_INDEX);
-    prefix.extend_from_slice(hook);
-    prefix.push(0);
-    prefix
 }
 
 fn joined(prefix: &[u8], id: &Id) -> IVec {
