@@ -88,15 +88,17 @@ impl Database {
         let table = Arc::new(open_table(dir, &trees[0], format)?);
         let sled = journal::Sled { db, path: db_path };
         let disk = Arc::new(journal::Disk::new(health));
-        let payloads = Arc::new(payloads::Payloads::open(dir, &table).map_err(|e| open_error(&e))?);
+        let payloads = Arc::new(payloads::Payloads::open(dir).map_err(|e| open_error(&e))?);
         let overlay = Arc::new(
-            Overlay::start(table, sled.clone(), Some(payloads.clone()), disk)
+            Overlay::start(table.clone(), sled.clone(), Some(payloads.clone()), disk)
                 .map_err(|e| open_error(&e))?,
         );
         let journal = Arc::new(
             journal::Journal::open(dir, &trees.iter().collect::<Vec<_>>(), overlay.clone())
                 .map_err(|e| open_error(&e))?,
         );
+        // Only now: a replayed record may point into a segment no saved count covered.
+        payloads.clean(&table).map_err(|e| open_error(&e))?;
         let [sled_log, api_hooks, deliveries, meta, bindings] = trees;
         let store = Self {
             log: DeferredTree::new(0, overlay.clone(), journal.clone()),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sled::IVec;
 
 use super::hook_sizes::Known;
-use super::payloads::SegmentRef;
+use super::payloads::{self, SegmentRef};
 use super::{Batch, Database, StoreError, keys};
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
@@ -43,15 +43,28 @@ impl Database {
     pub(super) fn insert_executions(&self, executions: &mut [Execution]) -> Result<(), StoreError> {
         // The execution goes last: a job or index entry without one is skipped by readers.
         let mut batch = Batch::default();
+        let mut held = Vec::new();
         for e in executions.iter_mut() {
             if !e.status.is_final() {
                 batch.insert_new(keys::job(e.id), job_value(e)?);
             }
             batch.insert_new(keys::hook_index(&e.hook_id, e.id), &[][..]);
-            batch.insert_new(keys::execution(e.id), encode_with_status(e)?);
+            let record = if e.trigger.raw_body.0.len() >= payloads::STAGE_MIN {
+                let place = self
+                    .payloads
+                    .stage(&e.trigger.raw_body.0)
+                    .map_err(StoreError::Payload)?;
+                let record = encode_staged(e, place.at)?;
+                held.push(place);
+                record
+            } else {
+                encode_with_status(e)?
+            };
+            batch.insert_new(keys::execution(e.id), record);
         }
         let hooks = executions.iter().map(|e| e.hook_id.as_str());
-        self.sizes.write(hooks, [], || self.log.apply_batch(batch));
+        let pos = self.sizes.write(hooks, [], || self.log.apply_batch(batch));
+        held.into_iter().for_each(|place| place.journaled(pos));
         executions.iter().for_each(|e| self.changes.announce(e));
         Ok(())
     }
@@ -61,15 +74,38 @@ impl Database {
     /// retrying, left as it is otherwise.
     pub(super) fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
         let mut batch = Batch::default();
-        batch.insert(keys::execution(e.id), encode_with_status(e)?);
+        let place = self.staged_place(e);
+        let record = match &place {
+            Some(place) => encode_staged(e, place.at)?,
+            None => encode_with_status(e)?,
+        };
+        batch.insert(keys::execution(e.id), record);
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
         } else if e.status == Status::Retrying {
             batch.insert(keys::job(e.id), job_value(e)?);
         }
-        self.log.apply_batch(batch);
+        let pos = self.log.apply_batch(batch);
+        if let Some(place) = place {
+            place.journaled(pos);
+        }
         self.changes.announce(e);
         Ok(())
+    }
+
+    /// The staged place of `e`'s payload, held for a rewrite of its record to point at, when its
+    /// stored record points at one (and it is the same payload).
+    fn staged_place(&self, e: &Execution) -> Option<payloads::Held<'_>> {
+        let payload = &e.trigger.raw_body.0;
+        if payload.len() < payloads::STAGE_MIN {
+            return None;
+        }
+        let stored = self.log.get(keys::execution(e.id)).ok()??;
+        let (_, Stored::Kept(at)) = split(&stored).ok()? else {
+            return None;
+        };
+        let same = at.len as usize == payload.len() && at.crc == crc32fast::hash(payload);
+        same.then(|| self.payloads.pin(at)).flatten()
     }
 
     /// Takes back executions [`Database::insert_executions`] wrote whose sync failed or was
@@ -84,7 +120,9 @@ impl Database {
             batch.remove(keys::job(e.id));
         }
         let hooks = executions.iter().map(|e| e.hook_id.as_str());
-        self.sizes.write([], hooks, || self.log.apply_batch(batch));
+        self.sizes.write([], hooks, || {
+            self.log.apply_batch(batch);
+        });
         Ok(())
     }
 
@@ -418,7 +456,9 @@ impl<'a> Removals<'a> {
                 let removed = std::iter::repeat_n(hook, n);
                 self.db.sizes.write([], removed, || log.apply_batch(batch));
             }
-            None => log.apply_batch(batch),
+            None => {
+                log.apply_batch(batch);
+            }
         }
         self.written += n;
     }
@@ -436,7 +476,7 @@ impl<'a> Removals<'a> {
 const RECORD: u8 = 2;
 
 pub(super) fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
-    encode_after(e, &[RECORD])
+    encode_after(e, &[RECORD], None)
 }
 
 /// The form the sled store's writers use: [`RECORD_WITH_STATUS`], the execution's status (one
@@ -445,14 +485,28 @@ pub(super) fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
 const RECORD_WITH_STATUS: u8 = 5;
 
 pub(super) fn encode_with_status(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
-    encode_after(e, &[RECORD_WITH_STATUS, status_byte(e.status)])
+    encode_after(e, &[RECORD_WITH_STATUS, status_byte(e.status)], None)
 }
 
-/// `head`, the JSON's length, the JSON, the payload.
-fn encode_after(e: &mut Execution, head: &[u8]) -> Result<Vec<u8>, StoreError> {
+/// The form of a writer's record whose payload is staged (`payloads/staged.rs`):
+/// [`RECORD_STAGED`], the execution's status (one byte, [`status_byte`]), the JSON's length, the
+/// JSON, then where the payload is ([`SegmentRef`]).
+const RECORD_STAGED: u8 = 6;
+
+pub(super) fn encode_staged(e: &mut Execution, at: SegmentRef) -> Result<Vec<u8>, StoreError> {
+    encode_after(e, &[RECORD_STAGED, status_byte(e.status)], Some(at))
+}
+
+/// `head`, the JSON's length, the JSON, then the payload or where it is.
+fn encode_after(
+    e: &mut Execution,
+    head: &[u8],
+    payload_at: Option<SegmentRef>,
+) -> Result<Vec<u8>, StoreError> {
     let body = std::mem::take(&mut e.trigger.body);
     let raw = std::mem::take(&mut e.trigger.raw_body);
-    let mut out = Vec::with_capacity(1024 + raw.0.len());
+    let payload_len = payload_at.map_or(raw.0.len(), |_| SegmentRef::ENCODED_LEN);
+    let mut out = Vec::with_capacity(1024 + payload_len);
     out.extend_from_slice(head);
     out.extend_from_slice(&[0; 4]);
     let start = out.len();
@@ -462,7 +516,10 @@ fn encode_after(e: &mut Execution, head: &[u8]) -> Result<Vec<u8>, StoreError> {
     written?;
     let json_len = u32::try_from(out.len() - start).map_err(|_| StoreError::Truncated)?;
     out[start - 4..start].copy_from_slice(&json_len.to_le_bytes());
-    out.extend_from_slice(&e.trigger.raw_body.0);
+    match payload_at {
+        Some(at) => at.encode(&mut out),
+        None => out.extend_from_slice(&e.trigger.raw_body.0),
+    }
     Ok(out)
 }
 
@@ -509,6 +566,7 @@ pub(super) fn split(bytes: &[u8]) -> Result<(Json<'_>, Stored<'_>), StoreError> 
             return Ok((Json::Filed(json), Stored::Kept(payload)));
         }
         Some(&RECORD_WITH_STATUS) => (RECORD, 2),
+        Some(&RECORD_STAGED) => (RECORD_KEPT, 2),
         Some(&kind @ (RECORD | RECORD_KEPT)) => (kind, 1),
         _ => return Err(StoreError::UnknownForm),
     };
@@ -543,7 +601,7 @@ pub(super) fn filed(status: Status, json: SegmentRef, payload: SegmentRef) -> Ve
 pub(super) fn carried_status(bytes: &[u8]) -> Option<Status> {
     match bytes {
         [RECORD_FILED, status, ..] if bytes.len() == FILED_LEN => status_of_byte(*status),
-        [RECORD_WITH_STATUS, status, ..] => status_of_byte(*status),
+        [RECORD_WITH_STATUS | RECORD_STAGED, status, ..] => status_of_byte(*status),
         _ => None,
     }
 }

@@ -71,14 +71,14 @@ impl HookSizes {
 
     /// Runs `write`, which adds one index entry for each of `added` and removes one for each of
     /// `removed`, and follows the sizes of the hooks among them that are known.
-    pub(super) fn write<'a>(
+    pub(super) fn write<'a, T>(
         &self,
         added: impl IntoIterator<Item = &'a str>,
         removed: impl IntoIterator<Item = &'a str>,
-        write: impl FnOnce(),
-    ) {
+        write: impl FnOnce() -> T,
+    ) -> T {
         let mut sizes = self.lock();
-        write();
+        let written = write();
         for hook_id in added {
             if let Some(known) = sizes.get_mut(hook_id) {
                 known.size += 1;
@@ -89,6 +89,7 @@ impl HookSizes {
                 known.size = known.size.saturating_sub(1);
             }
         }
+        written
     }
 }
 

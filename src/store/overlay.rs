@@ -79,6 +79,8 @@ struct State {
     /// Every write in the order made.
     order: VecDeque<Queued>,
     next_seq: u64,
+    /// The journal position of the last write taken off the queue.
+    taken_pos: u64,
     bytes: usize,
     /// Journal files waiting for a checkpoint.
     retired: Vec<PathBuf>,
@@ -181,6 +183,11 @@ impl Overlay {
             shared,
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Where execution records' payloads go; the journal writes the staged ones.
+    pub(super) fn payloads(&self) -> Option<&Payloads> {
+        self.shared.payloads.as_deref()
     }
 
     /// What the journal has on disk, which this overlay applies up to.
@@ -310,20 +317,31 @@ impl Shared {
             // Between turns, so the save holds whole turns, and every byte a saved record
             // points at is synced before it is saved.
             let _turn = self.applying.lock().expect("overlay lock poisoned");
+            let applied_through = self.applied_through();
             let unused = match &self.payloads {
                 Some(payloads) => {
                     payloads.sync()?;
-                    payloads.unused(&self.table)
+                    payloads.unused(&self.table, applied_through)
                 }
                 None => Vec::new(),
             };
-            (self.table.write_out()?, unused)
+            (self.table.write_out()?, (unused, applied_through))
         };
         saved.commit()?;
         journal::make_sled_durable(&self.db)?;
         match &self.payloads {
-            Some(payloads) => payloads.delete(&self.table, &unused),
+            Some(payloads) => payloads.delete(&self.table, &unused.0, unused.1),
             None => Ok(()),
+        }
+    }
+
+    /// The journal position the table has taken every write up to, between turns. (A write's
+    /// position is where the journal's appends stood after it: those of one batch share one.)
+    fn applied_through(&self) -> u64 {
+        let state = self.lock();
+        match state.order.front() {
+            Some(&(.., pos)) => pos - 1,
+            None => state.taken_pos,
         }
     }
 
@@ -447,6 +465,7 @@ impl Shared {
                 break;
             }
             let entry = state.order.pop_front().expect("front exists");
+            state.taken_pos = entry.3;
             let slot = state.map.get(&entry.2);
             match (slot, due) {
                 // The key was written again: its newer entry comes later in line, unless the
@@ -580,12 +599,13 @@ impl DeferredTree {
         &self.overlay.shared
     }
 
-    /// Applies the writes in order, as one journal record (a replay applies it whole).
-    pub(super) fn apply_batch(&self, batch: Batch) {
+    /// Applies the writes in order, as one journal record (a replay applies it whole); returns
+    /// the record's journal position.
+    pub(super) fn apply_batch(&self, batch: Batch) -> u64 {
         let shared = self.shared();
         let mut record = Vec::new();
         journal::encode_batch(self.tag, &batch, &mut record);
-        let (first, over) = {
+        let (first, over, pos) = {
             let mut state = shared.lock();
             let first = state.order.is_empty();
             let now = Instant::now();
@@ -595,7 +615,7 @@ impl DeferredTree {
             for write in batch.writes {
                 shared.put(&mut state, write, now, pos);
             }
-            (first, state.bytes > HARD_LIMIT)
+            (first, state.bytes > HARD_LIMIT, pos)
         };
         if first {
             // The applier sleeps while there is nothing to apply.
@@ -610,6 +630,7 @@ impl DeferredTree {
                 tracing::warn!(error = %e, "could not apply journaled writes to the database");
             }
         }
+        pos
     }
 
     pub(super) fn remove(&self, key: impl AsRef<[u8]>) {

@@ -17,13 +17,15 @@
 //!
 //! Durability follows the journal's checkpoint: segments are fsynced before the table is
 //! saved, so a saved record never points at bytes that are not on disk. Until then the journal
-//! has the record whole, and a replay writes it back into the table and its segments.
+//! has the record whole, and a replay writes it back into the table and its segments. Large
+//! payloads are the exception: they are written at ingest, beside the journal ([`staged`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sled::IVec;
@@ -31,6 +33,9 @@ use sled::IVec;
 use super::executions::{self, Json, Stored};
 use super::keys;
 use super::table::Table;
+
+mod staged;
+pub(super) use staged::{Held, STAGE_MIN};
 
 /// A segment takes no more appends past this size (small in tests, so they reach it). A
 /// segment is deleted only once nothing points into it, so the segments on disk hold what
@@ -89,7 +94,12 @@ pub(super) struct Payloads {
     dir: PathBuf,
     /// This run's first segment.
     first: u64,
+    /// The number the next new segment takes, the applier's or a staging one.
+    next: AtomicU64,
+    /// The applier's segment.
     state: Mutex<Segments>,
+    staging: Mutex<staged::Staging>,
+    staging_file: Mutex<staged::StagingFile>,
 }
 
 struct Segments {
@@ -123,26 +133,27 @@ impl Segments {
     }
 }
 
+/// A record's payload as written: in the record, or staged (`staged.rs`).
+enum Body<'a> {
+    Here(&'a [u8]),
+    Staged(SegmentRef),
+}
+
 /// How the applier's turn changes the counts of records pointing into each segment.
 #[derive(Default)]
 pub(super) struct CountChanges(BTreeMap<u64, i64>);
 
 impl Payloads {
-    /// Opens `dir/payloads`, deletes the segments no record points into (by the counts in
-    /// `log`) and starts a new segment.
-    pub(super) fn open(dir: &Path, log: &Table) -> io::Result<Self> {
+    /// Opens `dir/payloads` and starts a new segment. Segments nothing points into are
+    /// deleted by [`Payloads::clean`], once the journal is replayed: a record it holds may point
+    /// into a staging segment no saved count covers.
+    pub(super) fn open(dir: &Path) -> io::Result<Self> {
         let dir = dir.join("payloads");
         fs::create_dir_all(&dir)?;
         let mut last = 0;
         for entry in fs::read_dir(&dir)? {
-            let path = entry?.path();
-            let Some(number) = segment_number(&path) else {
-                continue;
-            };
-            last = last.max(number);
-            if count(log, number) <= 0 {
-                fs::remove_file(&path)?;
-                log.remove(&keys::segment_count(number));
+            if let Some(number) = segment_number(&entry?.path()) {
+                last = last.max(number);
             }
         }
         let number = last + 1;
@@ -151,6 +162,7 @@ impl Payloads {
         Ok(Self {
             dir,
             first: number,
+            next: AtomicU64::new(number + 1),
             state: Mutex::new(Segments {
                 number,
                 file,
@@ -159,13 +171,34 @@ impl Payloads {
                 created: false,
                 pending: Vec::new(),
             }),
+            staging: Mutex::default(),
+            staging_file: Mutex::default(),
         })
+    }
+
+    /// Deletes the segments of earlier runs that no record points into (by the counts in
+    /// `log`, the journal replayed into it), with their counts.
+    pub(super) fn clean(&self, log: &Table) -> io::Result<()> {
+        for entry in fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            match segment_number(&path) {
+                Some(number) if number < self.first && count(log, number) <= 0 => {
+                    fs::remove_file(&path)?;
+                    log.remove(&keys::segment_count(number));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Reads a record's JSON or payload back, checking its length and checksum.
     pub(super) fn read(&self, at: SegmentRef) -> io::Result<Vec<u8>> {
         if at.len == 0 {
             return Ok(Vec::new());
+        }
+        if let Some(bytes) = self.unwritten(at) {
+            return Ok(bytes);
         }
         let file = File::open(segment_path(&self.dir, at.segment))?;
         let mut bytes = vec![0; at.len as usize];
@@ -199,11 +232,19 @@ impl Payloads {
         counts: &mut CountChanges,
     ) -> sled::Result<Option<IVec>> {
         let record = match value.map(|v| executions::split(v)).transpose() {
+            // Its payload staged: written already, where the record says.
+            Ok(Some((Json::Here(json), Stored::Kept(at)))) => {
+                match value.and_then(|v| executions::carried_status(v)) {
+                    Some(status) => Some((status, json, Body::Staged(at))),
+                    // An older hub's form: it goes to the table as it is.
+                    None => return Ok(value.cloned()),
+                }
+            }
             Ok(Some((Json::Here(json), Stored::Inline(payload)))) => {
                 // Records from an older hub's journal carry no status of their own.
                 let carried = value.and_then(|v| executions::carried_status(v));
                 match carried.map_or_else(|| executions::status_in(json), Ok) {
-                    Ok(status) => Some((status, json, payload)),
+                    Ok(status) => Some((status, json, Body::Here(payload))),
                     Err(_) => return Ok(value.cloned()),
                 }
             }
@@ -217,27 +258,34 @@ impl Payloads {
                 .get(key)
                 .map_or_else(Places::default, |old| Places::of(&old)),
         };
-        let Some((status, json, payload)) = record else {
+        let Some((status, json, body)) = record else {
             // A removal: the record no longer points anywhere.
             before.lower(counts);
             return Ok(None);
         };
-        let payload_at = if payload.is_empty() {
-            SegmentRef::EMPTY
-        } else {
-            let crc = crc32fast::hash(payload);
-            match before.payload {
-                Some(at)
-                    if at.len as usize == payload.len()
-                        && at.crc == crc
-                        && (!replaying || at.segment >= self.first) =>
-                {
-                    at
-                }
-                _ => {
-                    let at = self.append(payload, crc)?;
+        let payload_at = match body {
+            Body::Staged(at) => {
+                if before.payload != Some(at) {
                     counts.raise(at.segment);
-                    at
+                }
+                at
+            }
+            Body::Here([]) => SegmentRef::EMPTY,
+            Body::Here(payload) => {
+                let crc = crc32fast::hash(payload);
+                match before.payload {
+                    Some(at)
+                        if at.len as usize == payload.len()
+                            && at.crc == crc
+                            && (!replaying || at.segment >= self.first) =>
+                    {
+                        at
+                    }
+                    _ => {
+                        let at = self.append(payload, crc)?;
+                        counts.raise(at.segment);
+                        at
+                    }
                 }
             }
         };
@@ -259,7 +307,7 @@ impl Payloads {
         let mut state = self.state.lock().expect("payloads lock poisoned");
         if state.size > 0 && state.size + payload.len() as u64 > SEGMENT_BYTES {
             state.write_pending()?;
-            let number = state.number + 1;
+            let number = self.next.fetch_add(1, Ordering::Relaxed);
             // The full segment was put in `unsynced` at its first append.
             state.file = create_segment(&self.dir, number)?;
             state.number = number;
@@ -313,27 +361,52 @@ impl Payloads {
         Ok(())
     }
 
-    /// The segments no record points into any more, but the one being appended to. Called
-    /// between the applier's turns: a turn in progress may be about to raise a count that is
-    /// zero now.
-    pub(super) fn unused(&self, log: &Arc<Table>) -> Vec<u64> {
+    /// The segments no record points into any more, and none may again: not the one being
+    /// appended to, nor a staging segment in flight ([`staged`]). `applied_through` is the
+    /// journal position the table has taken every write up to. Called between the applier's
+    /// turns: a turn in progress may be about to raise a count that is zero now.
+    pub(super) fn unused(&self, log: &Arc<Table>, applied_through: u64) -> Vec<u64> {
         let current = self.state.lock().expect("payloads lock poisoned").number;
+        let staging = self.staging();
+        let idle = |number: u64| number != current && !staging.in_flight(number, applied_through);
         let (from, to) = keys::segment_counts();
-        log.range(from, to)
+        let mut unused: Vec<u64> = log
+            .range(from, to)
             .filter_map(|(key, value)| {
                 let number = keys::segment_of_count(&key)?;
-                (number != current && decode_count(&value) <= 0).then_some(number)
+                (idle(number) && decode_count(&value) <= 0).then_some(number)
             })
-            .collect()
+            .collect();
+        // A staging segment the table never counted: every record pointing in was replaced
+        // before the table took it.
+        unused.extend(
+            staging
+                .live()
+                .filter(|&n| idle(n) && log.get(keys::segment_count(n)).is_none()),
+        );
+        unused
     }
 
     /// Deletes segments [`Payloads::unused`] found, once a saved table no longer points into
-    /// them, and their counts.
-    pub(super) fn delete(&self, log: &Table, unused: &[u64]) -> io::Result<()> {
+    /// them, and their counts. A staging segment pinned since is kept for a later save.
+    pub(super) fn delete(
+        &self,
+        log: &Table,
+        unused: &[u64],
+        applied_through: u64,
+    ) -> io::Result<()> {
         for &number in unused {
+            let mut staging = self.staging();
+            if staging.in_flight(number, applied_through) {
+                continue;
+            }
             match fs::remove_file(segment_path(&self.dir, number)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => log.remove(&keys::segment_count(number)),
+                _ => {
+                    staging.forget(number);
+                    drop(staging);
+                    log.remove(&keys::segment_count(number));
+                }
             }
         }
         Ok(())
@@ -436,5 +509,4 @@ fn create_segment(dir: &Path, number: u64) -> io::Result<File> {
 }
 
 #[cfg(test)]
-#[path = "payloads_tests.rs"]
 mod tests;

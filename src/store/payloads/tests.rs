@@ -433,3 +433,158 @@ fn a_format_3_data_dir_without_its_table_is_refused() {
         "{refused}"
     );
 }
+
+/// How many times `needle` appears in the journal's files.
+fn in_journal(dir: &Path, needle: &[u8]) -> usize {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .map(|p| {
+            let bytes = fs::read(p).unwrap();
+            bytes.windows(needle.len()).filter(|w| *w == needle).count()
+        })
+        .sum()
+}
+
+fn synced(store: &SledStore) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(store.sync())
+        .unwrap();
+}
+
+#[test]
+fn a_large_payload_is_written_once_beside_the_journal_and_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = execution(41, 200_000, Status::Queued);
+    let payload = big.trigger.raw_body.0.clone();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.insert_executions(&mut [big.clone()]).unwrap();
+        // Readable at once, while the journal thread may not have written it yet.
+        assert_eq!(raw(&store, &big), payload);
+        synced(&store);
+        // On disk once, in a segment; the journal has where it is, not the bytes.
+        assert_eq!(in_journal(dir.path(), &payload), 0);
+        assert_eq!(occurrences(dir.path(), &payload), 1);
+        // A status update points at the same place.
+        big.status = Status::Running;
+        store.update_execution(&mut big).unwrap();
+        synced(&store);
+        assert_eq!(in_journal(dir.path(), &payload), 0);
+        // Dropped without a checkpoint: the journal is all the next open has.
+    }
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let read = store.execution(big.id).unwrap().unwrap();
+    assert_eq!(
+        (read.status, read.trigger.raw_body.0),
+        (Status::Running, payload.clone())
+    );
+    assert_eq!(
+        occurrences(dir.path(), &payload),
+        1,
+        "the replay copies nothing"
+    );
+    // Filed in the table now, and still read from where it was staged.
+    store.flush_now().unwrap();
+    let filed = store
+        .database()
+        .overlay
+        .table()
+        .get(keys::execution(big.id))
+        .unwrap();
+    assert_eq!(filed.len(), executions::FILED_LEN);
+    assert_eq!(raw(&store, &big), payload);
+}
+
+#[test]
+fn a_staging_segment_goes_once_nothing_points_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    // Each is larger than a test's segment: one staging segment apiece.
+    let all: Vec<Execution> = (51..=53)
+        .map(|seed| execution(seed, 150_000, Status::Succeeded))
+        .collect();
+    let db = store.database();
+    db.insert_executions(&mut [all[0].clone()]).unwrap();
+    synced(&store);
+    // Refused after all (its sync failed, say): taken back before the table saw it.
+    db.forget_executions(&all[..1]).unwrap();
+    for e in &all[1..] {
+        db.insert_executions(&mut [e.clone()]).unwrap();
+    }
+    synced(&store);
+    let holding = |e: &Execution| {
+        let needle = &e.trigger.raw_body.0;
+        segments(dir.path())
+            .into_iter()
+            .filter(|&(n, _)| {
+                let bytes = fs::read(segment_file(dir.path(), n)).unwrap();
+                bytes.windows(needle.len()).any(|w| w == needle.as_slice())
+            })
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    let (forgotten, second) = (holding(&all[0]), holding(&all[1]));
+    assert_eq!((forgotten.len(), second.len()), (1, 1));
+
+    // The checkpoint deletes the segment no record was ever counted in; pruning the second
+    // deletes its segment too (the third's takes the next places).
+    store.flush_now().unwrap();
+    assert!(!segment_file(dir.path(), forgotten[0]).exists());
+    assert_eq!(store.prune(1_053, 10).unwrap(), 1);
+    store.flush_now().unwrap();
+    assert!(!segment_file(dir.path(), second[0]).exists());
+    assert_eq!(raw(&store, &all[2]), all[2].trigger.raw_body.0);
+}
+
+#[test]
+fn a_staging_segment_in_flight_is_not_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = Payloads::open(dir.path()).unwrap();
+    let table = Arc::new(Table::new(dir.path().join("table"), Vec::new()));
+    let first = payloads.stage(&[1; 200_000]).unwrap();
+    let segment = first.at.segment;
+    // Taking places in the next segment, so the first no longer is.
+    let _second = payloads.stage(&[2; 200_000]).unwrap();
+    assert_ne!(_second.at.segment, segment);
+
+    // Held by its writer: in flight, whatever the table has taken.
+    assert!(!payloads.unused(&table, u64::MAX).contains(&segment));
+    // Journaled at 10: in flight until the table has taken everything up to 10.
+    first.journaled(10);
+    assert!(!payloads.unused(&table, 9).contains(&segment));
+    assert!(payloads.unused(&table, 10).contains(&segment));
+    // A rewrite pinning it puts it back in flight; one journaled past what the table has
+    // taken keeps it so even when asked to delete it.
+    let pin = payloads
+        .pin(SegmentRef {
+            segment,
+            ..SegmentRef::EMPTY
+        })
+        .unwrap();
+    assert!(!payloads.unused(&table, 10).contains(&segment));
+    pin.journaled(20);
+    payloads.delete(&table, &[segment], 10).unwrap();
+    assert!(
+        payloads
+            .pin(SegmentRef {
+                segment,
+                ..SegmentRef::EMPTY
+            })
+            .is_some()
+    );
+    // Once deleted, nothing can pin it.
+    payloads.delete(&table, &[segment], 20).unwrap();
+    assert!(
+        payloads
+            .pin(SegmentRef {
+                segment,
+                ..SegmentRef::EMPTY
+            })
+            .is_none()
+    );
+}
