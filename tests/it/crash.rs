@@ -103,15 +103,20 @@ hooks:
     let mut hub = Binary::start(&config, port, dir.path()).await;
     let client = reqwest::Client::new();
 
-    // Senders keep going until the kill; each remembers what was acknowledged with 202. Every
-    // fourth body is 20 KB, so the payload segments hold large payloads among the small.
+    // Senders keep going until the kill; each remembers what was acknowledged with 202. One
+    // body in four is 20 KB (journaled, then filed by the applier) and one in four 50 KB
+    // (staged: written beside the journal at ingest), among the small.
     let accepted: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
     let senders: Vec<_> = (0..16)
         .map(|s| {
             let (client, url, accepted) = (client.clone(), hub.url.clone(), accepted.clone());
             tokio::spawn(async move {
                 for n in 0.. {
-                    let pad = if n % 4 == 0 { 20_000 } else { 0 };
+                    let pad = match n % 4 {
+                        0 => 20_000,
+                        2 => 50_000,
+                        _ => 0,
+                    };
                     let body = format!(r#"{{"sender":{s},"n":{n},"pad":"{}"}}"#, "x".repeat(pad));
                     match deliver(&client, &url, "fwd", &body).await {
                         Some(id) => accepted.lock().unwrap().push((id, pad)),

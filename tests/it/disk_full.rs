@@ -162,7 +162,9 @@ struct Answers {
 
 impl Answers {
     async fn send(&mut self, client: &reqwest::Client, url: &str, n: u64) {
-        let body = format!(r#"{{"n":{n},"pad":"{}"}}"#, "x".repeat(600));
+        // One in three large enough to be staged: written beside the journal, not in it.
+        let pad = if n.is_multiple_of(3) { 40_000 } else { 600 };
+        let body = format!(r#"{{"n":{n},"pad":"{}"}}"#, "x".repeat(pad));
         let response = client
             .post(format!("{url}/api/webhooks/fwd"))
             .header("content-type", "application/json")
