@@ -313,7 +313,7 @@ impl Shared {
     /// the segments the save no longer points into.
     fn save(&self) -> std::io::Result<()> {
         let _saving = self.saving.lock().expect("overlay lock poisoned");
-        let (saved, unused) = {
+        let (saved, unused, applied_through) = {
             // Between turns, so the save holds whole turns, and every byte a saved record
             // points at is synced before it is saved.
             let _turn = self.applying.lock().expect("overlay lock poisoned");
@@ -325,12 +325,12 @@ impl Shared {
                 }
                 None => Vec::new(),
             };
-            (self.table.write_out()?, (unused, applied_through))
+            (self.table.write_out()?, unused, applied_through)
         };
         saved.commit()?;
         journal::make_sled_durable(&self.db)?;
         match &self.payloads {
-            Some(payloads) => payloads.delete(&self.table, &unused.0, unused.1),
+            Some(payloads) => payloads.delete(&self.table, &unused, applied_through),
             None => Ok(()),
         }
     }

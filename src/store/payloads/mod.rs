@@ -396,17 +396,18 @@ impl Payloads {
         applied_through: u64,
     ) -> io::Result<()> {
         for &number in unused {
-            let mut staging = self.staging();
-            if staging.in_flight(number, applied_through) {
-                continue;
+            {
+                // Forgotten first, so no pin can take it; the file goes outside the lock,
+                // which requests staging a payload take.
+                let mut staging = self.staging();
+                if staging.in_flight(number, applied_through) {
+                    continue;
+                }
+                staging.forget(number);
             }
             match fs::remove_file(segment_path(&self.dir, number)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {
-                    staging.forget(number);
-                    drop(staging);
-                    log.remove(&keys::segment_count(number));
-                }
+                _ => log.remove(&keys::segment_count(number)),
             }
         }
         Ok(())
