@@ -497,6 +497,17 @@ pub(super) fn encode_staged(e: &mut Execution, at: SegmentRef) -> Result<Vec<u8>
     encode_after(e, &[RECORD_STAGED, status_byte(e.status)], Some(at))
 }
 
+/// Where a record in the staged form says its payload is; `None` for other forms.
+pub(super) fn staged_place(bytes: &[u8]) -> Option<SegmentRef> {
+    if bytes.first() != Some(&RECORD_STAGED) {
+        return None;
+    }
+    match split(bytes) {
+        Ok((_, Stored::Kept(at))) => Some(at),
+        _ => None,
+    }
+}
+
 /// `head`, the JSON's length, the JSON, then the payload or where it is.
 fn encode_after(
     e: &mut Execution,

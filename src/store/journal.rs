@@ -7,9 +7,11 @@
 //! the journal's pending bytes and calls `fdatasync`; every caller of [`Journal::sync`] waiting
 //! meanwhile is answered by that one call (group commit), exactly like the benchmark's durable
 //! ceiling. A large payload is not in its record: the record says where it is, and the journal
-//! thread writes and syncs it before the frame that holds the record (`payloads/staged.rs`).
+//! thread writes it before the frame that holds the record and syncs it beside the frame's sync
+//! (`payloads/staged.rs`).
 //!
-//! At open, journal files left by the previous run are replayed into sled, sled is fsynced and
+//! At open, journal files left by the previous run are replayed into sled (all but the newest
+//! frame, if a staged payload it points at did not reach the disk), sled is fsynced and
 //! the files discarded; a clean shutdown ([`Journal::close_after`]) makes sled durable and
 //! discards them itself, so only a crash leaves any to replay. While running, the journal is
 //! rotated when it grows or ages: the old file is handed to the [`Overlay`]'s thread, which
@@ -35,6 +37,7 @@ use tokio::sync::watch;
 
 use super::health::{Failure, Health};
 use super::overlay::{Batch, Overlay};
+use super::payloads::Payloads;
 
 /// A journal file is rotated past this size (its checkpoint is then about ten times a second at
 /// saturation: 4, 8, 16 and 32 MiB measured alike, while the journal's share of the data dir,
@@ -163,21 +166,40 @@ impl Journal {
             .into_iter()
             .filter(|f| f.kind != Kind::Spare)
             .collect();
+        let replay = |op: Op| {
+            match op {
+                // The overlay's tree (tag 0) is written the way its applier writes it.
+                Op::Put {
+                    tree: 0,
+                    key,
+                    value,
+                } => overlay.replay(key, Some(value)),
+                Op::Remove { tree: 0, key } => overlay.replay(key, None),
+                op => apply(trees, &op),
+            }
+            .map_err(io::Error::other)
+        };
+        // Each frame is replayed once the next is read (two in memory at most): the newest is
+        // checked first.
+        let mut newest = Vec::new();
         let mut replayed = 0usize;
         for file in &old {
-            replayed += read_ops(file, |op| {
-                match op {
-                    // The overlay's tree (tag 0) is written the way its applier writes it.
-                    Op::Put {
-                        tree: 0,
-                        key,
-                        value,
-                    } => overlay.replay(key, Some(value)),
-                    Op::Remove { tree: 0, key } => overlay.replay(key, None),
-                    op => apply(trees, &op),
-                }
-                .map_err(io::Error::other)
+            read_frames(file, |frame| {
+                let older = std::mem::replace(&mut newest, frame);
+                replayed += older.len();
+                older.into_iter().try_for_each(replay)
             })?;
+        }
+        match lost_payload(&newest, overlay.payloads()) {
+            None => {
+                replayed += newest.len();
+                newest.into_iter().try_for_each(replay)?;
+            }
+            Some(e) => tracing::warn!(
+                error = %e,
+                "the journal's last write points at a payload that did not reach the disk; \
+                 none of its deliveries was answered, so it is dropped"
+            ),
         }
         if !old.is_empty() {
             overlay.make_durable()?;
@@ -389,15 +411,28 @@ impl Writer {
         let crc = frame_crc(self.number, &frame[FRAME_HEADER..]);
         frame[..4].copy_from_slice(&body_len.to_le_bytes());
         frame[4..FRAME_HEADER].copy_from_slice(&crc.to_le_bytes());
-        // The payloads these records point at go first, synced (`payloads/staged.rs`): no
-        // record may reach the disk, not even by the kernel's own writeback, before the bytes
-        // it points at. (Overlapping the two syncs took the 64 KB p99 from ~100 ms to ~65, but
-        // a crash between them could leave a record pointing at nothing; BENCHMARKS.md.)
-        if let Some(payloads) = self.overlay.payloads() {
-            payloads.write_staged()?;
-        }
+        // The payloads these records point at are written first, so that no record reaches
+        // the disk before them on a kill -9. Their sync runs beside the frame's (one sync
+        // after the other cost 1 MB deliveries a quarter of their rate, BENCHMARKS.md); a
+        // power cut between the two could keep this frame and lose a payload, and the replay
+        // drops such a frame ([`lost_payload`]). Only the newest frame can be one: the next
+        // is written once both syncs are done.
+        let staged = match self.overlay.payloads() {
+            Some(payloads) => payloads.write_staged()?,
+            None => None,
+        };
         self.file.write_all_at(&frame, self.size)?;
-        self.file.sync_data()?;
+        match staged {
+            None => self.file.sync_data()?,
+            Some(staged) => std::thread::scope(|scope| {
+                let payloads = scope.spawn(|| staged.sync());
+                let journal = self.file.sync_data();
+                let payloads = payloads
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("syncing staged payloads panicked")));
+                journal.and(payloads)
+            })?,
+        }
         self.size += frame.len() as u64;
         Ok(())
     }
@@ -629,17 +664,19 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Applies every op in a journal file with `apply`, up to the first torn or corrupt frame or
-/// record; returns how many. Reads a frame at a time (a reused file is mostly an earlier
-/// life's frames, never read), so memory is bounded by the largest frame.
-fn read_ops(file: &JournalFile, mut apply: impl FnMut(Op) -> io::Result<()>) -> io::Result<usize> {
+/// Passes the ops of each frame in a journal file to `apply`, up to the first torn or corrupt
+/// frame or record (the ops of a frame before a corrupt record are passed). Reads a frame at a
+/// time (a reused file is mostly an earlier life's frames, never read), so memory is bounded
+/// by the largest frame.
+fn read_frames(
+    file: &JournalFile,
+    mut apply: impl FnMut(Vec<Op>) -> io::Result<()>,
+) -> io::Result<()> {
     let handle = File::open(&file.path)?;
     let mut left = handle.metadata()?.len();
     let mut reader = io::BufReader::new(handle);
     let mut header = [0; FRAME_HEADER];
     let mut body = Vec::new();
-    let mut ops = Vec::new();
-    let mut applied = 0;
     loop {
         if left < FRAME_HEADER as u64 || reader.read_exact(&mut header).is_err() {
             break;
@@ -653,6 +690,7 @@ fn read_ops(file: &JournalFile, mut apply: impl FnMut(Op) -> io::Result<()>) -> 
         left -= u64::from(len);
         body.resize(len as usize, 0);
         reader.read_exact(&mut body)?;
+        let mut ops = Vec::new();
         let complete = match file.kind {
             Kind::Unframed => super::migrate::unframed_ops(&body, expected)
                 .map(|mut decoded| ops.append(&mut decoded))
@@ -662,13 +700,29 @@ fn read_ops(file: &JournalFile, mut apply: impl FnMut(Op) -> io::Result<()>) -> 
             }
             _ => false,
         };
-        applied += ops.len();
-        ops.drain(..).try_for_each(&mut apply)?;
+        if !ops.is_empty() {
+            apply(ops)?;
+        }
         if !complete {
             break;
         }
     }
-    Ok(applied)
+    Ok(())
+}
+
+/// Why the staged payload of a record in `frame` is not on disk whole, if one is not.
+fn lost_payload(frame: &[Op], payloads: Option<&Payloads>) -> Option<io::Error> {
+    let payloads = payloads?;
+    frame.iter().find_map(|op| match op {
+        Op::Put {
+            tree: 0,
+            key,
+            value,
+        } if key.first() == Some(&super::keys::EXECUTION) => {
+            payloads.staged_payload_intact(value).err()
+        }
+        _ => None,
+    })
 }
 
 /// Decodes the records in `data` into `ops`; false if one was torn or corrupt (the ops before

@@ -5,9 +5,12 @@
 //! 0.65-0.77x the durable ceiling, BENCHMARKS.md). So a payload of [`STAGE_MIN`] bytes or
 //! more is staged instead: [`Payloads::stage`] gives it its place in a staging segment at
 //! once, the writer journals a record that points there, and in each group commit the journal
-//! thread writes and syncs the staged bytes before it writes the journal's frame
-//! ([`Payloads::write_staged`]). A record on disk therefore never points at bytes that are not,
-//! and the applier files it without touching its payload. A status update of the execution
+//! thread writes the staged bytes before it writes the journal's frame
+//! ([`Payloads::write_staged`]), then syncs both at once ([`Written::sync`]); only then is
+//! anything in the frame answered. A kill -9 therefore never leaves a record pointing at bytes
+//! that are not written; after a power cut, the replay drops the newest frame if a payload it
+//! points at is not whole (`journal.rs`). The applier files a record without touching its
+//! payload. A status update of the execution
 //! points at the same place ([`Payloads::pin`]) rather than journaling the payload again.
 //!
 //! Until the table counts a place, the segment is protected while it is in flight: a writer
@@ -17,12 +20,13 @@
 //! replaced before the table took it) is deleted like one whose count fell to zero.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
-use super::{Payloads, SEGMENT_BYTES, SegmentRef, create_segment};
+use super::{Payloads, SEGMENT_BYTES, SegmentRef, create_segment, executions};
 
 /// Payloads at least this large are staged. At 1 KB a journaled payload costs less than a second
 /// file to sync in each group commit. (Larger in tests, so the applier's own path keeps its tests
@@ -79,7 +83,7 @@ impl Staging {
 /// The journal thread's open staging segment.
 #[derive(Default)]
 pub(super) struct StagingFile {
-    open: Option<(u64, std::fs::File)>,
+    open: Option<(u64, Arc<File>)>,
 }
 
 /// A place in a staging segment that a writer holds until its record is journaled.
@@ -170,38 +174,74 @@ impl Payloads {
         Some(bytes.to_vec())
     }
 
-    /// Writes the payloads staged so far and syncs them: the journal thread, before it writes
-    /// each frame, so every record on disk points at bytes that are.
-    pub(in crate::store) fn write_staged(&self) -> io::Result<()> {
+    /// Writes the payloads staged so far, for the journal thread before it writes each frame;
+    /// `None` if there were none. Sync what it returns before the frame counts as durable.
+    pub(in crate::store) fn write_staged(&self) -> io::Result<Option<Written<'_>>> {
         let batch = self.staging().unwritten.clone();
         if batch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let mut file = self.staging_file.lock().expect("staging lock poisoned");
-        let mut created = false;
+        let mut written = Written {
+            payloads: self,
+            segments: Vec::new(),
+            created: false,
+            count: batch.len(),
+        };
         for (at, bytes) in &batch {
             let segment = match &file.open {
                 Some((number, segment)) if *number == at.segment => segment,
                 _ => {
-                    // Places are handed out in order: the segment left is done, and synced
-                    // here unless an earlier call did.
+                    // Places are handed out in order: the segment left is done, and synced with
+                    // this batch unless an earlier one did.
                     if let Some((_, done)) = file.open.take() {
-                        done.sync_data()?;
+                        written.segments.push(done);
                     }
-                    created = true;
-                    let segment = create_segment(&self.dir, at.segment)?;
+                    written.created = true;
+                    let segment = Arc::new(create_segment(&self.dir, at.segment)?);
                     &file.open.insert((at.segment, segment)).1
                 }
             };
             segment.write_all_at(bytes, at.offset)?;
         }
         if let Some((_, segment)) = &file.open {
+            written.segments.push(segment.clone());
+        }
+        Ok(Some(written))
+    }
+
+    /// Whether a journaled `record`'s payload, if staged, is on disk whole: the replay asks it
+    /// of the journal's newest frame, whose payloads were synced beside it rather than before
+    /// it (`journal.rs`).
+    pub(in crate::store) fn staged_payload_intact(&self, record: &[u8]) -> io::Result<()> {
+        match executions::staged_place(record) {
+            Some(at) => self.read(at).map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Staged payloads written and not yet synced ([`Payloads::write_staged`]).
+pub(in crate::store) struct Written<'a> {
+    payloads: &'a Payloads,
+    /// The segments written to.
+    segments: Vec<Arc<File>>,
+    /// A segment file was created: the directory needs a sync too.
+    created: bool,
+    /// How many of the unwritten payloads were written.
+    count: usize,
+}
+
+impl Written<'_> {
+    /// Syncs the payloads written; from then on they are read from their segment.
+    pub(in crate::store) fn sync(self) -> io::Result<()> {
+        for segment in &self.segments {
             segment.sync_data()?;
         }
-        if created {
-            std::fs::File::open(&self.dir)?.sync_all()?;
+        if self.created {
+            File::open(&self.payloads.dir)?.sync_all()?;
         }
-        self.staging().unwritten.drain(..batch.len());
+        self.payloads.staging().unwritten.drain(..self.count);
         Ok(())
     }
 }

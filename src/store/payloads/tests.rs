@@ -588,3 +588,45 @@ fn a_staging_segment_in_flight_is_not_unused() {
             .is_none()
     );
 }
+
+#[test]
+fn the_newest_journal_write_is_dropped_when_its_staged_payload_did_not_reach_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each larger than a test's segment: one staging segment apiece.
+    let kept = execution(61, 150_000, Status::Queued);
+    let lost = execution(62, 150_000, Status::Queued);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for e in [&kept, &lost] {
+            store.insert_executions(&mut [e.clone()]).unwrap();
+            synced(&store);
+        }
+        // Dropped without a checkpoint: the journal is all the next open has.
+    }
+    let newest = segments(dir.path()).last().unwrap().0;
+    assert_eq!(occurrences(dir.path(), &lost.trigger.raw_body.0), 1);
+    // As a power cut between the two syncs leaves it: the journal's frame on disk, the payload
+    // it points at cut short.
+    let file = OpenOptions::new()
+        .write(true)
+        .open(segment_file(dir.path(), newest))
+        .unwrap();
+    file.set_len(1_000).unwrap();
+
+    let store = SledStore::open_again(dir.path()).unwrap();
+    assert_eq!(raw(&store, &kept), kept.trigger.raw_body.0);
+    assert!(store.execution(lost.id).unwrap().is_none());
+    // Its index entry and its job went with it.
+    let listed: Vec<_> = (store
+        .executions_of("big", None, 10, None)
+        .unwrap()
+        .executions)
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(listed, vec![kept.id]);
+    let pending: Vec<_> = store.pending_jobs().unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(pending, vec![kept.id]);
+    // Nothing points into the cut segment: it is gone.
+    assert!(!segment_file(dir.path(), newest).exists());
+}
