@@ -128,7 +128,11 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     }
 
     let query = parse_query(raw_query.as_deref());
-    let mut payload = payload::read(&headers, &raw)
+    let read = match verified.iter().any(|h| reads_body(h, &method, &query)) {
+        true => payload::read,
+        false => payload::read_summary,
+    };
+    let mut payload = read(&headers, &raw)
         .map_err(|e| ApiError::new(ErrorCode::PayloadInvalid, e.to_string()))?;
     let mut trigger = Some(Trigger {
         path,
@@ -319,6 +323,18 @@ fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
     raw.and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
         .map(|pairs| pairs.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// Whether a hook looks at the parsed body while the delivery is taken: its filter, key
+/// templates or answer, or the query merged into the body. If none does, the body is only
+/// checked and summarised here; an action reads it again from the stored raw bytes.
+fn reads_body(hook: &LiveHook, method: &Method, query: &BTreeMap<String, String>) -> bool {
+    let config = &hook.hook.trigger_config;
+    config.filter.is_some()
+        || config.lock_key.is_some()
+        || config.dedupe_key.is_some()
+        || config.response.is_some()
+        || (config.merges_query(method.as_str()) && !query.is_empty())
 }
 
 /// The execution one verified hook makes of the delivery, from a trigger whose headers are
