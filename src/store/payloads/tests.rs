@@ -17,7 +17,7 @@ fn execution(seed: u64, size: usize, status: Status) -> Execution {
         query: Default::default(),
         query_in_body: true,
         body: serde_json::Value::Null,
-        raw_body: RawBody(raw.into_bytes()),
+        raw_body: RawBody(raw.into_bytes().into()),
     };
     Execution {
         status,
@@ -48,7 +48,14 @@ fn segment_file(dir: &Path, number: u64) -> std::path::PathBuf {
 }
 
 fn raw(store: &SledStore, e: &Execution) -> Vec<u8> {
-    store.execution(e.id).unwrap().unwrap().trigger.raw_body.0
+    store
+        .execution(e.id)
+        .unwrap()
+        .unwrap()
+        .trigger
+        .raw_body
+        .0
+        .to_vec()
 }
 
 /// How many times `needle` appears in the segments' bytes.
@@ -120,7 +127,7 @@ fn an_empty_payload_is_filed_as_nothing_to_read() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     let mut e = execution(9, 0, Status::Succeeded);
-    e.trigger.raw_body = RawBody(Vec::new());
+    e.trigger.raw_body = RawBody::default();
     store.insert_executions(&mut [e.clone()]).unwrap();
     store.flush_now().unwrap();
     let read = store.execution(e.id).unwrap().unwrap();
@@ -363,6 +370,22 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
     assert_eq!(occurrences(dir.path(), &big.trigger.raw_body.0), 0);
 }
 
+/// The database of a store just dropped from `dir`: sled's IO threads may hold its lock a moment
+/// longer.
+fn sled_of(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir.join("db")) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.to_string().contains("could not acquire lock"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 #[test]
 fn a_format_2_log_in_sled_moves_into_the_table_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -389,7 +412,7 @@ fn a_format_2_log_in_sled_moves_into_the_table_once() {
     );
     fs::remove_file(&table).unwrap();
     {
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = sled_of(dir.path());
         let log = db.open_tree("log").unwrap();
         for (key, value) in &entries {
             log.insert(key, value.clone()).unwrap();
@@ -409,7 +432,7 @@ fn a_format_2_log_in_sled_moves_into_the_table_once() {
         assert_eq!(store.pending_jobs().unwrap().len(), 1, "the job moved too");
         assert!(table.exists(), "the table is saved at once");
     }
-    let db = sled::open(dir.path().join("db")).unwrap();
+    let db = sled_of(dir.path());
     assert!(db.open_tree("log").unwrap().is_empty(), "sled's copy went");
     let format = db.open_tree("meta").unwrap().get("format_version").unwrap();
     assert_eq!(format.as_deref(), Some(&3u64.to_be_bytes()[..]));
@@ -523,7 +546,7 @@ fn a_staging_segment_goes_once_nothing_points_into_it() {
             .into_iter()
             .filter(|&(n, _)| {
                 let bytes = fs::read(segment_file(dir.path(), n)).unwrap();
-                bytes.windows(needle.len()).any(|w| w == needle.as_slice())
+                bytes.windows(needle.len()).any(|w| w == &needle[..])
             })
             .map(|(n, _)| n)
             .collect::<Vec<_>>()
@@ -546,10 +569,10 @@ fn a_staging_segment_in_flight_is_not_unused() {
     let dir = tempfile::tempdir().unwrap();
     let payloads = Payloads::open(dir.path()).unwrap();
     let table = Arc::new(Table::new(dir.path().join("table"), Vec::new()));
-    let first = payloads.stage(&[1; 200_000]).unwrap();
+    let first = payloads.stage(vec![1; 200_000].into()).unwrap();
     let segment = first.at.segment;
     // Taking places in the next segment, so the first no longer is.
-    let _second = payloads.stage(&[2; 200_000]).unwrap();
+    let _second = payloads.stage(vec![2; 200_000].into()).unwrap();
     assert_ne!(_second.at.segment, segment);
 
     // Held by its writer: in flight, whatever the table has taken.
