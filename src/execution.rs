@@ -308,7 +308,7 @@ pub struct Trigger {
 
 /// Bytes stored as text when they are UTF-8 and as `{"base64": …}` otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawBody(pub Vec<u8>);
+pub struct RawBody(pub bytes::Bytes);
 
 impl RawBody {
     pub fn is_empty(&self) -> bool {
@@ -341,10 +341,10 @@ impl<'de> Deserialize<'de> for RawBody {
             Binary { base64: String },
         }
         match Raw::deserialize(d)? {
-            Raw::Text(t) => Ok(RawBody(t.into_bytes())),
+            Raw::Text(t) => Ok(RawBody(t.into_bytes().into())),
             Raw::Binary { base64 } => base64::engine::general_purpose::STANDARD
                 .decode(base64)
-                .map(RawBody)
+                .map(|bytes| RawBody(bytes.into()))
                 .map_err(serde::de::Error::custom),
         }
     }

@@ -163,7 +163,7 @@ fn body(
     let trigger = &run.execution.trigger;
     let Some(body_template) = &action.body_template else {
         let content_type = trigger.headers.get("content-type").cloned();
-        return Ok((trigger.raw_body.0.clone(), content_type));
+        return Ok((trigger.raw_body.0.to_vec(), content_type));
     };
     let text = template::render(body_template, context).map_err(|error| BuildError::Render {
         field: "bodyTemplate".into(),

@@ -185,7 +185,7 @@ pub(crate) mod test_support {
             query: BTreeMap::from([("q".to_string(), "1".to_string())]),
             query_in_body: true,
             body,
-            raw_body: RawBody(raw.to_vec()),
+            raw_body: RawBody(bytes::Bytes::copy_from_slice(raw)),
         };
         Execution {
             status: Status::Running,

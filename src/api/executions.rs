@@ -209,7 +209,7 @@ pub async fn test(
         query: BTreeMap::new(),
         query_in_body: true,
         body: payload,
-        raw_body: RawBody(raw),
+        raw_body: RawBody(raw.into()),
     };
     let execution = Execution {
         label: Some("test run".to_string()),

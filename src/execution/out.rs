@@ -205,7 +205,7 @@ mod tests {
             query: [("q".to_string(), "1".to_string())].into(),
             query_in_body: false,
             body: serde_json::json!({"a": 1}),
-            raw_body: RawBody(vec![0xff, 0]),
+            raw_body: RawBody(vec![0xff, 0].into()),
         };
         let mut full = Execution::queued("gh", trigger.clone(), 1_700_000_000_000);
         full.status = Status::Retrying;

@@ -141,7 +141,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         query,
         query_in_body: false,
         body: std::mem::take(&mut payload.body),
-        raw_body: RawBody(raw.to_vec()),
+        raw_body: RawBody(raw.clone()),
     });
     let request_id = headers
         .get("x-request-id")

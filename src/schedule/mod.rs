@@ -189,7 +189,7 @@ pub fn scheduled_trigger() -> Trigger {
         query: Default::default(),
         query_in_body: true,
         body: json!({}),
-        raw_body: RawBody(b"{}".to_vec()),
+        raw_body: RawBody(bytes::Bytes::from_static(b"{}")),
     }
 }
 

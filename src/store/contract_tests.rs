@@ -360,7 +360,7 @@ fn the_whole_log_reads_out_in_id_order_a_page_at_a_time() {
         // A large payload among small ones: sled's store files both in its segments once flushed.
         let raw = format!(r#"{{"at":3000,"pad":"{}"}}"#, "x".repeat(100_000));
         all[0].trigger.body = serde_json::from_str(&raw).unwrap();
-        all[0].trigger.raw_body.0 = raw.into_bytes();
+        all[0].trigger.raw_body.0 = raw.into_bytes().into();
         store.insert_executions(&mut all).unwrap();
         store.flush_now().unwrap();
         let mut read = Vec::new();

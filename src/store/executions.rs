@@ -52,7 +52,7 @@ impl Database {
             let record = if e.trigger.raw_body.0.len() >= payloads::STAGE_MIN {
                 let place = self
                     .payloads
-                    .stage(&e.trigger.raw_body.0)
+                    .stage(e.trigger.raw_body.0.clone())
                     .map_err(StoreError::Payload)?;
                 let record = encode_staged(e, place.at)?;
                 held.push(place);
@@ -653,7 +653,7 @@ pub(super) fn status_in(json: &[u8]) -> Result<Status, StoreError> {
 pub(super) fn decode(json: &[u8], payload: Option<Vec<u8>>) -> Result<Execution, StoreError> {
     let mut e: Execution = serde_json::from_slice(json)?;
     if let Some(raw) = payload {
-        e.trigger.raw_body = crate::execution::RawBody(raw);
+        e.trigger.raw_body = crate::execution::RawBody(raw.into());
     }
     if e.trigger.body.is_null() {
         e.trigger.body = crate::payload::body_of(&e.trigger);
@@ -684,7 +684,7 @@ pub(super) mod tests {
             query: Default::default(),
             query_in_body: true,
             body: serde_json::json!({"at": at}),
-            raw_body: RawBody(format!(r#"{{"at":{at}}}"#).into_bytes()),
+            raw_body: RawBody(format!(r#"{{"at":{at}}}"#).into_bytes().into()),
         };
         Execution {
             status,

@@ -26,6 +26,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
+use bytes::Bytes;
+
 use super::{Payloads, SEGMENT_BYTES, SegmentRef, create_segment, executions};
 
 /// Payloads at least this large are staged. At 1 KB a journaled payload costs less than a second
@@ -45,7 +47,7 @@ pub(super) struct Staging {
     number: u64,
     size: u64,
     /// Placed and not written yet, in the order placed: read back from here meanwhile.
-    unwritten: Vec<(SegmentRef, Arc<[u8]>)>,
+    unwritten: Vec<(SegmentRef, Bytes)>,
     /// Each staging segment of this run that is not deleted, with what is in flight in it.
     live: BTreeMap<u64, InFlight>,
 }
@@ -119,11 +121,10 @@ impl Payloads {
 
     /// Places `payload` in the staging segment; the journal thread writes it with the next group
     /// commit. Journal the record pointing at it, then pass its position to [`Held::journaled`].
-    pub(in crate::store) fn stage(&self, payload: &[u8]) -> io::Result<Held<'_>> {
+    pub(in crate::store) fn stage(&self, payload: Bytes) -> io::Result<Held<'_>> {
         let len = u32::try_from(payload.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 4 GiB"))?;
-        let crc = crc32fast::hash(payload);
-        let bytes: Arc<[u8]> = Arc::from(payload);
+        let crc = crc32fast::hash(&payload);
         let mut staging = self.staging();
         let room = SEGMENT_BYTES.max(STAGED_PER_SEGMENT * u64::from(len));
         if staging.number == 0 || staging.size + u64::from(len) > room {
@@ -139,7 +140,7 @@ impl Payloads {
             crc,
         };
         staging.size += u64::from(len);
-        staging.unwritten.push((at, bytes));
+        staging.unwritten.push((at, payload));
         staging
             .live
             .get_mut(&at.segment)
