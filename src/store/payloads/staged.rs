@@ -10,8 +10,8 @@
 //! anything in the frame answered. A kill -9 therefore never leaves a record pointing at bytes
 //! that are not written; after a power cut, the replay drops the newest frame if a payload it
 //! points at is not whole (`journal.rs`). The applier files a record without touching its
-//! payload. A status update of the execution
-//! points at the same place ([`Payloads::pin`]) rather than journaling the payload again.
+//! payload, and a status update of the execution points at the same place ([`Payloads::pin`])
+//! rather than journaling the payload again.
 //!
 //! Until the table counts a place, the segment is protected while it is in flight: a writer
 //! holds a place it has not journaled ([`Held`]), or the overlay holds a write pointing in that
