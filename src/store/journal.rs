@@ -425,11 +425,17 @@ impl Writer {
         match staged {
             None => self.file.sync_data()?,
             Some(staged) => std::thread::scope(|scope| {
-                let payloads = scope.spawn(|| staged.sync());
+                // `scope.spawn` would panic if no thread can be had: then one after the other.
+                let helper = std::thread::Builder::new()
+                    .name("hookhub-staged".into())
+                    .spawn_scoped(scope, || staged.sync());
                 let journal = self.file.sync_data();
-                let payloads = payloads
-                    .join()
-                    .unwrap_or_else(|_| Err(io::Error::other("syncing staged payloads panicked")));
+                let payloads = match helper {
+                    Ok(helper) => helper.join().unwrap_or_else(|_| {
+                        Err(io::Error::other("syncing staged payloads panicked"))
+                    }),
+                    Err(_) => staged.sync(),
+                };
                 journal.and(payloads)
             })?,
         }

@@ -235,7 +235,7 @@ pub(in crate::store) struct Written<'a> {
 
 impl Written<'_> {
     /// Syncs the payloads written; from then on they are read from their segment.
-    pub(in crate::store) fn sync(self) -> io::Result<()> {
+    pub(in crate::store) fn sync(&self) -> io::Result<()> {
         for segment in &self.segments {
             segment.sync_data()?;
         }
