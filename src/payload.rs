@@ -87,15 +87,6 @@ pub fn read_summary(headers: &HeaderMap, raw: &[u8]) -> Result<Payload, PayloadE
 /// document is checked and skipped without being built.
 struct Summary(Map<String, Value>);
 
-const SUMMARY_FIELDS: [&str; 6] = [
-    "type",
-    "event",
-    "objectName",
-    "objectUrl",
-    "objectNumber",
-    "actor",
-];
-
 impl<'de> serde::Deserialize<'de> for Summary {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(SummaryVisitor)
@@ -189,7 +180,8 @@ impl<'de> serde::de::Visitor<'de> for Skip {
     scalars_are!(Skip, Skip);
 }
 
-/// A top-level key: one of [`SUMMARY_FIELDS`], or `None` for any other (not copied).
+/// A top-level key: one of [`EVENT_FIELDS`] or [`LABEL_FIELDS`], or `None` for any other (not
+/// copied).
 struct SummaryKey(Option<&'static str>);
 
 impl<'de> serde::Deserialize<'de> for SummaryKey {
@@ -208,9 +200,8 @@ impl serde::de::Visitor<'_> for SummaryKeyVisitor {
     }
 
     fn visit_str<E>(self, key: &str) -> Result<SummaryKey, E> {
-        Ok(SummaryKey(
-            SUMMARY_FIELDS.iter().find(|f| **f == key).copied(),
-        ))
+        let mut fields = EVENT_FIELDS.iter().chain(&LABEL_FIELDS);
+        Ok(SummaryKey(fields.find(|f| **f == key).copied()))
     }
 }
 
@@ -360,6 +351,12 @@ static EVENT_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("ce-type"),
 ];
 
+/// The body's fields the event type is read from when no header gives it, in order.
+const EVENT_FIELDS: [&str; 2] = ["type", "event"];
+
+/// The body's fields a label is made of; [`read_summary`] keeps these and [`EVENT_FIELDS`].
+const LABEL_FIELDS: [&str; 4] = ["objectName", "objectUrl", "objectNumber", "actor"];
+
 /// The event type: the first event header, else the body's `type` or `event` field.
 pub fn event_type(headers: &HeaderMap, body: &Value) -> Option<String> {
     EVENT_HEADERS
@@ -367,7 +364,7 @@ pub fn event_type(headers: &HeaderMap, body: &Value) -> Option<String> {
         .find_map(|h| headers.get(h).and_then(|v| v.to_str().ok()))
         .map(str::to_string)
         .or_else(|| {
-            ["type", "event"]
+            EVENT_FIELDS
                 .iter()
                 .find_map(|k| body.get(*k).and_then(Value::as_str))
                 .map(str::to_string)
@@ -403,14 +400,15 @@ pub fn label(body: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
+    let [name, url, number, actor] = LABEL_FIELDS.map(text);
     let mut parts = Vec::new();
-    if let Some(name) = text("objectName").or_else(|| text("objectUrl")) {
+    if let Some(name) = name.or(url) {
         parts.push(name);
     }
-    if let Some(number) = text("objectNumber") {
+    if let Some(number) = number {
         parts.push(format!("#{number}"));
     }
-    if let Some(actor) = text("actor") {
+    if let Some(actor) = actor {
         parts.push(format!("by {actor}"));
     }
     (!parts.is_empty()).then(|| parts.join(" "))
