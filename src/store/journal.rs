@@ -89,7 +89,12 @@ impl Disk {
 
 pub(super) struct Journal {
     shared: Arc<Shared>,
-    durable: watch::Receiver<Durable>,
+    /// Where each group commit's waiters hear of it: group `n` on `durable[n % 2]`. At most two
+    /// groups wait at a time (the one being synced and the one gathering behind it), so a sync
+    /// wakes only its own group's callers, not the next group's, who would find their bytes
+    /// not synced yet and wait again.
+    durable: [watch::Receiver<Durable>; 2],
+    disk: Arc<Disk>,
     thread: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
 }
@@ -110,6 +115,10 @@ struct Pending {
     idle: bool,
     /// A write failed: nothing more is taken (see [`write_loop`]).
     failed: bool,
+    /// Group commits taken by the journal thread: the bytes pending now will be group `taken`.
+    taken: u64,
+    /// `appended` when the journal thread last took the pending bytes.
+    taken_through: u64,
 }
 
 impl Pending {
@@ -209,19 +218,22 @@ impl Journal {
                 tracing::info!(writes = replayed, "replayed the journal");
             }
         }
-        let writer = Writer::create(dir, overlay, disk, number)?;
+        let writer = Writer::create(dir, overlay, disk.clone(), number)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(Pending::default()),
             wake: Condvar::new(),
         });
-        let (tx, durable) = watch::channel(Ok(0));
+        let (even, even_rx) = watch::channel(Ok(0));
+        let (odd, odd_rx) = watch::channel(Ok(0));
+        let durable = [even_rx, odd_rx];
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("hookhub-journal".into())
-            .spawn(move || write_loop(writer, &thread_shared, &tx))?;
+            .spawn(move || write_loop(writer, &thread_shared, &[even, odd]))?;
         Ok(Self {
             shared,
             durable,
+            disk,
             thread: Mutex::new(Some(thread)),
             dir: dir.to_path_buf(),
         })
@@ -286,8 +298,20 @@ impl Journal {
     /// not write (the disk is full, read-only or failing) and writes are refused until the
     /// store is reopened.
     pub(super) async fn sync(&self) -> Result<(), Failure> {
-        let target = self.lock().appended;
-        let mut durable = self.durable.clone();
+        let (target, group) = {
+            let pending = self.lock();
+            // Taken already: in the group being synced (or one synced before it, whose channel
+            // holds its end or a later one).
+            let group = match pending.appended <= pending.taken_through {
+                true => pending.taken.wrapping_sub(1),
+                false => pending.taken,
+            };
+            (pending.appended, group)
+        };
+        if self.disk.is_durable(target) {
+            return Ok(());
+        }
+        let mut durable = self.durable[(group % 2) as usize].clone();
         let reached = durable
             .wait_for(|d| d.as_ref().map_or(true, |at| *at >= target))
             .await
@@ -329,33 +353,48 @@ impl Drop for Journal {
     }
 }
 
-/// Takes pending bytes, writes and fdatasyncs them, publishes the new durable position.
-fn write_loop(mut writer: Writer, shared: &Shared, durable: &watch::Sender<Durable>) {
+/// Takes pending bytes, writes and fdatasyncs them, publishes the new durable position to
+/// the group's waiters (see [`Journal::durable`]).
+fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Durable>; 2]) {
+    // The buffer written last, emptied, goes back for the next group to fill: it keeps its
+    // capacity, so appends do not grow a new buffer from nothing for every group commit.
+    let mut spare = Vec::new();
     loop {
-        let (bytes, end, closing) = {
+        let (mut bytes, end, group, closing) = {
             let mut pending = shared.state.lock().expect("journal lock poisoned");
             while pending.bytes.is_empty() && !pending.closing {
                 pending.idle = true;
                 pending = shared.wake.wait(pending).expect("journal lock poisoned");
                 pending.idle = false;
             }
-            let bytes = std::mem::take(&mut pending.bytes);
-            (bytes, pending.appended, pending.closing)
+            let bytes = std::mem::replace(&mut pending.bytes, std::mem::take(&mut spare));
+            let group = pending.taken;
+            if !bytes.is_empty() {
+                pending.taken = group.wrapping_add(1);
+                pending.taken_through = pending.appended;
+            }
+            (bytes, pending.appended, group, pending.closing)
         };
         if !bytes.is_empty() {
-            if let Err(e) = writer.append(bytes) {
+            if let Err(e) = writer.append(&mut bytes) {
                 // What was taken is not on disk, and nothing after it will be: the records
                 // still to come could depend on these. The failure is final for this journal;
                 // the store is reopened once the disk takes writes again.
                 writer.disk.health.failed(&e);
                 writer.cut_back();
                 shared.state.lock().expect("journal lock poisoned").failed = true;
-                let _ = durable.send_replace(Err(Failure::of(&e)));
+                for waiters in durable {
+                    let _ = waiters.send_replace(Err(Failure::of(&e)));
+                }
                 wait_for_close(shared);
                 return;
             }
             writer.disk.durable.store(end, Ordering::Release);
-            let _ = durable.send_replace(Ok(end));
+            let _ = durable[(group % 2) as usize].send_replace(Ok(end));
+            if bytes.capacity() <= SPARE_CAPACITY {
+                bytes.clear();
+                spare = bytes;
+            }
         }
         if closing {
             return;
@@ -405,7 +444,7 @@ impl Writer {
     }
 
     /// Writes `frame` (a header's room, then records) after what the file holds, and syncs.
-    fn append(&mut self, mut frame: Vec<u8>) -> io::Result<()> {
+    fn append(&mut self, frame: &mut [u8]) -> io::Result<()> {
         let body_len = u32::try_from(frame.len() - FRAME_HEADER)
             .map_err(|_| io::Error::other("a journal write of 4 GiB or more"))?;
         let crc = frame_crc(self.number, &frame[FRAME_HEADER..]);
@@ -421,7 +460,7 @@ impl Writer {
             Some(payloads) => payloads.write_staged()?,
             None => None,
         };
-        self.file.write_all_at(&frame, self.size)?;
+        self.file.write_all_at(frame, self.size)?;
         match staged {
             None => self.file.sync_data()?,
             Some(staged) => std::thread::scope(|scope| {
@@ -612,6 +651,9 @@ fn apply(trees: &[&sled::Tree], op: &Op) -> sled::Result<()> {
 
 /// Bytes before a frame's records.
 const FRAME_HEADER: usize = 8;
+/// The largest buffer the journal thread keeps for the next group commit; a burst's larger
+/// one is freed.
+const SPARE_CAPACITY: usize = 1024 * 1024;
 
 fn frame_crc(number: u64, body: &[u8]) -> u32 {
     // Truncated: numbers 2^32 apart never share a directory.

@@ -125,6 +125,50 @@ async fn a_reused_file_replays_only_what_it_was_reused_for() {
     journal.close();
 }
 
+/// Group commits wake only their own waiters (`Journal::durable`): however appends and syncs
+/// interleave, every sync returns, and only once its own write is on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_sync_returns_once_its_own_write_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _tree, _db) = open_fresh(dir.path());
+    let journal = Arc::new(journal);
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                for n in 0..200 {
+                    journal
+                        .write(|| Ok::<_, sled::Error>(((), vec![put(&format!("{w}-{n}"), "v")])))
+                        .unwrap();
+                    let appended = journal.lock().appended;
+                    if n % 2 == 1 {
+                        // Sync only once the journal thread has taken the write: it is then in
+                        // the group being synced, not the one gathering.
+                        while journal.lock().taken_through < appended {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    tokio::time::timeout(Duration::from_secs(30), journal.sync())
+                        .await
+                        .expect("a sync was never woken")
+                        .unwrap();
+                    assert!(
+                        journal.disk.is_durable(appended),
+                        "woken before its write was synced"
+                    );
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    journal.close();
+    let (journal, tree, _db) = open_fresh(dir.path());
+    assert_eq!(tree.get("15-199").as_deref(), Some(&b"v"[..]));
+    journal.close();
+}
+
 async fn wait_for(what: &str, check: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
