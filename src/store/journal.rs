@@ -126,16 +126,22 @@ impl Pending {
     /// failed write the record is dropped: the store refuses writes until it is reopened, and
     /// whoever made this one will hear so from [`Journal::sync`].
     fn push(&mut self, record: &[u8]) -> bool {
-        if self.failed {
-            self.appended += record.len() as u64;
-            return false;
-        }
+        self.push_with(|out| out.extend_from_slice(record))
+    }
+
+    /// [`Pending::push`] of the record `encode` appends to the pending bytes.
+    fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> bool {
         if self.bytes.is_empty() {
             // Room for the frame's header, which the journal thread fills in.
             self.bytes.extend_from_slice(&[0; FRAME_HEADER]);
         }
-        self.bytes.extend_from_slice(record);
-        self.appended += record.len() as u64;
+        let start = self.bytes.len();
+        encode(&mut self.bytes);
+        self.appended += (self.bytes.len() - start) as u64;
+        if self.failed {
+            self.bytes.clear();
+            return false;
+        }
         self.idle
     }
 }
@@ -284,9 +290,15 @@ impl Journal {
     /// Appends an encoded record (see [`encode_batch`]); returns its position, the append
     /// count once it is in (see [`Disk::is_durable`]).
     pub(super) fn append(&self, record: &[u8]) -> u64 {
+        self.append_with(|out| out.extend_from_slice(record))
+    }
+
+    /// [`Journal::append`] of the record `encode` writes into the pending bytes (see
+    /// [`encode_batch`]), with no copy of it made first.
+    pub(super) fn append_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> u64 {
         let (wake, pos) = {
             let mut pending = self.lock();
-            (pending.push(record), pending.appended)
+            (pending.push_with(encode), pending.appended)
         };
         if wake {
             self.shared.wake.notify_one();
@@ -675,6 +687,14 @@ fn encode_record(ops: &[Op], out: &mut Vec<u8>) {
 
 /// Encodes a batch of writes to tree `tag` as one record.
 pub(super) fn encode_batch(tag: u8, batch: &Batch, out: &mut Vec<u8>) {
+    // The record's size, so that `out` grows once if at all: a header, then each op's kind and
+    // tree, its key and its value, each with a 4-byte length.
+    let size = 8 + batch
+        .writes()
+        .iter()
+        .map(|w| 2 + 4 + w.key.len() + w.value.as_ref().map_or(0, |v| 4 + v.len()))
+        .sum::<usize>();
+    out.reserve(size);
     encode_with(out, |out| {
         for write in batch.writes() {
             encode_op(out, tag, &write.key, write.value.as_deref());

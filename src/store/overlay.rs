@@ -603,15 +603,15 @@ impl DeferredTree {
     /// the record's journal position.
     pub(super) fn apply_batch(&self, batch: Batch) -> u64 {
         let shared = self.shared();
-        let mut record = Vec::new();
-        journal::encode_batch(self.tag, &batch, &mut record);
         let (first, over, pos) = {
             let mut state = shared.lock();
             let first = state.order.is_empty();
             let now = Instant::now();
             // Journaled under the overlay's lock, so the journal has a key's writes in the
             // order the overlay took them.
-            let pos = self.journal.append(&record);
+            let pos = self
+                .journal
+                .append_with(|out| journal::encode_batch(self.tag, &batch, out));
             for write in batch.writes {
                 shared.put(&mut state, write, now, pos);
             }
