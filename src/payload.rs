@@ -371,9 +371,9 @@ pub fn event_type(headers: &HeaderMap, body: &Value) -> Option<String> {
         })
 }
 
-/// Headers senders put their delivery id in, in order of preference.
 static CE_SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
 
+/// Headers senders put their delivery id in, in order of preference.
 static DELIVERY_HEADERS: [HeaderName; 7] = [
     HeaderName::from_static("x-github-delivery"),
     HeaderName::from_static("x-gitea-delivery"),

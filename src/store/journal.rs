@@ -122,15 +122,11 @@ struct Pending {
 }
 
 impl Pending {
-    /// Adds an encoded record; true when the journal thread has to be woken for it. After a
-    /// failed write the record is dropped: the store refuses writes until it is reopened, and
-    /// whoever made this one will hear so from [`Journal::sync`].
-    fn push(&mut self, record: &[u8]) -> bool {
-        self.push_with(|out| out.extend_from_slice(record))
-    }
-
-    /// [`Pending::push`] of the record `encode` appends to the pending bytes.
-    fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> bool {
+    /// Adds the record `encode` writes straight into the pending bytes (no copy of it made
+    /// first); true when the journal thread has to be woken for it. After a failed write the
+    /// record is dropped: the store refuses writes until it is reopened, and whoever made this
+    /// one will hear so from [`Journal::sync`].
+    fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> bool {
         if self.bytes.is_empty() {
             // Room for the frame's header, which the journal thread fills in.
             self.bytes.extend_from_slice(&[0; FRAME_HEADER]);
@@ -260,9 +256,7 @@ impl Journal {
     ) -> Result<T, E> {
         let (result, ops) = apply()?;
         if !ops.is_empty() {
-            let mut record = Vec::new();
-            encode_record(&ops, &mut record);
-            self.append(&record);
+            self.append(|out| encode_record(&ops, out));
         }
         Ok(result)
     }
@@ -276,9 +270,7 @@ impl Journal {
         let mut pending = self.lock();
         let (result, ops) = apply()?;
         if !ops.is_empty() {
-            let mut record = Vec::new();
-            encode_record(&ops, &mut record);
-            let wake = pending.push(&record);
+            let wake = pending.push(|out| encode_record(&ops, out));
             drop(pending);
             if wake {
                 self.shared.wake.notify_one();
@@ -287,18 +279,12 @@ impl Journal {
         Ok(result)
     }
 
-    /// Appends an encoded record (see [`encode_batch`]); returns its position, the append
-    /// count once it is in (see [`Disk::is_durable`]).
-    pub(super) fn append(&self, record: &[u8]) -> u64 {
-        self.append_with(|out| out.extend_from_slice(record))
-    }
-
-    /// [`Journal::append`] of the record `encode` writes into the pending bytes (see
-    /// [`encode_batch`]), with no copy of it made first.
-    pub(super) fn append_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> u64 {
+    /// Appends the record `encode` writes into the pending bytes (see [`encode_batch`]);
+    /// returns its position, the append count once it is in (see [`Disk::is_durable`]).
+    pub(super) fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> u64 {
         let (wake, pos) = {
             let mut pending = self.lock();
-            (pending.push_with(encode), pending.appended)
+            (pending.push(encode), pending.appended)
         };
         if wake {
             self.shared.wake.notify_one();

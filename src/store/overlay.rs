@@ -611,7 +611,7 @@ impl DeferredTree {
             // order the overlay took them.
             let pos = self
                 .journal
-                .append_with(|out| journal::encode_batch(self.tag, &batch, out));
+                .append(|out| journal::encode_batch(self.tag, &batch, out));
             for write in batch.writes {
                 shared.put(&mut state, write, now, pos);
             }
