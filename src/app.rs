@@ -12,11 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{any, get};
 use serde_json::json;
 use tower::ServiceBuilder;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::actions::ActionEnv;
 use crate::alerts::{AlertDeps, Alerts};
@@ -240,18 +236,10 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 // Every request gets an `X-Request-Id` (the client's, or a new ULID), answers
-                // with it, and is traced under it.
-                .layer(SetRequestIdLayer::x_request_id(Ulids))
-                // A 5xx is logged where it is made, with its reason: a refused delivery by
-                // `ingress::record`, an internal error by `error.rs`. tower-http's own `response
-                // failed` line would repeat each at ERROR (twice the log under a flood of
-                // 503s), so it is debug.
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id())
+                // with it, and is traced under it. A 5xx is logged where it is made, with its
+                // reason: a refused delivery by `ingress::record`, an internal error by
+                // `error.rs`.
+                .layer(crate::serve::TraceRequests)
                 // Outside the guard and the webhook route's timeout, so it sees the answer the
                 // sender gets, whoever made it.
                 .layer(deliveries)
@@ -260,27 +248,6 @@ pub fn router(state: AppState) -> Router {
                     crate::serve::guard,
                 )),
         )
-}
-
-/// Makes a request id for requests that come without one.
-#[derive(Clone, Copy)]
-struct Ulids;
-
-impl MakeRequestId for Ulids {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = ulid::Ulid::new().to_string();
-        Some(RequestId::new(axum::http::HeaderValue::from_str(&id).ok()?))
-    }
-}
-
-/// The span of a request: its id, method and path, on every log line written while it runs.
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
 }
 
 /// `GET /healthz`: 200 `ok`, or 503 with the storage's state while the data dir refuses

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -42,13 +42,11 @@ pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 pub async fn receive(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    method: Method,
-    RawQuery(raw_query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let path = hook_path(&uri);
+    // Taken apart rather than extracted piece by piece: the extractors would clone the headers.
+    let (parts, body) = request.into_parts();
+    let path = hook_path(&parts.uri);
     // One snapshot for the whole delivery, so its label and its handling see the same hooks.
     let snapshot = app.registry.snapshot();
     let first_hook = snapshot
@@ -59,9 +57,9 @@ pub async fn receive(
         snapshot,
         peer,
         path,
-        method,
-        raw_query,
-        headers,
+        raw_query: parts.uri.query().map(str::to_string),
+        method: parts.method,
+        headers: parts.headers,
     };
     let answered = handle(&app, request, body).await;
     let result = match &answered {
@@ -144,7 +142,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         raw_body: RawBody(raw.clone()),
     });
     let request_id = headers
-        .get("x-request-id")
+        .get(crate::serve::X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(64).collect::<String>());
     let mut admitted = Admitted::new(app.store.clone());

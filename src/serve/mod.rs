@@ -21,9 +21,11 @@
 
 pub mod client;
 mod guard;
+mod traced;
 mod watch;
 
 pub use guard::{RequestRules, guard};
+pub use traced::{TraceRequests, X_REQUEST_ID};
 
 use std::future::Future;
 use std::net::SocketAddr;
