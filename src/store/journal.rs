@@ -673,19 +673,20 @@ fn encode_record(ops: &[Op], out: &mut Vec<u8>) {
 
 /// Encodes a batch of writes to tree `tag` as one record.
 pub(super) fn encode_batch(tag: u8, batch: &Batch, out: &mut Vec<u8>) {
-    // The record's size, so that `out` grows once if at all: a header, then each op's kind and
-    // tree, its key and its value, each with a 4-byte length.
-    let size = 8 + batch
-        .writes()
-        .iter()
-        .map(|w| 2 + 4 + w.key.len() + w.value.as_ref().map_or(0, |v| 4 + v.len()))
-        .sum::<usize>();
+    // Sized first, so that `out` grows once if at all.
+    let ops = batch.writes().iter();
+    let size = RECORD_HEADER
+        + ops
+            .map(|w| op_len(&w.key, w.value.as_deref()))
+            .sum::<usize>();
     out.reserve(size);
+    let start = out.len();
     encode_with(out, |out| {
         for write in batch.writes() {
             encode_op(out, tag, &write.key, write.value.as_deref());
         }
     });
+    debug_assert_eq!(out.len() - start, size, "op_len disagrees with encode_op");
 }
 
 fn encode_op(out: &mut Vec<u8>, tree: u8, key: &[u8], value: Option<&[u8]>) {
@@ -702,15 +703,24 @@ fn encode_op(out: &mut Vec<u8>, tree: u8, key: &[u8], value: Option<&[u8]>) {
     }
 }
 
+/// The bytes [`encode_op`] writes for an op: its kind and tree, then the key and the value, each
+/// after its 4-byte length.
+fn op_len(key: &[u8], value: Option<&[u8]>) -> usize {
+    2 + 4 + key.len() + value.map_or(0, |v| 4 + v.len())
+}
+
+/// Bytes before a record's ops: their length and checksum.
+const RECORD_HEADER: usize = 8;
+
 /// Frames the ops `body` writes into `out` as a record: length, checksum, ops.
 fn encode_with(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
-    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&[0; RECORD_HEADER]);
     body(out);
-    let body_len = (out.len() - start - 8) as u32;
-    let crc = crc32fast::hash(&out[start + 8..]);
+    let body_len = (out.len() - start - RECORD_HEADER) as u32;
+    let crc = crc32fast::hash(&out[start + RECORD_HEADER..]);
     out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    out[start + 4..start + RECORD_HEADER].copy_from_slice(&crc.to_le_bytes());
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -798,9 +808,10 @@ fn read_records(data: &[u8], ops: &mut Vec<Op>) -> bool {
 
 fn next_record(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
     let len = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(data.get(at + 4..at + 8)?.try_into().ok()?);
-    let body = data.get(at + 8..at + 8 + len)?;
-    (crc32fast::hash(body) == crc).then_some((body, at + 8 + len))
+    let crc = u32::from_le_bytes(data.get(at + 4..at + RECORD_HEADER)?.try_into().ok()?);
+    let end = at + RECORD_HEADER + len;
+    let body = data.get(at + RECORD_HEADER..end)?;
+    (crc32fast::hash(body) == crc).then_some((body, end))
 }
 
 pub(super) fn decode_ops(mut body: &[u8]) -> Option<Vec<Op>> {
