@@ -16,6 +16,23 @@ steal_pct() {
         d = y[1] - x[1]; printf "%.1f", (d > 0 ? 100 * (y[2] - x[2]) / d : 0) }'
 }
 
+# process_usage PID: "USER SYS WRITTEN" for a process: its CPU in jiffies, user and system,
+# its threads' and its waited-for children's (/proc/PID/stat fields 14-17), and the bytes it
+# caused to be written to storage (/proc/PID/io write_bytes; page-cache writes count when made).
+process_usage() {
+    local cpu written
+    cpu=$(sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $14, $13 + $15}')
+    written=$(awk '/^write_bytes:/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0)
+    echo "$cpu ${written:-0}"
+}
+# per_delivery "USAGE" "USAGE" COUNT: what a process spent between two process_usage readings
+# for each of COUNT deliveries: "user µs, sys µs, KB written".
+per_delivery() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        if (n <= 0) { print "n/a"; exit }
+        printf "%.1f / %.1f / %.2f", (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) * 1e6 / hz / n, (y[3] - x[3]) / 1024 / n }'
+}
+
 # work_dir NAME: sets WORK to a new directory under $TMPDIR and PID to "", and on exit stops the
 # process in $PID (when set) and removes WORK. For scripts that run one process at a time.
 work_dir() {

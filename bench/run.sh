@@ -9,7 +9,9 @@
 #                    (the processes it starts during the run are counted from /proc/stat)
 #   hookhub-tool     the hub's bench-tool hook: execute_tool running /bin/true, concurrency 20;
 #                    runs completed per second from /metrics
-# Every row has the host's steal time during its measured run.
+# Every row has the host's steal time during its measured run, and what the server process spent
+# per accepted (2xx) delivery over it: CPU, user and system (its threads and the children it
+# waited for), and the bytes it wrote to storage (/proc/PID/io).
 # Run by hand, not by CI: bench/run.sh. Results: stdout and bench/results/latest.md.
 # Knobs (environment): CONNECTIONS=32 THREADS=2 WARMUP=3 DURATION=15 LARGE_DURATION=8
 #   SIZES_LARGE="65536 1048576" LOW_CONNECTIONS=4 (an extra 1 KB run of hookhub and
@@ -87,18 +89,21 @@ signature() {
 # processes_started: processes and threads created since boot (/proc/stat).
 processes_started() { awk '/^processes/ {print $2}' /proc/stat; }
 
-# load URL SECONDS BODY_FILE OUT [CONNS]: a warm-up, then the measured wrk run written to OUT;
-# the host's steal time during the measured run goes to OUT.steal (percent), and BEFORE_RUN,
+# load URL SECONDS BODY_FILE OUT CONNS PID: a warm-up, then the measured wrk run written to OUT;
+# the host's steal time during the measured run goes to OUT.steal (percent) and the server
+# PID's CPU and bytes written over it to OUT.usage (two process_usage lines). BEFORE_RUN,
 # when set, is run between the two (to read a counter at the start of the measured run).
 load() {
-    local url=$1 secs=$2 body=$3 out=$4 conns=${5:-$CONNECTIONS} sig t0 t1
+    local url=$1 secs=$2 body=$3 out=$4 conns=$5 pid=$6 sig t0 t1 u0
     sig=$(signature "$body")
     BENCH_BODY_FILE=$body BENCH_SIGNATURE=$sig \
         wrk -t"$THREADS" -c"$conns" -d"${WARMUP}s" --timeout 10s -s bench/post.lua "$url" >/dev/null
     [[ -z ${BEFORE_RUN:-} ]] || $BEFORE_RUN
     t0=$(cpu_times)
+    u0=$(process_usage "$pid")
     BENCH_BODY_FILE=$body BENCH_SIGNATURE=$sig \
         wrk -t"$THREADS" -c"$conns" -d"${secs}s" --timeout 10s --latency -s bench/post.lua "$url" >"$out"
+    printf '%s\n%s\n' "$u0" "$(process_usage "$pid")" >"$out.usage"
     t1=$(cpu_times)
     steal_pct "$t0" "$t1" >"$out.steal"
 }
@@ -111,12 +116,13 @@ to_ms() {
         printf "%.2f", n }'
 }
 
-# row NAME SIZE SECS OUT [CONNS]: one Markdown table row from a wrk report; records the
-# rate of 2xx answers (wrk's req/s counts every answer, 503s included) in OK[NAME/SIZE].
+# row NAME SIZE SECS OUT [CONNS]: one Markdown table row from a wrk report and the server's
+# usage over it; records the rate of 2xx answers (wrk's req/s counts every answer, 503s
+# included) in OK[NAME/SIZE].
 ROWS=()
 declare -A OK
 row() {
-    local name=$1 size=$2 secs=$3 out=$4 conns=${5:-$CONNECTIONS} rps ok p50 p99 non2xx errors
+    local name=$1 size=$2 secs=$3 out=$4 conns=${5:-$CONNECTIONS} rps ok p50 p99 non2xx errors accepted usage
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
     p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
@@ -125,8 +131,10 @@ row() {
     # "N requests in 15.01s": the 2xx rate over the run's real length.
     ok=$(awk -v bad="${non2xx:-0}" '/ requests in / {t = $4; sub(/s,$/, "", t); printf "%.0f", ($1 - bad) / t}' "$out")
     OK[$name/$size/$conns]=$ok
-    ROWS+=("| $name | $(human "$size") | $conns | $secs | $rps | **$ok** | $p50 | $p99 | ${non2xx:-0} | ${errors:-none} | $(cat "$out.steal") |")
-    log "  $name $(human "$size") c=$conns: $rps req/s, $ok 2xx/s, p50 $p50 ms, p99 $p99 ms, non-2xx ${non2xx:-0}"
+    accepted=$(awk -v bad="${non2xx:-0}" '/ requests in / {print $1 - bad}' "$out")
+    usage=$(per_delivery "$(sed -n 1p "$out.usage")" "$(sed -n 2p "$out.usage")" "$accepted")
+    ROWS+=("| $name | $(human "$size") | $conns | $secs | $rps | **$ok** | $p50 | $p99 | ${non2xx:-0} | ${errors:-none} | $usage | $(cat "$out.steal") |")
+    log "  $name $(human "$size") c=$conns: $rps req/s, $ok 2xx/s, p50 $p50 ms, p99 $p99 ms, non-2xx ${non2xx:-0}, per 2xx $usage"
 }
 human() {
     case $1 in 1024) echo "1 KB" ;; 65536) echo "64 KB" ;; 1048576) echo "1 MB" ;; *) echo "$1 B" ;; esac
@@ -163,7 +171,7 @@ run_ceiling() { # MODE SIZE SECS [CONNS]
     pid=$!
     PIDS+=("$pid")
     wait_ready "http://127.0.0.1:$port/healthz" "$pid"
-    load "http://127.0.0.1:$port/api/webhooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-ceiling-$mode-$size-$conns.txt" "$conns"
+    load "http://127.0.0.1:$port/api/webhooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-ceiling-$mode-$size-$conns.txt" "$conns" "$pid"
     row "ceiling-$mode" "$size" "$secs" "$WORK/wrk-ceiling-$mode-$size-$conns.txt" "$conns"
     stop "$pid"
     rm -f "$WORK/ceiling-$mode-$size.log"
@@ -198,7 +206,7 @@ run_hub() { # SIZE SECS [CONNS [PATH NAME]]; the 1 KB forward run at CONNECTIONS
         (sleep $((WARMUP + secs / 2)) && top -H -b -n 1 -d 1 -p "$pid" >"$WORK/top-hub.txt" 2>&1) &
         top_pid=$!
     fi
-    load "http://127.0.0.1:$port/api/webhooks/$path" "$secs" "$WORK/body-$size.json" "$WORK/wrk-$name-$size-$conns.txt" "$conns"
+    load "http://127.0.0.1:$port/api/webhooks/$path" "$secs" "$WORK/body-$size.json" "$WORK/wrk-$name-$size-$conns.txt" "$conns" "$pid"
     [[ -z $main ]] || RSS_AFTER_KB=$(rss_kb "$pid")
     row "$name" "$size" "$secs" "$WORK/wrk-$name-$size-$conns.txt" "$conns"
     if [[ -n $main ]]; then
@@ -232,7 +240,7 @@ JSON
     # It answers before its command runs and bounds nothing, so its answers are promises:
     # what it really ran is the processes it started during the measured run.
     local p0 p1
-    BEFORE_RUN=peer_mark load "http://127.0.0.1:$port/hooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-peer-$size.txt"
+    BEFORE_RUN=peer_mark load "http://127.0.0.1:$port/hooks/bench" "$secs" "$WORK/body-$size.json" "$WORK/wrk-peer-$size.txt" "$CONNECTIONS" "$pid"
     p1=$(processes_started)
     p0=$(cat "$WORK/peer-mark")
     PEER_SPAWNED=$(awk -v a="$p0" -v b="$p1" -v t="$secs" 'BEGIN {printf "%.0f", (b - a) / t}')
@@ -259,7 +267,7 @@ run_tool() { # SECS
     pid=$!
     PIDS+=("$pid")
     wait_ready "http://127.0.0.1:$TOOL_PORT/healthz" "$pid"
-    BEFORE_RUN=tool_mark load "http://127.0.0.1:$TOOL_PORT/api/webhooks/bench-tool" "$secs" "$WORK/body-1024.json" "$WORK/wrk-tool.txt"
+    BEFORE_RUN=tool_mark load "http://127.0.0.1:$TOOL_PORT/api/webhooks/bench-tool" "$secs" "$WORK/body-1024.json" "$WORK/wrk-tool.txt" "$CONNECTIONS" "$pid"
     TOOL_DONE=$(awk -v a="$(cat "$WORK/tool-mark")" -v b="$(succeeded)" -v t="$secs" 'BEGIN {printf "%.0f", (b - a) / t}')
     row hookhub-tool 1024 "$secs" "$WORK/wrk-tool.txt"
     log "  hookhub-tool: $TOOL_DONE /bin/true runs completed per second"
@@ -301,8 +309,8 @@ BIN_BYTES=$(stat -c %s "$HUB")
     echo "- data dir filesystem: $(df -T "$WORK" | awk 'NR == 2 {print $2 " (" $1 ", mounted on " $7 ")"}')"
     echo "- load: wrk $THREADS threads, $CONNECTIONS connections, ${WARMUP}s warm-up per run, loopback, same cores as the servers"
     echo
-    echo "| server | body | conns | secs | req/s (all answers) | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors | steal % |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| server | body | conns | secs | req/s (all answers) | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors | server per 2xx: user µs / sys µs / KB written | steal % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "Ratios of 2xx/s at $CONNECTIONS connections$([[ -z $LOW_CONNECTIONS ]] || echo " (last column: 1 KB at $LOW_CONNECTIONS)"):"
