@@ -75,11 +75,23 @@ impl Database {
     pub(super) fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         let place = self.staged_place(e);
-        let record = match &place {
-            Some(place) => encode_staged(e, place.at)?,
-            None => encode_with_status(e)?,
-        };
-        batch.insert(keys::execution(e.id), record);
+        let key = keys::execution(e.id);
+        match &place {
+            Some(place) => batch.insert(key, encode_staged(e, place.at)?),
+            None => {
+                let record = encode_with_status(e)?;
+                // A status update keeps its payload: the journal takes the record without it
+                // when the record before it has the same one, so a payload is journaled once
+                // however often its execution changes.
+                match self.has_payload(&key, &e.trigger.raw_body.0) {
+                    Some(crc) => {
+                        let journaled = same_payload_form(&record, crc)?;
+                        batch.insert_journaled_as(key, record, journaled);
+                    }
+                    None => batch.insert(key, record),
+                }
+            }
+        }
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
         } else if e.status == Status::Retrying {
@@ -91,6 +103,21 @@ impl Database {
         }
         self.changes.announce(e);
         Ok(())
+    }
+
+    /// The payload's CRC32 when the record stored under `key` holds the same non-empty payload
+    /// (in itself or in a segment).
+    fn has_payload(&self, key: &[u8], payload: &[u8]) -> Option<u32> {
+        if payload.is_empty() {
+            return None;
+        }
+        let stored = self.log.get(key).ok()??;
+        let crc = crc32fast::hash(payload);
+        let same = match split(&stored).ok()?.1 {
+            Stored::Inline(bytes) => bytes == payload,
+            Stored::Kept(at) => at.len as usize == payload.len() && at.crc == crc,
+        };
+        same.then_some(crc)
     }
 
     /// The staged place of `e`'s payload, held for a rewrite of its record to point at, when its
@@ -497,6 +524,52 @@ pub(super) fn encode_staged(e: &mut Execution, at: SegmentRef) -> Result<Vec<u8>
     encode_after(e, &[RECORD_STAGED, status_byte(e.status)], Some(at))
 }
 
+/// The journal's form of a rewrite that keeps the payload of the record before it:
+/// [`RECORD_SAME_PAYLOAD`], the status byte, the JSON's length, the JSON, then the payload's
+/// length and CRC32 (u32 LE each) in place of its bytes. Only the journal holds it (the overlay
+/// holds the whole record); a replay finds the payload in the key's record before it
+/// (`payloads.rs`, `convert`), which the journal has before this one or the table had saved.
+const RECORD_SAME_PAYLOAD: u8 = 7;
+
+/// `record`, in the form [`encode_with_status`] makes, with its payload (whose CRC32 is `crc`)
+/// left out.
+pub(super) fn same_payload_form(record: &[u8], crc: u32) -> Result<Vec<u8>, StoreError> {
+    let (json, payload) = match split(record)? {
+        (Json::Here(json), Stored::Inline(payload))
+            if record.first() == Some(&RECORD_WITH_STATUS) =>
+        {
+            (json, payload)
+        }
+        _ => return Err(StoreError::UnknownForm),
+    };
+    let head = 2 + 4 + json.len();
+    let mut out = Vec::with_capacity(head + 8);
+    out.extend_from_slice(&record[..head]);
+    out[0] = RECORD_SAME_PAYLOAD;
+    let len = u32::try_from(payload.len()).map_err(|_| StoreError::Truncated)?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+/// A record in the journal-only form [`RECORD_SAME_PAYLOAD`]: its status, its JSON, and the
+/// length and CRC32 of the payload it keeps; `None` for other forms.
+pub(super) fn same_payload(bytes: &[u8]) -> Option<(Status, &[u8], u32, u32)> {
+    let [RECORD_SAME_PAYLOAD, status, rest @ ..] = bytes else {
+        return None;
+    };
+    let status = status_of_byte(*status)?;
+    let json_len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let json = rest.get(4..4 + json_len)?;
+    let tail = rest.get(4 + json_len..)?;
+    let [l0, l1, l2, l3, c0, c1, c2, c3] = *tail else {
+        return None;
+    };
+    let len = u32::from_le_bytes([l0, l1, l2, l3]);
+    let crc = u32::from_le_bytes([c0, c1, c2, c3]);
+    Some((status, json, len, crc))
+}
+
 /// Where a record in the staged form says its payload is; `None` for other forms.
 pub(super) fn staged_place(bytes: &[u8]) -> Option<SegmentRef> {
     if bytes.first() != Some(&RECORD_STAGED) {
@@ -703,7 +776,7 @@ pub(super) mod tests {
             old.trigger.body = serde_json::Value::Null;
             let mut batch = Batch::default();
             batch.insert(keys::hook_index("a", old.id), []);
-            batch.insert(keys::payload(old.id), &raw.0);
+            batch.insert(keys::payload(old.id), &*raw.0);
             batch.insert(keys::execution(old.id), serde_json::to_vec(&old).unwrap());
             store.database().log.apply_batch(batch);
             migrate::forget_format(&store.database());

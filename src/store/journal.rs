@@ -677,13 +677,13 @@ pub(super) fn encode_batch(tag: u8, batch: &Batch, out: &mut Vec<u8>) {
     let ops = batch.writes().iter();
     let size = RECORD_HEADER
         + ops
-            .map(|w| op_len(&w.key, w.value.as_deref()))
+            .map(|w| op_len(&w.key, w.journal_value()))
             .sum::<usize>();
     out.reserve(size);
     let start = out.len();
     encode_with(out, |out| {
         for write in batch.writes() {
-            encode_op(out, tag, &write.key, write.value.as_deref());
+            encode_op(out, tag, &write.key, write.journal_value());
         }
     });
     debug_assert_eq!(out.len() - start, size, "op_len disagrees with encode_op");

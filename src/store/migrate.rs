@@ -26,7 +26,10 @@ use crate::model::hash_token;
 /// hub of format 1 cannot read; format 1's records are read as they are, so going from 1 to 2
 /// rewrites nothing. 3: the execution log in its own table (`table.rs`), not sled's `log`
 /// tree; the tree is copied into the table as it is when a data dir is opened without one.
-pub(super) const FORMAT: u64 = 3;
+/// 4: a status update's journal record may leave its payload out (`executions.rs`,
+/// `RECORD_SAME_PAYLOAD`), which a hub of format 3 would misread in a journal a crash left;
+/// going from 3 to 4 rewrites nothing.
+pub(super) const FORMAT: u64 = 4;
 /// The first format whose execution log is in the table.
 pub(super) const TABLE_FORMAT: u64 = 3;
 const KEY: &str = "format_version";

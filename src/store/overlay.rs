@@ -110,28 +110,56 @@ pub(super) struct Write {
     pub key: Vec<u8>,
     /// `None` removes the key.
     pub value: Option<Vec<u8>>,
+    /// What the journal records in place of `value`, when it is shorter: a record that names
+    /// what it shares with the key's record before it instead of repeating it, which the replay
+    /// resolves (`executions::same_payload_form`). The overlay and the table get `value`.
+    pub journaled: Option<Vec<u8>>,
     fresh: bool,
 }
 
+impl Write {
+    /// The value as the journal records it.
+    pub(super) fn journal_value(&self) -> Option<&[u8]> {
+        self.journaled.as_deref().or(self.value.as_deref())
+    }
+}
+
 impl Batch {
-    pub(super) fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.push(key, Some(value.as_ref().to_vec()), false);
+    pub(super) fn insert(&mut self, key: impl AsRef<[u8]>, value: impl Into<Vec<u8>>) {
+        self.push(key, Some(value.into()), None, false);
+    }
+
+    /// Inserts `value`, journaled as `journaled` (see [`Write::journaled`]).
+    pub(super) fn insert_journaled_as(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: Vec<u8>,
+        journaled: Vec<u8>,
+    ) {
+        self.push(key, Some(value), Some(journaled), false);
     }
 
     /// Inserts a key that was never written before (one made of a new ULID): if it is removed
     /// again before the table took it, the table never hears of it.
-    pub(super) fn insert_new(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.push(key, Some(value.as_ref().to_vec()), true);
+    pub(super) fn insert_new(&mut self, key: impl AsRef<[u8]>, value: impl Into<Vec<u8>>) {
+        self.push(key, Some(value.into()), None, true);
     }
 
     pub(super) fn remove(&mut self, key: impl AsRef<[u8]>) {
-        self.push(key, None, false);
+        self.push(key, None, None, false);
     }
 
-    fn push(&mut self, key: impl AsRef<[u8]>, value: Option<Vec<u8>>, fresh: bool) {
+    fn push(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: Option<Vec<u8>>,
+        journaled: Option<Vec<u8>>,
+        fresh: bool,
+    ) {
         self.writes.push(Write {
             key: key.as_ref().to_vec(),
             value,
+            journaled,
             fresh,
         });
     }
@@ -242,7 +270,9 @@ impl Shared {
     }
 
     fn put(&self, state: &mut State, write: Write, now: Instant, pos: u64) {
-        let Write { key, value, fresh } = write;
+        let Write {
+            key, value, fresh, ..
+        } = write;
         let seq = state.next_seq;
         state.next_seq += 1;
         state.bytes += queue_cost(&key) + slot_cost(&key, &value);

@@ -35,7 +35,7 @@ fn write(f: &Fixture, ops: &[(&[u8], Option<&[u8]>)]) {
     let mut batch = Batch::default();
     for (key, value) in ops {
         match value {
-            Some(value) => batch.insert(key, value),
+            Some(value) => batch.insert(key, *value),
             None => batch.remove(key),
         }
     }

@@ -152,10 +152,12 @@ fn start_writeback(file: &File, at: u64, len: usize) {
     let _ = rustix::fs::fadvise(file, at, len, rustix::fs::Advice::DontNeed);
 }
 
-/// A record's payload as written: in the record, or staged (`staged.rs`).
+/// A record's payload as written: in the record, staged (`staged.rs`), or, in the journal's
+/// form of a rewrite, the one the key's record before it has (`executions::same_payload`).
 enum Body<'a> {
     Here(&'a [u8]),
     Staged(SegmentRef),
+    Same { len: u32, crc: u32 },
 }
 
 /// How the applier's turn changes the counts of records pointing into each segment.
@@ -250,7 +252,13 @@ impl Payloads {
         replaying: bool,
         counts: &mut CountChanges,
     ) -> sled::Result<Option<IVec>> {
+        let same = value.and_then(|v| executions::same_payload(v));
         let record = match value.map(|v| executions::split(v)).transpose() {
+            // The journal's form of a status update (split does not know it): only a replay
+            // meets it.
+            Err(_) if same.is_some() => {
+                same.map(|(status, json, len, crc)| (status, json, Body::Same { len, crc }))
+            }
             // Its payload staged: written already, where the record says.
             Ok(Some((Json::Here(json), Stored::Kept(at)))) => {
                 match value.and_then(|v| executions::carried_status(v)) {
@@ -271,12 +279,8 @@ impl Payloads {
             // Not a record as writers make it: it goes to the table untouched, as it always did.
             Ok(Some(_)) | Err(_) => return Ok(value.cloned()),
         };
-        let before = match fresh {
-            true => Places::default(),
-            false => tree
-                .get(key)
-                .map_or_else(Places::default, |old| Places::of(&old)),
-        };
+        let old = if fresh { None } else { tree.get(key) };
+        let before = old.as_deref().map_or_else(Places::default, Places::of);
         let Some((status, json, body)) = record else {
             // A removal: the record no longer points anywhere.
             before.lower(counts);
@@ -288,6 +292,22 @@ impl Payloads {
                     counts.raise(at.segment);
                 }
                 at
+            }
+            Body::Same { len, crc } => {
+                match self.same_payload(old.as_deref(), len, crc, replaying, counts)? {
+                    Some(at) => at,
+                    None => {
+                        // Only a replay meets this form, and the journal has the record before
+                        // it, or the table had it saved. Should neither hold that payload any
+                        // more (the record was removed meanwhile), the rewrite cannot be
+                        // completed and the key keeps what it has.
+                        tracing::warn!(
+                            "a journaled status update names a payload its execution no longer \
+                             has; the update is dropped"
+                        );
+                        return Ok(old);
+                    }
+                }
             }
             Body::Here([]) => SegmentRef::EMPTY,
             Body::Here(payload) => {
@@ -318,6 +338,43 @@ impl Payloads {
         Ok(Some(IVec::from(executions::filed(
             status, json_at, payload_at,
         ))))
+    }
+
+    /// Where the payload of `len` bytes and CRC32 `crc` that `old`, the key's record, holds
+    /// is to be: where it is already, or, when `old` holds it inline or (while `replaying`) in a
+    /// segment an earlier run wrote after its last checkpoint, appended anew. `None` when `old`
+    /// holds no such payload.
+    fn same_payload(
+        &self,
+        old: Option<&[u8]>,
+        len: u32,
+        crc: u32,
+        replaying: bool,
+        counts: &mut CountChanges,
+    ) -> io::Result<Option<SegmentRef>> {
+        let Some(Ok((_, stored))) = old.map(executions::split) else {
+            return Ok(None);
+        };
+        let bytes = match stored {
+            Stored::Kept(at) if at.len == len && at.crc == crc => {
+                if !replaying || at.segment >= self.first {
+                    return Ok(Some(at));
+                }
+                match self.read(at) {
+                    Ok(bytes) => bytes,
+                    Err(_) => return Ok(None),
+                }
+            }
+            Stored::Inline(bytes)
+                if bytes.len() == len as usize && crc32fast::hash(bytes) == crc =>
+            {
+                bytes.to_vec()
+            }
+            _ => return Ok(None),
+        };
+        let at = self.append(&bytes, crc)?;
+        counts.raise(at.segment);
+        Ok(Some(at))
     }
 
     fn append(&self, payload: &[u8], crc: u32) -> io::Result<SegmentRef> {

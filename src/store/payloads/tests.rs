@@ -323,7 +323,7 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
             tree.insert(&keys::execution(e.id), IVec::from(record));
         }
         // And one in an older hub's journal, its status in its JSON alone.
-        let mut batch = crate::store::Batch::default();
+        let mut batch = crate::store::overlay::Batch::default();
         batch.insert(keys::hook_index("big", journaled.id), []);
         batch.insert(
             keys::execution(journaled.id),
@@ -435,7 +435,8 @@ fn a_format_2_log_in_sled_moves_into_the_table_once() {
     let db = sled_of(dir.path());
     assert!(db.open_tree("log").unwrap().is_empty(), "sled's copy went");
     let format = db.open_tree("meta").unwrap().get("format_version").unwrap();
-    assert_eq!(format.as_deref(), Some(&3u64.to_be_bytes()[..]));
+    let current = crate::store::migrate::FORMAT.to_be_bytes();
+    assert_eq!(format.as_deref(), Some(&current[..]));
     drop(db);
 
     // From now on the table alone is the log: opened again, nothing is moved twice or lost.
@@ -521,6 +522,103 @@ fn a_large_payload_is_written_once_beside_the_journal_and_survives_a_crash() {
         .unwrap();
     assert_eq!(filed.len(), executions::FILED_LEN);
     assert_eq!(raw(&store, &big), payload);
+}
+
+#[test]
+fn a_status_update_journals_its_payload_once_and_a_crash_replays_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = execution(61, 3_000, Status::Queued);
+    let payload = small.trigger.raw_body.0.clone();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.insert_executions(&mut [small.clone()]).unwrap();
+        small.status = Status::Running;
+        store.update_execution(&mut small).unwrap();
+        small.status = Status::Succeeded;
+        store.update_execution(&mut small).unwrap();
+        synced(&store);
+        // Three records journaled, the payload in the first alone.
+        assert_eq!(in_journal(dir.path(), &payload), 1);
+        assert_eq!(in_journal(dir.path(), br#""status":"succeeded""#), 1);
+        // Read whole meanwhile: the overlay holds the whole record.
+        let read = store.execution(small.id).unwrap().unwrap();
+        assert_eq!(read.trigger.raw_body.0, payload);
+        // Dropped without a checkpoint.
+    }
+    // As if no segment had reached the disk: the journal is all the next open has.
+    for (number, _) in segments(dir.path()) {
+        fs::write(segment_file(dir.path(), number), b"").unwrap();
+    }
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let read = store.execution(small.id).unwrap().unwrap();
+    assert_eq!(
+        (read.status, read.trigger.raw_body.0),
+        (Status::Succeeded, payload.clone())
+    );
+    store.flush_now().unwrap();
+    assert_eq!(raw(&store, &small), payload);
+    assert_eq!(occurrences(dir.path(), &payload), 1);
+}
+
+#[test]
+fn a_status_update_replayed_over_a_saved_record_finds_its_payload_in_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = execution(62, 3_000, Status::Queued);
+    let payload = small.trigger.raw_body.0.clone();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.insert_executions(&mut [small.clone()]).unwrap();
+        store.close().unwrap();
+    }
+    {
+        // The record is filed in a segment of the last run, and the journal starts empty.
+        let store = SledStore::open_again(dir.path()).unwrap();
+        small.status = Status::Running;
+        store.update_execution(&mut small).unwrap();
+        small.status = Status::Failed;
+        store.update_execution(&mut small).unwrap();
+        synced(&store);
+        assert_eq!(in_journal(dir.path(), &payload), 0);
+        assert_eq!(in_journal(dir.path(), br#""status":"failed""#), 1);
+    }
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let read = store.execution(small.id).unwrap().unwrap();
+    assert_eq!(
+        (read.status, read.trigger.raw_body.0),
+        (Status::Failed, payload.clone())
+    );
+    store.flush_now().unwrap();
+    assert_eq!(raw(&store, &small), payload);
+}
+
+#[test]
+fn a_journaled_update_whose_record_was_removed_before_it_is_dropped_by_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = execution(63, 1_000, Status::Queued);
+    let kept = execution(64, 1_000, Status::Succeeded);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .insert_executions(&mut [small.clone(), kept.clone()])
+            .unwrap();
+        // A status update made in the shorter form just as the record was removed (the
+        // removal journaled first): the live overlay has the whole record again; the journal
+        // only the update's JSON.
+        store.forget_executions(&[small.clone()]).unwrap();
+        small.status = Status::Succeeded;
+        let db = store.database();
+        let record = executions::encode_with_status(&mut small).unwrap();
+        let crc = crc32fast::hash(&small.trigger.raw_body.0);
+        let journaled = executions::same_payload_form(&record, crc).unwrap();
+        let mut batch = crate::store::overlay::Batch::default();
+        batch.insert_journaled_as(keys::execution(small.id), record, journaled);
+        db.log.apply_batch(batch);
+        synced(&store);
+    }
+    let store = SledStore::open_again(dir.path()).unwrap();
+    assert!(store.execution(small.id).unwrap().is_none());
+    let read = store.execution(kept.id).unwrap().unwrap();
+    assert_eq!(read.trigger.raw_body.0, kept.trigger.raw_body.0);
 }
 
 #[test]
