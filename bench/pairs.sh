@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Alternated saturated runs of two or more hub binaries, for an A/B on this noisy host (a
 # change of a few per cent needs several pairs, or bench/instructions.sh). Each run: a fresh
-# data dir, 3 s of warm-up, then DURATION s of wrk (2 threads, 32 connections, the 1 KB
+# data dir, 3 s of warm-up, then DURATION s of wrk (2 threads, CONNECTIONS connections, the 1 KB
 # GitHub-signed body) on the ingest-only hook; the hub's CPU per delivery from /proc over the
 # run, its peak RSS (sampled every 0.5 s) and RSS 2 s after, and the host's steal time.
 # Usage: bench/pairs.sh ROUNDS BINARY... (e.g. target/release/hookhub /tmp/hookhub-before)
-# Knobs: DURATION=8 CONFIG=bench/hooks.bench.yaml (another hooks file with the same hook)
+# Knobs: DURATION=8 CONNECTIONS=32 CONFIG=bench/hooks.bench.yaml (another hooks file with the same hook)
 # Output: a Markdown table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 ROUNDS=$1
 shift
 DURATION=${DURATION:-8}
+CONNECTIONS=${CONNECTIONS:-32}
 CONFIG=${CONFIG:-bench/hooks.bench.yaml}
 work_dir hookhub-pairs
 small_body "$WORK/body.json"
@@ -34,11 +35,11 @@ for r in $(seq "$ROUNDS"); do
             sleep 0.1
         done
         URL="http://127.0.0.1:$PORT/api/webhooks/bench-ingest"
-        BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c32 -d3s -s bench/post.lua "$URL" >/dev/null
+        BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c"$CONNECTIONS" -d3s -s bench/post.lua "$URL" >/dev/null
         c0=$(awk '{print $14+$15}' "/proc/$P/stat"); s0=$(cpu_times)
         ( while kill -0 "$P" 2>/dev/null; do rss_kb "$P"; sleep 0.5; done ) >"$WORK/rss.txt" 2>/dev/null &
         M=$!
-        BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c32 -d${DURATION}s --latency -s bench/post.lua "$URL" >"$WORK/wrk.txt"
+        BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c"$CONNECTIONS" -d${DURATION}s --latency -s bench/post.lua "$URL" >"$WORK/wrk.txt"
         c1=$(awk '{print $14+$15}' "/proc/$P/stat"); s1=$(cpu_times)
         kill "$M" 2>/dev/null || true
         sleep 2
