@@ -74,23 +74,24 @@ impl Database {
     /// retrying, left as it is otherwise.
     pub(super) fn update_execution(&self, e: &mut Execution) -> Result<(), StoreError> {
         let mut batch = Batch::default();
-        let place = self.staged_place(e);
         let key = keys::execution(e.id);
-        match &place {
-            Some(place) => batch.insert(key, encode_staged(e, place.at)?),
-            None => {
+        let payload = &e.trigger.raw_body.0;
+        let kept = self.kept_payload(&key, payload);
+        // A large payload staged already: the rewrite points at it, held until journaled.
+        let place = match kept {
+            Some((Some(at), _)) if payload.len() >= payloads::STAGE_MIN => self.payloads.pin(at),
+            _ => None,
+        };
+        match (&place, kept) {
+            (Some(place), _) => batch.insert(key, encode_staged(e, place.at)?),
+            // A status update keeps its payload: the journal takes the record without it, so a
+            // payload is journaled once however often its execution changes.
+            (None, Some((_, crc))) => {
                 let record = encode_with_status(e)?;
-                // A status update keeps its payload: the journal takes the record without it
-                // when the record before it has the same one, so a payload is journaled once
-                // however often its execution changes.
-                match self.has_payload(&key, &e.trigger.raw_body.0) {
-                    Some(crc) => {
-                        let journaled = same_payload_form(&record, crc)?;
-                        batch.insert_journaled_as(key, record, journaled);
-                    }
-                    None => batch.insert(key, record),
-                }
+                let journaled = same_payload_form(&record, crc)?;
+                batch.insert_journaled_as(key, record, journaled);
             }
+            (None, None) => batch.insert(key, encode_with_status(e)?),
         }
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
@@ -105,34 +106,21 @@ impl Database {
         Ok(())
     }
 
-    /// The payload's CRC32 when the record stored under `key` holds the same non-empty payload
-    /// (in itself or in a segment).
-    fn has_payload(&self, key: &[u8], payload: &[u8]) -> Option<u32> {
+    /// When the record stored under `key` holds this same non-empty `payload`: where (in a
+    /// segment, or `None` in the record itself) and the payload's CRC32.
+    fn kept_payload(&self, key: &[u8], payload: &[u8]) -> Option<(Option<SegmentRef>, u32)> {
         if payload.is_empty() {
             return None;
         }
         let stored = self.log.get(key).ok()??;
         let crc = crc32fast::hash(payload);
-        let same = match split(&stored).ok()?.1 {
-            Stored::Inline(bytes) => bytes == payload,
-            Stored::Kept(at) => at.len as usize == payload.len() && at.crc == crc,
-        };
-        same.then_some(crc)
-    }
-
-    /// The staged place of `e`'s payload, held for a rewrite of its record to point at, when its
-    /// stored record points at one (and it is the same payload).
-    fn staged_place(&self, e: &Execution) -> Option<payloads::Held<'_>> {
-        let payload = &e.trigger.raw_body.0;
-        if payload.len() < payloads::STAGE_MIN {
-            return None;
+        match split(&stored).ok()?.1 {
+            Stored::Inline(bytes) if bytes == payload => Some((None, crc)),
+            Stored::Kept(at) if at.len as usize == payload.len() && at.crc == crc => {
+                Some((Some(at), crc))
+            }
+            _ => None,
         }
-        let stored = self.log.get(keys::execution(e.id)).ok()??;
-        let (_, Stored::Kept(at)) = split(&stored).ok()? else {
-            return None;
-        };
-        let same = at.len as usize == payload.len() && at.crc == crc32fast::hash(payload);
-        same.then(|| self.payloads.pin(at)).flatten()
     }
 
     /// Takes back executions [`Database::insert_executions`] wrote whose sync failed or was

@@ -35,7 +35,7 @@ use super::keys;
 use super::table::Table;
 
 mod staged;
-pub(super) use staged::{Held, STAGE_MIN};
+pub(super) use staged::STAGE_MIN;
 
 /// A segment takes no more appends past this size (small in tests, so they reach it). A
 /// segment is deleted only once nothing points into it, so the segments on disk hold what
