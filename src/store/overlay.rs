@@ -17,6 +17,7 @@
 //! save could otherwise hold a write that outlives a journal write that failed, and a
 //! delivery answered 503 would run after a restart.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::RangeBounds;
 use std::path::PathBuf;
@@ -269,30 +270,34 @@ impl Shared {
         self.state.lock().expect("overlay lock poisoned")
     }
 
-    fn put(&self, state: &mut State, write: Write, now: Instant, pos: u64) {
-        let Write {
-            key, value, fresh, ..
-        } = write;
+    /// Puts one write of a batch journaled at `pos` in line and in the map. `value` is the
+    /// overlay's copy of the write's value, made before the lock was taken.
+    fn put(
+        &self,
+        state: &mut State,
+        (key, value, fresh): (Vec<u8>, Option<IVec>, bool),
+        now: Instant,
+        pos: u64,
+    ) {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.bytes += queue_cost(&key) + slot_cost(&key, &value);
         state.order.push_back((seq, now, key.clone(), pos));
-        let value = value.map(IVec::from);
-        match state.map.get_mut(&key) {
-            Some(slot) => {
-                state.bytes -= key.len() + value_len(&slot.value) + ENTRY_OVERHEAD;
+        match state.map.entry(key) {
+            Entry::Occupied(mut slot) => {
+                state.bytes -= slot_cost(slot.key(), &slot.get().value);
+                let slot = slot.get_mut();
                 slot.value = value;
                 slot.seq = seq;
                 slot.pos = pos;
             }
-            None => {
-                let slot = Slot {
+            Entry::Vacant(slot) => {
+                slot.insert(Slot {
                     value,
                     seq,
                     pos,
                     fresh,
-                };
-                state.map.insert(key, slot);
+                });
             }
         }
     }
@@ -408,14 +413,16 @@ impl Shared {
             .map(|(_, _, key, _)| queue_cost(key))
             .sum::<usize>();
         for (key, value, seq, _) in writes {
-            match state.map.get_mut(&key) {
-                Some(slot) if slot.seq == seq => {
-                    let slot = state.map.remove(&key).expect("found above");
-                    state.bytes -= slot_cost(&key, &slot.value);
-                }
-                // Written again meanwhile; the table has the key now if a value was applied.
-                Some(slot) if value.is_some() => slot.fresh = false,
-                _ => {}
+            // One search a key (this runs under the lock every writer takes).
+            let Entry::Occupied(mut slot) = state.map.entry(key) else {
+                continue;
+            };
+            if slot.get().seq == seq {
+                let (key, slot) = slot.remove_entry();
+                state.bytes -= slot_cost(&key, &slot.value);
+            } else if value.is_some() {
+                // Written again meanwhile; the table has the key now.
+                slot.get_mut().fresh = false;
             }
         }
         Ok(None)
@@ -631,8 +638,14 @@ impl DeferredTree {
 
     /// Applies the writes in order, as one journal record (a replay applies it whole); returns
     /// the record's journal position.
-    pub(super) fn apply_batch(&self, batch: Batch) -> u64 {
+    pub(super) fn apply_batch(&self, mut batch: Batch) -> u64 {
         let shared = self.shared();
+        // The overlay's copies are made before the lock every writer and the applier take.
+        let values: Vec<Option<IVec>> = batch
+            .writes
+            .iter()
+            .map(|w| w.value.as_deref().map(IVec::from))
+            .collect();
         let (first, over, pos) = {
             let mut state = shared.lock();
             let first = state.order.is_empty();
@@ -642,8 +655,10 @@ impl DeferredTree {
             let pos = self
                 .journal
                 .append(|out| journal::encode_batch(self.tag, &batch, out));
-            for write in batch.writes {
-                shared.put(&mut state, write, now, pos);
+            // The keys move into the overlay; the records are dropped once the lock is let go.
+            for (write, value) in batch.writes.iter_mut().zip(values) {
+                let key = std::mem::take(&mut write.key);
+                shared.put(&mut state, (key, value, write.fresh), now, pos);
             }
             (first, state.bytes > HARD_LIMIT, pos)
         };
