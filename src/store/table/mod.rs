@@ -139,18 +139,27 @@ impl Table {
             .truncate(true)
             .mode(super::private::FILE_MODE)
             .open(&tmp)?;
-        let mut out = Checksummed {
-            inner: BufWriter::with_capacity(256 * 1024, file),
-            crc: crc32fast::Hasher::new(),
-            len: 0,
-        };
+        // Checksummed behind the buffer, so the checksum runs over whole buffers rather than
+        // over each entry's four small writes.
+        let mut out = BufWriter::with_capacity(
+            256 * 1024,
+            Checksummed {
+                inner: file,
+                crc: crc32fast::Hasher::new(),
+                len: 0,
+            },
+        );
         // Nothing else writes meanwhile, so this is when the maps are packed again.
         self.write_map().pack();
         encode(&self.read_map(), &mut out)?;
-        let crc = out.crc.clone().finalize();
-        out.write_all(&crc.to_le_bytes())?;
-        let len = out.len;
-        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+        let Checksummed {
+            inner: mut file,
+            crc,
+            len,
+        } = out.into_inner().map_err(|e| e.into_error())?;
+        let crc = crc.finalize().to_le_bytes();
+        file.write_all(&crc)?;
+        let len = len + crc.len() as u64;
         Ok(Unsynced {
             table: self,
             file,
