@@ -15,8 +15,10 @@
 //! table is deleted once that save is on disk, and one with no count at all at open (its
 //! count was never saved) holds nothing anyone points to.
 //!
-//! Durability follows the journal's checkpoint: segments are fsynced before the table is
-//! saved, so a saved record never points at bytes that are not on disk. Until then the journal
+//! Segments are written with `O_DIRECT` where the filesystem allows it, keeping their bytes
+//! out of the page cache ([`direct`]). Durability follows the journal's checkpoint: segments
+//! are fsynced before the table is saved, so a saved record never points at bytes that are
+//! not on disk. Until then the journal
 //! has the record whole, and a replay writes it back into the table and its segments. Large
 //! payloads are the exception: they are written at ingest, beside the journal ([`staged`]).
 
@@ -34,6 +36,7 @@ use super::executions::{self, Json, Stored};
 use super::keys;
 use super::table::Table;
 
+mod direct;
 mod staged;
 pub(super) use staged::STAGE_MIN;
 
@@ -104,16 +107,21 @@ pub(super) struct Payloads {
 
 struct Segments {
     number: u64,
-    file: File,
+    /// The segment's file, written directly where the filesystem allows (`direct.rs`).
+    target: direct::Target,
     size: u64,
     /// Segments written to since the last sync, the current one included once written.
-    unsynced: Vec<File>,
+    unsynced: Vec<Arc<File>>,
     /// A segment file was created since the last sync.
     created: bool,
     /// Payloads appended to the current segment but not written yet: they end at `size`. The
     /// applier writes them once per turn ([`Payloads::write_pending`]) rather than one
     /// `pwrite` each.
     pending: Vec<u8>,
+    /// The bytes written last of the segment's last block when it is not full: a direct write
+    /// starts on a block, so the next one writes them again.
+    tail: Vec<u8>,
+    blocks: direct::Blocks,
 }
 
 /// Past this many bytes pending, an append writes them at once.
@@ -127,16 +135,54 @@ impl Segments {
         let at = self.size - self.pending.len() as u64;
         // Cleared even when the write fails: nothing points at these bytes yet (the records
         // go to the table after this), and a retried turn appends its payloads again.
-        let written = self.file.write_all_at(&self.pending, at);
-        if written.is_ok() {
-            start_writeback(&self.file, at, self.pending.len());
-        }
+        let written = match self.target.is_direct() {
+            true => self.write_direct(at),
+            false => self
+                .target
+                .file
+                .write_all_at(&self.pending, at)
+                .inspect(|()| {
+                    start_writeback(&self.target.file, at, self.pending.len());
+                }),
+        };
         self.pending.clear();
         written
     }
+
+    /// Writes the tail and the pending bytes, which start at `at`, in whole blocks from the
+    /// tail's block on, and keeps the new last block's bytes as the tail.
+    fn write_direct(&mut self, at: u64) -> io::Result<()> {
+        let Some(blocks) = self.blocks.get() else {
+            return self.target.file.write_all_at(&self.pending, at);
+        };
+        let mut start = at - self.tail.len() as u64;
+        let (mut head, mut rest) = (&self.tail[..], &self.pending[..]);
+        while !head.is_empty() || !rest.is_empty() {
+            // The tail is under a block: it all goes in the first write.
+            blocks[..head.len()].copy_from_slice(head);
+            let take = rest.len().min(direct::CHUNK - head.len());
+            blocks[head.len()..head.len() + take].copy_from_slice(&rest[..take]);
+            let filled = head.len() + take;
+            let len = direct::padded(filled);
+            blocks[filled..len].fill(0);
+            self.target.write_blocks(&blocks[..len], start)?;
+            // Whole chunks until the last write, so the next starts on a block.
+            start += filled as u64;
+            (head, rest) = (&[], &rest[take..]);
+        }
+        let keep = (self.size % direct::BLOCK as u64) as usize;
+        let mut tail = Vec::with_capacity(keep);
+        if keep > self.pending.len() {
+            tail.extend_from_slice(&self.tail[self.tail.len() - (keep - self.pending.len())..]);
+        }
+        tail.extend_from_slice(&self.pending[self.pending.len().saturating_sub(keep)..]);
+        self.tail = tail;
+        Ok(())
+    }
 }
 
-/// Asks the kernel to start writing `len` bytes at `at` to the disk now, without waiting.
+/// Asks the kernel to start writing `len` bytes at `at` to the disk now, without waiting
+/// (for a segment written through the page cache; a direct write is on its way already).
 ///
 /// Left alone, a turn's segment bytes stay dirty until the checkpoint syncs the segment (or the
 /// kernel's flusher takes them): at saturation a few MiB go to the disk at once, and every
@@ -178,7 +224,11 @@ impl Payloads {
             }
         }
         let number = last + 1;
-        let file = create_segment(&dir, number)?;
+        let target = direct::Target::new(
+            create_segment(&dir, number)?,
+            &segment_path(&dir, number),
+            false,
+        );
         File::open(&dir)?.sync_all()?;
         Ok(Self {
             dir,
@@ -186,11 +236,13 @@ impl Payloads {
             next: AtomicU64::new(number + 1),
             state: Mutex::new(Segments {
                 number,
-                file,
+                target,
                 size: 0,
                 unsynced: Vec::new(),
                 created: false,
                 pending: Vec::new(),
+                tail: Vec::new(),
+                blocks: direct::Blocks::default(),
             }),
             staging: Mutex::default(),
             staging_file: Mutex::default(),
@@ -385,14 +437,21 @@ impl Payloads {
             state.write_pending()?;
             let number = self.next.fetch_add(1, Ordering::Relaxed);
             // The full segment was put in `unsynced` at its first append.
-            state.file = create_segment(&self.dir, number)?;
+            // Through the page cache if the last segment's direct writes were refused.
+            let buffered = !state.target.is_direct();
+            state.target = direct::Target::new(
+                create_segment(&self.dir, number)?,
+                &segment_path(&self.dir, number),
+                buffered,
+            );
             state.number = number;
             state.size = 0;
+            state.tail.clear();
             state.created = true;
         }
         let offset = state.size;
         if offset == 0 {
-            let file = state.file.try_clone()?;
+            let file = state.target.file.clone();
             state.unsynced.push(file);
         }
         state.pending.extend_from_slice(payload);
@@ -431,7 +490,7 @@ impl Payloads {
         state.created = false;
         // The current segment takes more appends: it is synced again at the next checkpoint.
         if state.size > 0 {
-            let file = state.file.try_clone()?;
+            let file = state.target.file.clone();
             state.unsynced.push(file);
         }
         Ok(())

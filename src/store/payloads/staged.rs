@@ -13,12 +13,8 @@
 //! payload, and a status update of the execution points at the same place ([`Payloads::pin`])
 //! rather than journaling the payload again.
 //!
-//! The journal thread writes staged payloads with `O_DIRECT`, from its own aligned buffer to
-//! places aligned for it, where the filesystem allows: a buffered write of new bytes has the
-//! kernel take fresh pages for its cache, and on a VM whose host takes back the guest's free
-//! pages (free page reporting) each of them is faulted in by the host again. There the journal
-//! thread spent ~90% of its time copying 1 MB bodies into the cache at ~100 MB/s, while the
-//! disk took direct writes at 1.6 GB/s (BENCHMARKS.md). The sync after them is the same.
+//! Each place starts a block, so the journal thread can write a group commit's payloads in
+//! one direct write (`direct.rs`) where the filesystem allows.
 //!
 //! Until the table counts a place, the segment is protected while it is in flight: a writer
 //! holds a place it has not journaled ([`Held`]), or the overlay holds a write pointing in that
@@ -27,14 +23,15 @@
 //! replaced before the table took it) is deleted like one whose count fell to zero.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
 use bytes::Bytes;
 
+use super::direct::{self, BLOCK, Blocks, CHUNK, Target};
 use super::{Payloads, SEGMENT_BYTES, SegmentRef, create_segment, executions, segment_path};
 
 /// Payloads at least this large are staged. At 1 KB a journaled payload costs less than a second
@@ -46,12 +43,6 @@ pub(in crate::store) const STAGE_MIN: usize = if cfg!(test) { 96 * 1024 } else {
 /// large: each new segment costs a sync of the directory in a group commit. (One in tests, so
 /// they reach a segment's end with a few.)
 const STAGED_PER_SEGMENT: u64 = if cfg!(test) { 1 } else { 16 };
-
-/// Staged payloads start at multiples of this, and direct writes come from buffers aligned to
-/// it and are whole multiples of it: what `O_DIRECT` asks of any disk's logical blocks.
-const DIRECT_ALIGN: usize = 4096;
-/// A direct write takes at most this much of a payload (its aligned buffer's size).
-const DIRECT_CHUNK: usize = 1024 * 1024;
 
 /// This run's staging segments and the payloads placed in them but not written yet.
 #[derive(Default)]
@@ -98,104 +89,58 @@ impl Staging {
 /// The journal thread's open staging segment, and how it writes to it.
 #[derive(Default)]
 pub(super) struct StagingFile {
-    open: Option<OpenSegment>,
-    /// A direct write was refused (a filesystem without `O_DIRECT`): every write is buffered
-    /// from then on.
-    buffered_only: bool,
+    /// The segment's number and file.
+    open: Option<(u64, Target)>,
     /// Payloads gathered for one direct write, each padded with zeros to whole blocks (the
-    /// next place starts past the padding), in the aligned part of this buffer.
-    buffer: Vec<u8>,
+    /// next place starts past the padding).
+    blocks: Blocks,
     /// Where the gathered payloads go in the open segment, and how many bytes they fill.
     gathered: Option<(u64, usize)>,
-}
-
-struct OpenSegment {
-    number: u64,
-    file: Arc<File>,
-    /// The same file opened for direct writes, if the filesystem allows them.
-    direct: Option<File>,
 }
 
 impl StagingFile {
     /// Writes `bytes` at `offset` of the open segment, or gathers them for the direct write
     /// [`StagingFile::flush`] makes: payloads placed one after the other go in one write of up
-    /// to [`DIRECT_CHUNK`], not one each (at 40 KB, one write each was slower than the cache).
+    /// to [`CHUNK`], not one each (at 40 KB, one write each was slower than the page cache).
     fn write(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
-        let Some(segment) = &self.open else {
+        let Some((_, target)) = &self.open else {
             return Err(io::Error::other("no staging segment is open"));
         };
-        // (`align_offset` may, in theory, decline to find the buffer's aligned part.)
-        if segment.direct.is_none() || aligned(&mut self.buffer).is_none() {
-            return segment.file.write_all_at(bytes, offset);
+        if !target.is_direct() || self.blocks.get().is_none() {
+            return target.file.write_all_at(bytes, offset);
         }
         let mut at = offset;
-        for chunk in bytes.chunks(DIRECT_CHUNK) {
-            let padded = chunk.len().next_multiple_of(DIRECT_ALIGN);
+        for chunk in bytes.chunks(CHUNK) {
+            let padded = direct::padded(chunk.len());
             let follows = self.gathered.is_some_and(|(start, filled)| {
-                start + filled as u64 == at && filled + padded <= DIRECT_CHUNK
+                start + filled as u64 == at && filled + padded <= CHUNK
             });
             if !follows {
                 self.flush()?;
                 self.gathered = Some((at, 0));
             }
             let (start, filled) = self.gathered.expect("set above");
-            let aligned = aligned(&mut self.buffer).expect("found above, for the same buffer");
-            aligned[filled..filled + chunk.len()].copy_from_slice(chunk);
-            aligned[filled + chunk.len()..filled + padded].fill(0);
+            let blocks = self.blocks.get().expect("found above, for the same buffer");
+            blocks[filled..filled + chunk.len()].copy_from_slice(chunk);
+            blocks[filled + chunk.len()..filled + padded].fill(0);
             self.gathered = Some((start, filled + padded));
             at += padded as u64;
         }
         Ok(())
     }
 
-    /// Writes what is gathered: directly, or through the page cache from the first time the
-    /// filesystem refuses a direct write.
+    /// Writes what is gathered.
     fn flush(&mut self) -> io::Result<()> {
         let Some((start, filled)) = self.gathered.take() else {
             return Ok(());
         };
-        let (Some(segment), Some(aligned)) = (&mut self.open, aligned(&mut self.buffer)) else {
+        let (Some((_, target)), Some(blocks)) = (&mut self.open, self.blocks.get()) else {
             return Err(io::Error::other(
                 "payloads gathered with no segment or buffer to write",
             ));
         };
-        let bytes = &aligned[..filled];
-        if let Some(direct) = &segment.direct {
-            match direct.write_all_at(bytes, start) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-                    tracing::info!(
-                        error = %e,
-                        "direct writes refused here; staged payloads go through the page cache"
-                    );
-                    segment.direct = None;
-                    self.buffered_only = true;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        segment.file.write_all_at(bytes, start)
+        target.write_blocks(&blocks[..filled], start)
     }
-}
-
-/// The aligned part of `buffer`, [`DIRECT_CHUNK`] long, allocated the first time (and never
-/// again, so the answer stays the same); `None` if `align_offset` declines to say where it is.
-fn aligned(buffer: &mut Vec<u8>) -> Option<&mut [u8]> {
-    if buffer.is_empty() {
-        *buffer = vec![0; DIRECT_CHUNK + DIRECT_ALIGN];
-    }
-    let start = buffer.as_ptr().align_offset(DIRECT_ALIGN);
-    buffer.get_mut(start..start.checked_add(DIRECT_CHUNK)?)
-}
-
-/// Opens staging segment `number` again for direct writes; `None` where the filesystem
-/// refuses them.
-fn open_direct(dir: &std::path::Path, number: u64) -> Option<File> {
-    OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(segment_path(dir, number))
-        .ok()
 }
 
 /// A place in a staging segment that a writer holds until its record is journaled.
@@ -238,7 +183,7 @@ impl Payloads {
         let mut staging = self.staging();
         let room = SEGMENT_BYTES.max(STAGED_PER_SEGMENT * u64::from(len));
         // Each place starts a block, for the journal thread's direct writes.
-        let mut offset = staging.size.next_multiple_of(DIRECT_ALIGN as u64);
+        let mut offset = staging.size.next_multiple_of(BLOCK as u64);
         if staging.number == 0 || offset + u64::from(len) > room {
             let number = self.next.fetch_add(1, Ordering::Relaxed);
             staging.number = number;
@@ -306,30 +251,26 @@ impl Payloads {
             if file
                 .open
                 .as_ref()
-                .is_none_or(|open| open.number != at.segment)
+                .is_none_or(|(number, _)| *number != at.segment)
             {
                 // Places are handed out in order: the segment left is done, and synced with
                 // this batch unless an earlier one did.
                 file.flush()?;
-                if let Some(done) = file.open.take() {
+                // Through the page cache if the last segment's direct writes were refused.
+                let mut buffered = false;
+                if let Some((_, done)) = file.open.take() {
+                    buffered = !done.is_direct();
                     written.segments.push(done.file);
                 }
                 written.created = true;
-                let segment = Arc::new(create_segment(&self.dir, at.segment)?);
-                let direct = match file.buffered_only {
-                    true => None,
-                    false => open_direct(&self.dir, at.segment),
-                };
-                file.open = Some(OpenSegment {
-                    number: at.segment,
-                    file: segment,
-                    direct,
-                });
+                let segment = create_segment(&self.dir, at.segment)?;
+                let path = segment_path(&self.dir, at.segment);
+                file.open = Some((at.segment, Target::new(segment, &path, buffered)));
             }
             file.write(bytes, at.offset)?;
         }
         file.flush()?;
-        if let Some(open) = &file.open {
+        if let Some((_, open)) = &file.open {
             written.segments.push(open.file.clone());
         }
         Ok(Some(written))
@@ -376,11 +317,17 @@ mod tests {
     use super::*;
 
     /// Stages payloads of odd sizes into one segment, writes and syncs them as the journal
-    /// thread does, and reads them back.
-    fn stage_write_read(buffered_only: bool) {
+    /// thread does, and reads them back. `refused`: the segment before had its direct writes
+    /// refused, so this one is written through the page cache.
+    fn stage_write_read(refused: bool) {
         let dir = tempfile::tempdir().unwrap();
         let payloads = Payloads::open(dir.path()).unwrap();
-        payloads.staging_file.lock().unwrap().buffered_only = buffered_only;
+        if refused {
+            let before = dir.path().join("before");
+            let file = File::create(&before).unwrap();
+            payloads.staging_file.lock().unwrap().open =
+                Some((0, Target::new(file, &before, true)));
+        }
         let bodies: Vec<Vec<u8>> = [10_001, 5, 20_003]
             .iter()
             .enumerate()
@@ -401,6 +348,7 @@ mod tests {
 
         payloads.write_staged().unwrap().unwrap().sync().unwrap();
         assert!(payloads.staging().unwritten.is_empty());
+        let path = segment_path(&payloads.dir, places[0].segment);
         let direct = payloads
             .staging_file
             .lock()
@@ -408,19 +356,19 @@ mod tests {
             .open
             .as_ref()
             .unwrap()
-            .direct
-            .is_some();
-        // Direct wherever the filesystem takes it (not on an old tmpfs), never when told not to.
-        let possible = open_direct(&payloads.dir, places[0].segment).is_some();
-        assert_eq!(direct, possible && !buffered_only);
+            .1
+            .is_direct();
+        // Direct wherever the filesystem takes it (not on an old tmpfs), never after a refusal.
+        let possible = Target::new(File::open(&path).unwrap(), &path, false).is_direct();
+        assert_eq!(direct, possible && !refused);
         for (at, body) in places.iter().zip(&bodies) {
             assert_eq!(&payloads.read(*at).unwrap(), body);
         }
-        let file = std::fs::read(segment_path(&payloads.dir, places[0].segment)).unwrap();
+        let file = std::fs::read(&path).unwrap();
         let end: usize = 16_384 + 20_003;
         match direct {
             // Padded with zeros to whole blocks.
-            true => assert_eq!(file.len(), end.next_multiple_of(DIRECT_ALIGN)),
+            true => assert_eq!(file.len(), direct::padded(end)),
             false => assert_eq!(file.len(), end),
         }
         assert!(file[10_001..12_288].iter().all(|&b| b == 0));
@@ -443,26 +391,15 @@ mod tests {
     fn a_payload_larger_than_a_direct_write_is_written_in_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chunks");
-        let file = Arc::new(File::create(&path).unwrap());
-        let direct = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&path)
-            .ok();
-        let direct_here = direct.is_some();
+        let target = Target::new(File::create(&path).unwrap(), &path, false);
+        let direct_here = target.is_direct();
         let mut staging = StagingFile {
-            open: Some(OpenSegment {
-                number: 1,
-                file,
-                direct,
-            }),
+            open: Some((1, target)),
             ..StagingFile::default()
         };
-        let big: Vec<u8> = (0..DIRECT_CHUNK * 2 + 999)
-            .map(|i| (i % 251) as u8)
-            .collect();
+        let big: Vec<u8> = (0..CHUNK * 2 + 999).map(|i| (i % 251) as u8).collect();
         let small = vec![7u8; 5_000];
-        let small_at = (8192 + big.len()).next_multiple_of(DIRECT_ALIGN);
+        let small_at = direct::padded(8192 + big.len());
         staging.write(&big, 8192).unwrap();
         staging.write(&small, small_at as u64).unwrap();
         staging.flush().unwrap();
@@ -471,11 +408,11 @@ mod tests {
         assert_eq!(&written[small_at..small_at + small.len()], &small[..]);
         let end = small_at + small.len();
         match direct_here {
-            true => assert_eq!(written.len(), end.next_multiple_of(DIRECT_ALIGN)),
+            true => assert_eq!(written.len(), direct::padded(end)),
             false => assert_eq!(written.len(), end),
         }
         assert!(
-            staging.buffer.len() <= DIRECT_CHUNK + DIRECT_ALIGN,
+            staging.blocks.allocated() <= CHUNK + BLOCK,
             "one chunk's buffer"
         );
     }
