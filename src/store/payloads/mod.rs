@@ -18,9 +18,9 @@
 //! Segments are written with `O_DIRECT` where the filesystem allows it, keeping their bytes
 //! out of the page cache ([`direct`]). Durability follows the journal's checkpoint: segments
 //! are fsynced before the table is saved, so a saved record never points at bytes that are
-//! not on disk. Until then the journal
-//! has the record whole, and a replay writes it back into the table and its segments. Large
-//! payloads are the exception: they are written at ingest, beside the journal ([`staged`]).
+//! not on disk. Until then the journal has the record whole, and a replay writes it back into
+//! the table and its segments. Large payloads are the exception: they are written at ingest,
+//! beside the journal ([`staged`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
