@@ -224,11 +224,7 @@ impl Payloads {
             }
         }
         let number = last + 1;
-        let target = direct::Target::new(
-            create_segment(&dir, number)?,
-            &segment_path(&dir, number),
-            false,
-        );
+        let target = create_segment(&dir, number, false)?;
         File::open(&dir)?.sync_all()?;
         Ok(Self {
             dir,
@@ -438,12 +434,7 @@ impl Payloads {
             let number = self.next.fetch_add(1, Ordering::Relaxed);
             // The full segment was put in `unsynced` at its first append.
             // Through the page cache if the last segment's direct writes were refused.
-            let buffered = !state.target.is_direct();
-            state.target = direct::Target::new(
-                create_segment(&self.dir, number)?,
-                &segment_path(&self.dir, number),
-                buffered,
-            );
+            state.target = create_segment(&self.dir, number, !state.target.is_direct())?;
             state.number = number;
             state.size = 0;
             state.tail.clear();
@@ -635,13 +626,17 @@ fn segment_number(path: &Path) -> Option<u64> {
     name.strip_suffix(".seg")?.parse().ok()
 }
 
-fn create_segment(dir: &Path, number: u64) -> io::Result<File> {
-    OpenOptions::new()
+/// Creates segment `number`, to be written directly unless `buffered` (the segment before it
+/// had its direct writes refused) or the filesystem refuses (`direct.rs`).
+fn create_segment(dir: &Path, number: u64, buffered: bool) -> io::Result<direct::Target> {
+    let path = segment_path(dir, number);
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .mode(super::private::FILE_MODE)
-        .open(segment_path(dir, number))
+        .open(&path)?;
+    Ok(direct::Target::new(file, &path, buffered))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use std::sync::{Arc, MutexGuard};
 use bytes::Bytes;
 
 use super::direct::{self, BLOCK, Blocks, CHUNK, Target};
-use super::{Payloads, SEGMENT_BYTES, SegmentRef, create_segment, executions, segment_path};
+use super::{Payloads, SEGMENT_BYTES, SegmentRef, create_segment, executions};
 
 /// Payloads at least this large are staged. At 1 KB a journaled payload costs less than a second
 /// file to sync in each group commit. (Larger in tests, so the applier's own path keeps its tests
@@ -263,9 +263,8 @@ impl Payloads {
                     written.segments.push(done.file);
                 }
                 written.created = true;
-                let segment = create_segment(&self.dir, at.segment)?;
-                let path = segment_path(&self.dir, at.segment);
-                file.open = Some((at.segment, Target::new(segment, &path, buffered)));
+                let segment = create_segment(&self.dir, at.segment, buffered)?;
+                file.open = Some((at.segment, segment));
             }
             file.write(bytes, at.offset)?;
         }
@@ -314,6 +313,7 @@ impl Written<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::segment_path;
     use super::*;
 
     /// Stages payloads of odd sizes into one segment, writes and syncs them as the journal
