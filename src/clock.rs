@@ -87,7 +87,50 @@ pub fn system_ms(t: SystemTime) -> Millis {
 
 /// RFC 3339 text with milliseconds, in UTC: how times appear in the API and the execution log.
 pub fn rfc3339(ms: Millis) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    /// 9999-12-31T23:59:59.999Z: RFC 3339 has four digits of year, and a later time is
+    /// written as this one (`humantime`, which this replaced, panicked there).
+    const LAST_MS: Millis = 253_402_300_799_999;
+    let ms = ms.min(LAST_MS);
+    // Written digit by digit: every execution stored carries one of these, and `humantime`'s
+    // `Display` through `to_string` cost ~1,100 instructions a delivery.
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    let (year, month, day) = civil_date(secs / 86_400);
+    let of_day = secs % 86_400;
+    let mut text = String::with_capacity(24);
+    let mut digits = |value: u64, width: u32, after: char| {
+        for place in (0..width).rev() {
+            text.push(char::from(b'0' + (value / 10u64.pow(place) % 10) as u8));
+        }
+        text.push(after);
+    };
+    digits(year, 4, '-');
+    digits(month, 2, '-');
+    digits(day, 2, 'T');
+    digits(of_day / 3600, 2, ':');
+    digits(of_day / 60 % 60, 2, ':');
+    digits(of_day % 60, 2, '.');
+    digits(millis, 3, 'Z');
+    text
+}
+
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01: the civil-from-
+/// days algorithm, on eras of 400 years (146,097 days) that start on 0000-03-01.
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Parses RFC 3339 text back to milliseconds.
@@ -109,6 +152,30 @@ mod tests {
         clock.advance(Duration::from_secs(4));
         waiter.await.unwrap();
         assert_eq!(clock.now_ms(), 5_000);
+    }
+
+    #[test]
+    fn rfc3339_writes_what_humantime_writes() {
+        let humantime = |ms: Millis| {
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+        };
+        // Epoch, leap days (2000 is a leap year, 2100 is not), ends of years and of the range.
+        let mut samples = vec![
+            0,
+            1,
+            951_782_400_000,
+            951_868_799_999,
+            4_107_542_400_000,
+            4_107_628_800_000,
+            1_703_980_799_999,
+            253_402_300_799_999,
+        ];
+        // And a walk over ~300 years in steps that are not a whole number of days.
+        samples.extend((0..20_000u64).map(|n| n * 473_040_000_123 / 1000));
+        for ms in samples {
+            assert_eq!(rfc3339(ms), humantime(ms), "{ms}");
+        }
+        assert_eq!(rfc3339(Millis::MAX), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

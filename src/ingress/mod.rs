@@ -49,10 +49,7 @@ pub async fn receive(
     let path = hook_path(&parts.uri);
     // One snapshot for the whole delivery, so its label and its handling see the same hooks.
     let snapshot = app.registry.snapshot();
-    let first_hook = snapshot
-        .enabled_on_path(&path)
-        .next()
-        .map_or_else(|| "-".to_string(), |h| h.hook.id.clone());
+    let first_hook = snapshot.enabled_on_path(&path).next().cloned();
     let request = Request {
         snapshot,
         peer,
@@ -66,7 +63,8 @@ pub async fn receive(
         Ok(response) => answer::result_of(response),
         Err(e) => e.code.as_str(),
     };
-    crate::telemetry::delivery(&first_hook, result);
+    let first_hook = first_hook.as_ref().map_or("-", |h| h.hook.id.as_str());
+    crate::telemetry::delivery(first_hook, result);
     answered
 }
 
@@ -144,7 +142,8 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     let request_id = headers
         .get(crate::serve::X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(64).collect::<String>());
+        // `to_str` passes only visible ASCII, a byte a character.
+        .map(|v| v.get(..64).unwrap_or(v).to_string());
     let mut admitted = Admitted::new(app.store.clone());
     let last = verified.len().saturating_sub(1);
     for (n, hook) in verified.iter().enumerate() {

@@ -46,7 +46,11 @@ pub fn headers(headers: &HeaderMap, extra: &[String]) -> BTreeMap<String, String
             let value = if is_secret(name, extra) {
                 REDACTED.to_string()
             } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
+                // Visible ASCII, nearly every header, is taken as it is; the rest as UTF-8.
+                match value.to_str() {
+                    Ok(text) => text.to_string(),
+                    Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                }
             };
             (name.to_string(), value)
         })
@@ -89,6 +93,19 @@ mod tests {
         assert_eq!(out["x-my-key"], REDACTED);
         assert_eq!(out["x-api-token"], REDACTED);
         assert_eq!(out["content-type"], "application/json");
+    }
+
+    #[test]
+    fn values_that_are_not_ascii_are_kept_as_utf8_text() {
+        let mut h = HeaderMap::new();
+        let value = |bytes: &[u8]| axum::http::HeaderValue::from_bytes(bytes).unwrap();
+        h.insert("x-city", value("Gen\u{e8}ve".as_bytes()));
+        h.insert("x-latin1", value(b"caf\xe9"));
+        h.insert("x-plain", value(b"a b\tc"));
+        let out = headers(&h, &[]);
+        assert_eq!(out["x-city"], "Gen\u{e8}ve");
+        assert_eq!(out["x-latin1"], "caf\u{fffd}");
+        assert_eq!(out["x-plain"], "a b\tc");
     }
 
     #[test]
