@@ -2,6 +2,8 @@
 //! Colour is for people at a terminal: a log written to a file or collected by journald must
 //! not carry ANSI escape codes, and `NO_COLOR` (https://no-color.org) turns colour off.
 
+mod fields;
+
 use std::ffi::OsStr;
 use std::io::IsTerminal;
 
@@ -21,7 +23,7 @@ pub fn init(format: LogFormat) {
         .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.fmt_fields(fields::Fields).try_init(),
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };
 }
