@@ -7,7 +7,7 @@
 //! with this (BENCHMARKS.md). Everything else, and everything when the output is coloured, is
 //! `DefaultFields`' own work.
 
-use std::fmt::{self, Write};
+use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::{RecordFields, VisitOutput};
