@@ -42,7 +42,7 @@ pub(super) fn compare_hex(
 ) -> Result<(), VerifyError> {
     let not_hex = |_| malformed(name, "signature is not hex");
     // A signature of the digest's length is decoded in place; `hex::decode` collects into a
-    // `Vec` through an iterator of results, four times the work.
+    // `Vec` through an iterator of results, three times the work (BENCHMARKS.md).
     let mut digest = [0u8; 32];
     let decoded;
     let given: &[u8] = if hex_sig.len() == 2 * digest.len() {
