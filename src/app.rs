@@ -2,17 +2,22 @@
 //! router until `shutdown` resolves. Tests call it with a listener on port 0 and drive the real
 //! app over HTTP.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
-use axum::routing::{any, get};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::json;
-use tower::ServiceBuilder;
-use tower_http::timeout::TimeoutLayer;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use crate::actions::ActionEnv;
 use crate::alerts::{AlertDeps, Alerts};
@@ -25,7 +30,7 @@ use crate::hooks::{BuildError, RebuildError, Registry, Snapshot};
 use crate::ingress;
 use crate::queue::{Queue, QueueDeps};
 use crate::retention::Retention;
-use crate::serve::Limits;
+use crate::serve::{Limits, TraceRequests, Traced};
 use crate::state::admin::{AdminToken, AdminTokenCell};
 use crate::state::{AppInner, AppState};
 use crate::store::{Store, StoreError};
@@ -205,49 +210,111 @@ fn current_config(registry: &Arc<Registry>) -> crate::serve::CurrentConfig {
     Arc::new(move || registry.snapshot().config.clone())
 }
 
-/// Every route of the hub.
-pub fn router(state: AppState) -> Router {
+/// Every route of the hub: deliveries go straight to ingress, everything else through the
+/// router. Each request gets an `X-Request-Id` (the client's, or a new ULID), answers with it,
+/// and is traced under it. A 5xx is logged where it is made, with its reason: a refused delivery
+/// by `ingress::record`, an internal error by `error.rs`.
+pub fn router(state: AppState) -> Traced<Hub> {
     let rules = crate::serve::RequestRules {
         config: current_config(&state.registry),
         slots: state.client_slots.clone(),
         body_idle_timeout: state.limits.body_idle_timeout,
     };
-    // A delivery's whole handling, durable write included, is bounded too; the guard bounds
-    // its arrival.
-    let handling = state.config().server.request_timeout;
-    let deliveries = axum::middleware::from_fn_with_state(state.clone(), ingress::record);
-    Router::new()
-        .route(
-            "/api/webhooks/{*path}",
-            any(ingress::receive).layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                handling,
-            )),
-        )
+    let deliveries = Deliveries {
+        app: state.clone(),
+        rules: rules.clone(),
+        // A delivery's whole handling, durable write included, is bounded too; the guard
+        // bounds its arrival.
+        handling: state.config().server.request_timeout,
+    };
+    let router = Router::new()
         .route("/healthz", get(health))
         .merge(api::router(state.clone()))
         .merge(api::public_router())
         .merge(crate::web::router(state.clone()))
         .fallback(crate::web::fallback)
-        .with_state(state)
+        .with_state(state.clone())
         // One `layer` call for the whole stack: each call boxes every route again, and each
         // middleware clones the service inside it per request, so five calls cost a delivery
         // 24 boxed clones (4,500 instructions, BENCHMARKS.md); one call, three.
         .layer(
             ServiceBuilder::new()
-                // Every request gets an `X-Request-Id` (the client's, or a new ULID), answers
-                // with it, and is traced under it. A 5xx is logged where it is made, with its
-                // reason: a refused delivery by `ingress::record`, an internal error by
-                // `error.rs`.
-                .layer(crate::serve::TraceRequests)
-                // Outside the guard and the webhook route's timeout, so it sees the answer the
-                // sender gets, whoever made it.
-                .layer(deliveries)
+                // A request to `/api/webhooks/` with no hook path is answered here (404), and
+                // recorded as a refused delivery like any other.
+                .layer(axum::middleware::from_fn_with_state(state, ingress::record))
                 .layer(axum::middleware::from_fn_with_state(
                     rules,
                     crate::serve::guard,
                 )),
-        )
+        );
+    TraceRequests.layer(Hub { router, deliveries })
+}
+
+/// The hub's service (see [`router`]).
+#[derive(Clone)]
+pub struct Hub {
+    router: Router,
+    deliveries: Deliveries,
+}
+
+impl Service<Request> for Hub {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready, and so is ingress.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match request.uri().path().strip_prefix("/api/webhooks/") {
+            Some(path) if !path.is_empty() => {
+                let deliveries = self.deliveries.clone();
+                Box::pin(async move { Ok(deliveries.take(request).await) })
+            }
+            _ => Box::pin(self.router.clone().oneshot(request)),
+        }
+    }
+}
+
+/// `/api/webhooks/<path>`, handled outside axum's router. It is the same work in the same order:
+/// recorded (`ingress::record`), guarded (`serve::guard`), bounded by `server.requestTimeout`
+/// (408), then `ingress::receive`. Through the router, each delivery cloned the boxed services
+/// of every layer and boxed each layer's future: ~24 of its 119 allocations (BENCHMARKS.md).
+#[derive(Clone)]
+pub struct Deliveries {
+    app: AppState,
+    rules: crate::serve::RequestRules,
+    handling: Duration,
+}
+
+impl Deliveries {
+    async fn take(self, request: Request) -> Response {
+        let Some(&ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+            // `serve` sets it on every request; without it the client could not be named.
+            return crate::error::ApiError::internal("the client's address is unknown")
+                .into_response();
+        };
+        let Self {
+            app,
+            rules,
+            handling,
+        } = self;
+        let recorder = app.clone();
+        ingress::recorded(&recorder, peer, request, |request| {
+            crate::serve::guarded(&rules, peer, request, |request| async move {
+                let receive = ingress::receive(State(app), ConnectInfo(peer), request);
+                match tokio::time::timeout(handling, receive).await {
+                    Ok(answer) => answer.into_response(),
+                    // What the router's `TimeoutLayer` answered: a bare 408, which
+                    // `ingress::record` describes.
+                    Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+                }
+            })
+        })
+        .await
+    }
 }
 
 /// `GET /healthz`: 200 `ok`, or 503 with the storage's state while the data dir refuses

@@ -29,7 +29,7 @@ use crate::state::AppState;
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
 
-pub use record::record;
+pub use record::{record, recorded};
 
 /// How long before `server.requestTimeout` a delivery still waiting on the disk is refused,
 /// so the refusal arrives before the route's own timeout or the sender gives up.

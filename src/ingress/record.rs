@@ -25,8 +25,23 @@ pub async fn record(
     request: Request,
     next: Next,
 ) -> Response {
+    recorded(&app, peer, request, |request| next.run(request)).await
+}
+
+/// What [`record`] does, around `next` (the rest of the delivery's handling): for a caller
+/// outside axum's middleware, such as the webhook route (`app.rs`).
+pub async fn recorded<F, Fut>(
+    app: &AppState,
+    peer: SocketAddr,
+    request: Request,
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let Some(path) = request.uri().path().strip_prefix("/api/webhooks/") else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let seen = Seen {
         path: path.to_string(),
@@ -34,8 +49,8 @@ pub async fn record(
         headers: request.headers().clone(),
         peer,
     };
-    let response = next.run(request).await;
-    seen.ended(&app, &response);
+    let response = next(request).await;
+    seen.ended(app, &response);
     response
 }
 

@@ -58,9 +58,24 @@ pub async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
+    guarded(&rules, peer, request, |request| next.run(request)).await
+}
+
+/// What [`guard`] does, around `next` (the rest of the request's handling): for a caller
+/// outside axum's middleware, such as the webhook route (`app.rs`).
+pub async fn guarded<F, Fut>(
+    rules: &RequestRules,
+    peer: SocketAddr,
+    request: Request,
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let config = (rules.config)();
     let server = &config.server;
-    let _slot = match proxied_client_slot(&rules, server, peer, &request) {
+    let _slot = match proxied_client_slot(rules, server, peer, &request) {
         Ok(slot) => slot,
         Err(refused) => return refused.into_response(),
     };
@@ -81,7 +96,7 @@ pub async fn guard(
         cap,
     };
     let request = request.map(|body| Body::new(Guarded::new(body, limits, wire.clone())));
-    let response = next.run(request).await;
+    let response = next(request).await;
     match wire.tripped() {
         Some(Trip::Timeout) => closing(timed_out(server.request_timeout, rules.body_idle_timeout)),
         Some(Trip::TooLarge) => closing(too_large(cap.unwrap_or(0))),

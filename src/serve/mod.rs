@@ -24,15 +24,14 @@ mod guard;
 mod traced;
 mod watch;
 
-pub use guard::{RequestRules, guard};
-pub use traced::{TraceRequests, X_REQUEST_ID};
+pub use guard::{RequestRules, guard, guarded};
+pub use traced::{TraceRequests, Traced, X_REQUEST_ID};
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -100,13 +99,23 @@ pub fn connections_that_fit(wanted: usize) -> usize {
     wanted.min(fit).max(1)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains.
-pub async fn serve(
+/// Serves `router` (the hub's whole service, `app::Hub`) on `listener` until `shutdown`
+/// resolves, then drains.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     shutdown: impl Future<Output = ()>,
     server: Server,
-) {
+) where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let limits = server.limits;
     let total = connections_that_fit(limits.max_connections);
     tracing::info!(connections = total, "accepting connections");
