@@ -235,8 +235,7 @@ pub fn router(state: AppState) -> Traced<Hub> {
         .fallback(crate::web::fallback)
         .with_state(state.clone())
         // One `layer` call for the whole stack: each call boxes every route again, and each
-        // middleware clones the service inside it per request, so five calls cost a delivery
-        // 24 boxed clones (4,500 instructions, BENCHMARKS.md); one call, three.
+        // middleware clones the boxed service inside it for every request (BENCHMARKS.md).
         .layer(
             ServiceBuilder::new()
                 // A request to `/api/webhooks/` with no hook path is answered here (404), and
@@ -283,7 +282,7 @@ impl Service<Request> for Hub {
 /// (408), then `ingress::receive`. Through the router, each delivery cloned the boxed services
 /// of every layer and boxed each layer's future: ~24 of its 119 allocations (BENCHMARKS.md).
 #[derive(Clone)]
-pub struct Deliveries {
+struct Deliveries {
     app: AppState,
     rules: crate::serve::RequestRules,
     handling: Duration,
