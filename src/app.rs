@@ -306,8 +306,8 @@ impl Deliveries {
                 let receive = ingress::receive(State(app), ConnectInfo(peer), request);
                 match tokio::time::timeout(handling, receive).await {
                     Ok(answer) => answer.into_response(),
-                    // What the router's `TimeoutLayer` answered: a bare 408, which
-                    // `ingress::record` describes.
+                    // A bare 408, as tower-http's `TimeoutLayer` answered when the route ran
+                    // under it; `ingress::record` describes it.
                     Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
                 }
             })

@@ -1,7 +1,8 @@
 //! How every delivery ended, seen from outside everything that may answer it: the handler,
-//! the webhook route's `TimeoutLayer` (408) and `serve::guard` (408 for a stalled body, 429
-//! for a proxied client's share). One `info` log line per refusal (`debug` per accepted
-//! delivery), and each refusal kept in the [`crate::state::rejections::Rejections`] ring.
+//! the webhook route's bound of `server.requestTimeout` (408, `app.rs`) and `serve::guard`
+//! (408 for a stalled body, 429 for a proxied client's share). One `info` log line per refusal
+//! (`debug` per accepted delivery), and each refusal kept in the
+//! [`crate::state::rejections::Rejections`] ring.
 //!
 //! The request's headers are cloned before it is handled (the handler consumes them) but only
 //! redacted and kept when the answer is a refusal, so an accepted delivery pays one clone.
