@@ -179,6 +179,31 @@ async fn every_refusal_is_listed_across_paths_without_its_secrets() {
     hub.stop().await;
 }
 
+/// Deliveries reach ingress without the router (`app.rs`), all but one: `/api/webhooks/` with
+/// no hook path is the router's 404, and is kept as a refused delivery all the same.
+#[tokio::test]
+async fn a_delivery_with_no_hook_path_is_refused_by_the_router_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start(dir.path()).await;
+    let answer = post(&hub, "")
+        .bearer_auth(KEY)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body:#}");
+    let listed = hub.get_json("/api/rejections").await;
+    let all = listed["rejections"].as_array().unwrap();
+    assert_eq!(all.len(), 1, "{listed:#}");
+    assert_eq!(all[0]["code"], "not_found", "{listed:#}");
+    assert_eq!(all[0]["path"], "");
+    assert_eq!(all[0]["hookId"], Value::Null);
+    assert_eq!(all[0]["headers"]["authorization"], "[redacted]");
+    hub.stop().await;
+}
+
 #[tokio::test]
 async fn the_list_pages_newest_first_and_each_hook_sees_its_path() {
     let dir = tempfile::tempdir().unwrap();
