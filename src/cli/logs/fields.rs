@@ -19,15 +19,49 @@ use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
 pub struct Fields;
 
 impl<'writer> FormatFields<'writer> for Fields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut visitor = Visitor {
-            writer,
-            is_empty: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        if writer.has_ansi_escapes() {
+            return record(writer, fields);
+        }
+        // Gathered first, then handed over in one piece: a span's fields go into a new
+        // `String`, which grew six or seven times a request when they were written into it one
+        // piece at a time. Written straight through when the buffer is in use (a field's
+        // `Display` that formats fields itself).
+        STAGED.with(|staged| match staged.try_borrow_mut() {
+            Ok(mut staged) => {
+                staged.clear();
+                let result = record(Writer::new(&mut *staged), fields);
+                let written = writer.write_str(&staged);
+                if staged.capacity() > STAGED_KEPT {
+                    *staged = String::new();
+                }
+                result.and(written)
+            }
+            Err(_) => record(writer, fields),
+        })
     }
+}
+
+thread_local! {
+    /// The fields of a span or event being formatted, in plain text.
+    static STAGED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The most a thread's [`STAGED`] buffer keeps between uses.
+const STAGED_KEPT: usize = 4096;
+
+fn record<R: RecordFields>(writer: Writer<'_>, fields: R) -> fmt::Result {
+    let mut visitor = Visitor {
+        writer,
+        is_empty: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 struct Visitor<'writer> {
