@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -289,30 +289,39 @@ struct Deliveries {
 }
 
 impl Deliveries {
+    /// The request's head stays here while the body is read and handled: the guard, ingress and
+    /// the record borrow it, and nothing copies it.
     async fn take(self, request: Request) -> Response {
         let Some(&ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
             // `serve` sets it on every request; without it the client could not be named.
             return crate::error::ApiError::internal("the client's address is unknown")
                 .into_response();
         };
-        let Self {
-            app,
-            rules,
-            handling,
-        } = self;
-        let recorder = app.clone();
-        ingress::recorded(&recorder, peer, request, |request| {
-            crate::serve::guarded(&rules, peer, request, |request| async move {
-                let receive = ingress::receive(State(app), ConnectInfo(peer), request);
-                match tokio::time::timeout(handling, receive).await {
+        let (head, body) = request.into_parts();
+        let response = match crate::serve::admit(&self.rules, peer, &head) {
+            Err(refused) => refused.into_response(),
+            Ok(admitted) => {
+                let body = admitted.wrap(body);
+                let receive = ingress::receive(&self.app, peer, &head, body);
+                let answer = match tokio::time::timeout(self.handling, receive).await {
                     Ok(answer) => answer.into_response(),
                     // A bare 408, as tower-http's `TimeoutLayer` answered when the route ran
                     // under it; `ingress::record` describes it.
                     Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
-                }
-            })
-        })
-        .await
+                };
+                admitted.finish(answer)
+            }
+        };
+        let seen = ingress::Seen {
+            path: (head.uri.path())
+                .strip_prefix("/api/webhooks/")
+                .unwrap_or_default(),
+            method: &head.method,
+            headers: &head.headers,
+            peer,
+        };
+        seen.ended(&self.app, &response);
+        response
     }
 }
 

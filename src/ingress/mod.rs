@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -29,7 +29,7 @@ use crate::state::AppState;
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
 
-pub use record::{record, recorded};
+pub use record::{Seen, record};
 
 /// How long before `server.requestTimeout` a delivery still waiting on the disk is refused,
 /// so the refusal arrives before the route's own timeout or the sender gives up.
@@ -38,27 +38,27 @@ const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long a delivery id is remembered for dedupe.
 pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
-/// Handles one delivery, counting how it ended for `/metrics`.
+/// Handles one delivery, its head lent by the caller (which keeps it to record how the
+/// delivery ended), counting how it ended for `/metrics`.
 pub async fn receive(
-    State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: axum::extract::Request,
+    app: &AppState,
+    peer: SocketAddr,
+    head: &Parts,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    // Taken apart rather than extracted piece by piece: the extractors would clone the headers.
-    let (parts, body) = request.into_parts();
-    let path = hook_path(&parts.uri);
+    let path = hook_path(&head.uri);
     // One snapshot for the whole delivery, so its label and its handling see the same hooks.
     let snapshot = app.registry.snapshot();
-    let first_hook = snapshot.enabled_on_path(&path).next().cloned();
+    let first_hook = snapshot.enabled_on_path(path).next().cloned();
     let request = Request {
         snapshot,
         peer,
         path,
-        raw_query: parts.uri.query().map(str::to_string),
-        method: parts.method,
-        headers: parts.headers,
+        raw_query: head.uri.query(),
+        method: &head.method,
+        headers: &head.headers,
     };
-    let answered = handle(&app, request, body).await;
+    let answered = handle(app, request, body).await;
     let result = match &answered {
         Ok(response) => answer::result_of(response),
         Err(e) => e.code.as_str(),
@@ -69,16 +69,16 @@ pub async fn receive(
 }
 
 /// What arrived, besides the body, and the hooks in force when it did.
-struct Request {
+struct Request<'a> {
     snapshot: Arc<Snapshot>,
     peer: SocketAddr,
-    path: String,
-    method: Method,
-    raw_query: Option<String>,
-    headers: HeaderMap,
+    path: &'a str,
+    method: &'a Method,
+    raw_query: Option<&'a str>,
+    headers: &'a HeaderMap,
 }
 
-async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response, ApiError> {
+async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Response, ApiError> {
     let started = tokio::time::Instant::now();
     let Request {
         snapshot,
@@ -88,14 +88,14 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         raw_query,
         headers,
     } = request;
-    let client = client::address(peer.ip(), &headers, &snapshot.config.server);
+    let client = client::address(peer.ip(), headers, &snapshot.config.server);
     let limit = &snapshot.config.server.rate_limit;
     if let Err(wait) = app.limiter.check(client, app.clock.now_ms(), limit) {
         let message = format!("too many deliveries from {client}; try again in {wait} s");
         return Err(ApiError::new(ErrorCode::RateLimited, message).with_retry_after(wait));
     }
-    let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(&path).collect();
-    let accepting = hooks_for(&on_path, &method, &path)?;
+    let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(path).collect();
+    let accepting = hooks_for(&on_path, method, path)?;
     let secret_headers = secret_headers(on_path.iter().copied());
     let reachable: Vec<&Arc<LiveHook>> = accepting
         .into_iter()
@@ -111,10 +111,10 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
     if let Some(failure) = app.store.health().failure() {
         return Err(ApiError::storage(failure));
     }
-    let raw = read_body(&headers, body, snapshot.config.server.max_body_bytes).await?;
+    let raw = read_body(headers, body, snapshot.config.server.max_body_bytes).await?;
     let now_ms = app.clock.now_ms();
     let delivery = Delivery {
-        headers: &headers,
+        headers,
         body: &raw,
         now_ms,
     };
@@ -123,17 +123,17 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
         return Ok(challenge);
     }
 
-    let query = parse_query(raw_query.as_deref());
-    let read = match verified.iter().any(|h| reads_body(h, &method, &query)) {
+    let query = parse_query(raw_query);
+    let read = match verified.iter().any(|h| reads_body(h, method, &query)) {
         true => payload::read,
         false => payload::read_summary,
     };
-    let mut payload = read(&headers, &raw)
-        .map_err(|e| ApiError::new(ErrorCode::PayloadInvalid, e.to_string()))?;
+    let mut payload =
+        read(headers, &raw).map_err(|e| ApiError::new(ErrorCode::PayloadInvalid, e.to_string()))?;
     let mut trigger = Some(Trigger {
-        path,
+        path: path.to_string(),
         method: method.to_string(),
-        headers: redact::headers(&headers, &secret_headers),
+        headers: redact::headers(headers, &secret_headers),
         query,
         query_in_body: false,
         body: std::mem::take(&mut payload.body),
@@ -154,7 +154,7 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
             trigger.clone()
         };
         let trigger = trigger.expect("taken only for the last hook");
-        let mut execution = new_execution(hook, trigger, &headers, &payload, now_ms);
+        let mut execution = new_execution(hook, trigger, headers, &payload, now_ms);
         execution.request_id = request_id.clone();
         admitted.add(app, hook, execution, hook.signed(&delivery))?;
     }
@@ -175,11 +175,9 @@ async fn handle(app: &AppState, request: Request, body: Body) -> Result<Response
 /// The hook path of `/api/webhooks/<path>` exactly as the request wrote it. It is not
 /// percent-decoded: a hook path is only `a-z 0-9 - _ /`, so an escape (`%2F`, `%2e%2e`) can
 /// never name a hook, and a path cannot alias another hook through decoding.
-fn hook_path(uri: &Uri) -> String {
+fn hook_path(uri: &Uri) -> &str {
     let path = uri.path();
-    path.strip_prefix("/api/webhooks/")
-        .unwrap_or(path)
-        .to_string()
+    path.strip_prefix("/api/webhooks/").unwrap_or(path)
 }
 
 /// The enabled hooks on the path that take this method: 404 when there are none on the path,
@@ -527,7 +525,7 @@ mod tests {
 
     #[test]
     fn hook_paths_are_taken_as_written() {
-        let path = |p: &str| hook_path(&p.parse::<Uri>().unwrap());
+        let path = |p: &str| hook_path(&p.parse::<Uri>().unwrap()).to_string();
         assert_eq!(path("/api/webhooks/team/deploy?x=1"), "team/deploy");
         // Escapes stay escapes, so they match no hook instead of a decoded neighbour.
         assert_eq!(path("/api/webhooks/team%2Fdeploy"), "team%2Fdeploy");

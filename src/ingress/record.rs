@@ -4,8 +4,10 @@
 //! (`debug` per accepted delivery), and each refusal kept in the
 //! [`crate::state::rejections::Rejections`] ring.
 //!
-//! The request's headers are cloned before it is handled (the handler consumes them) but only
-//! redacted and kept when the answer is a refusal, so an accepted delivery pays one clone.
+//! The request's headers are only redacted and kept when the answer is a refusal. The webhook
+//! route keeps the request's head while the body is read and lends it to [`Seen`], so an
+//! accepted delivery pays nothing for that; the middleware, which hands its request on, keeps a
+//! copy.
 
 use std::net::SocketAddr;
 
@@ -26,52 +28,44 @@ pub async fn record(
     request: Request,
     next: Next,
 ) -> Response {
-    recorded(&app, peer, request, |request| next.run(request)).await
-}
-
-/// What [`record`] does, around `next` (the rest of the delivery's handling): for a caller
-/// outside axum's middleware, such as the webhook route (`app.rs`).
-pub async fn recorded<F, Fut>(
-    app: &AppState,
-    peer: SocketAddr,
-    request: Request,
-    next: F,
-) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
-{
     let Some(path) = request.uri().path().strip_prefix("/api/webhooks/") else {
-        return next(request).await;
+        return next.run(request).await;
     };
+    let (path, method, headers) = (
+        path.to_string(),
+        request.method().clone(),
+        request.headers().clone(),
+    );
+    let response = next.run(request).await;
     let seen = Seen {
-        path: path.to_string(),
-        method: request.method().clone(),
-        headers: request.headers().clone(),
+        path: &path,
+        method: &method,
+        headers: &headers,
         peer,
     };
-    let response = next(request).await;
-    seen.ended(app, &response);
+    seen.ended(&app, &response);
     response
 }
 
-/// What is known of a delivery before it is handled.
-struct Seen {
-    path: String,
-    method: Method,
-    headers: HeaderMap,
-    peer: SocketAddr,
+/// What is known of a delivery before it is handled: what [`record`] keeps, or what the webhook
+/// route (`app.rs`) lends, since it keeps the request's head while the body is read.
+pub struct Seen<'a> {
+    /// The hook path, after `/api/webhooks/`.
+    pub path: &'a str,
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub peer: SocketAddr,
 }
 
-impl Seen {
+impl Seen<'_> {
     /// Logs the delivery and, when it was refused, keeps it in the ring. The answer's own
     /// code and message come from the [`ErrorInfo`] an `ApiError` leaves on it; an answer
     /// made by a layer without one is described from its status.
-    fn ended(self, app: &AppState, response: &Response) {
+    pub fn ended(self, app: &AppState, response: &Response) {
         let snapshot = app.registry.snapshot();
         let server = &snapshot.config.server;
-        let client = || crate::serve::client::address(self.peer.ip(), &self.headers, server);
-        let first_hook = || snapshot.enabled_on_path(&self.path).next();
+        let client = || crate::serve::client::address(self.peer.ip(), self.headers, server);
+        let first_hook = || snapshot.enabled_on_path(self.path).next();
         let status = response.status();
         if status.is_success() {
             // `debug`: a log line costs more than the rest of an accepted delivery's work. Its
@@ -101,11 +95,11 @@ impl Seen {
             message,
             client,
             method: self.method.to_string(),
-            body_bytes: declared_length(&self.headers),
+            body_bytes: declared_length(self.headers),
             // Every hook's, not only the path's: a delivery sent to a wrong path may well carry the
             // right hook's key.
-            headers: redact::headers(&self.headers, &super::secret_headers(snapshot.hooks())),
-            path: self.path,
+            headers: redact::headers(self.headers, &super::secret_headers(snapshot.hooks())),
+            path: self.path.to_string(),
         });
     }
 }

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, SizeHint};
@@ -58,49 +59,67 @@ pub async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    guarded(&rules, peer, request, |request| next.run(request)).await
-}
-
-/// What [`guard`] does, around `next` (the rest of the request's handling): for a caller
-/// outside axum's middleware, such as the webhook route (`app.rs`).
-pub async fn guarded<F, Fut>(
-    rules: &RequestRules,
-    peer: SocketAddr,
-    request: Request,
-    next: F,
-) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
-{
-    let config = (rules.config)();
-    let server = &config.server;
-    let _slot = match proxied_client_slot(rules, server, peer, &request) {
-        Ok(slot) => slot,
+    let (head, body) = request.into_parts();
+    let admitted = match admit(&rules, peer, &head) {
+        Ok(admitted) => admitted,
         Err(refused) => return refused.into_response(),
     };
-    let cap = body_cap(request.uri().path(), server);
+    let body = admitted.wrap(body);
+    admitted.finish(next.run(Request::from_parts(head, body)).await)
+}
+
+/// A request the guard let in: its client's slot, held until [`Admitted::finish`], and the
+/// limits its body is read under. [`guard`] in three steps ([`admit`], [`Admitted::wrap`],
+/// [`Admitted::finish`]) for a caller outside axum's middleware that keeps the request's head
+/// while its body is read, such as the webhook route (`app.rs`).
+pub struct Admitted {
+    _slot: Option<crate::limit::ClientSlot>,
+    wire: Arc<Tripwire>,
+    limits: BodyLimits,
+    request_timeout: Duration,
+}
+
+/// Lets a request in, or answers it: 429 when its proxied client has no slot left, 413 when it
+/// says its body is over the route's cap.
+pub fn admit(rules: &RequestRules, peer: SocketAddr, head: &Parts) -> Result<Admitted, ApiError> {
+    let config = (rules.config)();
+    let server = &config.server;
+    let slot = proxied_client_slot(rules, server, peer, &head.headers)?;
+    let cap = body_cap(head.uri.path(), server);
     if let Some(cap) = cap
-        && declared_length(&request).is_some_and(|len| len > cap)
+        && declared_length(&head.headers).is_some_and(|len| len > cap)
     {
-        return too_large(cap).into_response();
+        return Err(too_large(cap));
     }
-    let arrived = request
-        .extensions()
+    let arrived = head
+        .extensions
         .get::<Arrival>()
         .map_or_else(Instant::now, |a| a.0);
-    let wire = Arc::new(Tripwire::default());
-    let limits = BodyLimits {
-        deadline: arrived + server.request_timeout,
-        idle: rules.body_idle_timeout,
-        cap,
-    };
-    let request = request.map(|body| Body::new(Guarded::new(body, limits, wire.clone())));
-    let response = next(request).await;
-    match wire.tripped() {
-        Some(Trip::Timeout) => closing(timed_out(server.request_timeout, rules.body_idle_timeout)),
-        Some(Trip::TooLarge) => closing(too_large(cap.unwrap_or(0))),
-        None => response,
+    Ok(Admitted {
+        _slot: slot,
+        wire: Arc::new(Tripwire::default()),
+        limits: BodyLimits {
+            deadline: arrived + server.request_timeout,
+            idle: rules.body_idle_timeout,
+            cap,
+        },
+        request_timeout: server.request_timeout,
+    })
+}
+
+impl Admitted {
+    /// The body, read under the request's limits.
+    pub fn wrap(&self, body: Body) -> Body {
+        Body::new(Guarded::new(body, self.limits, self.wire.clone()))
+    }
+
+    /// The answer the client gets: the handler's, unless the body was given up on.
+    pub fn finish(self, response: Response) -> Response {
+        match self.wire.tripped() {
+            Some(Trip::Timeout) => closing(timed_out(self.request_timeout, self.limits.idle)),
+            Some(Trip::TooLarge) => closing(too_large(self.limits.cap.unwrap_or(0))),
+            None => response,
+        }
     }
 }
 
@@ -110,7 +129,7 @@ fn proxied_client_slot(
     rules: &RequestRules,
     server: &ServerConfig,
     peer: SocketAddr,
-    request: &Request,
+    headers: &HeaderMap,
 ) -> Result<Option<crate::limit::ClientSlot>, ApiError> {
     if !server
         .trusted_proxies
@@ -119,7 +138,7 @@ fn proxied_client_slot(
     {
         return Ok(None);
     }
-    let client = super::client::address(peer.ip(), request.headers(), server);
+    let client = super::client::address(peer.ip(), headers, server);
     match rules
         .slots
         .try_take(client, server.max_connections_per_client)
@@ -147,9 +166,8 @@ fn body_cap(path: &str, server: &ServerConfig) -> Option<u64> {
     }
 }
 
-fn declared_length(request: &Request) -> Option<u64> {
-    request
-        .headers()
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)?
         .to_str()
         .ok()?

@@ -24,7 +24,7 @@ mod guard;
 mod traced;
 mod watch;
 
-pub use guard::{RequestRules, guard, guarded};
+pub use guard::{RequestRules, admit, guard};
 pub use traced::{TraceRequests, Traced, X_REQUEST_ID};
 
 use std::future::Future;
