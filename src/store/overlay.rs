@@ -412,6 +412,10 @@ impl Shared {
             .iter()
             .map(|(_, _, key, _)| queue_cost(key))
             .sum::<usize>();
+        // What leaves the map is freed once the lock is let go: up to a chunk of keys and
+        // records, made on the writers' threads (a slower free here), while every writer waits
+        // for this lock.
+        let mut released = Vec::with_capacity(writes.len());
         for (key, value, seq, _) in writes {
             // One search a key (this runs under the lock every writer takes).
             let Entry::Occupied(mut slot) = state.map.entry(key) else {
@@ -420,11 +424,14 @@ impl Shared {
             if slot.get().seq == seq {
                 let (key, slot) = slot.remove_entry();
                 state.bytes -= slot_cost(&key, &slot.value);
+                released.push((key, slot));
             } else if value.is_some() {
                 // Written again meanwhile; the table has the key now.
                 slot.get_mut().fresh = false;
             }
         }
+        drop(state);
+        drop(released);
         Ok(None)
     }
 
