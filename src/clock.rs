@@ -87,30 +87,47 @@ pub fn system_ms(t: SystemTime) -> Millis {
 
 /// RFC 3339 text with milliseconds, in UTC: how times appear in the API and the execution log.
 pub fn rfc3339(ms: Millis) -> String {
-    /// 9999-12-31T23:59:59.999Z: RFC 3339 has four digits of year, and a later time is
-    /// written as this one (`humantime`, which this replaced, panicked there).
-    const LAST_MS: Millis = 253_402_300_799_999;
-    let ms = ms.min(LAST_MS);
-    // Written digit by digit: every execution stored carries one of these, and `humantime`'s
-    // `Display` through `to_string` cost ~1,100 instructions a delivery.
-    let (secs, millis) = (ms / 1000, ms % 1000);
-    let (year, month, day) = civil_date(secs / 86_400);
-    let of_day = secs % 86_400;
-    let mut text = String::with_capacity(24);
-    let mut digits = |value: u64, width: u32, after: char| {
-        for place in (0..width).rev() {
-            text.push(char::from(b'0' + (value / 10u64.pow(place) % 10) as u8));
-        }
-        text.push(after);
-    };
-    digits(year, 4, '-');
-    digits(month, 2, '-');
-    digits(day, 2, 'T');
-    digits(of_day / 3600, 2, ':');
-    digits(of_day / 60 % 60, 2, ':');
-    digits(of_day % 60, 2, '.');
-    digits(millis, 3, 'Z');
-    text
+    Rfc3339::of(ms).as_str().to_string()
+}
+
+/// [`rfc3339`]'s text on the stack, for a caller that only writes it somewhere (every stored
+/// execution carries two).
+pub struct Rfc3339([u8; 24]);
+
+impl Rfc3339 {
+    pub fn of(ms: Millis) -> Self {
+        /// 9999-12-31T23:59:59.999Z: RFC 3339 has four digits of year, and a later time is
+        /// written as this one (`humantime`, which this replaced, panicked there).
+        const LAST_MS: Millis = 253_402_300_799_999;
+        let ms = ms.min(LAST_MS);
+        // Written digit by digit: `humantime`'s `Display` through `to_string` cost ~1,100
+        // instructions a delivery.
+        let (secs, millis) = (ms / 1000, ms % 1000);
+        let (year, month, day) = civil_date(secs / 86_400);
+        let of_day = secs % 86_400;
+        let mut text = [0; 24];
+        let mut at = 0;
+        let mut digits = |value: u64, width: u32, after: u8| {
+            for place in (0..width).rev() {
+                text[at] = b'0' + (value / 10u64.pow(place) % 10) as u8;
+                at += 1;
+            }
+            text[at] = after;
+            at += 1;
+        };
+        digits(year, 4, b'-');
+        digits(month, 2, b'-');
+        digits(day, 2, b'T');
+        digits(of_day / 3600, 2, b':');
+        digits(of_day / 60 % 60, 2, b':');
+        digits(of_day % 60, 2, b'.');
+        digits(millis, 3, b'Z');
+        Self(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits and separators")
+    }
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01: the civil-from-

@@ -383,7 +383,7 @@ pub(crate) mod time {
     use super::*;
 
     pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::clock::rfc3339(*ms))
+        s.serialize_str(crate::clock::Rfc3339::of(*ms).as_str())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
