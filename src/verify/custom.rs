@@ -7,7 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, any_matches, check_timestamp, hmac};
+use super::mac::{Algorithm, DEFAULT_TOLERANCE_SECS, Digest, any_matches, check_timestamp, hmac};
 use super::{Delivery, Replay, Scheme, SchemeError, Signed, VerifyError, header};
 use crate::clock::Millis;
 use crate::model::TriggerConfig;
@@ -88,7 +88,7 @@ impl Custom {
         })
     }
 
-    fn mac(&self, secret: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+    fn mac(&self, secret: &str, timestamp: &str, body: &[u8]) -> Digest {
         let parts: Vec<&[u8]> = self
             .payload
             .iter()

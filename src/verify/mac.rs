@@ -33,7 +33,7 @@ impl Algorithm {
 }
 
 /// HMAC of the concatenation of `parts` under `key`.
-pub fn hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+pub fn hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Digest {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
     match algorithm {
         Algorithm::Sha1 => run(
@@ -51,15 +51,48 @@ pub fn hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     }
 }
 
-fn run<M: Mac>(mut mac: M, parts: &[&[u8]]) -> Vec<u8> {
+fn run<M: Mac>(mut mac: M, parts: &[&[u8]]) -> Digest {
     for part in parts {
         mac.update(part);
     }
-    mac.finalize().into_bytes().to_vec()
+    let out = mac.finalize().into_bytes();
+    let mut digest = Digest {
+        bytes: [0; 64],
+        len: out.len(),
+    };
+    digest.bytes[..out.len()].copy_from_slice(&out);
+    digest
+}
+
+/// A MAC, on the stack: every delivery computes one, and a `Vec` for it was an allocation.
+#[derive(Clone, Copy)]
+pub struct Digest {
+    /// Room for SHA-512's, the longest.
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl std::ops::Deref for Digest {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl AsRef<[u8]> for Digest {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(&**self))
+    }
 }
 
 /// HMAC-SHA256 of the concatenation of `parts`: what most senders use.
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Digest {
     hmac(Algorithm::Sha256, key, parts)
 }
 

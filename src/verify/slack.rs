@@ -1,7 +1,9 @@
 //! Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<ts>:<body>">` with the signing
 //! secret, and `X-Slack-Request-Timestamp: <unix seconds>` within five minutes.
 
-use super::mac::{DEFAULT_TOLERANCE_SECS, check_timestamp, hmac_sha256, parse_unix_seconds};
+use super::mac::{
+    DEFAULT_TOLERANCE_SECS, Digest, check_timestamp, hmac_sha256, parse_unix_seconds,
+};
 use super::{Delivery, Replay, Scheme, Signed, VerifyError, constant_time_eq, header};
 use crate::clock::Millis;
 
@@ -44,7 +46,7 @@ impl Scheme for Slack {
     }
 }
 
-fn mac(secret: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+fn mac(secret: &str, timestamp: &str, body: &[u8]) -> Digest {
     hmac_sha256(
         secret.as_bytes(),
         &[b"v0:", timestamp.as_bytes(), b":", body],
