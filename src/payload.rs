@@ -2,6 +2,7 @@
 //! and reading the event type, delivery id and run label out of it. Pure functions: ingress
 //! calls them on arrival, and nothing here touches the network or the store.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, HeaderName};
@@ -301,12 +302,16 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-/// A content type's media type, lower-cased; empty when there is none.
-fn mime(content_type: Option<&str>) -> String {
-    content_type
+/// A content type's media type, lower-cased; empty when there is none. Borrowed when it is
+/// lower-case already, as nearly every sender writes it.
+fn mime(content_type: Option<&str>) -> Cow<'_, str> {
+    let media = content_type
         .and_then(|c| c.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default()
+        .map_or("", str::trim);
+    match media.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(media.to_ascii_lowercase()),
+        false => Cow::Borrowed(media),
+    }
 }
 
 fn is_json(mime: &str) -> bool {
@@ -418,6 +423,24 @@ pub fn label(body: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn media_types_are_read_in_any_case() {
+        assert_eq!(
+            mime(Some(" Application/JSON ; charset=utf-8")),
+            "application/json"
+        );
+        assert!(matches!(mime(Some("application/json")), Cow::Borrowed(_)));
+        assert_eq!(mime(None), "");
+        assert_eq!(
+            parse(Some("Application/JSON"), br#"{"a":1}"#).unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            parse(Some("APPLICATION/X-WWW-FORM-URLENCODED"), b"a=1").unwrap(),
+            json!({"a": "1"})
+        );
+    }
 
     fn q(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
