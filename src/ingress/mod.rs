@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use bytes::BufMut as _;
+use smallvec::SmallVec;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Summary, Trigger};
@@ -94,10 +95,10 @@ async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Resp
         let message = format!("too many deliveries from {client}; try again in {wait} s");
         return Err(ApiError::new(ErrorCode::RateLimited, message).with_retry_after(wait));
     }
-    let on_path: Vec<&Arc<LiveHook>> = snapshot.enabled_on_path(path).collect();
+    let on_path: Hooks<'_> = snapshot.enabled_on_path(path).collect();
     let accepting = hooks_for(&on_path, method, path)?;
     let secret_headers = secret_headers(on_path.iter().copied());
-    let reachable: Vec<&Arc<LiveHook>> = accepting
+    let reachable: Hooks<'_> = accepting
         .into_iter()
         .filter(|h| client::allowed(client, &h.hook.trigger_config.ip_allowlist))
         .collect();
@@ -180,20 +181,23 @@ fn hook_path(uri: &Uri) -> &str {
     path.strip_prefix("/api/webhooks/").unwrap_or(path)
 }
 
+/// Hooks a delivery is for, at each step: on the stack for the few a path has.
+type Hooks<'a> = SmallVec<[&'a Arc<LiveHook>; 4]>;
+
 /// The enabled hooks on the path that take this method: 404 when there are none on the path,
 /// 405 when none takes the method.
 fn hooks_for<'a>(
     on_path: &[&'a Arc<LiveHook>],
     method: &Method,
     path: &str,
-) -> Result<Vec<&'a Arc<LiveHook>>, ApiError> {
+) -> Result<Hooks<'a>, ApiError> {
     if on_path.is_empty() {
         return Err(ApiError::new(
             ErrorCode::HookNotFound,
             format!("no enabled hook listens on /api/webhooks/{path}"),
         ));
     }
-    let accepting: Vec<&Arc<LiveHook>> = on_path
+    let accepting: Hooks<'_> = on_path
         .iter()
         .copied()
         .filter(|h| accepts(h, method))
@@ -279,8 +283,8 @@ fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
 fn verify_all<'a>(
     hooks: &[&'a Arc<LiveHook>],
     delivery: &Delivery<'_>,
-) -> Result<Vec<&'a Arc<LiveHook>>, ApiError> {
-    let mut verified = Vec::new();
+) -> Result<Hooks<'a>, ApiError> {
+    let mut verified = Hooks::new();
     let mut errors: Vec<VerifyError> = Vec::new();
     for hook in hooks {
         match hook.verify(delivery) {
@@ -500,10 +504,18 @@ impl Admitted {
             duplicate,
             executions: listed,
         };
-        let mut response = (status, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // Written into one buffer of about its size: `Json` starts at 128 bytes and grows.
+        let mut json = bytes::BytesMut::with_capacity(256).writer();
+        serde_json::to_writer(&mut json, &body)
+            .map_err(|e| ApiError::internal(format!("could not write the answer: {e}")))?;
+        let mut response = Response::new(Body::from(json.into_inner().freeze()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
     }
 }
