@@ -95,7 +95,7 @@ fn payload_records(db: &Database) -> Result<usize, StoreError> {
             }
         };
         let mut batch = Batch::default();
-        batch.insert(&key, executions::encode(&mut e)?);
+        batch.insert(&key[..], executions::encode(&mut e)?);
         batch.remove(keys::payload(id));
         db.log.apply_batch(batch);
         rewritten += 1;

@@ -126,14 +126,14 @@ impl Write {
 }
 
 impl Batch {
-    pub(super) fn insert(&mut self, key: impl AsRef<[u8]>, value: impl Into<Vec<u8>>) {
+    pub(super) fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.push(key, Some(value.into()), None, false);
     }
 
     /// Inserts `value`, journaled as `journaled` (see [`Write::journaled`]).
     pub(super) fn insert_journaled_as(
         &mut self,
-        key: impl AsRef<[u8]>,
+        key: impl Into<Vec<u8>>,
         value: Vec<u8>,
         journaled: Vec<u8>,
     ) {
@@ -142,23 +142,24 @@ impl Batch {
 
     /// Inserts a key that was never written before (one made of a new ULID): if it is removed
     /// again before the table took it, the table never hears of it.
-    pub(super) fn insert_new(&mut self, key: impl AsRef<[u8]>, value: impl Into<Vec<u8>>) {
+    pub(super) fn insert_new(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.push(key, Some(value.into()), None, true);
     }
 
-    pub(super) fn remove(&mut self, key: impl AsRef<[u8]>) {
+    pub(super) fn remove(&mut self, key: impl Into<Vec<u8>>) {
         self.push(key, None, None, false);
     }
 
     fn push(
         &mut self,
-        key: impl AsRef<[u8]>,
+        key: impl Into<Vec<u8>>,
         value: Option<Vec<u8>>,
         journaled: Option<Vec<u8>>,
         fresh: bool,
     ) {
         self.writes.push(Write {
-            key: key.as_ref().to_vec(),
+            // Taken as it is when the caller made it for this batch, as most do.
+            key: key.into(),
             value,
             journaled,
             fresh,
@@ -687,7 +688,7 @@ impl DeferredTree {
 
     pub(super) fn remove(&self, key: impl AsRef<[u8]>) {
         let mut batch = Batch::default();
-        batch.remove(key);
+        batch.remove(key.as_ref());
         self.apply_batch(batch);
     }
 

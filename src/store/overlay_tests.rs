@@ -35,8 +35,8 @@ fn write(f: &Fixture, ops: &[(&[u8], Option<&[u8]>)]) {
     let mut batch = Batch::default();
     for (key, value) in ops {
         match value {
-            Some(value) => batch.insert(key, *value),
-            None => batch.remove(key),
+            Some(value) => batch.insert(*key, *value),
+            None => batch.remove(*key),
         }
     }
     f.deferred.apply_batch(batch);
