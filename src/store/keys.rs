@@ -60,7 +60,9 @@ pub fn hook_end(hook_id: &str) -> Vec<u8> {
 }
 
 pub fn hook_index(hook_id: &str, id: ExecutionId) -> Vec<u8> {
-    let mut key = hook_prefix(hook_id);
+    // Made at its full size: the prefix's own would grow again for the id.
+    let mut key = Vec::with_capacity(hook_id.len() + 2 + 16);
+    set_hook_prefix(&mut key, hook_id.as_bytes());
     key.extend_from_slice(&id.0.to_bytes());
     key
 }
