@@ -85,12 +85,6 @@ impl AsRef<[u8]> for Digest {
     }
 }
 
-impl std::fmt::Debug for Digest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&hex::encode(&**self))
-    }
-}
-
 /// HMAC-SHA256 of the concatenation of `parts`: what most senders use.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Digest {
     hmac(Algorithm::Sha256, key, parts)
