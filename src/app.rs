@@ -277,10 +277,12 @@ impl Service<Request> for Hub {
     }
 }
 
-/// `/api/webhooks/<path>`, handled outside axum's router. It is the same work in the same order:
-/// recorded (`ingress::record`), guarded (`serve::guard`), bounded by `server.requestTimeout`
-/// (408), then `ingress::receive`. Through the router, each delivery cloned the boxed services
-/// of every layer and boxed each layer's future: ~24 of its 119 allocations (BENCHMARKS.md).
+/// `/api/webhooks/<path>`, handled outside axum's router. It is the same work in the same order
+/// as the router's middleware does: admitted and its body bounded (`serve::admit`, as
+/// `serve::guard`), bounded by `server.requestTimeout` (408), `ingress::receive`, then recorded
+/// (`ingress::Seen`, as `ingress::record`). Through the router, each delivery cloned the boxed
+/// services of every layer and boxed each layer's future: ~24 of its 119 allocations
+/// (BENCHMARKS.md).
 #[derive(Clone)]
 struct Deliveries {
     app: AppState,
@@ -313,9 +315,7 @@ impl Deliveries {
             }
         };
         let seen = ingress::Seen {
-            path: (head.uri.path())
-                .strip_prefix("/api/webhooks/")
-                .unwrap_or_default(),
+            path: ingress::hook_path(&head.uri),
             method: &head.method,
             headers: &head.headers,
             peer,

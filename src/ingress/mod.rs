@@ -176,7 +176,7 @@ async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Resp
 /// The hook path of `/api/webhooks/<path>` exactly as the request wrote it. It is not
 /// percent-decoded: a hook path is only `a-z 0-9 - _ /`, so an escape (`%2F`, `%2e%2e`) can
 /// never name a hook, and a path cannot alias another hook through decoding.
-fn hook_path(uri: &Uri) -> &str {
+pub fn hook_path(uri: &Uri) -> &str {
     let path = uri.path();
     path.strip_prefix("/api/webhooks/").unwrap_or(path)
 }
