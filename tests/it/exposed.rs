@@ -499,6 +499,29 @@ async fn a_proxied_client_has_its_share_and_open_routes_take_little() {
         answer.starts_with("HTTP/1.1 429") && answer.contains("too_many_connections"),
         "{answer}"
     );
+    // A delivery from that client is turned away the same way by the webhook route, which
+    // admits requests itself (`app::Deliveries`), and is listed as a refused delivery.
+    let mut delivery = connect_from(&hub, "127.0.0.3").await.unwrap();
+    let head = "POST /api/webhooks/ping HTTP/1.1\r\nHost: hub\r\n\
+                X-Forwarded-For: 198.51.100.7\r\nContent-Length: 2\r\n\r\n{}";
+    delivery.write_all(head.as_bytes()).await.unwrap();
+    let answer = answer_of(&mut delivery, std::time::Duration::from_millis(500)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 429") && answer.contains("too_many_connections"),
+        "{answer}"
+    );
+    let listed: Value = hub
+        .api(reqwest::Method::GET, "/api/rejections")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = &listed["rejections"][0];
+    assert_eq!(refused["code"], "too_many_connections", "{listed:#}");
+    assert_eq!(refused["path"], "ping", "{listed:#}");
+    assert_eq!(refused["client"], "198.51.100.7", "{listed:#}");
     drop(held);
 
     let big = format!(r#"{{"token":"{}"}}"#, "x".repeat(20 * 1024));
