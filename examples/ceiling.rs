@@ -7,7 +7,8 @@
 //! - `--mode durable`: the same, then append the body to `--file` and answer 202 only after an
 //!   `fdatasync` that concurrent requests share. One thread takes every request waiting, writes
 //!   all their bodies, syncs once, and answers them all: the group commit discipline of
-//!   `src/store/commit.rs`, without sled, parsing, queueing or actions. The ceiling of a durable hub.
+//!   `src/store/journal.rs`, without sled, parsing, queueing or actions. The ceiling of a
+//!   durable hub.
 //!
 //! Both serve `POST /api/webhooks/bench` (the hub's path for the bench hook), `POST /sink`
 //! (answers 200 without verification: the fast receiver the bench hook forwards to) and
