@@ -38,7 +38,10 @@ const APPLY_DELAY: Duration = Duration::from_millis(200);
 /// How much longer the applier lets writes ripen before it wakes, so that under a steady
 /// stream it applies them in a few large turns a second instead of a wake-up per write.
 const GATHER: Duration = Duration::from_millis(50);
-/// Past this many bytes waiting, writes are applied without waiting for their delay…
+/// Past this many bytes waiting, writes are applied without waiting for their delay, from the
+/// applier's next wake-up on: crossing it does not wake the applier (a wake-up there cost 4-7%
+/// of the saturated rate for ~6 MiB, BENCHMARKS.md). So between checkpoints, which apply
+/// everything, the overlay can hold up to [`APPLY_DELAY`] + [`GATHER`] of writes…
 const SOFT_LIMIT: usize = 8 * 1024 * 1024;
 /// …and past this many, writers help apply, so memory stays bounded when the table falls behind.
 const HARD_LIMIT: usize = 24 * 1024 * 1024;
