@@ -59,6 +59,7 @@ mod shared_tables_tests;
 mod sled_store;
 mod table;
 mod tree;
+mod writeback;
 
 use std::future::Future;
 use std::path::Path;

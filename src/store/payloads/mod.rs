@@ -142,7 +142,7 @@ impl Segments {
                 .file
                 .write_all_at(&self.pending, at)
                 .inspect(|()| {
-                    start_writeback(&self.target.file, at, self.pending.len());
+                    super::writeback::start(&self.target.file, at, self.pending.len());
                 }),
         };
         self.pending.clear();
@@ -179,23 +179,6 @@ impl Segments {
         self.tail = tail;
         Ok(())
     }
-}
-
-/// Asks the kernel to start writing `len` bytes at `at` to the disk now, without waiting
-/// (for a segment written through the page cache; a direct write is on its way already).
-///
-/// Left alone, a turn's segment bytes stay dirty until the checkpoint syncs the segment (or the
-/// kernel's flusher takes them): at saturation a few MiB go to the disk at once, and every
-/// group commit's `fdatasync` made meanwhile waits behind them. Written back as they come, the
-/// system's dirty pages stayed under ~1 MiB instead of reaching 2-3 MiB, and the 1 KB p99 at
-/// saturation went from 5.3-6.4 ms to 3.9-4.8 (BENCHMARKS.md). `POSIX_FADV_DONTNEED` is the
-/// call that does it without `unsafe` (rustix has no `sync_file_range`): Linux starts the
-/// range's writeback, then drops the range's clean pages, of which there are none yet, so the
-/// bytes stay cached. Only advice: a failure changes nothing, and the checkpoint's sync is
-/// still what makes the bytes durable.
-fn start_writeback(file: &File, at: u64, len: usize) {
-    let len = std::num::NonZeroU64::new(len as u64);
-    let _ = rustix::fs::fadvise(file, at, len, rustix::fs::Advice::DontNeed);
 }
 
 /// A record's payload as written: in the record, staged (`staged.rs`), or, in the journal's

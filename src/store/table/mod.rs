@@ -197,9 +197,13 @@ struct Checksummed<W> {
     len: u64,
 }
 
-impl<W: Write> Write for Checksummed<W> {
+impl Write for Checksummed<File> {
+    /// Writes a buffer's worth and starts its writeback: a large log's save is tens of MiB,
+    /// which would otherwise all go to the disk at its sync, while the journal's syncs wait
+    /// behind it.
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let written = self.inner.write(bytes)?;
+        super::writeback::start(&self.inner, self.len, written);
         self.crc.update(&bytes[..written]);
         self.len += written as u64;
         Ok(written)
