@@ -39,9 +39,9 @@ const APPLY_DELAY: Duration = Duration::from_millis(200);
 /// stream it applies them in a few large turns a second instead of a wake-up per write.
 const GATHER: Duration = Duration::from_millis(50);
 /// Past this many bytes waiting, writes are applied without waiting for their delay, from the
-/// applier's next wake-up on: crossing it does not wake the applier (a wake-up there cost 4-7%
-/// of the saturated rate for ~6 MiB, BENCHMARKS.md). So between checkpoints, which apply
-/// everything, the overlay can hold up to [`APPLY_DELAY`] + [`GATHER`] of writes…
+/// applier's next wake-up on. Crossing it does not wake the applier (waking it there cost a
+/// large log 4-7% of its saturated rate for 6 MiB less at the peak, BENCHMARKS.md), so between
+/// checkpoints, which apply everything, up to [`APPLY_DELAY`] + [`GATHER`] of writes can wait…
 const SOFT_LIMIT: usize = 8 * 1024 * 1024;
 /// …and past this many, writers help apply, so memory stays bounded when the table falls behind.
 const HARD_LIMIT: usize = 24 * 1024 * 1024;
