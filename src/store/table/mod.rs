@@ -190,14 +190,14 @@ impl Unsynced<'_> {
     }
 }
 
-/// A writer that counts and checksums what passes through it.
-struct Checksummed<W> {
-    inner: W,
+/// A table file being written, that counts and checksums what passes into it.
+struct Checksummed {
+    inner: File,
     crc: crc32fast::Hasher,
     len: u64,
 }
 
-impl Write for Checksummed<File> {
+impl Write for Checksummed {
     /// Writes a buffer's worth and starts its writeback: a large log's save is tens of MiB,
     /// which would otherwise all go to the disk at its sync, while the journal's syncs wait
     /// behind it.
