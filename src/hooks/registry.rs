@@ -1,9 +1,9 @@
 //! The live hook set: config-file hooks and API hooks merged, each with its trigger and action
 //! typed, swapped whole when either source changes so a request always sees one consistent set.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use foldhash::HashMap;
 use serde::Serialize;
 
 use super::{Action, ActionConfigError, Trigger};

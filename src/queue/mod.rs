@@ -6,11 +6,12 @@ pub mod retry;
 mod shared;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt as _};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 

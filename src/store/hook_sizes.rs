@@ -15,8 +15,9 @@
 //! tombstone in the overlay until the applier takes it). An execution whose id sorts before
 //! that place (a clock stepped back) waits for the hourly prune.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+
+use foldhash::HashMap;
 
 use crate::execution::ExecutionId;
 

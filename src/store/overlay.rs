@@ -18,7 +18,7 @@
 //! delivery answered 503 would run after a restart.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::RangeBounds;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -449,7 +449,7 @@ impl Shared {
         let mut counts = payloads::CountChanges::default();
         // A checkpoint's turn can hold a key more than once, each time with its newest value:
         // its payload is appended once.
-        let mut converted: HashMap<&[u8], Option<IVec>> = HashMap::new();
+        let mut converted: foldhash::HashMap<&[u8], Option<IVec>> = Default::default();
         let mut values = Vec::with_capacity(writes.len());
         for (key, value, _, fresh) in writes {
             let value = if key.first() != Some(&keys::EXECUTION) {
