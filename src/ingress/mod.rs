@@ -25,7 +25,7 @@ use crate::execution::{Accepted, Execution, ExecutionId, RawBody, Summary, Trigg
 use crate::filter::FilterInput;
 use crate::hooks::{LiveHook, Snapshot};
 use crate::payload::{self, Payload};
-use crate::serve::client;
+use crate::serve::{RequestId, client};
 use crate::state::AppState;
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
@@ -58,6 +58,7 @@ pub async fn receive(
         raw_query: head.uri.query(),
         method: &head.method,
         headers: &head.headers,
+        request_id: head.extensions.get::<RequestId>().map(|RequestId(id)| id),
     };
     let answered = handle(app, request, body).await;
     let result = match &answered {
@@ -77,6 +78,8 @@ struct Request<'a> {
     method: &'a Method,
     raw_query: Option<&'a str>,
     headers: &'a HeaderMap,
+    /// The `X-Request-Id` the request came with or was given (`serve::traced`).
+    request_id: Option<&'a HeaderValue>,
 }
 
 async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Response, ApiError> {
@@ -88,6 +91,7 @@ async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Resp
         method,
         raw_query,
         headers,
+        request_id,
     } = request;
     let client = client::address(peer.ip(), headers, &snapshot.config.server);
     let limit = &snapshot.config.server.rate_limit;
@@ -140,8 +144,7 @@ async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Resp
         body: std::mem::take(&mut payload.body),
         raw_body: RawBody(raw.clone()),
     });
-    let request_id = headers
-        .get(crate::serve::X_REQUEST_ID)
+    let request_id = request_id
         .and_then(|v| v.to_str().ok())
         // `to_str` passes only visible ASCII, a byte a character.
         .map(|v| v.get(..64).unwrap_or(v).to_string());

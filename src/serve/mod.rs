@@ -25,7 +25,7 @@ mod traced;
 mod watch;
 
 pub use guard::{RequestRules, admit, guard};
-pub use traced::{TraceRequests, Traced, X_REQUEST_ID};
+pub use traced::{RequestId, TraceRequests, Traced};
 
 use std::future::Future;
 use std::net::SocketAddr;
