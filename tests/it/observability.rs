@@ -95,6 +95,8 @@ async fn a_delivery_carries_its_request_id_into_the_answer_and_the_execution() {
     let id = accepted_ids(response).await.remove(0);
     let e = hub.wait_for_status(&id, "succeeded").await;
     assert_eq!(e["requestId"], request_id.as_str());
+    // The stored headers are what the sender sent: no id the hub made up.
+    assert_eq!(e["trigger"]["headers"].get("x-request-id"), None, "{e}");
 
     // A request id from the proxy in front is kept.
     let response = hub
@@ -110,6 +112,7 @@ async fn a_delivery_carries_its_request_id_into_the_answer_and_the_execution() {
     let id = accepted_ids(response).await.remove(0);
     let e = hub.wait_for_status(&id, "succeeded").await;
     assert_eq!(e["requestId"], "cf-ray-1234");
+    assert_eq!(e["trigger"]["headers"]["x-request-id"], "cf-ray-1234");
     hub.stop().await;
 }
 
