@@ -7,25 +7,60 @@ mod fields;
 use std::ffi::OsStr;
 use std::io::IsTerminal;
 
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{Layer, Registry, registry};
+
 use super::LogFormat;
 
 /// Logs to stderr; `RUST_LOG` picks the level (info by default). Each line carries the spans
 /// it was written in: the request (with its id) or the execution.
 pub fn init(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = wants_colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
     );
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(colour)
         .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.fmt_fields(fields::Fields).try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => layer.fmt_fields(fields::Fields).boxed(),
+        LogFormat::Json => layer.json().with_current_span(true).boxed(),
     };
+    let _ = match filter {
+        Filter::Targets(targets) => registry().with(layer).with(targets).try_init(),
+        Filter::Env(env) => registry().with(layer).with(env).try_init(),
+    };
+}
+
+/// What `RUST_LOG` lets through.
+#[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "one, made at start")]
+enum Filter {
+    /// Levels by target only, the usual `RUST_LOG` (`info`, `hookhub=debug,hyper=warn`).
+    /// Chosen whenever it can say what `RUST_LOG` says: `EnvFilter` takes a shared lock each
+    /// time any span is entered or left, to look for span directives, and every request's span
+    /// is entered five times a delivery. Under saturation that lock's cache line moving between
+    /// the cores cost ~1% of the hub's CPU (BENCHMARKS.md).
+    Targets(Targets),
+    /// Directives only `EnvFilter` reads: spans and fields (`[request{path=x}]=debug`).
+    Env(EnvFilter),
+}
+
+/// The filter for `RUST_LOG`'s value: info when it is unset, empty or unreadable.
+fn filter(rust_log: Option<&str>) -> Filter {
+    let rust_log = rust_log.map(str::trim).filter(|v| !v.is_empty());
+    let Some(directives) = rust_log else {
+        return Filter::Targets(Targets::new().with_default(LevelFilter::INFO));
+    };
+    match directives.parse::<Targets>() {
+        Ok(targets) => Filter::Targets(targets),
+        Err(_) => {
+            Filter::Env(EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info")))
+        }
+    }
 }
 
 /// Colour only on a terminal, and not when `NO_COLOR` is set to anything but empty.
@@ -36,6 +71,43 @@ fn wants_colour(terminal: bool, no_color: Option<&OsStr>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_level_or_levels_by_target_are_read_without_env_filter() {
+        for rust_log in [
+            None,
+            Some(""),
+            Some("  "),
+            Some("debug"),
+            Some("info,hookhub=debug"),
+        ] {
+            assert!(
+                matches!(filter(rust_log), Filter::Targets(_)),
+                "{rust_log:?} took EnvFilter"
+            );
+        }
+        let Filter::Targets(unset) = filter(None) else {
+            unreachable!()
+        };
+        assert_eq!(unset.default_level(), Some(LevelFilter::INFO));
+        let Filter::Targets(levels) = filter(Some("warn,hookhub::ingress=debug")) else {
+            unreachable!()
+        };
+        assert!(levels.would_enable("hookhub::ingress::record", &tracing::Level::DEBUG));
+        assert!(!levels.would_enable("hookhub::queue", &tracing::Level::INFO));
+    }
+
+    #[test]
+    fn span_directives_take_env_filter_and_nonsense_means_info() {
+        let Filter::Env(spans) = filter(Some("info,[request{path=x}]=debug")) else {
+            panic!("a span directive needs EnvFilter")
+        };
+        assert!(spans.to_string().contains("[request{path=x}]=debug"));
+        let Filter::Env(nonsense) = filter(Some("hookhub=loud")) else {
+            panic!("an unknown level is not a target")
+        };
+        assert_eq!(nonsense.to_string(), "info");
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
