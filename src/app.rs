@@ -304,12 +304,14 @@ impl Deliveries {
             Err(refused) => refused.into_response(),
             Ok(admitted) => {
                 let body = admitted.wrap(body);
-                let receive = ingress::receive(&self.app, peer, &head, body);
-                let answer = match tokio::time::timeout(self.handling, receive).await {
-                    Ok(answer) => answer.into_response(),
+                let deadline = ingress::Deadline::default();
+                let receive =
+                    std::pin::pin!(ingress::receive(&self.app, peer, &head, body, &deadline));
+                let answer = match deadline.run(self.handling, receive).await {
+                    Some(answer) => answer.into_response(),
                     // A bare 408, as tower-http's `TimeoutLayer` answered when the route ran
                     // under it; `ingress::record` describes it.
-                    Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+                    None => StatusCode::REQUEST_TIMEOUT.into_response(),
                 };
                 admitted.finish(answer)
             }

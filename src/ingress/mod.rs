@@ -6,6 +6,7 @@
 //! logged and kept by [`record`].
 
 mod answer;
+mod deadline;
 mod record;
 mod redact;
 
@@ -30,22 +31,20 @@ use crate::state::AppState;
 use crate::store::Claim;
 use crate::verify::{Delivery, Signed, VerifyError};
 
+pub use deadline::Deadline;
 pub use record::{Seen, record};
-
-/// How long before `server.requestTimeout` a delivery still waiting on the disk is refused,
-/// so the refusal arrives before the route's own timeout or the sender gives up.
-const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a delivery id is remembered for dedupe.
 pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
 /// Handles one delivery, its head lent by the caller (which keeps it to record how the
-/// delivery ended), counting how it ended for `/metrics`.
+/// delivery ended and runs it within `deadline`), counting how it ended for `/metrics`.
 pub async fn receive(
     app: &AppState,
     peer: SocketAddr,
     head: &Parts,
     body: Body,
+    deadline: &Deadline,
 ) -> Result<Response, ApiError> {
     let path = hook_path(&head.uri);
     // One snapshot for the whole delivery, so its label and its handling see the same hooks.
@@ -59,6 +58,7 @@ pub async fn receive(
         method: &head.method,
         headers: &head.headers,
         request_id: head.extensions.get::<RequestId>().map(|RequestId(id)| id),
+        deadline,
     };
     let answered = handle(app, request, body).await;
     let result = match &answered {
@@ -80,10 +80,10 @@ struct Request<'a> {
     headers: &'a HeaderMap,
     /// The `X-Request-Id` the request came with or was given (`serve::traced`).
     request_id: Option<&'a HeaderValue>,
+    deadline: &'a Deadline,
 }
 
 async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Response, ApiError> {
-    let started = tokio::time::Instant::now();
     let Request {
         snapshot,
         peer,
@@ -92,6 +92,7 @@ async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Resp
         raw_query,
         headers,
         request_id,
+        deadline,
     } = request;
     let client = client::address(peer.ip(), headers, &snapshot.config.server);
     let limit = &snapshot.config.server.rate_limit;
@@ -164,15 +165,9 @@ async fn handle(app: &AppState, request: Request<'_>, body: Body) -> Result<Resp
     }
     // A disk that takes seconds to sync is waited for within the request's time, then the
     // delivery is refused (and taken back) before the client or a proxy gives up on it.
-    let deadline = started
-        + snapshot
-            .config
-            .server
-            .request_timeout
-            .saturating_sub(ANSWER_MARGIN);
-    match tokio::time::timeout_at(deadline, admitted.submit(app, &verified)).await {
-        Ok(answer) => answer,
-        Err(_) => Err(ApiError::storage_slow()),
+    match deadline.bounded(admitted.submit(app, &verified)).await {
+        Some(answer) => answer,
+        None => Err(ApiError::storage_slow()),
     }
 }
 
