@@ -35,10 +35,7 @@ valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$WORK/callgrind
     "$HUB" serve --config bench/hooks.bench.yaml --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" \
     >"$WORK/hub.out" 2>"$WORK/hub.err" &
 PID=$!
-until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/healthz" 2>/dev/null; do
-    kill -0 "$PID" 2>/dev/null || { echo "the hub died: $(tail -n 5 "$WORK/hub.err")" >&2; exit 1; }
-    sleep 0.2
-done
+wait_healthy "$PORT" "$PID" "$WORK/hub.err"
 
 # deliver COUNT: COUNT sequential signed deliveries on one connection, each answered 202.
 deliver() {

@@ -5,6 +5,14 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+# wait_healthy PORT PID ERR_FILE: waits for the hub on 127.0.0.1:PORT to answer /healthz; exits
+# the script with ERR_FILE's last lines if process PID dies first.
+wait_healthy() {
+    until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz" 2>/dev/null; do
+        kill -0 "$2" 2>/dev/null || { echo "the hub died: $(tail -n 5 "$3")" >&2; exit 1; }
+        sleep 0.1
+    done
+}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # cpu_times: the machine's total and steal jiffies (/proc/stat), "TOTAL STEAL".

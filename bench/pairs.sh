@@ -30,10 +30,7 @@ for r in $(seq "$ROUNDS"); do
         "$bin" serve --config "$CONFIG" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/hub.out" 2>"$WORK/hub.err" &
         P=$!
         PID=$P
-        until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/healthz" 2>/dev/null; do
-            kill -0 "$P" 2>/dev/null || { echo "$bin died: $(tail -n 5 "$WORK/hub.err")" >&2; exit 1; }
-            sleep 0.1
-        done
+        wait_healthy "$PORT" "$P" "$WORK/hub.err"
         URL="http://127.0.0.1:$PORT/api/webhooks/bench-ingest"
         BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c"$CONNECTIONS" -d3s -s bench/post.lua "$URL" >/dev/null
         c0=$(awk '{print $14+$15}' "/proc/$P/stat"); s0=$(cpu_times)
