@@ -2,6 +2,7 @@
 //! (a change to it is a change of the database's format: `store::migrate`); the API shows it
 //! as [`ExecutionOut`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -284,6 +285,11 @@ impl Execution {
     }
 }
 
+/// A request's headers as they are kept: lower-cased names, text values. The usual names are
+/// borrowed from a list made once (`ingress/redact.rs`), not copied for every delivery: a name
+/// was one of the two allocations (and frees) each header cost.
+pub type Headers = BTreeMap<Cow<'static, str>, String>;
+
 /// What arrived: enough to run the action again, byte for byte.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -291,7 +297,7 @@ pub struct Trigger {
     pub path: String,
     pub method: String,
     /// Lower-cased names; secrets replaced by `[redacted]`.
-    pub headers: BTreeMap<String, String>,
+    pub headers: Headers,
     pub query: BTreeMap<String, String>,
     /// Whether `query` was merged into `body` (see `TriggerConfig::merges_query`). Written
     /// only when false: records from before the choice existed all had it merged.

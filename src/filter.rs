@@ -38,7 +38,7 @@ pub struct FilterInput<'a> {
     /// The parsed payload: any JSON value.
     pub body: &'a serde_json::Value,
     /// Request headers, names lower-cased.
-    pub headers: &'a BTreeMap<String, String>,
+    pub headers: &'a crate::execution::Headers,
     /// Query parameters.
     pub query: &'a BTreeMap<String, String>,
     /// The sender's event type (`X-GitHub-Event`, a CloudEvents `type`, …), when it has one.
@@ -237,12 +237,12 @@ fn json_to_cel(value: &serde_json::Value) -> Box<dyn Val + '_> {
     }
 }
 
-fn string_map(map: &BTreeMap<String, String>) -> Box<dyn Val + '_> {
+fn string_map<K: AsRef<str>>(map: &BTreeMap<K, String>) -> Box<dyn Val + '_> {
     let map: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = map
         .iter()
         .map(|(k, v)| {
             let value: Box<dyn Val + '_> = Box::new(CelString::from(v.as_str()));
-            (CelMapKey::from(k.as_str()), value)
+            (CelMapKey::from(k.as_ref()), value)
         })
         .collect();
     Box::new(CelMap::from(map))

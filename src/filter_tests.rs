@@ -8,7 +8,7 @@ use super::*;
 
 struct Delivery {
     body: serde_json::Value,
-    headers: BTreeMap<String, String>,
+    headers: crate::execution::Headers,
     query: BTreeMap<String, String>,
     event_type: Option<&'static str>,
 }

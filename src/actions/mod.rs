@@ -175,8 +175,8 @@ pub(crate) mod test_support {
     /// A queued `push` execution of `test-hook` whose payload is `body`, received as `raw`.
     pub fn execution(body: Value, raw: &[u8]) -> Execution {
         let headers = BTreeMap::from([
-            ("content-type".to_string(), "application/json".to_string()),
-            ("x-github-event".to_string(), "push".to_string()),
+            ("content-type".into(), "application/json".to_string()),
+            ("x-github-event".into(), "push".to_string()),
         ]);
         let trigger = Trigger {
             path: "incoming".into(),

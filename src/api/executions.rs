@@ -201,7 +201,7 @@ pub async fn test(
         .map_err(|e| ApiError::new(ErrorCode::PayloadInvalid, e.to_string()))?;
     let now = app.clock.now_ms();
     let mut headers = BTreeMap::new();
-    headers.insert("content-type".to_string(), "application/json".to_string());
+    headers.insert("content-type".into(), "application/json".to_string());
     let trigger = Trigger {
         path: hook,
         method: "POST".to_string(),

@@ -74,7 +74,7 @@ pub struct ExecutionOut<'a> {
 struct TriggerOut<'a> {
     path: &'a str,
     method: &'a str,
-    headers: &'a BTreeMap<String, String>,
+    headers: &'a crate::execution::Headers,
     query: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "is_true")]
     query_in_body: bool,
@@ -101,6 +101,7 @@ struct AttemptOut<'a> {
 
 /// What a brief trigger shows of its headers and query.
 static NONE: BTreeMap<String, String> = BTreeMap::new();
+static NO_HEADERS: crate::execution::Headers = BTreeMap::new();
 
 impl<'a> ExecutionOut<'a> {
     /// The execution whole.
@@ -120,7 +121,7 @@ impl<'a> ExecutionOut<'a> {
     pub fn brief(e: &'a Execution) -> Self {
         Self {
             trigger: TriggerOut {
-                headers: &NONE,
+                headers: &NO_HEADERS,
                 query: &NONE,
                 body: None,
                 raw_body: None,
@@ -201,7 +202,7 @@ mod tests {
         let trigger = Trigger {
             path: "gh".into(),
             method: "POST".into(),
-            headers: [("x-h".to_string(), "v".to_string())].into(),
+            headers: [("x-h".into(), "v".to_string())].into(),
             query: [("q".to_string(), "1".to_string())].into(),
             query_in_body: false,
             body: serde_json::json!({"a": 1}),

@@ -185,7 +185,7 @@ pub fn scheduled_trigger() -> Trigger {
     Trigger {
         path: "schedule".into(),
         method: "SCHEDULE".into(),
-        headers: [("content-type".to_string(), "application/json".to_string())].into(),
+        headers: [("content-type".into(), "application/json".to_string())].into(),
         query: Default::default(),
         query_in_body: true,
         body: json!({}),

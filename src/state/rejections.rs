@@ -64,7 +64,7 @@ pub struct Rejection {
     pub client: String,
     pub method: String,
     /// Lower-cased, secrets redacted.
-    pub headers: BTreeMap<String, String>,
+    pub headers: crate::execution::Headers,
     /// `Content-Length` as the sender declared it.
     pub body_bytes: Option<u64>,
 }
@@ -109,7 +109,7 @@ fn clip(text: &str, max: usize) -> String {
 
 /// Headers clipped one by one, then kept only while they fit [`MAX_HEADERS_TOTAL`]; the rest
 /// are counted under the name `…`.
-fn clip_headers(headers: BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn clip_headers(headers: crate::execution::Headers) -> crate::execution::Headers {
     let mut kept = BTreeMap::new();
     let (mut used, mut dropped) = (0, 0usize);
     for (name, value) in headers {
@@ -119,7 +119,7 @@ fn clip_headers(headers: BTreeMap<String, String>) -> BTreeMap<String, String> {
             continue;
         }
         used += name.len() + value.len();
-        kept.insert(name, value);
+        kept.insert(name.into(), value);
     }
     if dropped > 0 {
         kept.insert("…".into(), format!("{dropped} more headers not kept"));
@@ -315,8 +315,10 @@ mod tests {
         big.message = "é".repeat(10_000);
         big.method = "X".repeat(1000);
         for i in 0..100 {
-            big.headers
-                .insert(format!("x-{i}-{}", "n".repeat(500)), "v".repeat(10_000));
+            big.headers.insert(
+                format!("x-{i}-{}", "n".repeat(500)).into(),
+                "v".repeat(10_000),
+            );
         }
         r.record(big);
         let kept = r.page(1, None).unwrap().rejections.remove(0);

@@ -266,7 +266,7 @@ fn the_callers_tables_on_a_shared_store_behave_as_in_memory() {
         message: "no hook".into(),
         client: "127.0.0.1".into(),
         method: "POST".into(),
-        headers: [("x-a".to_string(), "b".to_string())].into(),
+        headers: [("x-a".into(), "b".to_string())].into(),
         body_bytes: Some(3),
     });
     let page = rb.page(10, None).unwrap();
