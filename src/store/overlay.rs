@@ -812,7 +812,11 @@ impl Merged {
                     } else {
                         waiting.pop_back()
                     };
-                    if let (key, Some(value)) = taken.expect("picked") {
+                    let (key, value) = taken.expect("picked");
+                    // The applier may move this key into the table before the table is read
+                    // that far: it is done with here.
+                    table.passed(&key, forward);
+                    if let Some(value) = value {
                         return Some(Ok((IVec::from(key), value)));
                     }
                 }

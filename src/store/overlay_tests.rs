@@ -258,3 +258,36 @@ fn ranges_over_sled_and_the_overlay_agree_with_a_model() {
         assert_eq!(prefix.len(), model.len(), "round {round} prefix");
     }
 }
+
+#[test]
+fn a_range_read_while_its_keys_move_into_the_table_yields_each_once() {
+    // Read from each end: the overlay's key comes first (the table has nothing in the range
+    // yet); then the applier moves the overlay's keys into the table, where the range's next
+    // look would find them again.
+    for forward in [true, false] {
+        let f = fixture();
+        f.tree.insert(b"k1", IVec::from(&b"table"[..]));
+        write(&f, &[(b"k3", Some(b"new")), (b"k4", Some(b"new"))]);
+        let mut range = f.deferred.range(b"k2".to_vec()..b"k9".to_vec());
+        let step = |range: &mut Merged| {
+            let item = if forward {
+                range.next()
+            } else {
+                range.next_back()
+            };
+            item.map(|i| i.unwrap().0.to_vec())
+        };
+        let first = step(&mut range);
+        f.overlay.make_durable().unwrap();
+        assert_eq!(waiting(&f), 0, "the overlay's keys are in the table now");
+        let mut read = vec![first.unwrap()];
+        while let Some(key) = step(&mut range) {
+            read.push(key);
+        }
+        let mut expected = vec![b"k3".to_vec(), b"k4".to_vec()];
+        if !forward {
+            expected.reverse();
+        }
+        assert_eq!(read, expected, "forward: {forward}");
+    }
+}

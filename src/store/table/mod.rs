@@ -287,6 +287,27 @@ pub(super) struct Iter {
 }
 
 impl Iter {
+    /// Everything up to `key` from the front (`forward`) or down to it from the back has been
+    /// read elsewhere (the overlay laid over this range had it): later copies start past it.
+    /// Without this, a key the overlay gave that moved into the table meanwhile was read again.
+    pub(super) fn passed(&mut self, key: &[u8], forward: bool) {
+        let bound = if forward {
+            &mut self.lower
+        } else {
+            &mut self.upper
+        };
+        let past = match &*bound {
+            Bound::Unbounded => false,
+            Bound::Included(at) if forward => at.as_slice() > key,
+            Bound::Excluded(at) if forward => at.as_slice() >= key,
+            Bound::Included(at) => at.as_slice() < key,
+            Bound::Excluded(at) => at.as_slice() <= key,
+        };
+        if !past {
+            *bound = Bound::Excluded(key.to_vec());
+        }
+    }
+
     /// Copies out the next few entries at the front (`forward`) or the back.
     fn fill(&mut self, forward: bool) {
         if is_empty(&self.lower, &self.upper) {
