@@ -274,6 +274,36 @@ fn a_prune_of_hundreds_keeps_exactly_the_newest() {
     });
 }
 
+/// A prune of a few of a hook's oldest executions, while a thousand newer ones wait to be
+/// applied (the overlay's copy of them is cut short), removes exactly those few.
+#[test]
+fn a_prune_of_a_few_while_many_wait_keeps_exactly_the_newest() {
+    on_both(|store| {
+        let batch = |from: u64, to: u64| -> Vec<_> {
+            (from..=to)
+                .map(|n| execution("gh", n * 10, Status::Succeeded))
+                .collect()
+        };
+        store.insert_executions(&mut batch(1, 20)).unwrap();
+        sync(store);
+        // Counted: the next prunes read only the oldest entries.
+        assert_eq!(store.prune_hook("gh", 0, 20).unwrap(), 0);
+        store.insert_executions(&mut batch(21, 1_020)).unwrap();
+        sync(store);
+        let oldest_kept = || {
+            let kept = store.executions_of("gh", None, 2_000, None).unwrap();
+            assert_eq!(kept.executions.len(), 1_010);
+            kept.executions.last().unwrap().received_at
+        };
+        assert_eq!(store.prune_hook("gh", 0, 1_010).unwrap(), 10);
+        assert_eq!(oldest_kept(), 110);
+        store.insert_executions(&mut batch(1_021, 1_022)).unwrap();
+        sync(store);
+        assert_eq!(store.prune_hook("gh", 0, 1_010).unwrap(), 2);
+        assert_eq!(oldest_kept(), 130);
+    });
+}
+
 /// The second prune of a hook takes sled's short way (its size is known from the first):
 /// the result must be the same as counting again.
 #[test]

@@ -340,7 +340,13 @@ impl Database {
         let mut removals = Removals::new(self, Some(hook_id));
         // The oldest entry left in place, where the next prune starts.
         let mut resume = None;
-        for (position, item) in self.log.range(start..keys::hook_end(hook_id)).enumerate() {
+        // Reading stops after `excess` entries (unless they are old), so the overlay's writes
+        // past that many are not copied: a busy hook's newest thousands wait there. If the read
+        // ends before a kept entry, the next prune reads this hook again from its start.
+        let oldest = self
+            .log
+            .range_front(start..keys::hook_end(hook_id), excess + PRUNE_SLACK);
+        for (position, item) in oldest.enumerate() {
             let (key, _) = item?;
             let Some(id) = keys::trailing_id(&key) else {
                 continue;
@@ -435,6 +441,10 @@ struct Removals<'a> {
 
 /// Executions removed per write.
 const REMOVAL_CHUNK: usize = 256;
+
+/// How many of the overlay's waiting writes a prune of a hook's oldest entries copies beyond
+/// the number it removes: enough for the few removals and rewrites waiting among them.
+const PRUNE_SLACK: usize = 256;
 
 impl<'a> Removals<'a> {
     fn new(db: &'a Database, hook: Option<&'a str>) -> Self {

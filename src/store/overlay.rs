@@ -19,7 +19,7 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -704,18 +704,41 @@ impl DeferredTree {
     }
 
     pub(super) fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Merged {
+        self.range_front(range, usize::MAX)
+    }
+
+    /// The front of a range, read as [`DeferredTree::range`] reads all of it, but with at most
+    /// `most` (at least one) of the values waiting in the overlay, and the removals among
+    /// them: when more wait in the range, it ends at the last one copied, so it still yields
+    /// at least `most` entries. A reader that wants only the first few entries copies about
+    /// that many, not every write waiting at the range's far end (pruning reads a busy hook's
+    /// oldest index entries; its newest, thousands at saturation, wait in the overlay). Whoever
+    /// needs what lies past that end reads again from there.
+    pub(super) fn range_front<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        most: usize,
+    ) -> Merged {
         let lower = range.start_bound().map(|k| k.as_ref().to_vec());
-        let upper = range.end_bound().map(|k| k.as_ref().to_vec());
-        let waiting: VecDeque<(Vec<u8>, Option<IVec>)> = if is_empty(&lower, &upper) {
-            VecDeque::new()
-        } else {
-            self.shared()
-                .lock()
+        let mut upper = range.end_bound().map(|k| k.as_ref().to_vec());
+        let mut waiting = VecDeque::new();
+        if !is_empty(&lower, &upper) {
+            let state = self.shared().lock();
+            let mut values = 0;
+            for (key, slot) in state
                 .map
                 .range::<[u8], _>((as_slice(&lower), as_slice(&upper)))
-                .map(|(k, slot)| (k.clone(), slot.value.clone()))
-                .collect()
-        };
+            {
+                if values == most.max(1) {
+                    // The table is read up to the last key copied: past it, the overlay was not.
+                    let (last, _) = waiting.back().expect("a value was copied");
+                    upper = Bound::Included(Vec::clone(last));
+                    break;
+                }
+                values += usize::from(slot.value.is_some());
+                waiting.push_back((key.clone(), slot.value.clone()));
+            }
+        }
         Merged {
             table: self.shared().table.range(lower, upper),
             waiting,

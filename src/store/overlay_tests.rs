@@ -252,6 +252,10 @@ fn ranges_over_sled_and_the_overlay_agree_with_a_model() {
             .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect();
         assert_eq!(mixed, expected, "round {round} from both ends");
+        // The front of the range: what it gives is where the whole range starts.
+        let most = 1 + rng.below(4) as usize;
+        let front = read(&mut f.deferred.range_front(lo.clone()..hi.clone(), most));
+        assert_eq!(front, expected[..front.len()], "round {round} front");
         let reversed = read(&mut f.deferred.range(hi.clone()..lo.clone()));
         assert!(reversed.is_empty(), "round {round} reversed bounds");
         let prefix = read(&mut f.deferred.scan_prefix([b'k']));
@@ -290,4 +294,35 @@ fn a_range_read_while_its_keys_move_into_the_table_yields_each_once() {
         }
         assert_eq!(read, expected, "forward: {forward}");
     }
+}
+
+#[test]
+fn the_front_of_a_range_ends_at_the_last_waiting_write_it_copies() {
+    let f = fixture();
+    for key in [&b"k1"[..], b"k2", b"k4", b"k5"] {
+        f.tree.insert(key, IVec::from(&b"table"[..]));
+    }
+    write(
+        &f,
+        &[
+            (b"k3", Some(b"new")),
+            (b"k4", None),
+            (b"k6", Some(b"new")),
+            (b"k7", Some(b"new")),
+        ],
+    );
+    let keys = |most: usize| -> Vec<Vec<u8>> {
+        f.deferred
+            .range_front(b"k0".to_vec()..b"k9".to_vec(), most)
+            .map(|i| i.unwrap().0.to_vec())
+            .collect()
+    };
+    let all = [&b"k1"[..], b"k2", b"k3", b"k5", b"k6", b"k7"].map(<[u8]>::to_vec);
+    // k4's removal is copied beside the values and not counted: one value ends the range at
+    // k3, two at k6.
+    assert_eq!(keys(1), all[..3]);
+    assert_eq!(keys(2), all[..5]);
+    assert_eq!(keys(3), all);
+    assert_eq!(keys(100), all);
+    assert_eq!(keys(0), all[..3], "at least one value is copied");
 }
