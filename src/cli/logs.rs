@@ -3,6 +3,7 @@
 //! not carry ANSI escape codes, and `NO_COLOR` (https://no-color.org) turns colour off.
 
 mod fields;
+mod line;
 
 use std::ffi::OsStr;
 use std::io::IsTerminal;
@@ -25,14 +26,25 @@ pub fn init(format: LogFormat) {
     let layer = tracing_subscriber::fmt::layer()
         .with_ansi(colour)
         .with_writer(std::io::stderr);
+    // Requests are spans only where the line shows them otherwise (colour, JSON) or `RUST_LOG`
+    // may name them (see `serve::traced`).
+    let spanless =
+        matches!(format, LogFormat::Text) && !colour && matches!(filter, Filter::Targets(_));
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text if spanless => layer
+            .fmt_fields(fields::Fields)
+            .event_format(line::Line::new())
+            .boxed(),
         LogFormat::Text => layer.fmt_fields(fields::Fields).boxed(),
         LogFormat::Json => layer.json().with_current_span(true).boxed(),
     };
-    let _ = match filter {
+    let set = match filter {
         Filter::Targets(targets) => registry().with(layer).with(targets).try_init(),
         Filter::Env(env) => registry().with(layer).with(env).try_init(),
     };
+    if spanless && set.is_ok() {
+        crate::serve::carry_requests_without_spans();
+    }
 }
 
 /// What `RUST_LOG` lets through.

@@ -25,7 +25,7 @@ mod traced;
 mod watch;
 
 pub use guard::{RequestRules, admit, guard};
-pub use traced::{RequestId, TraceRequests, Traced};
+pub use traced::{RequestId, RequestLine, TraceRequests, Traced, carry_requests_without_spans};
 
 use std::future::Future;
 use std::net::SocketAddr;

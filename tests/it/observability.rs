@@ -116,6 +116,62 @@ async fn a_delivery_carries_its_request_id_into_the_answer_and_the_execution() {
     hub.stop().await;
 }
 
+/// A text log's lines of a request begin with it, as `request{id=… method=… path=…}:`, in
+/// each `RUST_LOG` set-up: levels only (the request is carried without a span) and a span
+/// directive (it is a span).
+#[tokio::test]
+async fn a_text_log_line_written_while_a_request_is_handled_names_the_request() {
+    for (rust_log, debug) in [("hookhub=debug", true), ("info,[request]=info", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("hooks.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "server: {{ dataDir: \"{}\" }}\nhooks:\n  - id: gh\n    triggerConfig: {{ webhookPath: gh, webhookSecret: s3cret }}\n    action: webhook\n    actionConfig: {{ webhookUrl: \"http://127.0.0.1:9/x\" }}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let hub =
+            Binary::start_with_env(&config, port, dir.path(), &[("RUST_LOG", rust_log)]).await;
+        let client = reqwest::Client::new();
+        let refused = client
+            .post(format!("{}/api/webhooks/gh", hub.url))
+            .header("x-request-id", "cf-ray-\"7\"")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        let missing = client
+            .get(format!("{}/api/webhooks/nowhere?x=1", hub.url))
+            .send()
+            .await
+            .unwrap();
+        let missing_id = missing.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let log = hub.log_text();
+        let expected = [
+            r#" INFO request{id="cf-ray-\"7\"" method=POST path="/api/webhooks/gh"}: hookhub::ingress::record: delivery refused status=401"#.to_string(),
+            format!(r#"DEBUG request{{id="{missing_id}" method=GET path="/api/webhooks/nowhere"}}: hookhub::serve::traced: request answered status="#),
+        ];
+        for line in &expected[..if debug { 2 } else { 1 }] {
+            assert!(
+                log.lines().any(|l| l
+                    .get(27..)
+                    .is_some_and(|rest| rest.starts_with(&format!(" {line}")))),
+                "RUST_LOG={rust_log}: no line like\n{line}\nin\n{log}"
+            );
+        }
+        let mut hub = hub;
+        hub.kill();
+    }
+}
+
 const SECRETS: [&str; 7] = [
     "admin-token-never-shown-8e1f",
     "webhook-secret-never-shown-5c2a",
