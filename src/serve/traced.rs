@@ -87,7 +87,10 @@ where
                 method: request.method().clone(),
                 uri: request.uri().clone(),
             };
-            let answer = REQUEST.sync_scope(line.clone(), || self.inner.call(request));
+            // Called outside the scope, which would take a second copy of the line: the hub's
+            // `call` only picks the handler, whose work (and any line it writes) is done when
+            // its future is polled, in the scope.
+            let answer = self.inner.call(request);
             return Box::pin(REQUEST.scope(line, answered(answer, id, started)));
         }
         let span = tracing::info_span!(
