@@ -4,6 +4,8 @@
 
 mod fields;
 mod line;
+#[cfg(test)]
+mod memory;
 
 use std::ffi::OsStr;
 use std::io::IsTerminal;
@@ -53,9 +55,10 @@ pub fn init(format: LogFormat) {
 enum Filter {
     /// Levels by target only, the usual `RUST_LOG` (`info`, `hookhub=debug,hyper=warn`).
     /// Chosen whenever it can say what `RUST_LOG` says: `EnvFilter` takes a shared lock each
-    /// time any span is entered or left, to look for span directives, and every request's span
-    /// is entered five times a delivery. Under saturation that lock's cache line moving between
-    /// the cores cost ~1% of the hub's CPU (BENCHMARKS.md).
+    /// time any span is entered or left, to look for span directives, and a request's span (the
+    /// request is one when `RUST_LOG` needs `EnvFilter`) is entered five times a delivery. Under
+    /// saturation that lock's cache line moving between the cores cost ~1% of the hub's CPU
+    /// (BENCHMARKS.md).
     Targets(Targets),
     /// Directives only `EnvFilter` reads: spans and fields (`[request{path=x}]=debug`).
     Env(EnvFilter),

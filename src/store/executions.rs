@@ -442,8 +442,9 @@ struct Removals<'a> {
 /// Executions removed per write.
 const REMOVAL_CHUNK: usize = 256;
 
-/// How many of the overlay's waiting writes a prune of a hook's oldest entries copies beyond
-/// the number it removes: enough for the few removals and rewrites waiting among them.
+/// How many more of the overlay's waiting values than it removes a prune of a hook's oldest
+/// entries copies: a margin for the entry the next prune starts at and for entries past the
+/// limit that are also past `maxAge`, which go too.
 const PRUNE_SLACK: usize = 256;
 
 impl<'a> Removals<'a> {

@@ -132,23 +132,9 @@ impl Visit for Visitor<'_> {
 #[cfg(test)]
 mod tests {
     use std::io;
-    use std::sync::{Arc, Mutex};
 
     use super::*;
-
-    /// Lines written to memory.
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Lines {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::cli::logs::memory::Lines;
 
     #[derive(Debug)]
     struct Failed(io::Error);
@@ -199,8 +185,7 @@ mod tests {
             }
             false => tracing::subscriber::with_default(builder.finish(), write_lines),
         }
-        let bytes = lines.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        lines.text()
     }
 
     #[test]

@@ -71,42 +71,15 @@ fn level(level: &Level) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
-
     use axum::http::Method;
-    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
     use crate::cli::logs::fields::Fields;
+    use crate::cli::logs::memory::Lines;
 
-    /// Lines written to memory.
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Lines {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Lines {
-        type Writer = Lines;
-        fn make_writer(&'a self) -> Lines {
-            self.clone()
-        }
-    }
-
-    impl Lines {
-        /// The lines without their time (the first 27 characters, `2026-12-06T02:37:12.990498Z`).
-        fn without_time(&self) -> Vec<String> {
-            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-            text.lines().map(|l| l[27..].to_string()).collect()
-        }
+    /// The lines without their time (the first 27 characters, `2026-12-06T02:37:12.990498Z`).
+    fn without_time(lines: &Lines) -> Vec<String> {
+        lines.text().lines().map(|l| l[27..].to_string()).collect()
     }
 
     /// Lines at each level, with fields, in a nested span and in none.
@@ -133,14 +106,17 @@ mod tests {
             .with_ansi(false)
             .with_max_level(tracing::Level::DEBUG)
             .fmt_fields(Fields)
-            .with_writer(lines.clone())
+            .with_writer({
+                let lines = lines.clone();
+                move || lines.clone()
+            })
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             write_lines();
             let span = tracing::info_span!("request", id = id, method = %method, path = path);
             span.in_scope(write_lines);
         });
-        lines.without_time()
+        without_time(&lines)
     }
 
     /// The same, written by [`Line`] from a [`RequestLine`].
@@ -151,13 +127,16 @@ mod tests {
             .with_max_level(tracing::Level::DEBUG)
             .fmt_fields(Fields)
             .event_format(Line::new())
-            .with_writer(lines.clone())
+            .with_writer({
+                let lines = lines.clone();
+                move || lines.clone()
+            })
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             write_lines();
             RequestLine::new(id, method.clone(), path).in_scope(write_lines);
         });
-        lines.without_time()
+        without_time(&lines)
     }
 
     #[test]
