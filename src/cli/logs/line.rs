@@ -99,44 +99,42 @@ mod tests {
         ("x\\y", Method::DELETE, "/api/hooks/gh"),
     ];
 
-    /// A request written as the `request` span, by tracing-subscriber's own format.
-    fn as_span(id: &'static str, method: &Method, path: &'static str) -> Vec<String> {
+    /// The lines written outside any request and then in `in_request`, by [`Line`] or (when
+    /// `line_format` is false) by tracing-subscriber's own format.
+    fn written(line_format: bool, in_request: impl FnOnce()) -> Vec<String> {
         let lines = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
+        let writer = lines.clone();
+        let builder = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_max_level(tracing::Level::DEBUG)
             .fmt_fields(Fields)
-            .with_writer({
-                let lines = lines.clone();
-                move || lines.clone()
-            })
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+            .with_writer(move || writer.clone());
+        let write = || {
             write_lines();
+            in_request();
+        };
+        match line_format {
+            true => {
+                tracing::subscriber::with_default(builder.event_format(Line::new()).finish(), write)
+            }
+            false => tracing::subscriber::with_default(builder.finish(), write),
+        }
+        without_time(&lines)
+    }
+
+    /// A request written as the `request` span, by tracing-subscriber's own format.
+    fn as_span(id: &'static str, method: &Method, path: &'static str) -> Vec<String> {
+        written(false, || {
             let span = tracing::info_span!("request", id = id, method = %method, path = path);
             span.in_scope(write_lines);
-        });
-        without_time(&lines)
+        })
     }
 
     /// The same, written by [`Line`] from a [`RequestLine`].
     fn as_line(id: &'static str, method: &Method, path: &'static str) -> Vec<String> {
-        let lines = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .fmt_fields(Fields)
-            .event_format(Line::new())
-            .with_writer({
-                let lines = lines.clone();
-                move || lines.clone()
-            })
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            write_lines();
-            RequestLine::new(id, method.clone(), path).in_scope(write_lines);
-        });
-        without_time(&lines)
+        written(true, || {
+            RequestLine::new(id, method.clone(), path).in_scope(write_lines)
+        })
     }
 
     #[test]
