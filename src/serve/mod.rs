@@ -10,7 +10,8 @@
 //! - a request's headers must arrive within [`Limits::header_timeout`] of their first byte
 //!   ([`watch`]), its body must keep moving ([`Limits::body_idle_timeout`]) and the whole
 //!   request must arrive within `server.requestTimeout` ([`guard`]);
-//! - a keep-alive connection waiting for its next request closes after `server.idleTimeout`;
+//! - a connection left idle (no request, no bytes either way) closes after `server.idleTimeout`
+//!   ([`watch`]);
 //! - headers are capped at [`Limits::max_header_bytes`] and 100 fields.
 //!
 //! Who the client is behind a trusted proxy is decided in one place, [`client`], which ingress
@@ -34,7 +35,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -180,21 +181,20 @@ pub async fn serve<S>(
             }
         });
         let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            // hyper starts this timer as soon as a connection waits for a request, so it is
-            // the keep-alive idle limit; `watch` adds the shorter one for a started request.
-            .header_read_timeout(server_config.idle_timeout)
+            // `watch` times the headers and the idle connection instead.
+            .header_read_timeout(None)
             .max_header_size(limits.max_header_bytes)
             .serve_connection(
                 TokioIo::new(watch::Watched::new(stream, activity.clone())),
                 service,
             );
         let connection = graceful.watch(connection);
+        let idle_timeout = server_config.idle_timeout;
         tokio::spawn(async move {
             tokio::select! {
                 // Errors here are clients going away or breaking the protocol: nothing to do.
                 _ = connection => {}
-                () = watch::headers_overdue(&activity, limits.header_timeout) => {}
+                () = watch::overdue(&activity, limits.header_timeout, idle_timeout) => {}
             }
             drop((slot, client_slot));
         });

@@ -1,16 +1,21 @@
-//! Watching one connection for a request that starts and never finishes its headers.
+//! Watching one connection for a request that starts and never finishes its headers, and for
+//! a connection left idle.
 //!
-//! hyper's own header timer starts as soon as a connection waits for a request and is not
-//! reset by the first byte, so it can only be one of two limits; it serves as the keep-alive
-//! idle timeout (`server.idleTimeout`), and this module adds the other: once a request's first
-//! byte has arrived, its headers have [`super::Limits::header_timeout`] to follow. The socket
-//! wrapper notes when reading starts; the service marks the time a request is in the
-//! router, when the body and the handler are governed by [`super::guard`] instead.
+//! Once a request's first byte has arrived, its headers have
+//! [`super::Limits::header_timeout`] to follow. A connection with no request in the router,
+//! none arriving and no bytes moving either way closes after `server.idleTimeout`. The socket
+//! wrapper notes when bytes move and when reading starts; the service marks the time a request
+//! is in the router, when the body and the handler are governed by [`super::guard`] instead.
+//!
+//! One task a connection looks a few times per limit ([`overdue`]). hyper's own header timer
+//! could time the idle connection, but hyper makes it anew for every request: a timer
+//! registered in tokio's wheel and removed again per request, ~3% of a saturated hub's CPU
+//! (BENCHMARKS.md).
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -25,6 +30,8 @@ pub struct Activity {
     request_start: AtomicU64,
     /// Requests in the router now.
     in_flight: AtomicUsize,
+    /// Bytes moved or a request ended since the watch last looked.
+    moved: AtomicBool,
 }
 
 impl Activity {
@@ -33,6 +40,7 @@ impl Activity {
             origin: Instant::now(),
             request_start: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            moved: AtomicBool::new(false),
         }
     }
 
@@ -42,6 +50,7 @@ impl Activity {
 
     /// Bytes were read: between requests, that is the next request beginning.
     fn read_some(&self) {
+        self.moved.store(true, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) == 0 {
             let _ = self.request_start.compare_exchange(
                 0,
@@ -64,6 +73,15 @@ impl Activity {
             activity: self.clone(),
             arrived_at,
         }
+    }
+
+    /// False when the connection did something since the last call: a request is in the
+    /// router or arriving, or bytes moved.
+    fn quiet(&self) -> bool {
+        let moved = self.moved.swap(false, Ordering::Relaxed);
+        !moved
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.request_start.load(Ordering::Relaxed) == 0
     }
 
     /// True when a request began arriving more than `limit` ago and has not reached the
@@ -93,16 +111,27 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.activity.moved.store(true, Ordering::Relaxed);
     }
 }
 
-/// Resolves once the connection's request headers are overdue; never otherwise. Checked a
-/// few times per `limit`, so a connection is cut at most a quarter of it late.
-pub async fn headers_overdue(activity: &Activity, limit: Duration) {
-    let tick = (limit / 4).max(Duration::from_millis(10));
+/// Resolves once the connection is to be cut: its request's headers took longer than
+/// `headers`, or it was quiet for `idle`; never otherwise. Looked at a few times per the
+/// shorter limit, so a connection is cut at most a quarter of it late.
+pub async fn overdue(activity: &Activity, headers: Duration, idle: Duration) {
+    let tick = (headers.min(idle) / 4).max(Duration::from_millis(10));
+    let mut quiet = Duration::ZERO;
     loop {
         tokio::time::sleep(tick).await;
-        if activity.headers_overdue(limit) {
+        if activity.headers_overdue(headers) {
+            return;
+        }
+        quiet = if activity.quiet() {
+            quiet + tick
+        } else {
+            Duration::ZERO
+        };
+        if quiet >= idle {
             return;
         }
     }
@@ -118,6 +147,13 @@ pub struct Watched<S> {
 impl<S> Watched<S> {
     pub fn new(inner: S, activity: Arc<Activity>) -> Self {
         Self { inner, activity }
+    }
+
+    /// An answer going out slowly is not an idle connection.
+    fn wrote(&self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.activity.moved.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -142,7 +178,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(&polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -150,7 +188,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -175,7 +215,7 @@ mod tests {
         let activity = Arc::new(Activity::new());
         let limit = Duration::from_millis(5);
         std::thread::sleep(Duration::from_millis(10));
-        assert!(!activity.headers_overdue(limit), "idle is hyper's to time");
+        assert!(!activity.headers_overdue(limit), "idle is timed as quiet");
         activity.read_some();
         std::thread::sleep(Duration::from_millis(10));
         assert!(activity.headers_overdue(limit));
@@ -191,5 +231,22 @@ mod tests {
             !activity.headers_overdue(limit),
             "bytes read mid-request start nothing"
         );
+    }
+
+    #[test]
+    fn a_connection_is_quiet_when_nothing_happened_since_the_last_look() {
+        let activity = Arc::new(Activity::new());
+        assert!(activity.quiet(), "a new connection that sends nothing");
+        activity.read_some();
+        assert!(!activity.quiet(), "bytes arrived");
+        assert!(!activity.quiet(), "a request is arriving");
+        let in_flight = activity.begin();
+        assert!(!activity.quiet(), "a request is in the router");
+        drop(in_flight);
+        assert!(!activity.quiet(), "a request ended since the last look");
+        assert!(activity.quiet());
+        activity.moved.store(true, Ordering::Relaxed);
+        assert!(!activity.quiet(), "an answer went out");
+        assert!(activity.quiet());
     }
 }

@@ -59,8 +59,11 @@ fn stream(
         let event = next_event(&mut l).await?;
         Some((Ok(event), l))
     });
-    // Comments every 15 s keep proxies from closing a quiet stream.
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    // Comments every 15 s keep proxies from closing a quiet stream, and more often when the
+    // hub's own idle limit is shorter: a stream that sends nothing is an idle connection.
+    let idle = app.registry.snapshot().config.server.idle_timeout;
+    let every = (idle / 2).clamp(Duration::from_millis(100), Duration::from_secs(15));
+    Sse::new(events).keep_alive(KeepAlive::new().interval(every))
 }
 
 /// The next event for this listener, or `None` when the stream should end.

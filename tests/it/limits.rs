@@ -128,6 +128,76 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     hub.stop().await;
 }
 
+/// Reads one answer (head and a `Content-Length` body) from a kept-alive connection.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "closed mid-answer"
+        );
+        answer.push(byte[0]);
+    }
+    let head = String::from_utf8(answer).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+#[tokio::test]
+async fn a_connection_closes_once_idle_for_the_idle_timeout_and_not_while_in_use() {
+    // idleTimeout: 1s. Requests 400 ms apart keep one connection for 2.4 s.
+    let yaml = unlimited();
+    let (hub, _dir, _clock) = start(&yaml, quick_limits()).await;
+    let mut stream = connect(&hub).await;
+    for _ in 0..6 {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_answer(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Then nothing: closed after the idle timeout (less the 400 ms just waited), not before.
+    let (rest, waited) = read_until_closed(&mut stream).await;
+    assert_eq!(rest, "");
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(4),
+        "closed {waited:?} after the last answer and a 400 ms pause"
+    );
+
+    // An event stream sends keep-alive comments often enough not to look idle.
+    let mut events = hub
+        .api(reqwest::Method::GET, "/api/executions/stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let opened = Instant::now();
+    let mut seen = String::new();
+    while opened.elapsed() < Duration::from_millis(2_500) {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), events.chunk())
+            .await
+            .expect("the stream sends something each half idle timeout")
+            .expect("the stream is not cut")
+            .unwrap_or_else(|| panic!("the stream ended after {:?}: {seen}", opened.elapsed()));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: ready"), "{seen}");
+    hub.stop().await;
+}
+
 #[tokio::test]
 async fn a_client_trickling_its_body_gets_408() {
     let yaml = unlimited();
