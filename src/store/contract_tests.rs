@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::executions::tests::execution;
 use super::{Claim, SledStore, Store, postgres::PgStore};
-use crate::execution::{ExecutionId, Status};
+use crate::execution::{Execution, ExecutionId, Status};
 
 const DAY: u64 = 24 * 3600 * 1000;
 
@@ -249,16 +249,18 @@ fn received_ats(store: &Store) -> Vec<u64> {
     page.executions.iter().map(|e| e.received_at).collect()
 }
 
+/// Hook `gh`'s succeeded executions `from..=to`, the n-th received at n × 10.
+fn batch(from: u64, to: u64) -> Vec<Execution> {
+    (from..=to)
+        .map(|n| execution("gh", n * 10, Status::Succeeded))
+        .collect()
+}
+
 /// A prune that removes several hundred executions (sled writes them a chunk at a time) keeps
 /// exactly the newest, and the hook's followed size stays exact for the next one.
 #[test]
 fn a_prune_of_hundreds_keeps_exactly_the_newest() {
     on_both(|store| {
-        let batch = |from: u64, to: u64| -> Vec<_> {
-            (from..=to)
-                .map(|n| execution("gh", n * 10, Status::Succeeded))
-                .collect()
-        };
         store.insert_executions(&mut batch(1, 700)).unwrap();
         sync(store);
         assert_eq!(store.prune_hook("gh", 0, 5).unwrap(), 695);
@@ -279,11 +281,6 @@ fn a_prune_of_hundreds_keeps_exactly_the_newest() {
 #[test]
 fn a_prune_of_a_few_while_many_wait_keeps_exactly_the_newest() {
     on_both(|store| {
-        let batch = |from: u64, to: u64| -> Vec<_> {
-            (from..=to)
-                .map(|n| execution("gh", n * 10, Status::Succeeded))
-                .collect()
-        };
         store.insert_executions(&mut batch(1, 20)).unwrap();
         sync(store);
         // Counted: the next prunes read only the oldest entries.
