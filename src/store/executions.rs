@@ -62,6 +62,9 @@ impl Database {
             };
             batch.insert_new(keys::execution(e.id), record);
         }
+        if executions.iter().all(|e| e.status.is_final()) {
+            batch.settle();
+        }
         let hooks = executions.iter().map(|e| e.hook_id.as_str());
         let pos = self.sizes.write(hooks, [], || self.log.apply_batch(batch));
         held.into_iter().for_each(|place| place.journaled(pos));
@@ -95,6 +98,7 @@ impl Database {
         }
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
+            batch.settle();
         } else if e.status == Status::Retrying {
             batch.insert(keys::job(e.id), job_value(e)?);
         }
@@ -129,6 +133,7 @@ impl Database {
     /// after all, so do they.
     pub(super) fn forget_executions(&self, executions: &[Execution]) -> Result<(), StoreError> {
         let mut batch = Batch::default();
+        batch.settle();
         for e in executions {
             batch.remove(keys::execution(e.id));
             batch.remove(keys::hook_index(&e.hook_id, e.id));
@@ -469,13 +474,14 @@ impl<'a> Removals<'a> {
     }
 
     fn write(&mut self) {
-        let (batch, n) = (
+        let (mut batch, n) = (
             std::mem::take(&mut self.batch),
             std::mem::take(&mut self.pending),
         );
         if n == 0 {
             return;
         }
+        batch.settle();
         let log = &self.db.log;
         match self.hook {
             Some(hook) => {

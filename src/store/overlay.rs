@@ -38,6 +38,13 @@ const APPLY_DELAY: Duration = Duration::from_millis(200);
 /// How much longer the applier lets writes ripen before it wakes, so that under a steady
 /// stream it applies them in a few large turns a second instead of a wake-up per write.
 const GATHER: Duration = Duration::from_millis(50);
+/// A settled write ([`Batch::settle`]: nothing is expected to rewrite it soon) waits only
+/// this long, and the applier this much longer, so it takes them in small turns while they are
+/// still in the cache. Settled writes kept 250 ms were most of the overlay at saturation (an
+/// ingest-only hook's deliveries are final when written): applied 2-3 ms after, the saturated
+/// p99 halved (BENCHMARKS.md).
+const SETTLED_DELAY: Duration = Duration::from_millis(2);
+const SETTLED_GATHER: Duration = Duration::from_millis(1);
 /// Past this many bytes waiting, writes are applied without waiting for their delay, from the
 /// applier's next wake-up on. Crossing it does not wake the applier (waking it there cost a
 /// large log 4-7% of its saturated rate for 6 MiB less at the peak, BENCHMARKS.md), so between
@@ -107,6 +114,8 @@ struct Slot {
 #[derive(Debug, Default)]
 pub(super) struct Batch {
     writes: Vec<Write>,
+    /// No write of the batch is expected to be rewritten soon (see [`SETTLED_DELAY`]).
+    settled: bool,
 }
 
 #[derive(Debug)]
@@ -153,6 +162,12 @@ impl Batch {
         self.push(key, None, None, false);
     }
 
+    /// Says nothing is expected to rewrite these writes soon (a final execution, a removal):
+    /// they are applied within milliseconds instead of waiting for a rewrite to fold in.
+    pub(super) fn settle(&mut self) {
+        self.settled = true;
+    }
+
     fn push(
         &mut self,
         key: impl Into<Vec<u8>>,
@@ -174,8 +189,34 @@ impl Batch {
     }
 }
 
-/// A write in line: its sequence number, when it was made, its key, its journal position.
-type Queued = (u64, Instant, Vec<u8>, u64);
+/// A write in line.
+struct Queued {
+    seq: u64,
+    /// When the write may be applied…
+    ripe: Instant,
+    /// …and when the applier wakes for it, if nothing wakes it earlier.
+    wake: Instant,
+    key: Vec<u8>,
+    /// Where the journal has it (see [`Disk::is_durable`]).
+    pos: u64,
+}
+
+impl Queued {
+    /// Queues write `seq` of `key`, journaled at `pos`, made `now`.
+    fn new(seq: u64, key: Vec<u8>, pos: u64, now: Instant, settled: bool) -> Self {
+        let (delay, gather) = match settled {
+            true => (SETTLED_DELAY, SETTLED_GATHER),
+            false => (APPLY_DELAY, GATHER),
+        };
+        Self {
+            seq,
+            ripe: now + delay,
+            wake: now + delay + gather,
+            key,
+            pos,
+        }
+    }
+}
 
 /// One write taken off the queue to be applied: key, value, the slot's sequence number, and
 /// whether the key is fresh.
@@ -280,13 +321,15 @@ impl Shared {
         &self,
         state: &mut State,
         (key, value, fresh): (Vec<u8>, Option<IVec>, bool),
-        now: Instant,
+        (now, settled): (Instant, bool),
         pos: u64,
     ) {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.bytes += queue_cost(&key) + slot_cost(&key, &value);
-        state.order.push_back((seq, now, key.clone(), pos));
+        state
+            .order
+            .push_back(Queued::new(seq, key.clone(), pos, now, settled));
         match state.map.entry(key) {
             Entry::Occupied(mut slot) => {
                 state.bytes -= slot_cost(slot.key(), &slot.get().value);
@@ -379,7 +422,7 @@ impl Shared {
     fn applied_through(&self) -> u64 {
         let state = self.lock();
         match state.order.front() {
-            Some(&(.., pos)) => pos - 1,
+            Some(queued) => queued.pos - 1,
             None => state.taken_pos,
         }
     }
@@ -398,7 +441,7 @@ impl Shared {
     /// it moved some; else whether nothing is left waiting for the journal.
     fn apply_turn(&self, due: Due) -> sled::Result<Option<bool>> {
         let _turn = self.applying.lock().expect("overlay lock poisoned");
-        let (taken, writes, blocked) = self.take(due);
+        let (taken, writes, blocked) = self.take(due, Instant::now());
         if taken.is_empty() {
             return Ok(Some(!blocked));
         }
@@ -414,7 +457,7 @@ impl Shared {
         }
         state.bytes -= taken
             .iter()
-            .map(|(_, _, key, _)| queue_cost(key))
+            .map(|queued| queue_cost(&queued.key))
             .sum::<usize>();
         // What leaves the map is freed once the lock is let go: up to a chunk of keys and
         // records, made on the writers' threads (a slower free here), while every writer waits
@@ -488,37 +531,36 @@ impl Shared {
         Ok(())
     }
 
-    /// Takes up to a chunk of due entries off the queue, with the value each key holds now.
-    /// Stops at the first write the journal does not have on disk; the flag says whether a
-    /// write `due` asked for is waiting there.
-    fn take(&self, due: Due) -> (Vec<Queued>, Vec<Taken>, bool) {
+    /// Takes up to a chunk of due entries (ripe by `now`) off the queue, with the value each key
+    /// holds now. Stops at the first write the journal does not have on disk; the flag says
+    /// whether a write `due` asked for is waiting there.
+    fn take(&self, due: Due, now: Instant) -> (Vec<Queued>, Vec<Taken>, bool) {
         let mut state = self.lock();
-        let now = Instant::now();
         let over = state.bytes > SOFT_LIMIT;
         let mut taken = Vec::new();
         let mut writes = Vec::new();
         let asked = |seq: u64| matches!(due, Due::Before(end) if seq < end);
         while taken.len() < CHUNK {
-            let Some(&(seq, at, _, pos)) = state.order.front() else {
+            let Some(&Queued { seq, ripe, pos, .. }) = state.order.front() else {
                 break;
             };
             if !self.disk.is_durable(pos) {
                 return (taken, writes, asked(seq));
             }
             let ripe = match due {
-                Due::Ripe => over || now.duration_since(at) >= APPLY_DELAY,
+                Due::Ripe => over || now >= ripe,
                 Due::Before(end) => seq < end,
             };
             if !ripe {
                 break;
             }
             let entry = state.order.pop_front().expect("front exists");
-            state.taken_pos = entry.3;
-            let slot = state.map.get(&entry.2);
+            state.taken_pos = entry.pos;
+            let slot = state.map.get(&entry.key);
             match (slot, due) {
                 // The key was written again: its newer entry comes later in line, unless the
                 // whole overlay is due (a checkpoint), which must leave nothing behind.
-                (Some(slot), Due::Ripe) if slot.seq != entry.0 => {}
+                (Some(slot), Due::Ripe) if slot.seq != entry.seq => {}
                 // This entry's own value was replaced by one the journal does not have yet:
                 // the checkpoint waits for it.
                 (Some(slot), _) if !self.disk.is_durable(slot.pos) => {
@@ -526,7 +568,7 @@ impl Shared {
                     return (taken, writes, true);
                 }
                 (Some(slot), _) => {
-                    writes.push((entry.2.clone(), slot.value.clone(), slot.seq, slot.fresh));
+                    writes.push((entry.key.clone(), slot.value.clone(), slot.seq, slot.fresh));
                 }
                 (None, _) => {}
             }
@@ -555,9 +597,9 @@ fn apply_loop(shared: &Shared) {
                     // A failed store is reopened, not applied to; the journal will have the
                     // next write within a sync.
                     _ if shared.disk.health.failure().is_some() => GATHER,
-                    Some((.., pos)) if !shared.disk.is_durable(*pos) => GATHER,
+                    Some(queued) if !shared.disk.is_durable(queued.pos) => GATHER,
                     _ if state.bytes > SOFT_LIMIT => Duration::ZERO,
-                    Some((_, at, ..)) => (APPLY_DELAY + GATHER).saturating_sub(at.elapsed()),
+                    Some(queued) => queued.wake.saturating_duration_since(Instant::now()),
                     None => Duration::from_secs(3600),
                 };
                 if wait.is_zero() {
@@ -669,7 +711,12 @@ impl DeferredTree {
             // The keys move into the overlay; the records are dropped once the lock is let go.
             for (write, value) in batch.writes.iter_mut().zip(values) {
                 let key = std::mem::take(&mut write.key);
-                shared.put(&mut state, (key, value, write.fresh), now, pos);
+                shared.put(
+                    &mut state,
+                    (key, value, write.fresh),
+                    (now, batch.settled),
+                    pos,
+                );
             }
             (first, state.bytes > HARD_LIMIT, pos)
         };

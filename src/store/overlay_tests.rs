@@ -75,6 +75,33 @@ fn reads_see_writes_at_once_and_sled_gets_them_later() {
 }
 
 #[test]
+fn a_settled_write_ripens_within_milliseconds_and_one_that_may_be_rewritten_waits() {
+    let f = fixture();
+    let shared = &f.overlay.shared;
+    // The applier waits on this lock for its turn; the test takes the turns itself.
+    let _turn = shared.applying.lock().unwrap();
+    let mut settled = Batch::default();
+    settled.insert(&b"final"[..], &b"done"[..]);
+    settled.settle();
+    f.deferred.apply_batch(settled);
+    let pos = f.deferred.apply_batch({
+        let mut running = Batch::default();
+        running.insert(&b"running"[..], &b"attempt 1"[..]);
+        running
+    });
+    let written = Instant::now();
+    eventually("the journal has both", || shared.disk.is_durable(pos));
+    let keys = |taken: Vec<Taken>| -> Vec<Vec<u8>> { taken.into_iter().map(|t| t.0).collect() };
+
+    let (_, taken, _) = shared.take(Due::Ripe, written + SETTLED_DELAY);
+    assert_eq!(keys(taken), [b"final".to_vec()]);
+    let (_, taken, _) = shared.take(Due::Ripe, written + APPLY_DELAY / 2);
+    assert!(taken.is_empty(), "the unsettled write waits for its delay");
+    let (_, taken, _) = shared.take(Due::Ripe, written + APPLY_DELAY);
+    assert_eq!(keys(taken), [b"running".to_vec()]);
+}
+
+#[test]
 fn a_new_key_removed_before_sled_took_it_never_reaches_sled_and_an_old_one_is_removed() {
     let f = fixture();
     let mut batch = Batch::default();
