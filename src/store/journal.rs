@@ -107,8 +107,17 @@ struct Shared {
 #[derive(Default)]
 struct Pending {
     bytes: Vec<u8>,
-    /// Bytes appended since open; a position in this count is what `sync` waits for.
+    /// Bytes appended since open, frame headers included; a position in this count is what
+    /// `sync` waits for.
     appended: u64,
+    /// The journal file the pending bytes go to: the append side decides when a file is full,
+    /// so that an append knows where its record will be ([`Place`]).
+    file: u64,
+    /// `appended` at `file`'s first byte: a position's offset in the file is its distance
+    /// from here.
+    file_start: u64,
+    /// When `file` took its first bytes.
+    file_opened: Option<Instant>,
     closing: bool,
     /// The journal thread waits for bytes: only then does an append need to wake it (a wake
     /// is a system call, and under load the thread is nearly always busy syncing).
@@ -126,20 +135,50 @@ impl Pending {
     /// first); true when the journal thread has to be woken for it. After a failed write the
     /// record is dropped: the store refuses writes until it is reopened, and whoever made this
     /// one will hear so from [`Journal::sync`].
-    fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> bool {
+    fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> (bool, Place) {
         if self.bytes.is_empty() {
+            // A new frame: in a new file if this one is full or old (a frame is never split).
+            self.next_file_if_due();
             // Room for the frame's header, which the journal thread fills in.
             self.bytes.extend_from_slice(&[0; FRAME_HEADER]);
+            self.appended += FRAME_HEADER as u64;
         }
+        let place = Place {
+            file: self.file,
+            offset: self.appended - self.file_start,
+        };
         let start = self.bytes.len();
         encode(&mut self.bytes);
         self.appended += (self.bytes.len() - start) as u64;
         if self.failed {
             self.bytes.clear();
-            return false;
+            return (false, place);
         }
-        self.idle
+        (self.idle, place)
     }
+
+    /// Moves the next frame to a new file once the current one holds [`ROTATE_BYTES`], or
+    /// anything for [`ROTATE_AGE`].
+    fn next_file_if_due(&mut self) {
+        let size = self.appended - self.file_start;
+        let aged = self
+            .file_opened
+            .is_some_and(|at| at.elapsed() >= ROTATE_AGE);
+        if size >= ROTATE_BYTES || (size > 0 && aged) {
+            self.file += 1;
+            self.file_start = self.appended;
+            self.file_opened = None;
+        }
+        self.file_opened.get_or_insert_with(Instant::now);
+    }
+}
+
+/// Where an appended record is: its journal file's number and the offset of its first byte
+/// (its length) in that file, once the journal thread has written it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Place {
+    pub file: u64,
+    pub offset: u64,
 }
 
 /// The write side, owned by the journal thread.
@@ -150,7 +189,6 @@ struct Writer {
     file: File,
     number: u64,
     size: u64,
-    opened: Instant,
 }
 
 /// The database and the directory its files are in (sled does not say).
@@ -222,7 +260,10 @@ impl Journal {
         }
         let writer = Writer::create(dir, overlay, disk.clone(), number)?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(Pending::default()),
+            state: Mutex::new(Pending {
+                file: number,
+                ..Pending::default()
+            }),
             wake: Condvar::new(),
         });
         let (even, even_rx) = watch::channel(Ok(0));
@@ -270,7 +311,7 @@ impl Journal {
         let mut pending = self.lock();
         let (result, ops) = apply()?;
         if !ops.is_empty() {
-            let wake = pending.push(|out| encode_record(&ops, out));
+            let (wake, _) = pending.push(|out| encode_record(&ops, out));
             drop(pending);
             if wake {
                 self.shared.wake.notify_one();
@@ -282,14 +323,20 @@ impl Journal {
     /// Appends the record `encode` writes into the pending bytes (see [`encode_batch`]);
     /// returns its position, the append count once it is in (see [`Disk::is_durable`]).
     pub(super) fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> u64 {
-        let (wake, pos) = {
+        self.append_placed(encode).0
+    }
+
+    /// [`Journal::append`], and where the record will be in the journal's files.
+    pub(super) fn append_placed(&self, encode: impl FnOnce(&mut Vec<u8>)) -> (u64, Place) {
+        let (wake, place, pos) = {
             let mut pending = self.lock();
-            (pending.push(encode), pending.appended)
+            let (wake, place) = pending.push(encode);
+            (wake, place, pending.appended)
         };
         if wake {
             self.shared.wake.notify_one();
         }
-        pos
+        (pos, place)
     }
 
     /// Waits until every write made before this call is on disk; fails when the journal could
@@ -358,7 +405,7 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
     // capacity, so appends do not grow a new buffer from nothing for every group commit.
     let mut spare = Vec::new();
     loop {
-        let (mut bytes, end, group, closing) = {
+        let (mut bytes, place, end, group, closing) = {
             let mut pending = shared.state.lock().expect("journal lock poisoned");
             while pending.bytes.is_empty() && !pending.closing {
                 pending.idle = true;
@@ -366,15 +413,23 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
                 pending.idle = false;
             }
             let bytes = std::mem::replace(&mut pending.bytes, std::mem::take(&mut spare));
+            // Where the appends placed this frame (see `Pending::push`).
+            let place = Place {
+                file: pending.file,
+                offset: pending.taken_through.saturating_sub(pending.file_start),
+            };
             let group = pending.taken;
             if !bytes.is_empty() {
                 pending.taken = group.wrapping_add(1);
                 pending.taken_through = pending.appended;
             }
-            (bytes, pending.appended, group, pending.closing)
+            (bytes, place, pending.appended, group, pending.closing)
         };
         if !bytes.is_empty() {
-            if let Err(e) = writer.append(&mut bytes) {
+            let written = writer
+                .move_to(place)
+                .and_then(|()| writer.append(&mut bytes));
+            if let Err(e) = written {
                 // What was taken is not on disk, and nothing after it will be: the records
                 // still to come could depend on these. The failure is final for this journal;
                 // the store is reopened once the disk takes writes again.
@@ -396,11 +451,6 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
         }
         if closing {
             return;
-        }
-        if writer.due_for_rotation()
-            && let Err(e) = writer.rotate()
-        {
-            tracing::warn!(error = %e, "journal rotation failed; will try again");
         }
     }
 }
@@ -437,7 +487,6 @@ impl Writer {
             file,
             number,
             size: 0,
-            opened: Instant::now(),
         })
     }
 
@@ -494,8 +543,19 @@ impl Writer {
         }
     }
 
-    fn due_for_rotation(&self) -> bool {
-        self.size >= ROTATE_BYTES || (self.size > 0 && self.opened.elapsed() >= ROTATE_AGE)
+    /// Gets ready to write a frame the appends placed at `place`: starts the next file when
+    /// they moved to it. A file that cannot be started fails the journal, as a failed write
+    /// does: the frame's records were told where they would be.
+    fn move_to(&mut self, place: Place) -> io::Result<()> {
+        if place.file != self.number {
+            debug_assert_eq!(place.file, self.number + 1, "the appends skipped a file");
+            self.rotate()?;
+        }
+        debug_assert_eq!(
+            place.offset, self.size,
+            "a frame written where it was not placed"
+        );
+        Ok(())
     }
 
     /// Starts a new file and retires the old one: the overlay's thread removes it once sled
