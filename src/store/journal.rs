@@ -15,7 +15,9 @@
 //! the files discarded; a clean shutdown ([`Journal::close_after`]) makes sled durable and
 //! discards them itself, so only a crash leaves any to replay. While running, the journal is
 //! rotated when it grows or ages: the old file is handed to the [`Overlay`]'s thread, which
-//! discards it once sled holds all of it durably.
+//! discards it once sled holds all of it durably. The appends decide when a file is full, not
+//! the journal thread, so each append knows the file and offset its record lands at
+//! ([`Place`]), before it is written.
 //!
 //! Discarding keeps one full-sized file as the spare that the next rotation writes over: an
 //! `fdatasync` after writing over blocks a file already has is a data flush alone, while one
