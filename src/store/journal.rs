@@ -175,8 +175,8 @@ impl Pending {
     }
 }
 
-/// Where an appended record is: its journal file's number and the offset of its first byte
-/// (its length) in that file, once the journal thread has written it.
+/// Where an appended record is, once the journal thread has written it: its journal file's
+/// number and the offset in that file of the record's first byte (its length).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Place {
     pub file: u64,

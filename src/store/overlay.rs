@@ -597,7 +597,12 @@ fn apply_loop(shared: &Shared) {
                     // A failed store is reopened, not applied to; the journal will have the
                     // next write within a sync.
                     _ if shared.disk.health.failure().is_some() => GATHER,
-                    Some(queued) if !shared.disk.is_durable(queued.pos) => GATHER,
+                    // The journal has the write within a sync: look again after the write's
+                    // own gather (an applier woken by the first write of a quiet overlay
+                    // meets this every time).
+                    Some(queued) if !shared.disk.is_durable(queued.pos) => {
+                        queued.wake - queued.ripe
+                    }
                     _ if state.bytes > SOFT_LIMIT => Duration::ZERO,
                     Some(queued) => queued.wake.saturating_duration_since(Instant::now()),
                     None => Duration::from_secs(3600),
