@@ -14,13 +14,27 @@ pub struct Binary {
     pub out: PathBuf,
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, for a hub started by this test process to bind.
+///
+/// Never one the kernel hands out by itself (32768 and up on Linux): a port from `:0` is free
+/// only until the hub binds it, and meanwhile any client socket of a concurrent test may take
+/// it as its local port ("Address already in use" in CI). Below that range only a listener
+/// can take a port, and each is handed out once a run.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    // Each run starts somewhere else, so two test processes side by side rarely meet.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = (std::process::id() % u32::from(SPAN)) as u16;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "no free port left below 32768");
+        let port = FIRST + (start + n) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Binary {
