@@ -192,10 +192,10 @@ impl Batch {
 /// A write in line.
 struct Queued {
     seq: u64,
-    /// When the write may be applied…
+    /// When the write may be applied.
     ripe: Instant,
-    /// …and when the applier wakes for it, if nothing wakes it earlier.
-    wake: Instant,
+    /// Whether its batch was settled ([`Batch::settle`]).
+    settled: bool,
     key: Vec<u8>,
     /// Where the journal has it (see [`Disk::is_durable`]).
     pos: u64,
@@ -204,16 +204,24 @@ struct Queued {
 impl Queued {
     /// Queues write `seq` of `key`, journaled at `pos`, made `now`.
     fn new(seq: u64, key: Vec<u8>, pos: u64, now: Instant, settled: bool) -> Self {
-        let (delay, gather) = match settled {
-            true => (SETTLED_DELAY, SETTLED_GATHER),
-            false => (APPLY_DELAY, GATHER),
+        let delay = match settled {
+            true => SETTLED_DELAY,
+            false => APPLY_DELAY,
         };
         Self {
             seq,
             ripe: now + delay,
-            wake: now + delay + gather,
+            settled,
             key,
             pos,
+        }
+    }
+
+    /// How much longer than its delay the applier lets the write wait, gathering others.
+    fn gather(&self) -> Duration {
+        match self.settled {
+            true => SETTLED_GATHER,
+            false => GATHER,
         }
     }
 }
@@ -600,11 +608,11 @@ fn apply_loop(shared: &Shared) {
                     // The journal has the write within a sync: look again after the write's
                     // own gather (an applier woken by the first write of a quiet overlay
                     // meets this every time).
-                    Some(queued) if !shared.disk.is_durable(queued.pos) => {
-                        queued.wake - queued.ripe
-                    }
+                    Some(queued) if !shared.disk.is_durable(queued.pos) => queued.gather(),
                     _ if state.bytes > SOFT_LIMIT => Duration::ZERO,
-                    Some(queued) => queued.wake.saturating_duration_since(Instant::now()),
+                    Some(queued) => {
+                        (queued.ripe + queued.gather()).saturating_duration_since(Instant::now())
+                    }
                     None => Duration::from_secs(3600),
                 };
                 if wait.is_zero() {
