@@ -147,7 +147,8 @@ impl Database {
         self.journal
             .close_after(|| {
                 self.overlay.close();
-                self.overlay.make_durable()
+                self.overlay.make_durable()?;
+                Ok(self.overlay.journal_files_in_use())
             })
             .map_err(|e| StoreError::Flush(e.to_string()))
     }

@@ -575,6 +575,32 @@ pub(super) fn same_payload(bytes: &[u8]) -> Option<(Status, &[u8], u32, u32)> {
     Some((status, json, len, crc))
 }
 
+/// Where the parts of a record as writers journal it start within it: its JSON, and its
+/// payload when the record holds the payload's bytes (not where it is staged, nor only its
+/// length and CRC32). `None` for a form writers do not journal.
+pub(super) fn parts_at(bytes: &[u8]) -> Option<(usize, Option<usize>)> {
+    let [
+        kind @ (RECORD_WITH_STATUS | RECORD_STAGED | RECORD_SAME_PAYLOAD),
+        _,
+        l0,
+        l1,
+        l2,
+        l3,
+        ..,
+    ] = *bytes
+    else {
+        return None;
+    };
+    let json_end = 6 + u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+    Some((6, (kind == RECORD_WITH_STATUS).then_some(json_end)))
+}
+
+/// Whether a record as writers journal it keeps the payload of the key's record before it
+/// (the form [`same_payload_form`] makes).
+pub(super) fn keeps_payload(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&RECORD_SAME_PAYLOAD)
+}
+
 /// Where a record in the staged form says its payload is; `None` for other forms.
 pub(super) fn staged_place(bytes: &[u8]) -> Option<SegmentRef> {
     if bytes.first() != Some(&RECORD_STAGED) {

@@ -19,6 +19,11 @@
 //! the journal thread, so each append knows the file and offset its record lands at
 //! ([`Place`]), before it is written.
 //!
+//! A file the log's table points into (records' JSON and payloads stay where the journal
+//! wrote them, `payloads.rs`) is not discarded after its checkpoint but kept, renamed
+//! `.kept`: read, never replayed nor written over, and let go once a saved table no longer
+//! points into it ([`let_go_kept`]).
+//!
 //! Discarding keeps one full-sized file as the spare that the next rotation writes over: an
 //! `fdatasync` after writing over blocks a file already has is a data flush alone, while one
 //! after an append also commits the file's new size and blocks to the filesystem's journal
@@ -26,6 +31,7 @@
 //! file held before cannot pass for new records, each write of the journal thread is framed
 //! with a checksum seeded with the file's number.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -213,10 +219,7 @@ impl Journal {
         let files = journal_files(dir)?;
         // Past every number used, the spare's included.
         let number = files.last().map_or(1, |f| f.number + 1);
-        let old: Vec<JournalFile> = files
-            .into_iter()
-            .filter(|f| f.kind != Kind::Spare)
-            .collect();
+        let old: Vec<JournalFile> = files.into_iter().filter(|f| f.kind.is_replayed()).collect();
         let replay = |op: Op| {
             match op {
                 // The overlay's tree (tag 0) is written the way its applier writes it.
@@ -255,7 +258,7 @@ impl Journal {
         if !old.is_empty() {
             overlay.make_durable()?;
             let paths: Vec<PathBuf> = old.iter().map(|f| f.path.clone()).collect();
-            discard(dir, &paths)?;
+            discard(dir, &paths, &overlay.journal_files_in_use())?;
             if replayed > 0 {
                 tracing::info!(writes = replayed, "replayed the journal");
             }
@@ -379,18 +382,19 @@ impl Journal {
     /// Stops the thread, runs `checkpoint`, which must make every write made so far durable
     /// without the journal, and then discards the journal's files, so that the next open has
     /// nothing to replay. If `checkpoint` fails the files stay, for the next open to replay.
+    /// `checkpoint` returns the journal files the table it saved points into, which are kept.
     pub(super) fn close_after(
         &self,
-        checkpoint: impl FnOnce() -> io::Result<()>,
+        checkpoint: impl FnOnce() -> io::Result<BTreeSet<u64>>,
     ) -> io::Result<()> {
         self.close();
-        checkpoint()?;
+        let in_use = checkpoint()?;
         let files: Vec<PathBuf> = journal_files(&self.dir)?
             .into_iter()
-            .filter(|f| f.kind != Kind::Spare)
+            .filter(|f| f.kind.is_replayed())
             .map(|f| f.path)
             .collect();
-        discard(&self.dir, &files)
+        discard(&self.dir, &files, &in_use)
     }
 }
 
@@ -605,6 +609,21 @@ fn journal_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("journal-{number:012}.wal"))
 }
 
+/// Journal file `number` once it is [`Kind::Kept`].
+fn kept_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("journal-{number:012}.kept"))
+}
+
+/// Opens journal file `number` in `dir`, running or kept, to read a record's JSON or payload
+/// the table points at.
+pub(super) fn open_for_reading(dir: &Path, number: u64) -> io::Result<File> {
+    match File::open(journal_path(dir, number)) {
+        // Kept since the table took the record: renamed, never back.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => File::open(kept_path(dir, number)),
+        opened => opened,
+    }
+}
+
 /// What a journal file in the directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -616,6 +635,17 @@ enum Kind {
     /// Sled holds its writes durably; the next rotation writes over it. It keeps its number,
     /// so numbers never repeat and no frame it still holds passes for a later file's.
     Spare,
+    /// The table holds its writes durably, and points into it for records' JSON and payloads
+    /// (`payloads.rs`, [`super::payloads::Journaled`]): kept for reading, never replayed, let
+    /// go once a saved table no longer points in.
+    Kept,
+}
+
+impl Kind {
+    /// Whether a file of this kind holds writes a start replays.
+    fn is_replayed(self) -> bool {
+        matches!(self, Kind::Framed | Kind::Unframed)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -636,6 +666,7 @@ impl JournalFile {
             "wal" => Kind::Framed,
             "log" => Kind::Unframed,
             "spare" => Kind::Spare,
+            "kept" => Kind::Kept,
             _ => return None,
         };
         let number = number.parse().ok()?;
@@ -659,16 +690,21 @@ fn spare(dir: &Path) -> io::Result<Option<JournalFile>> {
         .find(|f| f.kind == Kind::Spare))
 }
 
-/// Gets rid of journal files whose writes sled holds durably: the first full-sized one
-/// becomes the spare if there is none, the others are deleted. Goes on past a file it cannot
-/// handle and returns the first such error.
-pub(super) fn discard(dir: &Path, files: &[PathBuf]) -> io::Result<()> {
+/// Gets rid of journal files whose writes sled and the table hold durably: those the saved
+/// table points into (`in_use`) are kept, the first full-sized one of the others becomes the
+/// spare if there is none, the rest are deleted. Goes on past a file it cannot handle and
+/// returns the first such error.
+pub(super) fn discard(dir: &Path, files: &[PathBuf], in_use: &BTreeSet<u64>) -> io::Result<()> {
     let mut have_spare = spare(dir)?.is_some();
     let mut first_error = None;
     for path in files {
         let full = fs::metadata(path).is_ok_and(|m| m.len() >= ROTATE_BYTES);
         let file = JournalFile::parse(path.clone());
         let done = match file {
+            Some(file) if in_use.contains(&file.number) => match file.kind {
+                Kind::Kept => Ok(()),
+                _ => fs::rename(path, kept_path(dir, file.number)),
+            },
             Some(file) if full && !have_spare => {
                 let spare = dir.join(format!("journal-{:012}.spare", file.number));
                 fs::rename(path, spare).map(|()| have_spare = true)
@@ -685,6 +721,20 @@ pub(super) fn discard(dir: &Path, files: &[PathBuf]) -> io::Result<()> {
     // newer writes.
     File::open(dir)?.sync_all()?;
     first_error.map_or(Ok(()), Err)
+}
+
+/// Lets go of the kept journal files no saved table points into any more (`in_use` are those it
+/// does), as [`discard`] does.
+pub(super) fn let_go_kept(dir: &Path, in_use: &BTreeSet<u64>) -> io::Result<()> {
+    let unused: Vec<PathBuf> = journal_files(dir)?
+        .into_iter()
+        .filter(|f| f.kind == Kind::Kept && !in_use.contains(&f.number))
+        .map(|f| f.path)
+        .collect();
+    match unused.is_empty() {
+        true => Ok(()),
+        false => discard(dir, &unused, in_use),
+    }
 }
 
 fn apply(trees: &[&sled::Tree], op: &Op) -> sled::Result<()> {
@@ -749,6 +799,18 @@ pub(super) fn encode_batch(tag: u8, batch: &Batch, out: &mut Vec<u8>) {
         }
     });
     debug_assert_eq!(out.len() - start, size, "op_len disagrees with encode_op");
+}
+
+/// Where the value of each write of `batch` is in the record [`encode_batch`] makes of it,
+/// from the record's first byte (`None` for a removal).
+pub(super) fn value_offsets(batch: &Batch) -> impl Iterator<Item = Option<u64>> + '_ {
+    let mut at = RECORD_HEADER as u64;
+    batch.writes().iter().map(move |write| {
+        let value = write.journal_value();
+        let offset = value.map(|_| at + (2 + 4 + write.key.len() + 4) as u64);
+        at += op_len(&write.key, value) as u64;
+        offset
+    })
 }
 
 fn encode_op(out: &mut Vec<u8>, tree: u8, key: &[u8], value: Option<&[u8]>) {

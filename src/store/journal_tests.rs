@@ -251,31 +251,46 @@ async fn files_from_before_frames_are_replayed_and_numbering_goes_on_after_them(
 }
 
 #[test]
-fn discarding_keeps_one_full_file_as_the_spare_and_deletes_the_rest() {
+fn discarding_keeps_the_files_in_use_and_one_full_file_as_the_spare_and_deletes_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let make = |name: &str, len: u64| {
         let path = dir.path().join(name);
         File::create(&path).unwrap().set_len(len).unwrap();
         path
     };
+    let in_use = make("journal-000000000002.wal", ROTATE_BYTES);
     let short = make("journal-000000000003.wal", 100);
     let full = make("journal-000000000004.wal", ROTATE_BYTES);
     let also_full = make("journal-000000000005.wal", ROTATE_BYTES + 1);
     discard(
         dir.path(),
-        &[short.clone(), full.clone(), also_full.clone()],
+        &[in_use, short.clone(), full.clone(), also_full.clone()],
+        &BTreeSet::from([2]),
     )
     .unwrap();
     let left = journal_files(dir.path()).unwrap();
-    assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!((left[0].number, left[0].kind), (4, Kind::Spare));
+    let left: Vec<_> = left.iter().map(|f| (f.number, f.kind)).collect();
+    assert_eq!(left, [(2, Kind::Kept), (4, Kind::Spare)]);
+    // A kept file reads as a journal file does.
+    assert_eq!(
+        open_for_reading(dir.path(), 2)
+            .unwrap()
+            .metadata()
+            .unwrap()
+            .len(),
+        ROTATE_BYTES
+    );
 
-    // With a spare already there, a full file goes too.
+    // With a spare already there, a full file goes too; so does a kept one out of use.
     let another = make("journal-000000000006.wal", ROTATE_BYTES);
-    discard(dir.path(), &[another]).unwrap();
+    discard(dir.path(), &[another], &BTreeSet::from([2])).unwrap();
+    let_go_kept(dir.path(), &BTreeSet::from([2])).unwrap();
+    assert_eq!(journal_files(dir.path()).unwrap().len(), 2);
+    let_go_kept(dir.path(), &BTreeSet::new()).unwrap();
     let left = journal_files(dir.path()).unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].number, 4);
+    assert!(open_for_reading(dir.path(), 2).is_err());
 }
 
 #[test]

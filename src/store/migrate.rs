@@ -28,8 +28,10 @@ use crate::model::hash_token;
 /// tree; the tree is copied into the table as it is when a data dir is opened without one.
 /// 4: a status update's journal record may leave its payload out (`executions.rs`,
 /// `RECORD_SAME_PAYLOAD`), which a hub of format 3 would misread in a journal a crash left;
-/// going from 3 to 4 rewrites nothing.
-pub(super) const FORMAT: u64 = 4;
+/// going from 3 to 4 rewrites nothing. 5: the table points into journal files for records'
+/// JSON and payloads (`payloads.rs`, `Journaled`), which a hub of format 4 would read as
+/// segments; going from 4 to 5 rewrites nothing.
+pub(super) const FORMAT: u64 = 5;
 /// The first format whose execution log is in the table.
 pub(super) const TABLE_FORMAT: u64 = 3;
 const KEY: &str = "format_version";

@@ -3,14 +3,15 @@
 //! A delivery's writes are durable once the journal has them, and an execution that runs at
 //! once is rewritten two or three times within milliseconds. So the log's writes go to this
 //! overlay and the journal only, and one thread (the applier) moves them into the [`Table`] a
-//! moment later, filing records' JSON and payloads in segments on the way ([`payloads`]). A
-//! key written again before its turn is applied once, with its last value. Readers look here
+//! moment later, pointing it at where the journal has records' JSON and payloads on the way
+//! ([`payloads`]). A key written again before its turn is applied once, with its last value. Readers look here
 //! first, then in the table ([`DeferredTree`]). (The table was a sled tree before format 3;
 //! sled's copy-on-write cost tens of microseconds per key on this thread.)
 //!
 //! The applier also checkpoints for the journal: when a journal file is retired, it applies
 //! everything the file holds (everything in the overlay at that point), saves the table, makes
-//! sled (the other trees) durable and deletes the file. Only one party applies at a time, so
+//! sled (the other trees) durable and discards the file, or keeps it while the saved table
+//! points into it ([`journal::discard`]). Only one party applies at a time, so
 //! the table receives a key's writes in the order they were made.
 //!
 //! Nothing reaches the table before the journal has it on disk ([`Disk::is_durable`]): a
@@ -18,7 +19,7 @@
 //! delivery answered 503 would run after a restart.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -27,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use sled::IVec;
 
-use super::journal::{self, Disk, Journal, Sled};
+use super::executions;
+use super::journal::{self, Disk, Journal, Place, Sled};
 use super::keys;
-use super::payloads::{self, Payloads};
+use super::payloads::{self, Journaled, Payloads};
 use super::table::{self, Table, as_slice, is_empty};
 
 /// How long a write waits before it is applied, so that an execution finished within this
@@ -81,6 +83,8 @@ struct Shared {
     /// Held through a save of the table, so saves reach the disk in the order they were taken
     /// (an older one written last would lose what a newer one let the journal discard).
     saving: Mutex<()>,
+    /// The journal files the last saved table points into, which are kept.
+    in_use: Mutex<BTreeSet<u64>>,
 }
 
 #[derive(Default)]
@@ -108,6 +112,8 @@ struct Slot {
     /// The key cannot be in the table (it was new when written, and nothing applied it since), so
     /// removing it needs nothing from the table.
     fresh: bool,
+    /// Where the journal has the record's parts, for an execution record.
+    journaled: Option<Journaled>,
 }
 
 /// Writes to one tree, journaled as one record.
@@ -226,9 +232,54 @@ impl Queued {
     }
 }
 
-/// One write taken off the queue to be applied: key, value, the slot's sequence number, and
-/// whether the key is fresh.
-type Taken = (Vec<u8>, Option<IVec>, u64, bool);
+/// One write taken off the queue to be applied.
+struct Taken {
+    key: Vec<u8>,
+    value: Option<IVec>,
+    /// The slot's sequence number.
+    seq: u64,
+    fresh: bool,
+    journaled: Option<Journaled>,
+}
+
+/// Where an execution record's parts are in the journal record of its batch, from that record's
+/// first byte (see [`Journaled`]).
+#[derive(Clone, Copy)]
+struct Parts {
+    json: u64,
+    /// Where its payload is, when the record holds its bytes.
+    payload: Option<u64>,
+    /// The record is journaled without its payload, which the write before it has.
+    keeps_payload: bool,
+}
+
+impl Parts {
+    /// The parts of `write`, whose value is at `value` in its batch's journal record.
+    fn of(write: &Write, value: u64) -> Option<Self> {
+        if write.key.first() != Some(&keys::EXECUTION) {
+            return None;
+        }
+        let journaled = write.journal_value()?;
+        let (json, payload) = executions::parts_at(journaled)?;
+        Some(Self {
+            json: value + json as u64,
+            payload: payload.map(|at| value + at as u64),
+            keeps_payload: executions::keeps_payload(journaled),
+        })
+    }
+
+    /// The parts' places once the record is journaled at `record`.
+    fn at(self, record: Place) -> Journaled {
+        let place = |offset: u64| Place {
+            file: record.file,
+            offset: record.offset + offset,
+        };
+        Journaled {
+            json: place(self.json),
+            payload: self.payload.map(place),
+        }
+    }
+}
 
 /// Which waiting writes a turn applies.
 #[derive(Clone, Copy)]
@@ -256,6 +307,7 @@ impl Overlay {
             wake: Condvar::new(),
             applying: Mutex::new(()),
             saving: Mutex::new(()),
+            in_use: Mutex::default(),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -286,8 +338,23 @@ impl Overlay {
 
     /// Writes one replayed journal op straight into the table, the way the applier would have.
     pub(super) fn replay(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> sled::Result<()> {
-        let write = (key, value.map(IVec::from), 0, false);
+        let write = Taken {
+            key,
+            value: value.map(IVec::from),
+            seq: 0,
+            fresh: false,
+            journaled: None,
+        };
         self.shared.write(std::slice::from_ref(&write), true)
+    }
+
+    /// The journal files the last saved table points into (see [`journal::discard`]).
+    pub(super) fn journal_files_in_use(&self) -> BTreeSet<u64> {
+        self.shared
+            .in_use
+            .lock()
+            .expect("overlay lock poisoned")
+            .clone()
     }
 
     /// The table under the overlay, for tests that look at what it holds.
@@ -324,14 +391,16 @@ impl Shared {
     }
 
     /// Puts one write of a batch journaled at `pos` in line and in the map. `value` is the
-    /// overlay's copy of the write's value, made before the lock was taken.
+    /// overlay's copy of the write's value, made before the lock was taken; `parts` where the
+    /// journal has its parts, for an execution record.
     fn put(
         &self,
         state: &mut State,
         (key, value, fresh): (Vec<u8>, Option<IVec>, bool),
         (now, settled): (Instant, bool),
-        pos: u64,
+        (pos, parts): (u64, Option<(Parts, Place)>),
     ) {
+        let mut journaled = parts.map(|(parts, record)| parts.at(record));
         let seq = state.next_seq;
         state.next_seq += 1;
         state.bytes += queue_cost(&key) + slot_cost(&key, &value);
@@ -342,9 +411,17 @@ impl Shared {
             Entry::Occupied(mut slot) => {
                 state.bytes -= slot_cost(slot.key(), &slot.get().value);
                 let slot = slot.get_mut();
+                // A record journaled without its payload: the write it replaces had it (and
+                // is not applied, so the table cannot point at it yet).
+                if let (Some(new), Some((parts, _))) = (&mut journaled, parts)
+                    && parts.keeps_payload
+                {
+                    new.payload = slot.journaled.and_then(|old| old.payload);
+                }
                 slot.value = value;
                 slot.seq = seq;
                 slot.pos = pos;
+                slot.journaled = journaled;
             }
             Entry::Vacant(slot) => {
                 slot.insert(Slot {
@@ -352,6 +429,7 @@ impl Shared {
                     seq,
                     pos,
                     fresh,
+                    journaled,
                 });
             }
         }
@@ -403,26 +481,34 @@ impl Shared {
     /// the segments the save no longer points into.
     fn save(&self) -> std::io::Result<()> {
         let _saving = self.saving.lock().expect("overlay lock poisoned");
-        let (saved, unused, applied_through) = {
+        let (saved, unused, applied_through, in_use) = {
             // Between turns, so the save holds whole turns, and every byte a saved record
             // points at is synced before it is saved.
             let _turn = self.applying.lock().expect("overlay lock poisoned");
             let applied_through = self.applied_through();
-            let unused = match &self.payloads {
+            let (unused, in_use) = match &self.payloads {
                 Some(payloads) => {
                     payloads.sync()?;
-                    payloads.unused(&self.table, applied_through)
+                    (
+                        payloads.unused(&self.table, applied_through),
+                        Payloads::journal_files_in_use(&self.table),
+                    )
                 }
-                None => Vec::new(),
+                None => Default::default(),
             };
-            (self.table.write_out()?, unused, applied_through)
+            (self.table.write_out()?, unused, applied_through, in_use)
         };
         saved.commit()?;
         journal::make_sled_durable(&self.db)?;
-        match &self.payloads {
-            Some(payloads) => payloads.delete(&self.table, &unused, applied_through),
-            None => Ok(()),
-        }
+        let Some(payloads) = &self.payloads else {
+            return Ok(());
+        };
+        payloads.delete(&self.table, &unused, applied_through)?;
+        // A kept journal file the save no longer points into is let go. No record can point
+        // into it again: only a record journaled there could, and every one is applied.
+        journal::let_go_kept(payloads.journal_dir(), &in_use)?;
+        *self.in_use.lock().expect("overlay lock poisoned") = in_use;
+        Ok(())
     }
 
     /// The journal position the table has taken every write up to, between turns. (A write's
@@ -471,7 +557,10 @@ impl Shared {
         // records, made on the writers' threads (a slower free here), while every writer waits
         // for this lock.
         let mut released = Vec::with_capacity(writes.len());
-        for (key, value, seq, _) in writes {
+        for Taken {
+            key, value, seq, ..
+        } in writes
+        {
             // One search a key (this runs under the lock every writer takes).
             let Entry::Occupied(mut slot) = state.map.entry(key) else {
                 continue;
@@ -495,24 +584,26 @@ impl Shared {
         let Some(payloads) = &self.payloads else {
             return writes
                 .iter()
-                .try_for_each(|(key, value, _, fresh)| self.write_one(key, value.clone(), *fresh));
+                .try_for_each(|w| self.write_one(&w.key, w.value.clone(), w.fresh));
         };
         let mut counts = payloads::CountChanges::default();
         // A checkpoint's turn can hold a key more than once, each time with its newest value:
         // its payload is appended once.
         let mut converted: foldhash::HashMap<&[u8], Option<IVec>> = Default::default();
         let mut values = Vec::with_capacity(writes.len());
-        for (key, value, _, fresh) in writes {
+        for write in writes {
+            let key = write.key.as_slice();
             let value = if key.first() != Some(&keys::EXECUTION) {
-                value.clone()
-            } else if let Some(done) = converted.get(key.as_slice()) {
+                write.value.clone()
+            } else if let Some(done) = converted.get(key) {
                 done.clone()
             } else {
                 let value = payloads.convert(
                     &self.table,
                     key,
-                    value.as_ref(),
-                    *fresh,
+                    write.value.as_ref(),
+                    write.journaled.as_ref(),
+                    write.fresh,
                     replaying,
                     &mut counts,
                 )?;
@@ -523,8 +614,8 @@ impl Shared {
         }
         payloads.write_pending()?;
         counts.write_raised(&self.table);
-        for ((key, _, _, fresh), value) in writes.iter().zip(values) {
-            self.write_one(key, value, *fresh)?;
+        for (write, value) in writes.iter().zip(values) {
+            self.write_one(&write.key, value, write.fresh)?;
         }
         counts.write_lowered(&self.table);
         Ok(())
@@ -575,9 +666,13 @@ impl Shared {
                     state.order.push_front(entry);
                     return (taken, writes, true);
                 }
-                (Some(slot), _) => {
-                    writes.push((entry.key.clone(), slot.value.clone(), slot.seq, slot.fresh));
-                }
+                (Some(slot), _) => writes.push(Taken {
+                    key: entry.key.clone(),
+                    value: slot.value.clone(),
+                    seq: slot.seq,
+                    fresh: slot.fresh,
+                    journaled: slot.journaled,
+                }),
                 (None, _) => {}
             }
             taken.push(entry);
@@ -667,8 +762,9 @@ fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
     match shared.make_durable() {
         Ok(()) => {
             let dir = files.first().and_then(|f| f.parent());
+            let in_use = shared.in_use.lock().expect("overlay lock poisoned").clone();
             if let Some(dir) = dir
-                && let Err(e) = journal::discard(dir, &files)
+                && let Err(e) = journal::discard(dir, &files, &in_use)
             {
                 tracing::warn!(error = %e, "could not discard a retired journal file");
             }
@@ -712,23 +808,32 @@ impl DeferredTree {
             .iter()
             .map(|w| w.value.as_deref().map(IVec::from))
             .collect();
+        // Where records' parts will be in the journal record, for the table to point there.
+        let parts: Vec<Option<Parts>> = match shared.payloads {
+            Some(_) => journal::value_offsets(&batch)
+                .zip(&batch.writes)
+                .map(|(value, write)| Parts::of(write, value?))
+                .collect(),
+            None => Vec::new(),
+        };
         let (first, over, pos) = {
             let mut state = shared.lock();
             let first = state.order.is_empty();
             let now = Instant::now();
             // Journaled under the overlay's lock, so the journal has a key's writes in the
             // order the overlay took them.
-            let pos = self
+            let (pos, record) = self
                 .journal
-                .append(|out| journal::encode_batch(self.tag, &batch, out));
+                .append_placed(|out| journal::encode_batch(self.tag, &batch, out));
             // The keys move into the overlay; the records are dropped once the lock is let go.
-            for (write, value) in batch.writes.iter_mut().zip(values) {
+            for (i, (write, value)) in batch.writes.iter_mut().zip(values).enumerate() {
                 let key = std::mem::take(&mut write.key);
+                let parts = parts.get(i).copied().flatten().map(|p| (p, record));
                 shared.put(
                     &mut state,
                     (key, value, write.fresh),
                     (now, batch.settled),
-                    pos,
+                    (pos, parts),
                 );
             }
             (first, state.bytes > HARD_LIMIT, pos)

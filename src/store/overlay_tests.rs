@@ -91,7 +91,7 @@ fn a_settled_write_ripens_within_milliseconds_and_one_that_may_be_rewritten_wait
     });
     let written = Instant::now();
     eventually("the journal has both", || shared.disk.is_durable(pos));
-    let keys = |taken: Vec<Taken>| -> Vec<Vec<u8>> { taken.into_iter().map(|t| t.0).collect() };
+    let keys = |taken: Vec<Taken>| -> Vec<Vec<u8>> { taken.into_iter().map(|t| t.key).collect() };
 
     let (_, taken, _) = shared.take(Due::Ripe, written + SETTLED_DELAY);
     assert_eq!(keys(taken), [b"final".to_vec()]);

@@ -1,28 +1,37 @@
 //! Execution records' JSON and payloads, kept out of the log's table.
 //!
 //! The table holds a 50-byte record per execution: its status and two places
-//! ([`SegmentRef`], `executions::filed`). When the applier moves an execution record into
-//! the table, it appends the record's JSON and its payload to a segment file here. (This began
-//! when the log was a sled tree, which held a value inside its tree node, copied the node on
-//! each write and cached whole nodes: a 64 KB payload stored in sled was written to disk three
-//! times over, BENCHMARKS.md.) Writers, the overlay and the journal never see the difference:
-//! they hold records whole. (Older hubs kept small payloads and every record's JSON in the
-//! record; those records are read as they are.)
+//! ([`SegmentRef`], `executions::filed`). A place is in a journal file or in a segment file
+//! here. (This began when the log was a sled tree, which held a value inside its tree node,
+//! copied the node on each write and cached whole nodes: a 64 KB payload stored in sled was
+//! written to disk three times over, BENCHMARKS.md.) Writers, the overlay and the journal never
+//! see the difference: they hold records whole. (Older hubs kept small payloads and every
+//! record's JSON in the record; those records are read as they are.)
 //!
-//! Segments are `payloads/<number>.seg`, appended to and never rewritten. The table keeps a
-//! count of the places that point into each segment (`s` + number, see `keys.rs`), changed
-//! by the applier in the same turn as the records. A segment whose count is zero in a saved
-//! table is deleted once that save is on disk, and one with no count at all at open (its
-//! count was never saved) holds nothing anyone points to.
+//! - **Journal files.** When the applier moves a record into the table, the journal has it on
+//!   disk already, so the table points where the journal wrote its JSON and payload
+//!   ([`Journaled`]) instead of copying them (format 5; copying them into a segment was 5% of
+//!   a saturated hub's CPU, BENCHMARKS.md). A status update is journaled without its payload
+//!   and points at the payload of the write before it. A journal file a saved table points
+//!   into is kept, renamed, once its checkpoint is done (`journal.rs`, `Kind::Kept`), and let
+//!   go once a saved table no longer does.
+//! - **Segments**, `payloads/<number>.seg`, appended to and never rewritten, hold what the
+//!   journal does not: large payloads, written at ingest beside the journal ([`staged`]), and
+//!   what a replay files (a start copies what the journal it replays holds; the files are then
+//!   discarded or kept as after a checkpoint).
+//!
+//! The table keeps a count of the places that point into each file (`s` + number, see
+//! `keys.rs`; a journal file's number has [`SegmentRef`]'s journal bit), changed by the
+//! applier in the same turn as the records. A segment whose count is zero in a saved table is
+//! deleted once that save is on disk, and one with no count at all at open (its count was
+//! never saved) holds nothing anyone points to.
 //!
 //! Segments are written with `O_DIRECT` where the filesystem allows it, keeping their bytes
 //! out of the page cache ([`direct`]). Durability follows the journal's checkpoint: segments
 //! are fsynced before the table is saved, so a saved record never points at bytes that are
-//! not on disk. Until then the journal has the record whole, and a replay writes it back into
-//! the table and its segments. Large payloads are the exception: they are written at ingest,
-//! beside the journal ([`staged`]).
+//! not on disk, and the journal's own files are synced before the applier takes a write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -33,6 +42,7 @@ use std::sync::{Arc, Mutex};
 use sled::IVec;
 
 use super::executions::{self, Json, Stored};
+use super::journal::{self, Place};
 use super::keys;
 use super::table::Table;
 
@@ -64,6 +74,9 @@ pub(super) struct SegmentRef {
 
 impl SegmentRef {
     pub(super) const ENCODED_LEN: usize = 24;
+    /// Set in `segment` when the place is in a journal file (its number in the other bits),
+    /// not in a segment.
+    const IN_JOURNAL: u64 = 1 << 63;
     /// An empty payload: nothing to read, in no segment.
     pub(super) const EMPTY: Self = Self {
         segment: 0,
@@ -71,6 +84,26 @@ impl SegmentRef {
         len: 0,
         crc: 0,
     };
+
+    /// `bytes`, which the journal has at `place`.
+    fn in_journal(place: Place, bytes: &[u8]) -> io::Result<Self> {
+        Ok(Self {
+            segment: place.file | Self::IN_JOURNAL,
+            offset: place.offset,
+            len: len32(bytes)?,
+            crc: crc32fast::hash(bytes),
+        })
+    }
+
+    /// The journal file the place is in, when it is in one.
+    pub(super) fn journal_file(&self) -> Option<u64> {
+        Self::journal_file_of(self.segment)
+    }
+
+    /// The journal file a place's (or a count's) segment number names, when it names one.
+    fn journal_file_of(segment: u64) -> Option<u64> {
+        (segment & Self::IN_JOURNAL != 0).then_some(segment & !Self::IN_JOURNAL)
+    }
 
     pub(super) fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.segment.to_le_bytes());
@@ -92,9 +125,20 @@ impl SegmentRef {
     }
 }
 
+/// Where the journal has an execution record's JSON and, when it holds the bytes, its payload:
+/// the table points there rather than copying them into a segment. A status update journaled
+/// without its payload carries the place of the write before it that had it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Journaled {
+    pub json: Place,
+    pub payload: Option<Place>,
+}
+
 /// The segment files of one data directory.
 pub(super) struct Payloads {
     dir: PathBuf,
+    /// Where the journal's files are: records' JSON and payloads are read there too.
+    journal_dir: PathBuf,
     /// This run's first segment.
     first: u64,
     /// The number the next new segment takes, the applier's or a staging one.
@@ -198,6 +242,7 @@ impl Payloads {
     /// deleted by [`Payloads::clean`], once the journal is replayed: a record it holds may point
     /// into a staging segment no saved count covers.
     pub(super) fn open(dir: &Path) -> io::Result<Self> {
+        let journal_dir = dir;
         let dir = dir.join("payloads");
         fs::create_dir_all(&dir)?;
         let mut last = 0;
@@ -211,6 +256,7 @@ impl Payloads {
         File::open(&dir)?.sync_all()?;
         Ok(Self {
             dir,
+            journal_dir: journal_dir.to_path_buf(),
             first: number,
             next: AtomicU64::new(number + 1),
             state: Mutex::new(Segments {
@@ -249,18 +295,27 @@ impl Payloads {
         if at.len == 0 {
             return Ok(Vec::new());
         }
-        if let Some(bytes) = self.unwritten(at) {
-            return Ok(bytes);
-        }
-        let file = File::open(segment_path(&self.dir, at.segment))?;
+        let file = match at.journal_file() {
+            Some(number) => journal::open_for_reading(&self.journal_dir, number)?,
+            None => {
+                if let Some(bytes) = self.unwritten(at) {
+                    return Ok(bytes);
+                }
+                File::open(segment_path(&self.dir, at.segment))?
+            }
+        };
         let mut bytes = vec![0; at.len as usize];
         file.read_exact_at(&mut bytes, at.offset)?;
         if crc32fast::hash(&bytes) != at.crc {
+            let file = match at.journal_file() {
+                Some(number) => format!("journal file {number}"),
+                None => format!("segment {}", at.segment),
+            };
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "{} bytes at {} in segment {} fail their checksum",
-                    at.len, at.offset, at.segment
+                    "{} bytes at {} in {file} fail their checksum",
+                    at.len, at.offset
                 ),
             ));
         }
@@ -268,17 +323,20 @@ impl Payloads {
     }
 
     /// What the table is to hold for a write of `value` to the execution record `key`: the record
-    /// filed, its JSON and payload appended to a segment (written by
-    /// [`Payloads::write_pending`]) and the table left with where they are. `fresh` says it cannot
-    /// have the key yet. The previous record's payload is reused when it is the same payload (a
-    /// status update), so a payload is appended once however often its record is rewritten;
-    /// except, while `replaying` the journal, a payload appended by an earlier run: it was
-    /// written after that run's last checkpoint, so it may not have reached the disk.
+    /// filed, the table left with where its JSON and payload are. Where the journal has them
+    /// (`journaled`), the table points there; otherwise they are appended to a segment (written
+    /// by [`Payloads::write_pending`]). `fresh` says the table cannot have the key yet. The
+    /// previous record's payload is reused when it is the same payload (a status update), so a
+    /// payload is stored once however often its record is rewritten; except, while `replaying`
+    /// the journal, a payload appended to a segment by an earlier run: it was written after that
+    /// run's last checkpoint, so it may not have reached the disk.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn convert(
         &self,
         tree: &Table,
         key: &[u8],
         value: Option<&IVec>,
+        journaled: Option<&Journaled>,
         fresh: bool,
         replaying: bool,
         counts: &mut CountChanges,
@@ -317,15 +375,13 @@ impl Payloads {
             before.lower(counts);
             return Ok(None);
         };
+        let reusable = |at: SegmentRef, len: usize, crc: u32| {
+            at.len as usize == len && at.crc == crc && self.on_disk(at, replaying)
+        };
         let payload_at = match body {
-            Body::Staged(at) => {
-                if before.payload != Some(at) {
-                    counts.raise(at.segment);
-                }
-                at
-            }
+            Body::Staged(at) => at,
             Body::Same { len, crc } => {
-                match self.same_payload(old.as_deref(), len, crc, replaying, counts)? {
+                match self.same_payload(old.as_deref(), len, crc, replaying)? {
                     Some(at) => at,
                     None => {
                         // Only a replay meets this form, and the journal has the record before
@@ -341,34 +397,37 @@ impl Payloads {
                 }
             }
             Body::Here([]) => SegmentRef::EMPTY,
-            Body::Here(payload) => {
-                let crc = crc32fast::hash(payload);
-                match before.payload {
-                    Some(at)
-                        if at.len as usize == payload.len()
-                            && at.crc == crc
-                            && (!replaying || at.segment >= self.first) =>
-                    {
-                        at
-                    }
-                    _ => {
-                        let at = self.append(payload, crc)?;
-                        counts.raise(at.segment);
-                        at
+            Body::Here(payload) => match journaled.and_then(|j| j.payload) {
+                Some(place) => SegmentRef::in_journal(place, payload)?,
+                None => {
+                    let crc = crc32fast::hash(payload);
+                    match before.payload {
+                        Some(at) if reusable(at, payload.len(), crc) => at,
+                        _ => self.append(payload, crc)?,
                     }
                 }
-            }
+            },
         };
-        let json_at = self.append(json, crc32fast::hash(json))?;
-        counts.raise(json_at.segment);
+        let json_at = match journaled {
+            Some(j) => SegmentRef::in_journal(j.json, json)?,
+            None => self.append(json, crc32fast::hash(json))?,
+        };
         let kept = Places {
             json: Some(json_at),
-            payload: Some(payload_at),
+            payload: (payload_at.len > 0).then_some(payload_at),
         };
+        kept.raise_unless_in(&before, counts);
         before.lower_unless_in(&kept, counts);
         Ok(Some(IVec::from(executions::filed(
             status, json_at, payload_at,
         ))))
+    }
+
+    /// Whether the bytes at `at` are on disk for a record to point at: always, but while
+    /// `replaying`, for a segment an earlier run wrote after its last checkpoint. (A journal
+    /// file's records were synced before the table took them.)
+    fn on_disk(&self, at: SegmentRef, replaying: bool) -> bool {
+        !replaying || at.journal_file().is_some() || at.segment >= self.first
     }
 
     /// Where the payload of `len` bytes and CRC32 `crc` that `old`, the key's record, holds
@@ -381,14 +440,13 @@ impl Payloads {
         len: u32,
         crc: u32,
         replaying: bool,
-        counts: &mut CountChanges,
     ) -> io::Result<Option<SegmentRef>> {
         let Some(Ok((_, stored))) = old.map(executions::split) else {
             return Ok(None);
         };
         let bytes = match stored {
             Stored::Kept(at) if at.len == len && at.crc == crc => {
-                if !replaying || at.segment >= self.first {
+                if self.on_disk(at, replaying) {
                     return Ok(Some(at));
                 }
                 match self.read(at) {
@@ -403,14 +461,11 @@ impl Payloads {
             }
             _ => return Ok(None),
         };
-        let at = self.append(&bytes, crc)?;
-        counts.raise(at.segment);
-        Ok(Some(at))
+        self.append(&bytes, crc).map(Some)
     }
 
     fn append(&self, payload: &[u8], crc: u32) -> io::Result<SegmentRef> {
-        let len = u32::try_from(payload.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 4 GiB"))?;
+        let len = len32(payload)?;
         let mut state = self.state.lock().expect("payloads lock poisoned");
         if state.size > 0 && state.size + payload.len() as u64 > SEGMENT_BYTES {
             state.write_pending()?;
@@ -483,7 +538,9 @@ impl Payloads {
             .range(from, to)
             .filter_map(|(key, value)| {
                 let number = keys::segment_of_count(&key)?;
-                (idle(number) && decode_count(&value) <= 0).then_some(number)
+                // Journal files are let go by the journal's checkpoints.
+                let ours = SegmentRef::journal_file_of(number).is_none();
+                (ours && idle(number) && decode_count(&value) <= 0).then_some(number)
             })
             .collect();
         // A staging segment the table never counted: every record pointing in was replaced
@@ -494,6 +551,33 @@ impl Payloads {
                 .filter(|&n| idle(n) && log.get(keys::segment_count(n)).is_none()),
         );
         unused
+    }
+
+    /// The journal files some record in `log` points into (see [`Journaled`]). The counts
+    /// of those none points into are dropped: a journal file is let go by the checkpoint that
+    /// saves this, and a count a later turn raises from nothing starts again at zero. Called
+    /// between the applier's turns.
+    pub(super) fn journal_files_in_use(log: &Arc<Table>) -> BTreeSet<u64> {
+        let (from, to) = keys::segment_counts();
+        let mut in_use = BTreeSet::new();
+        for (key, value) in log.range(from, to) {
+            let Some(number) = keys::segment_of_count(&key) else {
+                continue;
+            };
+            match SegmentRef::journal_file_of(number) {
+                Some(file) if decode_count(&value) > 0 => {
+                    in_use.insert(file);
+                }
+                Some(_) => log.remove(&key),
+                None => {}
+            }
+        }
+        in_use
+    }
+
+    /// Where the journal's files are.
+    pub(super) fn journal_dir(&self) -> &Path {
+        &self.journal_dir
     }
 
     /// Deletes segments [`Payloads::unused`] found, once a saved table no longer points into
@@ -583,12 +667,25 @@ impl Places {
 
     /// Lowers the counts of these places, except one `kept` still points at.
     fn lower_unless_in(&self, kept: &Places, counts: &mut CountChanges) {
-        for at in [self.json, self.payload].into_iter().flatten() {
-            if kept.json != Some(at) && kept.payload != Some(at) {
-                counts.lower(at.segment);
-            }
-        }
+        self.not_in(kept).for_each(|at| counts.lower(at.segment));
     }
+
+    /// Raises the counts of these places, except one the record pointed at already (`had`).
+    fn raise_unless_in(&self, had: &Places, counts: &mut CountChanges) {
+        self.not_in(had).for_each(|at| counts.raise(at.segment));
+    }
+
+    fn not_in<'a>(&'a self, other: &'a Places) -> impl Iterator<Item = SegmentRef> + 'a {
+        [self.json, self.payload]
+            .into_iter()
+            .flatten()
+            .filter(|at| other.json != Some(*at) && other.payload != Some(*at))
+    }
+}
+
+fn len32(bytes: &[u8]) -> io::Result<u32> {
+    u32::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 4 GiB"))
 }
 
 fn count(log: &Table, segment: u64) -> i64 {

@@ -58,15 +58,51 @@ fn raw(store: &SledStore, e: &Execution) -> Vec<u8> {
         .to_vec()
 }
 
+/// The journal's files in `dir`, running, kept and spare.
+fn journal_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("journal-")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// How many times `needle` appears in the segments' bytes.
 fn occurrences(dir: &Path, needle: &[u8]) -> usize {
-    segments(dir)
-        .iter()
-        .map(|&(number, _)| {
-            let bytes = fs::read(segment_file(dir, number)).unwrap();
+    let files = segments(dir).into_iter().map(|(n, _)| segment_file(dir, n));
+    in_files(files, needle)
+}
+
+/// How many times `needle` appears in the bytes of `files`.
+fn in_files(files: impl IntoIterator<Item = std::path::PathBuf>, needle: &[u8]) -> usize {
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = fs::read(path).unwrap();
             bytes.windows(needle.len()).filter(|w| *w == needle).count()
         })
         .sum()
+}
+
+/// Where the table says a record's JSON and payload are.
+fn places(store: &SledStore, e: &Execution) -> (SegmentRef, SegmentRef) {
+    let filed = store
+        .database()
+        .overlay
+        .table()
+        .get(keys::execution(e.id))
+        .expect("the table has the record");
+    match executions::split(&filed).unwrap() {
+        (Json::Filed(json), Stored::Kept(payload)) => (json, payload),
+        _ => panic!("the record is not filed"),
+    }
 }
 
 #[test]
@@ -79,15 +115,26 @@ fn a_record_is_filed_and_its_payload_written_once_however_often_the_record_is() 
         .database()
         .insert_executions(&mut [big.clone(), small.clone()])
         .unwrap();
-    // Rewritten before sled took it: the checkpoint's turn holds the key twice.
+    // Rewritten before the table took them: the checkpoint's turn holds the keys twice, and
+    // the small one's update, journaled without its payload, points at the insert's.
     big.status = Status::Running;
     store.update_execution(&mut big).unwrap();
+    small.status = Status::Running;
+    store.update_execution(&mut small).unwrap();
     store.flush_now().unwrap();
 
-    // Both records went to segments, JSON and payload; sled holds their places only.
+    // The large payload was staged in a segment; the small one, and both records' JSON, stay
+    // where the journal wrote them. The table holds their places only.
     let payload = |e: &Execution| e.trigger.raw_body.0.clone();
+    let journaled = |needle: &[u8]| in_journal(dir.path(), needle);
     assert_eq!(occurrences(dir.path(), &payload(&big)), 1);
-    assert_eq!(occurrences(dir.path(), &payload(&small)), 1);
+    assert_eq!(journaled(&payload(&big)), 0);
+    assert_eq!(occurrences(dir.path(), &payload(&small)), 0);
+    assert_eq!(journaled(&payload(&small)), 1);
+    let (json, payload_at) = places(&store, &small);
+    assert!(json.journal_file().is_some() && payload_at.journal_file().is_some());
+    let (json, payload_at) = places(&store, &big);
+    assert!(json.journal_file().is_some() && payload_at.journal_file().is_none());
     let sled_holds = |e: &Execution| {
         let db = store.database();
         db.overlay.table().get(keys::execution(e.id)).unwrap()
@@ -100,7 +147,9 @@ fn a_record_is_filed_and_its_payload_written_once_however_often_the_record_is() 
     assert_eq!(raw(&store, &big), payload(&big));
     assert_eq!(raw(&store, &small), payload(&small));
 
-    // Status updates file the record's JSON again; the payload stays where it is.
+    // Status updates journal the record's JSON again; the payload stays where it is.
+    small.status = Status::Running;
+    store.update_execution(&mut small).unwrap();
     big.status = Status::Running;
     store.update_execution(&mut big).unwrap();
     store.flush_now().unwrap();
@@ -110,7 +159,8 @@ fn a_record_is_filed_and_its_payload_written_once_however_often_the_record_is() 
     store.update_execution(&mut small).unwrap();
     store.flush_now().unwrap();
     assert_eq!(occurrences(dir.path(), &payload(&big)), 1);
-    assert_eq!(occurrences(dir.path(), &payload(&small)), 1);
+    assert_eq!(journaled(&payload(&small)), 1);
+    assert_eq!(occurrences(dir.path(), &payload(&small)), 0);
     let read = store.execution(big.id).unwrap().unwrap();
     assert_eq!(read.status, Status::Succeeded);
     assert_eq!(read.trigger.raw_body.0, payload(&big));
@@ -135,18 +185,31 @@ fn an_empty_payload_is_filed_as_nothing_to_read() {
     assert_eq!(read.status, Status::Succeeded);
 }
 
+/// The names of the journal's files in `dir` that end with `suffix`.
+fn journal_names(dir: &Path, suffix: &str) -> Vec<String> {
+    journal_files(dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(suffix))
+        .collect()
+}
+
 #[test]
 fn a_segment_goes_once_nothing_points_into_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    // Two payloads fill the first segment (128 KiB in tests); the third starts the next.
+    // Two payloads fill the first segment (128 KiB in tests); the third starts the next. They
+    // reach segments by a replay: the table left no save that had them.
     let all: Vec<Execution> = (1..=3)
         .map(|seed| execution(seed, 50_000, Status::Succeeded))
         .collect();
-    for e in &all {
-        store.insert_executions(&mut [e.clone()]).unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for e in &all {
+            store.insert_executions(&mut [e.clone()]).unwrap();
+        }
+        synced(&store);
     }
-    store.flush_now().unwrap();
+    let store = SledStore::open_again(dir.path()).unwrap();
     let numbers: Vec<u64> = segments(dir.path()).iter().map(|s| s.0).collect();
     assert_eq!(numbers.len(), 2, "{numbers:?}");
 
@@ -175,17 +238,95 @@ fn a_segment_goes_once_nothing_points_into_it() {
 }
 
 #[test]
-fn a_restart_moves_payloads_the_journal_still_holds_and_drops_the_old_segment() {
+fn a_journal_file_records_point_into_is_kept_across_restarts_until_none_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<Execution> = (1..=3)
+        .map(|seed| execution(seed, 5_000, Status::Succeeded))
+        .collect();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.insert_executions(&mut all.clone()).unwrap();
+        store.close().unwrap();
+    }
+    // The clean close checkpointed: nothing is left to replay, but the file the records are
+    // in stays, kept.
+    assert_eq!(journal_names(dir.path(), ".wal"), Vec::<String>::new());
+    assert_eq!(journal_names(dir.path(), ".kept").len(), 1);
+    let store = SledStore::open_again(dir.path()).unwrap();
+    for e in &all {
+        assert_eq!(raw(&store, e), e.trigger.raw_body.0);
+        assert_eq!(occurrences(dir.path(), &e.trigger.raw_body.0), 0);
+    }
+    let (_, payload_at) = places(&store, &all[2]);
+    let file = payload_at.journal_file().expect("in a journal file");
+    let count = |store: &SledStore| {
+        let key = keys::segment_count(payload_at.segment);
+        store.database().overlay.table().get(key)
+    };
+    assert!(count(&store).is_some());
+
+    // Pruning two of three keeps it; pruning the last lets it go at the next checkpoint, and
+    // its count with it.
+    assert_eq!(store.prune(1_003, 10).unwrap(), 2);
+    store.flush_now().unwrap();
+    assert_eq!(journal_names(dir.path(), ".kept").len(), 1);
+    assert_eq!(raw(&store, &all[2]), all[2].trigger.raw_body.0);
+    assert_eq!(store.prune(1_004, 10).unwrap(), 1);
+    store.flush_now().unwrap();
+    assert_eq!(journal_names(dir.path(), ".kept"), Vec::<String>::new());
+    assert!(crate::store::journal::open_for_reading(dir.path(), file).is_err());
+    assert!(
+        count(&store).is_none(),
+        "the count of a file let go goes with it"
+    );
+}
+
+#[test]
+fn a_retired_journal_file_records_point_into_is_kept_by_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    // 50 KB payloads, past a journal file's 4 MiB: the first file is retired and checkpointed.
+    let all: Vec<Execution> = (1..=100)
+        .map(|seed| execution(seed, 50_000, Status::Succeeded))
+        .collect();
+    for e in &all {
+        store.insert_executions(&mut [e.clone()]).unwrap();
+    }
+    synced(&store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while journal_names(dir.path(), ".kept").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no file was kept");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (_, first) = places(&store, &all[0]);
+    assert_eq!(
+        journal_names(dir.path(), ".kept"),
+        [format!(
+            "journal-{:012}.kept",
+            first.journal_file().unwrap()
+        )]
+    );
+    for e in &all {
+        assert_eq!(raw(&store, e), e.trigger.raw_body.0);
+    }
+    assert_eq!(occurrences(dir.path(), &all[0].trigger.raw_body.0), 0);
+}
+
+#[test]
+fn a_restart_replays_what_the_journal_still_holds_and_drops_the_old_segment() {
     let dir = tempfile::tempdir().unwrap();
     let big = execution(4, 60_000, Status::Succeeded);
     written(dir.path(), &big);
     let first = segments(dir.path())[0].0;
-    // The journal still has the record (no rotation since): replaying it appends the payload
-    // anew, and the segment nothing points into any more is deleted.
+    // The journal still has the record (no rotation since): replaying it files its JSON in
+    // this run's segment, the payload stays where the saved table had it (the journal file,
+    // kept), and the segment nothing points into any more is deleted.
     let store = SledStore::open_again(dir.path()).unwrap();
     let after = segments(dir.path());
     assert_eq!(after.len(), 1, "{after:?}");
     assert!(after[0].0 > first);
+    assert_eq!(occurrences(dir.path(), &big.trigger.raw_body.0), 0);
+    assert_eq!(journal_names(dir.path(), ".kept").len(), 1);
     assert_eq!(raw(&store, &big), big.trigger.raw_body.0);
 }
 
@@ -196,17 +337,15 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
     {
         let store = SledStore::open(dir.path()).unwrap();
         store.insert_executions(&mut [big.clone()]).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(store.sync()).unwrap();
-        // The applier moves it into sled (payload to a segment) a moment later; no checkpoint
-        // follows.
+        synced(&store);
+        // The applier moves it into the table (pointing into the journal) a moment later; no
+        // checkpoint follows.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let len = big.trigger.raw_body.0.len() as u64;
-        // The payload and the record's JSON.
-        while segments(dir.path())[0].1 <= len {
+        let table = |store: &SledStore| {
+            let key = keys::execution(big.id);
+            store.database().overlay.table().get(key)
+        };
+        while table(&store).is_none() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the applier never ran"
@@ -214,7 +353,7 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
-    // As if the segment had not reached the disk: the journal still has the record whole.
+    // As if the segments had not reached the disk: the journal still has the record whole.
     for (number, _) in segments(dir.path()) {
         fs::write(segment_file(dir.path(), number), b"").unwrap();
     }
@@ -226,16 +365,35 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
 fn a_damaged_payload_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let big = execution(3, 40_000, Status::Succeeded);
-    store.insert_executions(&mut [big.clone()]).unwrap();
+    // One staged in a segment, one where the journal wrote it.
+    let staged = execution(3, 100_000, Status::Succeeded);
+    let journaled = execution(4, 40_000, Status::Succeeded);
+    store
+        .insert_executions(&mut [staged.clone(), journaled.clone()])
+        .unwrap();
     store.flush_now().unwrap();
-    let (number, _) = segments(dir.path())[0];
-    let path = segment_file(dir.path(), number);
-    let mut bytes = fs::read(&path).unwrap();
-    bytes[100] ^= 1;
-    fs::write(&path, bytes).unwrap();
-    let err = store.execution(big.id).unwrap_err().to_string();
+    let damage = |path: &Path, needle: &[u8]| {
+        let mut bytes = fs::read(path).unwrap();
+        let at = bytes.windows(needle.len()).position(|w| w == needle);
+        bytes[at.expect("the payload is in the file") + 100] ^= 1;
+        fs::write(path, bytes).unwrap();
+    };
+    let (_, at) = places(&store, &staged);
+    damage(
+        &segment_file(dir.path(), at.segment),
+        &staged.trigger.raw_body.0,
+    );
+    let (_, at) = places(&store, &journaled);
+    let file = at.journal_file().unwrap();
+    let path = dir.path().join(format!("journal-{file:012}.wal"));
+    damage(&path, &journaled.trigger.raw_body.0);
+    let err = store.execution(staged.id).unwrap_err().to_string();
     assert!(err.contains("checksum") && err.contains("segment"), "{err}");
+    let err = store.execution(journaled.id).unwrap_err().to_string();
+    assert!(
+        err.contains("checksum") && err.contains("journal file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -271,12 +429,10 @@ fn a_clean_close_leaves_no_journal_to_replay() {
             .unwrap();
         store.close().unwrap();
     }
-    let journals: Vec<String> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("journal-") && !name.ends_with(".spare"))
-        .collect();
+    let journals = journal_names(dir.path(), ".wal");
     assert!(journals.is_empty(), "left to replay: {journals:?}");
+    // The file the records are in is kept for reading, not replayed.
+    assert_eq!(journal_names(dir.path(), ".kept").len(), 1);
     let bytes = |dir: &Path| segments(dir).iter().map(|s| s.1).sum::<u64>();
     let before = bytes(dir.path());
 
@@ -460,17 +616,10 @@ fn a_format_3_data_dir_without_its_table_is_refused() {
 
 /// How many times `needle` appears in the journal's files.
 fn in_journal(dir: &Path, needle: &[u8]) -> usize {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
-        .map(|p| {
-            let bytes = fs::read(p).unwrap();
-            bytes.windows(needle.len()).filter(|w| *w == needle).count()
-        })
-        .sum()
+    in_files(journal_files(dir), needle)
 }
 
+/// Waits until the journal has every write made to `store` so far on disk.
 fn synced(store: &SledStore) {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -561,7 +710,7 @@ fn a_status_update_journals_its_payload_once_and_a_crash_replays_it_whole() {
 }
 
 #[test]
-fn a_status_update_replayed_over_a_saved_record_finds_its_payload_in_the_segment() {
+fn a_status_update_replayed_over_a_saved_record_finds_its_payload_where_the_table_has_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut small = execution(62, 3_000, Status::Queued);
     let payload = small.trigger.raw_body.0.clone();
@@ -571,15 +720,21 @@ fn a_status_update_replayed_over_a_saved_record_finds_its_payload_in_the_segment
         store.close().unwrap();
     }
     {
-        // The record is filed in a segment of the last run, and the journal starts empty.
+        // The record points into the last run's journal file, kept, and this run's starts
+        // empty.
         let store = SledStore::open_again(dir.path()).unwrap();
         small.status = Status::Running;
         store.update_execution(&mut small).unwrap();
         small.status = Status::Failed;
         store.update_execution(&mut small).unwrap();
         synced(&store);
-        assert_eq!(in_journal(dir.path(), &payload), 0);
-        assert_eq!(in_journal(dir.path(), br#""status":"failed""#), 1);
+        let running = || {
+            let files = journal_files(dir.path()).into_iter();
+            files.filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        };
+        assert_eq!(in_files(running(), &payload), 0);
+        assert_eq!(in_journal(dir.path(), &payload), 1);
+        assert_eq!(in_files(running(), br#""status":"failed""#), 1);
     }
     let store = SledStore::open_again(dir.path()).unwrap();
     let read = store.execution(small.id).unwrap().unwrap();
