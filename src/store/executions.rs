@@ -153,9 +153,30 @@ impl Database {
     }
 
     pub(super) fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        match self.log.get(keys::execution(id))? {
-            Some(bytes) => self.read_whole(&bytes).map(Some),
+        let key = keys::execution(id);
+        match self.log.get(&key)? {
+            Some(bytes) => self.read_stored(&key, &bytes),
             None => Ok(None),
+        }
+    }
+
+    /// The execution stored under `key` as `bytes`, read whole. When its JSON or payload
+    /// cannot be read, the record is looked up again: pruning may have removed it meanwhile
+    /// (`None`), or a compaction moved its bytes and let their file go (read from the new
+    /// place).
+    pub(super) fn read_stored(
+        &self,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<Option<Execution>, StoreError> {
+        let error = match self.read_whole(bytes) {
+            Err(e @ StoreError::Payload(_)) => e,
+            read => return read.map(Some),
+        };
+        match self.log.get(key)? {
+            None => Ok(None),
+            Some(now) if *now != *bytes => self.read_whole(&now).map(Some),
+            Some(_) => Err(error),
         }
     }
 
@@ -193,11 +214,15 @@ impl Database {
             None => Bound::Included(vec![keys::EXECUTION]),
         };
         let to = Bound::Excluded(vec![keys::EXECUTION + 1]);
-        self.log
-            .range((from, to))
-            .take(limit)
-            .map(|item| self.read_whole(&item?.1))
-            .collect()
+        let mut executions = Vec::with_capacity(limit.min(1024));
+        for item in self.log.range((from, to)) {
+            if executions.len() == limit {
+                break;
+            }
+            let (key, bytes) = item?;
+            executions.extend(self.read_stored(&key, &bytes)?);
+        }
+        Ok(executions)
     }
 
     /// A hook's executions, newest first, older than `cursor` when given, optionally only
@@ -225,14 +250,17 @@ impl Database {
             let Some(id) = keys::trailing_id(&key) else {
                 continue;
             };
-            let Some(bytes) = self.log.get(keys::execution(id))? else {
+            let key = keys::execution(id);
+            let Some(bytes) = self.log.get(&key)? else {
                 continue;
             };
             // A filed record says its status without its segments being read.
             if status.is_some_and(|s| carried_status(&bytes).is_some_and(|f| f != s)) {
                 continue;
             }
-            let e = self.read_whole(&bytes)?;
+            let Some(e) = self.read_stored(&key, &bytes)? else {
+                continue;
+            };
             if status.is_some_and(|s| s != e.status) {
                 continue;
             }

@@ -610,7 +610,7 @@ fn journal_path(dir: &Path, number: u64) -> PathBuf {
 }
 
 /// Journal file `number` once it is [`Kind::Kept`].
-fn kept_path(dir: &Path, number: u64) -> PathBuf {
+pub(super) fn kept_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("journal-{number:012}.kept"))
 }
 
@@ -721,6 +721,15 @@ pub(super) fn discard(dir: &Path, files: &[PathBuf], in_use: &BTreeSet<u64>) -> 
     // newer writes.
     File::open(dir)?.sync_all()?;
     first_error.map_or(Ok(()), Err)
+}
+
+/// The numbers of the kept journal files in `dir`.
+pub(super) fn kept_files(dir: &Path) -> io::Result<Vec<u64>> {
+    let files = journal_files(dir)?.into_iter();
+    Ok(files
+        .filter(|f| f.kind == Kind::Kept)
+        .map(|f| f.number)
+        .collect())
 }
 
 /// Lets go of the kept journal files no saved table points into any more (`in_use` are those it

@@ -60,6 +60,13 @@ const CHUNK: usize = 256;
 const ENTRY_OVERHEAD: usize = 48;
 /// How long making the table durable waits for the journal to have the writes it needs.
 const JOURNAL_WAIT: Duration = Duration::from_secs(10);
+/// How often a save looks for mostly dead files to compact (`payloads/compact.rs`): each
+/// look reads the counts and a file's size per file (at every save in tests).
+const COMPACT_EVERY: Duration = if cfg!(test) {
+    Duration::ZERO
+} else {
+    Duration::from_secs(10)
+};
 
 /// The overlay of the log's table and the thread that drains it.
 pub(super) struct Overlay {
@@ -85,6 +92,8 @@ struct Shared {
     saving: Mutex<()>,
     /// The journal files the last saved table points into, which are kept.
     in_use: Mutex<BTreeSet<u64>>,
+    /// When a save last looked for files to compact.
+    compacted: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -308,6 +317,7 @@ impl Overlay {
             applying: Mutex::new(()),
             saving: Mutex::new(()),
             in_use: Mutex::default(),
+            compacted: Mutex::default(),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -488,6 +498,7 @@ impl Shared {
             let applied_through = self.applied_through();
             let (unused, in_use) = match &self.payloads {
                 Some(payloads) => {
+                    self.compact_if_due(payloads, applied_through);
                     payloads.sync()?;
                     (
                         payloads.unused(&self.table, applied_through),
@@ -509,6 +520,30 @@ impl Shared {
         journal::let_go_kept(payloads.journal_dir(), &in_use)?;
         *self.in_use.lock().expect("overlay lock poisoned") = in_use;
         Ok(())
+    }
+
+    /// Moves the last records out of mostly dead files, when a save has not looked for such
+    /// files in [`COMPACT_EVERY`] (`payloads/compact.rs`). Between turns; the save that follows
+    /// lets them go.
+    fn compact_if_due(&self, payloads: &Payloads, applied_through: u64) {
+        {
+            let mut last = self.compacted.lock().expect("overlay lock poisoned");
+            if last.is_some_and(|at| at.elapsed() < COMPACT_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let compacted = payloads
+            .sparse_files(&self.table, applied_through)
+            .and_then(|files| match files.is_empty() {
+                true => Ok(0),
+                false => payloads.compact(&self.table, &files),
+            });
+        match compacted {
+            Ok(0) => {}
+            Ok(records) => tracing::debug!(records, "moved records out of mostly dead files"),
+            Err(e) => tracing::warn!(error = %e, "could not compact the execution log's files"),
+        }
     }
 
     /// The journal position the table has taken every write up to, between turns. (A write's

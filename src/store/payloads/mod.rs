@@ -46,6 +46,7 @@ use super::journal::{self, Place};
 use super::keys;
 use super::table::Table;
 
+mod compact;
 mod direct;
 mod staged;
 pub(super) use staged::STAGE_MIN;
@@ -85,14 +86,14 @@ impl SegmentRef {
         crc: 0,
     };
 
-    /// `bytes`, which the journal has at `place`.
-    fn in_journal(place: Place, bytes: &[u8]) -> io::Result<Self> {
-        Ok(Self {
+    /// `len` bytes of CRC32 `crc`, which the journal has at `place`.
+    fn in_journal(place: Place, len: u32, crc: u32) -> Self {
+        Self {
             segment: place.file | Self::IN_JOURNAL,
             offset: place.offset,
-            len: len32(bytes)?,
-            crc: crc32fast::hash(bytes),
-        })
+            len,
+            crc,
+        }
     }
 
     /// The journal file the place is in, when it is in one.
@@ -233,9 +234,51 @@ enum Body<'a> {
     Same { len: u32, crc: u32 },
 }
 
-/// How the applier's turn changes the counts of records pointing into each segment.
+/// How the applier's turn changes the counts of records' places in each file: places and
+/// bytes.
 #[derive(Default)]
-pub(super) struct CountChanges(BTreeMap<u64, i64>);
+pub(super) struct CountChanges(BTreeMap<u64, (i64, i64)>);
+
+/// The places records have in a file (a segment, or a journal file), and how many bytes they
+/// hold: the table's value under the file's count key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Count {
+    pub places: i64,
+    /// `None` for a count saved before format 5, which held the places alone (and goes on
+    /// without its bytes).
+    pub bytes: Option<i64>,
+}
+
+impl Default for Count {
+    fn default() -> Self {
+        Self {
+            places: 0,
+            bytes: Some(0),
+        }
+    }
+}
+
+impl Count {
+    fn decode(value: &[u8]) -> Self {
+        let at = |i: usize| {
+            let bytes = value.get(i..i + 8).and_then(|b| b.try_into().ok());
+            bytes.map(i64::from_le_bytes)
+        };
+        Self {
+            places: at(0).unwrap_or(0),
+            bytes: at(8),
+        }
+    }
+
+    fn encode(self) -> IVec {
+        let mut out = Vec::with_capacity(16);
+        out.extend_from_slice(&self.places.to_le_bytes());
+        if let Some(bytes) = self.bytes {
+            out.extend_from_slice(&bytes.to_le_bytes());
+        }
+        IVec::from(out)
+    }
+}
 
 impl Payloads {
     /// Opens `dir/payloads` and starts a new segment. Segments nothing points into are
@@ -280,7 +323,7 @@ impl Payloads {
         for entry in fs::read_dir(&self.dir)? {
             let path = entry?.path();
             match segment_number(&path) {
-                Some(number) if number < self.first && count(log, number) <= 0 => {
+                Some(number) if number < self.first && count(log, number).places <= 0 => {
                     fs::remove_file(&path)?;
                     log.remove(&keys::segment_count(number));
                 }
@@ -397,20 +440,21 @@ impl Payloads {
                 }
             }
             Body::Here([]) => SegmentRef::EMPTY,
-            Body::Here(payload) => match journaled.and_then(|j| j.payload) {
-                Some(place) => SegmentRef::in_journal(place, payload)?,
-                None => {
-                    let crc = crc32fast::hash(payload);
-                    match before.payload {
-                        Some(at) if reusable(at, payload.len(), crc) => at,
-                        _ => self.append(payload, crc)?,
-                    }
+            Body::Here(payload) => {
+                let crc = crc32fast::hash(payload);
+                // The table's place first: a status update's journal place is the write's
+                // before it, which the table may have taken and moved since.
+                match (before.payload, journaled.and_then(|j| j.payload)) {
+                    (Some(at), _) if reusable(at, payload.len(), crc) => at,
+                    (_, Some(place)) => SegmentRef::in_journal(place, len32(payload)?, crc),
+                    _ => self.append(payload, crc)?,
                 }
-            },
+            }
         };
+        let crc = crc32fast::hash(json);
         let json_at = match journaled {
-            Some(j) => SegmentRef::in_journal(j.json, json)?,
-            None => self.append(json, crc32fast::hash(json))?,
+            Some(j) => SegmentRef::in_journal(j.json, len32(json)?, crc),
+            None => self.append(json, crc)?,
         };
         let kept = Places {
             json: Some(json_at),
@@ -540,7 +584,8 @@ impl Payloads {
                 let number = keys::segment_of_count(&key)?;
                 // Journal files are let go by the journal's checkpoints.
                 let ours = SegmentRef::journal_file_of(number).is_none();
-                (ours && idle(number) && decode_count(&value) <= 0).then_some(number)
+                let unused = Count::decode(&value).places <= 0;
+                (ours && idle(number) && unused).then_some(number)
             })
             .collect();
         // A staging segment the table never counted: every record pointing in was replaced
@@ -565,7 +610,7 @@ impl Payloads {
                 continue;
             };
             match SegmentRef::journal_file_of(number) {
-                Some(file) if decode_count(&value) > 0 => {
+                Some(file) if Count::decode(&value).places > 0 => {
                     in_use.insert(file);
                 }
                 Some(_) => log.remove(&key),
@@ -608,31 +653,36 @@ impl Payloads {
 }
 
 impl CountChanges {
-    fn raise(&mut self, segment: u64) {
-        *self.0.entry(segment).or_default() += 1;
+    fn raise(&mut self, at: SegmentRef) {
+        let change = self.0.entry(at.segment).or_default();
+        change.0 += 1;
+        change.1 += i64::from(at.len);
     }
 
-    fn lower(&mut self, segment: u64) {
-        *self.0.entry(segment).or_default() -= 1;
+    fn lower(&mut self, at: SegmentRef) {
+        let change = self.0.entry(at.segment).or_default();
+        change.0 -= 1;
+        change.1 -= i64::from(at.len);
     }
 
     /// Writes the raised counts: before the records that point in.
     pub(super) fn write_raised(&self, log: &Table) {
-        self.write(log, |change| change > 0)
+        self.write(log, |(places, _)| places > 0)
     }
 
-    /// Writes the lowered counts: after the records that stopped pointing in.
+    /// Writes the other changed counts: after the records that stopped pointing in.
     pub(super) fn write_lowered(&self, log: &Table) {
-        self.write(log, |change| change < 0)
+        self.write(log, |change| change.0 <= 0 && change != (0, 0))
     }
 
-    fn write(&self, log: &Table, which: impl Fn(i64) -> bool) {
+    fn write(&self, log: &Table, which: impl Fn((i64, i64)) -> bool) {
         for (&segment, &change) in self.0.iter().filter(|(_, c)| which(**c)) {
-            let now = count(log, segment) + change;
-            log.insert(
-                &keys::segment_count(segment),
-                IVec::from(&now.to_le_bytes()[..]),
-            );
+            let now = count(log, segment);
+            let now = Count {
+                places: now.places + change.0,
+                bytes: now.bytes.map(|bytes| bytes + change.1),
+            };
+            log.insert(&keys::segment_count(segment), now.encode());
         }
     }
 }
@@ -667,12 +717,12 @@ impl Places {
 
     /// Lowers the counts of these places, except one `kept` still points at.
     fn lower_unless_in(&self, kept: &Places, counts: &mut CountChanges) {
-        self.not_in(kept).for_each(|at| counts.lower(at.segment));
+        self.not_in(kept).for_each(|at| counts.lower(at));
     }
 
     /// Raises the counts of these places, except one the record pointed at already (`had`).
     fn raise_unless_in(&self, had: &Places, counts: &mut CountChanges) {
-        self.not_in(had).for_each(|at| counts.raise(at.segment));
+        self.not_in(had).for_each(|at| counts.raise(at));
     }
 
     fn not_in<'a>(&'a self, other: &'a Places) -> impl Iterator<Item = SegmentRef> + 'a {
@@ -688,13 +738,9 @@ fn len32(bytes: &[u8]) -> io::Result<u32> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 4 GiB"))
 }
 
-fn count(log: &Table, segment: u64) -> i64 {
+fn count(log: &Table, segment: u64) -> Count {
     log.get(keys::segment_count(segment))
-        .map_or(0, |v| decode_count(&v))
-}
-
-fn decode_count(value: &[u8]) -> i64 {
-    value.try_into().map_or(0, i64::from_le_bytes)
+        .map_or_else(Count::default, |v| Count::decode(&v))
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {

@@ -282,6 +282,49 @@ fn a_journal_file_records_point_into_is_kept_across_restarts_until_none_does() {
 }
 
 #[test]
+fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<Execution> = (1..=20)
+        .map(|seed| execution(seed, 5_000, Status::Succeeded))
+        .collect();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.insert_executions(&mut all.clone()).unwrap();
+        store.close().unwrap();
+    }
+    let store = SledStore::open_again(dir.path()).unwrap();
+    assert_eq!(journal_names(dir.path(), ".kept").len(), 1);
+    // A twentieth of the file is live once the others are pruned: the next save moves the
+    // last record's JSON and payload to a segment, and the file goes.
+    assert_eq!(store.prune(1_020, 100).unwrap(), 19);
+    let last = &all[19];
+    let key = keys::execution(last.id);
+    let before = store.database().overlay.table().get(&key).unwrap();
+    store.flush_now().unwrap();
+    assert_eq!(journal_names(dir.path(), ".kept"), Vec::<String>::new());
+    // A reader that took the record before the move finds it at its new place.
+    let read = store.database().read_stored(&key, &before).unwrap();
+    assert_eq!(read.unwrap().trigger.raw_body.0, last.trigger.raw_body.0);
+    let pruned = keys::execution(all[0].id);
+    assert!(
+        store
+            .database()
+            .read_stored(&pruned, &before)
+            .unwrap()
+            .is_none()
+    );
+    let (json, payload) = places(&store, last);
+    assert!(json.journal_file().is_none() && payload.journal_file().is_none());
+    assert_eq!(occurrences(dir.path(), &last.trigger.raw_body.0), 1);
+    assert_eq!(raw(&store, last), last.trigger.raw_body.0);
+    drop(store);
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let read = store.execution(last.id).unwrap().unwrap();
+    assert_eq!(read.trigger.raw_body.0, last.trigger.raw_body.0);
+    assert_eq!(read.trigger.body["seed"], 20);
+}
+
+#[test]
 fn a_retired_journal_file_records_point_into_is_kept_by_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
@@ -464,7 +507,7 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
             .unwrap();
         db.payloads.sync().unwrap();
         let mut counts = CountChanges::default();
-        counts.raise(at.segment);
+        counts.raise(at);
         counts.write_raised(tree);
         let whole = executions::encode(&mut big.clone()).unwrap();
         let json_end = whole.len() - payload.len();
@@ -942,4 +985,30 @@ fn appended_payloads_read_back_whole_across_writes_that_end_mid_block() {
     for (at, body) in &placed {
         assert_eq!(&again.read(*at).unwrap(), body, "{at:?}");
     }
+}
+
+#[test]
+fn a_count_from_before_format_5_goes_on_without_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Table::new(Table::path_in(dir.path()), []);
+    let key = keys::segment_count(7);
+    log.insert(&key, IVec::from(&3i64.to_le_bytes()[..]));
+    let at = SegmentRef {
+        segment: 7,
+        offset: 0,
+        len: 100,
+        crc: 0,
+    };
+    let mut counts = CountChanges::default();
+    counts.lower(at);
+    counts.write_lowered(&log);
+    let old = Count::decode(&log.get(&key).unwrap());
+    assert_eq!((old.places, old.bytes), (2, None));
+    // A new count knows both.
+    let mut counts = CountChanges::default();
+    counts.raise(SegmentRef { segment: 8, ..at });
+    counts.raise(SegmentRef { segment: 8, ..at });
+    counts.write_raised(&log);
+    let new = Count::decode(&log.get(keys::segment_count(8)).unwrap());
+    assert_eq!((new.places, new.bytes), (2, Some(200)));
 }

@@ -1,0 +1,138 @@
+//! Moving the last records out of a file that is mostly dead, so that it can go.
+//!
+//! A kept journal file or a segment goes only once no record points into it. Records are
+//! pruned per hook, so a quiet hook's execution, kept for retention's month, would keep the
+//! whole 4 MiB file it arrived in, with the busier hooks' executions beside it long pruned: a
+//! hub with one quiet and one busy hook would keep most of what the busy hook ever received.
+//! So once in a while a checkpoint looks for files whose live bytes (the table's counts hold
+//! them) are under a quarter of their size, copies the places still in them to this run's
+//! segment and points the records there; the save that follows no longer counts the file, and
+//! it goes with that save.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use sled::IVec;
+
+use super::{Count, CountChanges, Payloads, SegmentRef, segment_path};
+use crate::store::executions::{self, Json, Stored};
+use crate::store::journal;
+use crate::store::keys;
+use crate::store::table::Table;
+
+/// A file smaller than this is left as it is, however little of it is live (smaller in tests,
+/// which write little).
+const MIN_SIZE: u64 = if cfg!(test) { 16 * 1024 } else { 1024 * 1024 };
+/// A pass moves at most about this many live bytes: it runs between the applier's turns, which
+/// wait for it.
+const MOST_MOVED: i64 = 8 * 1024 * 1024;
+
+impl Payloads {
+    /// The files to compact (as their count keys number them): kept journal files and segments
+    /// of whole size, nothing new may point into (not the one being appended to, nor a
+    /// staging segment in flight; `applied_through` as for [`Payloads::unused`]), whose live
+    /// bytes are under a quarter of their size. The sparsest first, up to [`MOST_MOVED`].
+    pub(in crate::store) fn sparse_files(
+        &self,
+        log: &Arc<Table>,
+        applied_through: u64,
+    ) -> io::Result<BTreeSet<u64>> {
+        let kept: BTreeSet<u64> = journal::kept_files(&self.journal_dir)?
+            .into_iter()
+            .collect();
+        let current = self.state.lock().expect("payloads lock poisoned").number;
+        let (from, to) = keys::segment_counts();
+        let mut sparse = Vec::new();
+        for (key, value) in log.range(from, to) {
+            let Some(number) = keys::segment_of_count(&key) else {
+                continue;
+            };
+            let path = match SegmentRef::journal_file_of(number) {
+                Some(file) if kept.contains(&file) => journal::kept_path(&self.journal_dir, file),
+                Some(_) => continue,
+                None if number == current || self.staging().in_flight(number, applied_through) => {
+                    continue;
+                }
+                None => segment_path(&self.dir, number),
+            };
+            let Ok(size) = fs::metadata(&path).map(|m| m.len()) else {
+                continue;
+            };
+            // A count from before format 5 does not know its bytes: left as it is.
+            let Some(live) = Count::decode(&value).bytes else {
+                continue;
+            };
+            let live = live.max(0);
+            if size >= MIN_SIZE && live.unsigned_abs() < size / 4 {
+                sparse.push((live, number));
+            }
+        }
+        sparse.sort_unstable();
+        let mut moved = 0;
+        Ok(sparse
+            .into_iter()
+            .take_while(|&(live, _)| {
+                moved += live;
+                moved - live < MOST_MOVED
+            })
+            .map(|(_, number)| number)
+            .collect())
+    }
+
+    /// Copies every place a record in `log` has in `files` to this run's segment and points
+    /// the record there; returns how many records moved. Runs between the applier's turns. A
+    /// place that cannot be read is left where it is (its file stays), and reported.
+    pub(in crate::store) fn compact(
+        &self,
+        log: &Arc<Table>,
+        files: &BTreeSet<u64>,
+    ) -> io::Result<usize> {
+        let records = (
+            Bound::Included(vec![keys::EXECUTION]),
+            Bound::Excluded(vec![keys::EXECUTION + 1]),
+        );
+        let mut counts = CountChanges::default();
+        let mut moved = Vec::new();
+        for (key, value) in log.range(records.0, records.1) {
+            let Ok((Json::Filed(json), Stored::Kept(payload))) = executions::split(&value) else {
+                continue;
+            };
+            let Some(status) = executions::carried_status(&value) else {
+                continue;
+            };
+            let mut places = [json, payload];
+            let mut changed = false;
+            for at in &mut places {
+                if at.len == 0 || !files.contains(&at.segment) {
+                    continue;
+                }
+                let bytes = match self.read(*at) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not move a record's bytes out of a file that is mostly dead; the file stays");
+                        continue;
+                    }
+                };
+                let new = self.append(&bytes, at.crc)?;
+                counts.lower(*at);
+                counts.raise(new);
+                *at = new;
+                changed = true;
+            }
+            if changed {
+                let [json, payload] = places;
+                moved.push((key, executions::filed(status, json, payload)));
+            }
+        }
+        self.write_pending()?;
+        counts.write_raised(log);
+        for (key, record) in &moved {
+            log.insert(key, IVec::from(record.as_slice()));
+        }
+        counts.write_lowered(log);
+        Ok(moved.len())
+    }
+}
