@@ -8,10 +8,14 @@
 # Results: stdout and bench/results/soak.md.
 # Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1 HUB=path/to/hookhub
 # CONFIG=another hooks file with the same ingest-only hook (e.g. retention changed)
+# QUIET_PER_S=2: beside the soak, that many deliveries a second to a second hook (bench-tool, one
+# /bin/true run each), which retention keeps for the whole soak: their records share the busy
+# hook's files, which only compaction lets go (the "quiet" column counts them).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 SOAK_MINUTES=${SOAK_MINUTES:-30}
+QUIET_PER_S=${QUIET_PER_S:-0}
 SLICE=${SLICE:-30}
 CONNECTIONS=${CONNECTIONS:-20}
 DELAY_MS=${DELAY_MS:-10}
@@ -49,14 +53,30 @@ small_body "$WORK/body.json"
 SIG=$(bench_signature "$WORK/body.json")
 PORT=$(free_port)
 start_hub
+# The quiet hook's deliveries, counted in $WORK/quiet as they are answered 202.
+: >"$WORK/quiet"
+if ((QUIET_PER_S > 0)); then
+    (
+        pause=$(awk -v n="$QUIET_PER_S" 'BEGIN {printf "%.3f", 1 / n}')
+        while kill -0 "$PID" 2>/dev/null; do
+            code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' \
+                -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $SIG" --data-binary "@$WORK/body.json" \
+                "http://127.0.0.1:$PORT/api/webhooks/bench-tool") || true
+            [[ $code == 202 ]] && echo >>"$WORK/quiet"
+            sleep "$pause"
+        done
+    ) &
+    QUIET=$!
+fi
 
 {
     echo "# hookhub soak, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
     echo
     echo "- $CONNECTIONS connections, ${DELAY_MS} ms pause per connection between requests, 1 KB GitHub-signed body, ingest-only hook, ${SOAK_MINUTES} min"
+    ((QUIET_PER_S == 0)) || echo "- beside it, $QUIET_PER_S deliveries a second to bench-tool (/bin/true), all kept by retention"
     echo
-    echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | anon / file MiB | data dir MiB | journal / db / payloads MiB | steal % |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | anon / file MiB | data dir MiB | journal / db / payloads MiB | quiet | steal % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     slices=$((SOAK_MINUTES * 60 / SLICE))
     for ((i = 1; i <= slices; i++)); do
         t0=$(cpu_times)
@@ -69,9 +89,10 @@ start_hub
         errors=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
             /Socket errors:/ {for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0}
             END {print n + 0}' "$WORK/slice.txt")
-        echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(anon_file_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) | $(parts_mb "$WORK/data") | $(steal_pct "$t0" "$(cpu_times)") |"
+        echo "| $(awk -v s=$((i * SLICE)) 'BEGIN {printf "%.1f", s / 60}') | $rate | $p50 | $p99 | $errors | $(rss_mb "$PID") | $(anon_file_mb "$PID") | $(du -sm "$WORK/data" | cut -f1) | $(parts_mb "$WORK/data") | $(wc -l <"$WORK/quiet") | $(steal_pct "$t0" "$(cpu_times)") |"
     done
     # A child of the outer shell: wait for it to be gone (its database lock with it).
+    [[ -z ${QUIET:-} ]] || kill "$QUIET" 2>/dev/null || true
     kill "$PID"
     while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
     start_hub
