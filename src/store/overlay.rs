@@ -633,15 +633,13 @@ impl Shared {
             } else if let Some(done) = converted.get(key) {
                 done.clone()
             } else {
-                let value = payloads.convert(
-                    &self.table,
+                let record = payloads::RecordWrite {
                     key,
-                    write.value.as_ref(),
-                    write.journaled.as_ref(),
-                    write.fresh,
-                    replaying,
-                    &mut counts,
-                )?;
+                    value: write.value.as_ref(),
+                    journaled: write.journaled.as_ref(),
+                    fresh: write.fresh,
+                };
+                let value = payloads.convert(&self.table, record, replaying, &mut counts)?;
                 converted.insert(key, value.clone());
                 value
             };

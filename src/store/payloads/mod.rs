@@ -45,6 +45,7 @@ use super::executions::{self, Json, Stored};
 use super::journal::{self, Place};
 use super::keys;
 use super::table::Table;
+use crate::execution::Status;
 
 mod compact;
 mod direct;
@@ -133,6 +134,17 @@ impl SegmentRef {
 pub(super) struct Journaled {
     pub json: Place,
     pub payload: Option<Place>,
+}
+
+/// A write to an execution record on its way into the table ([`Payloads::convert`]).
+pub(super) struct RecordWrite<'a> {
+    pub key: &'a [u8],
+    /// `None` removes the record.
+    pub value: Option<&'a IVec>,
+    /// Where the journal has the record's parts, when known.
+    pub journaled: Option<&'a Journaled>,
+    /// The table cannot have the key yet.
+    pub fresh: bool,
 }
 
 /// The segment files of one data directory.
@@ -232,6 +244,50 @@ enum Body<'a> {
     Here(&'a [u8]),
     Staged(SegmentRef),
     Same { len: u32, crc: u32 },
+}
+
+/// A value written to an execution record's key, as the applier sees it.
+enum Incoming<'a> {
+    /// A record as writers make it: its status, its JSON, its payload.
+    Record {
+        status: Status,
+        json: &'a [u8],
+        body: Body<'a>,
+    },
+    Removal,
+    /// Not a record as writers make it (an older hub's form): it goes to the table as it is.
+    AsIs,
+}
+
+impl<'a> Incoming<'a> {
+    fn of(value: Option<&'a IVec>) -> Self {
+        let Some(value) = value else {
+            return Self::Removal;
+        };
+        let record = |status, json, body| Self::Record { status, json, body };
+        match executions::split(value) {
+            // Its payload staged: written already, where the record says.
+            Ok((Json::Here(json), Stored::Kept(at))) => match executions::carried_status(value) {
+                Some(status) => record(status, json, Body::Staged(at)),
+                None => Self::AsIs,
+            },
+            Ok((Json::Here(json), Stored::Inline(payload))) => {
+                // Records from an older hub's journal carry no status of their own.
+                let carried = executions::carried_status(value);
+                match carried.map_or_else(|| executions::status_in(json), Ok) {
+                    Ok(status) => record(status, json, Body::Here(payload)),
+                    Err(_) => Self::AsIs,
+                }
+            }
+            Ok(_) => Self::AsIs,
+            // The journal's form of a status update (split does not know it): only a replay
+            // meets it.
+            Err(_) => match executions::same_payload(value) {
+                Some((status, json, len, crc)) => record(status, json, Body::Same { len, crc }),
+                None => Self::AsIs,
+            },
+        }
+    }
 }
 
 /// How the applier's turn changes the counts of records' places in each file: places and
@@ -365,91 +421,49 @@ impl Payloads {
         Ok(bytes)
     }
 
-    /// What the table is to hold for a write of `value` to the execution record `key`: the record
-    /// filed, the table left with where its JSON and payload are. Where the journal has them
-    /// (`journaled`), the table points there; otherwise they are appended to a segment (written
-    /// by [`Payloads::write_pending`]). `fresh` says the table cannot have the key yet. The
-    /// previous record's payload is reused when it is the same payload (a status update), so a
-    /// payload is stored once however often its record is rewritten; except, while `replaying`
-    /// the journal, a payload appended to a segment by an earlier run: it was written after that
-    /// run's last checkpoint, so it may not have reached the disk.
-    #[allow(clippy::too_many_arguments)]
+    /// What the table is to hold for `write`: the record filed, the table left with where its
+    /// JSON and payload are. Where the journal has them, the table points there; otherwise they
+    /// are appended to a segment (written by [`Payloads::write_pending`]). The previous record's
+    /// payload is reused when it is the same payload (a status update), so a payload is stored
+    /// once however often its record is rewritten; except, while `replaying` the journal, a
+    /// payload appended to a segment by an earlier run: it was written after that run's last
+    /// checkpoint, so it may not have reached the disk.
     pub(super) fn convert(
         &self,
         tree: &Table,
-        key: &[u8],
-        value: Option<&IVec>,
-        journaled: Option<&Journaled>,
-        fresh: bool,
+        write: RecordWrite<'_>,
         replaying: bool,
         counts: &mut CountChanges,
     ) -> sled::Result<Option<IVec>> {
-        let same = value.and_then(|v| executions::same_payload(v));
-        let record = match value.map(|v| executions::split(v)).transpose() {
-            // The journal's form of a status update (split does not know it): only a replay
-            // meets it.
-            Err(_) if same.is_some() => {
-                same.map(|(status, json, len, crc)| (status, json, Body::Same { len, crc }))
-            }
-            // Its payload staged: written already, where the record says.
-            Ok(Some((Json::Here(json), Stored::Kept(at)))) => {
-                match value.and_then(|v| executions::carried_status(v)) {
-                    Some(status) => Some((status, json, Body::Staged(at))),
-                    // An older hub's form: it goes to the table as it is.
-                    None => return Ok(value.cloned()),
-                }
-            }
-            Ok(Some((Json::Here(json), Stored::Inline(payload)))) => {
-                // Records from an older hub's journal carry no status of their own.
-                let carried = value.and_then(|v| executions::carried_status(v));
-                match carried.map_or_else(|| executions::status_in(json), Ok) {
-                    Ok(status) => Some((status, json, Body::Here(payload))),
-                    Err(_) => return Ok(value.cloned()),
-                }
-            }
-            Ok(None) => None,
-            // Not a record as writers make it: it goes to the table untouched, as it always did.
-            Ok(Some(_)) | Err(_) => return Ok(value.cloned()),
+        let record = match Incoming::of(write.value) {
+            Incoming::AsIs => return Ok(write.value.cloned()),
+            Incoming::Removal => None,
+            Incoming::Record { status, json, body } => Some((status, json, body)),
         };
-        let old = if fresh { None } else { tree.get(key) };
+        let old = if write.fresh {
+            None
+        } else {
+            tree.get(write.key)
+        };
         let before = old.as_deref().map_or_else(Places::default, Places::of);
         let Some((status, json, body)) = record else {
             // A removal: the record no longer points anywhere.
             before.lower(counts);
             return Ok(None);
         };
-        let reusable = |at: SegmentRef, len: usize, crc: u32| {
-            at.len as usize == len && at.crc == crc && self.on_disk(at, replaying)
-        };
-        let payload_at = match body {
-            Body::Staged(at) => at,
-            Body::Same { len, crc } => {
-                match self.same_payload(old.as_deref(), len, crc, replaying)? {
-                    Some(at) => at,
-                    None => {
-                        // Only a replay meets this form, and the journal has the record before
-                        // it, or the table had it saved. Should neither hold that payload any
-                        // more (the record was removed meanwhile), the rewrite cannot be
-                        // completed and the key keeps what it has.
-                        tracing::warn!(
-                            "a journaled status update names a payload its execution no longer \
-                             has; the update is dropped"
-                        );
-                        return Ok(old);
-                    }
-                }
-            }
-            Body::Here([]) => SegmentRef::EMPTY,
-            Body::Here(payload) => {
-                let crc = crc32fast::hash(payload);
-                // The table's place first: a status update's journal place is the write's
-                // before it, which the table may have taken and moved since.
-                match (before.payload, journaled.and_then(|j| j.payload)) {
-                    (Some(at), _) if reusable(at, payload.len(), crc) => at,
-                    (_, Some(place)) => SegmentRef::in_journal(place, len32(payload)?, crc),
-                    _ => self.append(payload, crc)?,
-                }
-            }
+        let journaled = write.journaled;
+        let Some(payload_at) =
+            self.payload_place(body, old.as_deref(), &before, journaled, replaying)?
+        else {
+            // Only a replay meets this: the journal has the record before this status update,
+            // or the table had it saved. Should neither hold its payload any more (the record
+            // was removed meanwhile), the rewrite cannot be completed and the key keeps what it
+            // has.
+            tracing::warn!(
+                "a journaled status update names a payload its execution no longer has; the \
+                 update is dropped"
+            );
+            return Ok(old);
         };
         let crc = crc32fast::hash(json);
         let json_at = match journaled {
@@ -465,6 +479,41 @@ impl Payloads {
         Ok(Some(IVec::from(executions::filed(
             status, json_at, payload_at,
         ))))
+    }
+
+    /// Where the payload of a record being filed is to be: staged already, the place the
+    /// table's record before it (`old`, whose places are `before`) has for the same bytes, where
+    /// the journal has it, or appended to a segment. `None` when the record names the payload of
+    /// the record before it and `old` has no such payload.
+    fn payload_place(
+        &self,
+        body: Body<'_>,
+        old: Option<&[u8]>,
+        before: &Places,
+        journaled: Option<&Journaled>,
+        replaying: bool,
+    ) -> io::Result<Option<SegmentRef>> {
+        let payload = match body {
+            Body::Staged(at) => return Ok(Some(at)),
+            Body::Same { len, crc } => return self.same_payload(old, len, crc, replaying),
+            Body::Here([]) => return Ok(Some(SegmentRef::EMPTY)),
+            Body::Here(payload) => payload,
+        };
+        let crc = crc32fast::hash(payload);
+        // The table's place first: a status update's journal place is the write's before it,
+        // which the table may have taken, and moved, since.
+        let at = match (before.payload, journaled.and_then(|j| j.payload)) {
+            (Some(at), _)
+                if at.len as usize == payload.len()
+                    && at.crc == crc
+                    && self.on_disk(at, replaying) =>
+            {
+                at
+            }
+            (_, Some(place)) => SegmentRef::in_journal(place, len32(payload)?, crc),
+            _ => self.append(payload, crc)?,
+        };
+        Ok(Some(at))
     }
 
     /// Whether the bytes at `at` are on disk for a record to point at: always, but while
