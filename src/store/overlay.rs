@@ -4,15 +4,15 @@
 //! once is rewritten two or three times within milliseconds. So the log's writes go to this
 //! overlay and the journal only, and one thread (the applier) moves them into the [`Table`] a
 //! moment later, pointing it at where the journal has records' JSON and payloads on the way
-//! ([`payloads`]). A key written again before its turn is applied once, with its last value. Readers look here
-//! first, then in the table ([`DeferredTree`]). (The table was a sled tree before format 3;
-//! sled's copy-on-write cost tens of microseconds per key on this thread.)
+//! ([`payloads`]). A key written again before its turn is applied once, with its last value.
+//! Readers look here first, then in the table ([`DeferredTree`]). (The table was a sled tree
+//! before format 3; sled's copy-on-write cost tens of microseconds per key on this thread.)
 //!
 //! The applier also checkpoints for the journal: when a journal file is retired, it applies
 //! everything the file holds (everything in the overlay at that point), saves the table, makes
 //! sled (the other trees) durable and discards the file, or keeps it while the saved table
-//! points into it ([`journal::discard`]). Only one party applies at a time, so
-//! the table receives a key's writes in the order they were made.
+//! points into it ([`journal::discard`]). Only one party applies at a time, so the table
+//! receives a key's writes in the order they were made.
 //!
 //! Nothing reaches the table before the journal has it on disk ([`Disk::is_durable`]): a
 //! save could otherwise hold a write that outlives a journal write that failed, and a
@@ -421,8 +421,8 @@ impl Shared {
             Entry::Occupied(mut slot) => {
                 state.bytes -= slot_cost(slot.key(), &slot.get().value);
                 let slot = slot.get_mut();
-                // A record journaled without its payload: the write it replaces had it (and
-                // is not applied, so the table cannot point at it yet).
+                // A record journaled without its payload: the write it replaces had it. (Where
+                // the table has that payload already, its place comes first: `convert`.)
                 if let (Some(new), Some((parts, _))) = (&mut journaled, parts)
                     && parts.keeps_payload
                 {

@@ -112,7 +112,11 @@ impl Payloads {
                 let bytes = match self.read(*at) {
                     Ok(bytes) => bytes,
                     Err(e) => {
-                        tracing::warn!(error = %e, "could not move a record's bytes out of a file that is mostly dead; the file stays");
+                        tracing::warn!(
+                            error = %e,
+                            "could not move a record's bytes out of a file that is mostly \
+                             dead; the file stays"
+                        );
                         continue;
                     }
                 };
