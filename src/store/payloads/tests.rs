@@ -329,13 +329,15 @@ fn a_retired_journal_file_records_point_into_is_kept_by_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     // 50 KB payloads, past a journal file's 4 MiB: the first file is retired and checkpointed.
+    // Each is synced before the next, so each is a frame of its own: a frame is never split,
+    // and one holding them all would fill the first file and retire nothing.
     let all: Vec<Execution> = (1..=100)
         .map(|seed| execution(seed, 50_000, Status::Succeeded))
         .collect();
     for e in &all {
         store.insert_executions(&mut [e.clone()]).unwrap();
+        synced(&store);
     }
-    synced(&store);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while journal_names(dir.path(), ".kept").is_empty() {
         assert!(std::time::Instant::now() < deadline, "no file was kept");
