@@ -735,10 +735,10 @@ pub(super) fn kept_files(dir: &Path) -> io::Result<Vec<u64>> {
 /// Lets go of the kept journal files no saved table points into any more (`in_use` are those it
 /// does), as [`discard`] does.
 pub(super) fn let_go_kept(dir: &Path, in_use: &BTreeSet<u64>) -> io::Result<()> {
-    let unused: Vec<PathBuf> = journal_files(dir)?
+    let unused: Vec<PathBuf> = kept_files(dir)?
         .into_iter()
-        .filter(|f| f.kind == Kind::Kept && !in_use.contains(&f.number))
-        .map(|f| f.path)
+        .filter(|number| !in_use.contains(number))
+        .map(|number| kept_path(dir, number))
         .collect();
     match unused.is_empty() {
         true => Ok(()),

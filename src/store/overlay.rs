@@ -836,19 +836,16 @@ impl DeferredTree {
     pub(super) fn apply_batch(&self, mut batch: Batch) -> u64 {
         let shared = self.shared();
         // The overlay's copies are made before the lock every writer and the applier take.
-        let values: Vec<Option<IVec>> = batch
-            .writes
-            .iter()
-            .map(|w| w.value.as_deref().map(IVec::from))
+        // Each write's value, and where a record's parts will be in the journal record (for the
+        // table to point there).
+        let journaled = shared.payloads.is_some();
+        let values: Vec<(Option<IVec>, Option<Parts>)> = journal::value_offsets(&batch)
+            .zip(&batch.writes)
+            .map(|(offset, w)| {
+                let parts = offset.filter(|_| journaled).and_then(|at| Parts::of(w, at));
+                (w.value.as_deref().map(IVec::from), parts)
+            })
             .collect();
-        // Where records' parts will be in the journal record, for the table to point there.
-        let parts: Vec<Option<Parts>> = match shared.payloads {
-            Some(_) => journal::value_offsets(&batch)
-                .zip(&batch.writes)
-                .map(|(value, write)| Parts::of(write, value?))
-                .collect(),
-            None => Vec::new(),
-        };
         let (first, over, pos) = {
             let mut state = shared.lock();
             let first = state.order.is_empty();
@@ -859,14 +856,13 @@ impl DeferredTree {
                 .journal
                 .append_placed(|out| journal::encode_batch(self.tag, &batch, out));
             // The keys move into the overlay; the records are dropped once the lock is let go.
-            for (i, (write, value)) in batch.writes.iter_mut().zip(values).enumerate() {
+            for (write, (value, parts)) in batch.writes.iter_mut().zip(values) {
                 let key = std::mem::take(&mut write.key);
-                let parts = parts.get(i).copied().flatten().map(|p| (p, record));
                 shared.put(
                     &mut state,
                     (key, value, write.fresh),
                     (now, batch.settled),
-                    (pos, parts),
+                    (pos, parts.map(|p| (p, record))),
                 );
             }
             (first, state.bytes > HARD_LIMIT, pos)

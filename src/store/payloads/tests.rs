@@ -185,6 +185,14 @@ fn an_empty_payload_is_filed_as_nothing_to_read() {
     assert_eq!(read.status, Status::Succeeded);
 }
 
+/// Writes `all` into a store on `dir` and closes it cleanly: the journal file they are in is
+/// kept, not replayed.
+fn written_and_closed(dir: &Path, all: &[Execution]) {
+    let store = SledStore::open(dir).unwrap();
+    store.insert_executions(&mut all.to_vec()).unwrap();
+    store.close().unwrap();
+}
+
 /// The names of the journal's files in `dir` that end with `suffix`.
 fn journal_names(dir: &Path, suffix: &str) -> Vec<String> {
     journal_files(dir)
@@ -243,11 +251,7 @@ fn a_journal_file_records_point_into_is_kept_across_restarts_until_none_does() {
     let all: Vec<Execution> = (1..=3)
         .map(|seed| execution(seed, 5_000, Status::Succeeded))
         .collect();
-    {
-        let store = SledStore::open(dir.path()).unwrap();
-        store.insert_executions(&mut all.clone()).unwrap();
-        store.close().unwrap();
-    }
+    written_and_closed(dir.path(), &all);
     // The clean close checkpointed: nothing is left to replay, but the file the records are
     // in stays, kept.
     assert_eq!(journal_names(dir.path(), ".wal"), Vec::<String>::new());
@@ -287,11 +291,7 @@ fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
     let all: Vec<Execution> = (1..=20)
         .map(|seed| execution(seed, 5_000, Status::Succeeded))
         .collect();
-    {
-        let store = SledStore::open(dir.path()).unwrap();
-        store.insert_executions(&mut all.clone()).unwrap();
-        store.close().unwrap();
-    }
+    written_and_closed(dir.path(), &all);
     let store = SledStore::open_again(dir.path()).unwrap();
     assert_eq!(journal_names(dir.path(), ".kept").len(), 1);
     // A twentieth of the file is live once the others are pruned: the next save moves the
@@ -467,13 +467,7 @@ fn a_clean_close_leaves_no_journal_to_replay() {
     let dir = tempfile::tempdir().unwrap();
     let big = execution(11, 40_000, Status::Succeeded);
     let queued = execution(12, 100, Status::Queued);
-    {
-        let store = SledStore::open(dir.path()).unwrap();
-        store
-            .insert_executions(&mut [big.clone(), queued.clone()])
-            .unwrap();
-        store.close().unwrap();
-    }
+    written_and_closed(dir.path(), &[big.clone(), queued.clone()]);
     let journals = journal_names(dir.path(), ".wal");
     assert!(journals.is_empty(), "left to replay: {journals:?}");
     // The file the records are in is kept for reading, not replayed.
@@ -759,11 +753,7 @@ fn a_status_update_replayed_over_a_saved_record_finds_its_payload_where_the_tabl
     let dir = tempfile::tempdir().unwrap();
     let mut small = execution(62, 3_000, Status::Queued);
     let payload = small.trigger.raw_body.0.clone();
-    {
-        let store = SledStore::open(dir.path()).unwrap();
-        store.insert_executions(&mut [small.clone()]).unwrap();
-        store.close().unwrap();
-    }
+    written_and_closed(dir.path(), std::slice::from_ref(&small));
     {
         // The record points into the last run's journal file, kept, and this run's starts
         // empty.
