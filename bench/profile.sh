@@ -2,8 +2,8 @@
 # Where the hub's CPU goes at saturation, sampled by perf. bench/instructions.sh counts one
 # delivery at a time under callgrind, exactly and repeatably, but it cannot see what only
 # saturation brings: cache lines moving between the cores (shared locks, reference counts),
-# misses in structures that are large only under load (the overlay holds a quarter second of
-# writes), and the background threads' batches at their real sizes. This samples the release
+# misses in structures that are large only under load, and the background threads' batches
+# at their real sizes. This samples the release
 # hub's threads on the CPU clock (the VMs here have no hardware counters) while wrk saturates
 # the ingest-only hook as bench/pairs.sh does, and prints each thread's share, user against
 # kernel, and the symbols above PERCENT of the hub's samples.

@@ -10,8 +10,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 fn main() {
     // Memory freed is given back to the OS after 1 s (mimalloc v3's own default, set here so a
     // new crate version cannot change it unseen). It was 10 ms, to keep a flood's peak down when
-    // the hub held more; but the overlay's records, freed by the applier a quarter of a second
-    // after they are made, were then given back and faulted in again: 0.59 page faults a
+    // the hub held more; but the records an overlay then held, freed a quarter of a second
+    // after they were made, were given back and faulted in again: 0.59 page faults a
     // delivery (0.03 now) and the madvise calls before them, ~10% of the hub's CPU a delivery
     // at saturation. The 30 s flood peaks at 24-29 MiB instead of 19-26 (BENCHMARKS.md).
     // `MIMALLOC_PURGE_DELAY` still overrides it.

@@ -276,8 +276,8 @@ fn a_prune_of_hundreds_keeps_exactly_the_newest() {
     });
 }
 
-/// A prune of a few of a hook's oldest executions, while a thousand newer ones wait to be
-/// applied (the overlay's copy of them is cut short), removes exactly those few.
+/// A prune of a few of a hook's oldest executions, with a thousand newer ones beside them,
+/// removes exactly those few.
 #[test]
 fn a_prune_of_a_few_while_many_wait_keeps_exactly_the_newest() {
     on_both(|store| {

@@ -1,21 +1,21 @@
-//! One opening of the database: sled's trees behind the journal and the overlay, as
+//! One opening of the database: sled's trees and the log's table behind the journal, as
 //! [`super::SledStore`] opens it at start and again after a storage failure.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::overlay::{DeferredTree, Overlay};
+use super::log_tree::{Checkpoints, LogTree};
 use super::table::Table;
 use super::tree::Tree;
 use super::{StoreError, changes, health, journal, migrate, payloads, private, seal};
 
-/// The database as opened from disk: sled's trees, the journal, the overlay and payload
+/// The database as opened from disk: sled's trees, the journal, the log's table and payload
 /// segments. [`super::SledStore`] holds one and replaces it when it recovers from a storage failure.
 pub(super) struct Database {
-    /// Executions, the per-hook index and pending jobs, written through the overlay into the
-    /// log's [`Table`].
-    pub(super) log: DeferredTree,
-    pub(super) overlay: Arc<Overlay>,
+    /// Executions, the per-hook index and pending jobs: the log's [`Table`], written through
+    /// the journal.
+    pub(super) log: LogTree,
+    pub(super) checkpoints: Arc<Checkpoints>,
     /// Payloads too large to keep in their records.
     pub(super) payloads: Arc<payloads::Payloads>,
     pub(super) api_hooks: Tree,
@@ -61,8 +61,7 @@ impl Database {
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(None)
             // sled caches up to 1 GiB by default; the hub should stay small. New executions are
-            // read from the overlay, older ones from disk when someone looks at them, and the
-            // applier only touches the newest leaves, so a small cache costs no throughput. A
+            // in the log's table, which holds no sled tree, so a small cache costs no throughput. A
             // 30 s flood peaked at 38 MiB resident with 8 MiB here, 34-36 with 1 (BENCHMARKS.md).
             .cache_capacity(1024 * 1024)
             .open()
@@ -88,21 +87,22 @@ impl Database {
         let table = Arc::new(open_table(dir, &trees[0], format)?);
         let sled = journal::Sled { db, path: db_path };
         let disk = Arc::new(journal::Disk::new(health));
-        let payloads = Arc::new(payloads::Payloads::open(dir).map_err(|e| open_error(&e))?);
-        let overlay = Arc::new(
-            Overlay::start(table.clone(), sled.clone(), Some(payloads.clone()), disk)
+        let payloads =
+            Arc::new(payloads::Payloads::open(dir, disk.clone()).map_err(|e| open_error(&e))?);
+        let checkpoints = Arc::new(
+            Checkpoints::start(table.clone(), sled.clone(), Some(payloads.clone()), disk)
                 .map_err(|e| open_error(&e))?,
         );
         let journal = Arc::new(
-            journal::Journal::open(dir, &trees.iter().collect::<Vec<_>>(), overlay.clone())
+            journal::Journal::open(dir, &trees.iter().collect::<Vec<_>>(), checkpoints.clone())
                 .map_err(|e| open_error(&e))?,
         );
         // Only now: a replayed record may point into a segment no saved count covered.
         payloads.clean(&table).map_err(|e| open_error(&e))?;
         let [sled_log, api_hooks, deliveries, meta, bindings] = trees;
         let store = Self {
-            log: DeferredTree::new(0, overlay.clone(), journal.clone()),
-            overlay,
+            log: LogTree::new(0, checkpoints.clone(), journal.clone()),
+            checkpoints,
             payloads,
             api_hooks: Tree::new(api_hooks, 1, journal.clone()),
             deliveries: Tree::new(deliveries, 2, journal.clone()),
@@ -135,29 +135,29 @@ impl Database {
     /// Makes everything durable now, without waiting on the journal thread; for start-up (see
     /// [`Database::close`] for shutdown).
     pub(super) fn flush_now(&self) -> Result<(), StoreError> {
-        self.overlay
+        self.checkpoints
             .make_durable()
             .map_err(|e| StoreError::Flush(e.to_string()))
     }
 
-    /// Shuts the store down for a clean exit: the journal is written out and stopped, every
-    /// write is moved into sled and made durable, and the journal is discarded, so the next
+    /// Shuts the store down for a clean exit: the journal is written out and stopped, the table
+    /// is saved and sled made durable, and the journal is discarded, so the next
     /// start has nothing to replay. A write made after this is not durable (its `sync` fails).
     pub(super) fn close(&self) -> Result<(), StoreError> {
         self.journal
             .close_after(|| {
-                self.overlay.close();
-                self.overlay.make_durable()?;
-                Ok(self.overlay.journal_files_in_use())
+                self.checkpoints.close();
+                self.checkpoints.make_durable()?;
+                Ok(self.checkpoints.journal_files_in_use())
             })
             .map_err(|e| StoreError::Flush(e.to_string()))
     }
 
-    /// Stops the journal and the applier without making anything durable, for a reopen: what
+    /// Stops the journal and the checkpoints without making anything durable, for a reopen: what
     /// the journal has on disk is replayed by the next open, and nothing else counts.
     pub(super) fn abandon(&self) {
         self.journal.close();
-        self.overlay.close();
+        self.checkpoints.close();
     }
 }
 
@@ -197,8 +197,8 @@ fn open_table(dir: &Path, sled_log: &sled::Tree, format: Option<u64>) -> Result<
 impl Drop for Database {
     fn drop(&mut self) {
         // Writes pending in the journal reach the disk before the files are let go; what the
-        // overlay still holds is in the journal, replayed at the next open.
+        // last save does not hold is in the journal, replayed at the next open.
         self.journal.close();
-        self.overlay.close();
+        self.checkpoints.close();
     }
 }

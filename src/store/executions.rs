@@ -62,9 +62,6 @@ impl Database {
             };
             batch.insert_new(keys::execution(e.id), record);
         }
-        if executions.iter().all(|e| e.status.is_final()) {
-            batch.settle();
-        }
         let hooks = executions.iter().map(|e| e.hook_id.as_str());
         let pos = self.sizes.write(hooks, [], || self.log.apply_batch(batch));
         held.into_iter().for_each(|place| place.journaled(pos));
@@ -98,7 +95,6 @@ impl Database {
         }
         if e.status.is_final() {
             batch.remove(keys::job(e.id));
-            batch.settle();
         } else if e.status == Status::Retrying {
             batch.insert(keys::job(e.id), job_value(e)?);
         }
@@ -133,7 +129,6 @@ impl Database {
     /// after all, so do they.
     pub(super) fn forget_executions(&self, executions: &[Execution]) -> Result<(), StoreError> {
         let mut batch = Batch::default();
-        batch.settle();
         for e in executions {
             batch.remove(keys::execution(e.id));
             batch.remove(keys::hook_index(&e.hook_id, e.id));
@@ -373,12 +368,9 @@ impl Database {
         let mut removals = Removals::new(self, Some(hook_id));
         // The oldest entry left in place, where the next prune starts.
         let mut resume = None;
-        // Reading stops after `excess` entries (unless they are old), so the overlay's writes
-        // past that many are not copied: a busy hook's newest thousands wait there. If the read
-        // ends before a kept entry, the next prune reads this hook again from its start.
-        let oldest = self
-            .log
-            .range_front(start..keys::hook_end(hook_id), excess + PRUNE_SLACK);
+        // Reading stops after `excess` entries (unless they are old): the range copies the
+        // table's entries a few at a time, so a busy hook's newest are not read.
+        let oldest = self.log.range(start..keys::hook_end(hook_id));
         for (position, item) in oldest.enumerate() {
             let (key, _) = item?;
             let Some(id) = keys::trailing_id(&key) else {
@@ -460,7 +452,7 @@ impl Database {
 }
 
 /// Executions pruning removes, written [`REMOVAL_CHUNK`] at a time: one journal record, one
-/// turn of the overlay's lock and of the hook's size for many executions instead of each.
+/// turn of the writers' lock and of the hook's size for many executions instead of each.
 /// Removals gathered when a scan fails are dropped: nothing was written, the next prune
 /// finds them again.
 struct Removals<'a> {
@@ -474,11 +466,6 @@ struct Removals<'a> {
 
 /// Executions removed per write.
 const REMOVAL_CHUNK: usize = 256;
-
-/// How many more of the overlay's waiting values than it removes a prune of a hook's oldest
-/// entries copies: a margin for the entry the next prune starts at and for entries past the
-/// limit that are also past `maxAge`, which go too.
-const PRUNE_SLACK: usize = 256;
 
 impl<'a> Removals<'a> {
     fn new(db: &'a Database, hook: Option<&'a str>) -> Self {
@@ -502,14 +489,13 @@ impl<'a> Removals<'a> {
     }
 
     fn write(&mut self) {
-        let (mut batch, n) = (
+        let (batch, n) = (
             std::mem::take(&mut self.batch),
             std::mem::take(&mut self.pending),
         );
         if n == 0 {
             return;
         }
-        batch.settle();
         let log = &self.db.log;
         match self.hook {
             Some(hook) => {
@@ -540,7 +526,7 @@ pub(super) fn encode(e: &mut Execution) -> Result<Vec<u8>, StoreError> {
 }
 
 /// The form the sled store's writers use: [`RECORD_WITH_STATUS`], the execution's status (one
-/// byte, [`status_byte`]), then as [`RECORD`] from the length on. The applier files the record
+/// byte, [`status_byte`]), then as [`RECORD`] from the length on. The table files the record
 /// with its status (`payloads.rs`) without parsing the JSON for it.
 const RECORD_WITH_STATUS: u8 = 5;
 
@@ -559,8 +545,8 @@ pub(super) fn encode_staged(e: &mut Execution, at: SegmentRef) -> Result<Vec<u8>
 
 /// The journal's form of a rewrite that keeps the payload of the record before it:
 /// [`RECORD_SAME_PAYLOAD`], the status byte, the JSON's length, the JSON, then the payload's
-/// length and CRC32 (u32 LE each) in place of its bytes. Only the journal holds it (the overlay
-/// holds the whole record); a replay finds the payload in the key's record before it
+/// length and CRC32 (u32 LE each) in place of its bytes. Only the journal holds it (the table
+/// is given the whole record); a replay finds the payload in the key's record before it
 /// (`payloads.rs`, `convert`), which the journal has before this one or the table had saved.
 const RECORD_SAME_PAYLOAD: u8 = 7;
 
@@ -623,12 +609,6 @@ pub(super) fn parts_at(bytes: &[u8]) -> Option<(usize, Option<usize>)> {
     Some((6, (kind == RECORD_WITH_STATUS).then_some(json_end)))
 }
 
-/// Whether a record as writers journal it keeps the payload of the key's record before it
-/// (the form [`same_payload_form`] makes).
-pub(super) fn keeps_payload(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&RECORD_SAME_PAYLOAD)
-}
-
 /// Where a record in the staged form says its payload is; `None` for other forms.
 pub(super) fn staged_place(bytes: &[u8]) -> Option<SegmentRef> {
     if bytes.first() != Some(&RECORD_STAGED) {
@@ -673,7 +653,7 @@ const RECORD_KEPT: u8 = 3;
 
 /// A record filed in segments (`payloads.rs`): [`RECORD_FILED`], the execution's status (one
 /// byte, [`status_byte`]), where its JSON is, where its payload is. The log's table holds these 50
-/// bytes for it; only the applier writes them.
+/// bytes for it; only its writers (`log_tree.rs`) and compaction write them.
 const RECORD_FILED: u8 = 4;
 pub(super) const FILED_LEN: usize = 2 + 2 * SegmentRef::ENCODED_LEN;
 

@@ -1,6 +1,7 @@
 //! Whether the data dir's disk takes writes now (SPEC §11 "A full disk is a bad hour").
 //!
-//! The journal thread, the applier and sled's flushes report the first write that fails; from
+//! The journal thread, the log's writers and checkpoints and sled's flushes report the first
+//! write that fails; from
 //! then on the store refuses writes (a delivery gets 503 instead of a promise nobody can keep)
 //! until the recovery loop finds the disk writable again and reopens the database
 //! ([`super::Storage::recover`]). Readers of the state — ingress on every delivery — read one

@@ -11,9 +11,8 @@
 //!
 //! Each hook also keeps where its last prune left off: the oldest entry it did not remove.
 //! Everything before that was removed, so the next prune starts there instead of reading
-//! through the removals sled and the overlay still hold (an entry removed a moment ago is a
-//! tombstone in the overlay until the applier takes it). An execution whose id sorts before
-//! that place (a clock stepped back) waits for the hourly prune.
+//! from the hook's first entry. An execution whose id sorts before that place (a clock
+//! stepped back) waits for the hourly prune.
 
 use std::sync::{Mutex, MutexGuard};
 

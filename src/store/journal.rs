@@ -14,7 +14,7 @@
 //! frame, if a staged payload it points at did not reach the disk), sled is fsynced and
 //! the files discarded; a clean shutdown ([`Journal::close_after`]) makes sled durable and
 //! discards them itself, so only a crash leaves any to replay. While running, the journal is
-//! rotated when it grows or ages: the old file is handed to the [`Overlay`]'s thread, which
+//! rotated when it grows or ages: the old file is handed to the [`Checkpoints`]' thread, which
 //! discards it once sled holds all of it durably. The appends decide when a file is full, not
 //! the journal thread, so each append knows the file and offset its record lands at
 //! ([`Place`]), before it is written.
@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::health::{Failure, Health};
-use super::overlay::{Batch, Overlay};
+use super::log_tree::{Batch, Checkpoints};
 use super::payloads::Payloads;
 
 /// A journal file is rotated past this size (its checkpoint is then about ten times a second at
@@ -71,27 +71,59 @@ pub(super) enum Op {
 /// Durable positions, or why the journal stopped.
 type Durable = Result<u64, Failure>;
 
-/// What the journal has on disk, shared with the overlay (which applies nothing to sled past
-/// it, so sled's files never hold a write the journal could not keep) and with the store's
-/// health (which a failed write turns bad).
+/// What the journal has on disk, shared with the log's checkpoints (a save holds nothing past
+/// it, so the table's saves never hold a write the journal could not keep), with readers of
+/// records' bytes in the journal's files, and with the store's health (which a failed write
+/// turns bad).
 #[derive(Debug, Default)]
 pub(super) struct Disk {
     /// Bytes appended since the journal opened that are on disk.
     durable: AtomicU64,
+    /// The journal file written last and where its written bytes end: a place before is
+    /// readable.
+    pub(super) written: Mutex<Place>,
     pub health: Arc<Health>,
 }
 
 impl Disk {
     pub(super) fn new(health: Arc<Health>) -> Self {
         Self {
-            durable: AtomicU64::new(0),
             health,
+            ..Self::default()
         }
     }
 
     /// Whether the write journaled at `pos` (the append count after it) is on disk.
     pub(super) fn is_durable(&self, pos: u64) -> bool {
         pos <= self.durable.load(Ordering::Acquire)
+    }
+
+    fn written(&self) -> MutexGuard<'_, Place> {
+        self.written.lock().expect("journal lock poisoned")
+    }
+
+    /// Waits until the journal has written the `len` bytes at `place`: a writer puts a record
+    /// in the log's table as it appends it, before the journal thread writes it. Fails when the
+    /// journal failed (it never will) or takes far longer than a sync.
+    pub(super) fn wait_written(&self, place: Place, len: u64) -> io::Result<()> {
+        let end = place.offset + len;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let written = *self.written();
+            if place.file < written.file || (place.file == written.file && end <= written.offset) {
+                return Ok(());
+            }
+            if let Some(failure) = self.health.failure() {
+                return Err(io::Error::other(failure.message()));
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("journal file {} was not written in time", place.file),
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 }
 
@@ -183,7 +215,7 @@ impl Pending {
 
 /// Where an appended record is, once the journal thread has written it: its journal file's
 /// number and the offset in that file of the record's first byte (its length).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Place {
     pub file: u64,
     pub offset: u64,
@@ -192,7 +224,7 @@ pub(super) struct Place {
 /// The write side, owned by the journal thread.
 struct Writer {
     dir: PathBuf,
-    overlay: Arc<Overlay>,
+    checkpoints: Arc<Checkpoints>,
     disk: Arc<Disk>,
     file: File,
     number: u64,
@@ -208,27 +240,32 @@ pub(super) struct Sled {
 
 impl Journal {
     /// Replays what a previous run left in `dir` into `trees` (indexed by their tag; the first
-    /// is `overlay`'s), then
-    /// starts a new journal file and its thread. Retired files go to `overlay`'s thread.
+    /// is the log's, written through `checkpoints`), then starts a new journal file and its
+    /// thread. Retired files go to `checkpoints`' thread.
     pub(super) fn open(
         dir: &Path,
         trees: &[&sled::Tree],
-        overlay: Arc<Overlay>,
+        checkpoints: Arc<Checkpoints>,
     ) -> io::Result<Self> {
-        let disk = overlay.disk();
+        let disk = checkpoints.disk();
         let files = journal_files(dir)?;
         // Past every number used, the spare's included.
         let number = files.last().map_or(1, |f| f.number + 1);
+        // Every file before this run's first is written.
+        *disk.written() = Place {
+            file: number,
+            offset: 0,
+        };
         let old: Vec<JournalFile> = files.into_iter().filter(|f| f.kind.is_replayed()).collect();
         let replay = |op: Op| {
             match op {
-                // The overlay's tree (tag 0) is written the way its applier writes it.
+                // The log's tree (tag 0) is written the way its writers write it.
                 Op::Put {
                     tree: 0,
                     key,
                     value,
-                } => overlay.replay(key, Some(value)),
-                Op::Remove { tree: 0, key } => overlay.replay(key, None),
+                } => checkpoints.replay(key, Some(value)),
+                Op::Remove { tree: 0, key } => checkpoints.replay(key, None),
                 op => apply(trees, &op),
             }
             .map_err(io::Error::other)
@@ -244,7 +281,7 @@ impl Journal {
                 older.into_iter().try_for_each(replay)
             })?;
         }
-        match lost_payload(&newest, overlay.payloads()) {
+        match lost_payload(&newest, checkpoints.payloads()) {
             None => {
                 replayed += newest.len();
                 newest.into_iter().try_for_each(replay)?;
@@ -256,14 +293,14 @@ impl Journal {
             ),
         }
         if !old.is_empty() {
-            overlay.make_durable()?;
+            checkpoints.make_durable()?;
             let paths: Vec<PathBuf> = old.iter().map(|f| f.path.clone()).collect();
-            discard(dir, &paths, &overlay.journal_files_in_use())?;
+            discard(dir, &paths, &checkpoints.journal_files_in_use())?;
             if replayed > 0 {
                 tracing::info!(writes = replayed, "replayed the journal");
             }
         }
-        let writer = Writer::create(dir, overlay, disk.clone(), number)?;
+        let writer = Writer::create(dir, checkpoints, disk.clone(), number)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(Pending {
                 file: number,
@@ -448,6 +485,10 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
                 wait_for_close(shared);
                 return;
             }
+            *writer.disk.written() = Place {
+                file: place.file,
+                offset: place.offset + bytes.len() as u64,
+            };
             writer.disk.durable.store(end, Ordering::Release);
             let _ = durable[(group % 2) as usize].send_replace(Ok(end));
             if bytes.capacity() <= SPARE_CAPACITY {
@@ -472,7 +513,12 @@ fn wait_for_close(shared: &Shared) {
 
 impl Writer {
     /// Starts journal file `number`: the spare, renamed, if there is one, else a new file.
-    fn create(dir: &Path, overlay: Arc<Overlay>, disk: Arc<Disk>, number: u64) -> io::Result<Self> {
+    fn create(
+        dir: &Path,
+        checkpoints: Arc<Checkpoints>,
+        disk: Arc<Disk>,
+        number: u64,
+    ) -> io::Result<Self> {
         let path = journal_path(dir, number);
         let file = match spare(dir)? {
             Some(spare) => {
@@ -488,7 +534,7 @@ impl Writer {
         File::open(dir)?.sync_all()?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            overlay,
+            checkpoints,
             disk,
             file,
             number,
@@ -509,7 +555,7 @@ impl Writer {
         // power cut between the two could keep this frame and lose a payload, and the replay
         // drops such a frame ([`lost_payload`]). Only the newest frame can be one: the next
         // is written once both syncs are done.
-        let staged = match self.overlay.payloads() {
+        let staged = match self.checkpoints.payloads() {
             Some(payloads) => payloads.write_staged()?,
             None => None,
         };
@@ -564,18 +610,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Starts a new file and retires the old one: the overlay's thread removes it once sled
-    /// holds everything it did, durably. Every write in it was made (to sled or the overlay)
+    /// Starts a new file and retires the old one: the checkpoint thread removes it once the
+    /// table and sled hold everything it did, durably. Every write in it was made (to sled or the table)
     /// before it was journaled.
     fn rotate(&mut self) -> io::Result<()> {
         let next = Writer::create(
             &self.dir,
-            self.overlay.clone(),
+            self.checkpoints.clone(),
             self.disk.clone(),
             self.number + 1,
         )?;
         let old = std::mem::replace(self, next);
-        old.overlay.retire(journal_path(&old.dir, old.number));
+        old.checkpoints.retire(journal_path(&old.dir, old.number));
         Ok(())
     }
 }

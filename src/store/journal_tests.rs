@@ -18,8 +18,8 @@ fn sled_in(dir: &Path) -> (Sled, Arc<Table>) {
     )
 }
 
-fn overlay(db: &Sled, table: &Arc<Table>) -> Arc<Overlay> {
-    Arc::new(Overlay::start(table.clone(), db.clone(), None, Arc::default()).unwrap())
+fn checkpoints(db: &Sled, table: &Arc<Table>) -> Arc<Checkpoints> {
+    Arc::new(Checkpoints::start(table.clone(), db.clone(), None, Arc::default()).unwrap())
 }
 
 fn put(key: &str, value: &str) -> Op {
@@ -34,7 +34,7 @@ fn put(key: &str, value: &str) -> Op {
 async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
     let journal_dir = tempfile::tempdir().unwrap();
     let (first, first_tree) = sled_in(tempfile::tempdir().unwrap().path());
-    let journal = Journal::open(journal_dir.path(), &[], overlay(&first, &first_tree)).unwrap();
+    let journal = Journal::open(journal_dir.path(), &[], checkpoints(&first, &first_tree)).unwrap();
     for (k, v) in [("a", "1"), ("b", "2"), ("a", "3")] {
         journal
             .write(|| Ok::<_, sled::Error>(((), vec![put(k, v)])))
@@ -68,7 +68,8 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
 
     let other = tempfile::tempdir().unwrap();
     let (second, second_tree) = sled_in(other.path());
-    let reopened = Journal::open(journal_dir.path(), &[], overlay(&second, &second_tree)).unwrap();
+    let reopened =
+        Journal::open(journal_dir.path(), &[], checkpoints(&second, &second_tree)).unwrap();
     assert_eq!(second_tree.get("a").as_deref(), Some(&b"3"[..]));
     assert_eq!(second_tree.get("b"), None);
     // Replayed files are gone; a fresh one took their place.
@@ -82,7 +83,7 @@ async fn synced_writes_are_replayed_into_a_database_that_lost_them() {
 fn open_fresh(dir: &Path) -> (Journal, Arc<Table>, tempfile::TempDir) {
     let db_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(db_dir.path());
-    let journal = Journal::open(dir, &[], overlay(&db, &tree)).unwrap();
+    let journal = Journal::open(dir, &[], checkpoints(&db, &tree)).unwrap();
     (journal, tree, db_dir)
 }
 
@@ -182,7 +183,7 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
     let dir = tempfile::tempdir().unwrap();
     let db_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(db_dir.path());
-    let journal = Journal::open(dir.path(), &[], overlay(&db, &tree)).unwrap();
+    let journal = Journal::open(dir.path(), &[], checkpoints(&db, &tree)).unwrap();
     let value = "v".repeat(1024 * 1024);
     let has = |number: u64, kind: Kind| {
         journal_files(dir.path())
@@ -193,7 +194,7 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
     let mut n = 0;
     // Every key five bytes: every frame is as long as every other, so what file 3 writes
     // over file 1 ends where one of file 1's frames starts, intact. (Journaled only: a table
-    // holding these megabytes would put its checkpoints off, see `overlay::checkpoint`.)
+    // holding these megabytes would put its checkpoints off, see `log_tree::checkpoint`.)
     let write = |key: String| {
         let op = put(&key, &value);
         journal
@@ -219,7 +220,7 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
     assert!(fs::metadata(&third).unwrap().len() >= ROTATE_BYTES);
     write("final".into());
     journal.sync().await.unwrap();
-    // File 2 retired when file 3 began; its checkpoint runs on the applier, which `close` does
+    // File 2 retired when file 3 began; its checkpoint runs on its own thread, which `close` does
     // not stop: a replay that starts before it is done rightly replays file 2 (`k0003` on).
     wait_for("file 2 is checkpointed", || !has(2, Kind::Framed)).await;
     journal.close();
@@ -320,7 +321,7 @@ fn records_round_trip_and_corruption_is_detected() {
 async fn an_append_knows_the_file_and_offset_its_record_lands_at_across_a_rotation() {
     let journal_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(tempfile::tempdir().unwrap().path());
-    let journal = Journal::open(journal_dir.path(), &[], overlay(&db, &tree)).unwrap();
+    let journal = Journal::open(journal_dir.path(), &[], checkpoints(&db, &tree)).unwrap();
     // Enough to fill a file: the frame after the one that fills it goes to the next.
     let value = |i: usize| vec![b'a' + i as u8; 700 * 1024];
     let mut places = Vec::new();

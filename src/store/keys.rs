@@ -7,7 +7,7 @@
 //! - `h` + hook id + 0x00 + ULID                → empty (per-hook index, ULIDs sort by time)
 //! - `j` + ULID                                 → pending job JSON (executions not yet final)
 //! - `s` + segment number (u64 BE)              → how many records point into that payload
-//!   segment (i64 LE; written by the applier straight into the table, see `payloads.rs`)
+//!   segment (i64 LE; written by the log's writers straight into the table, see `payloads.rs`)
 //!
 //! In the `deliveries` tree (dedupe claims):
 //! - hook id + 0x00 + delivery id               → first execution's ULID (16) + claim time (8, BE ms)

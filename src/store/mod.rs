@@ -9,11 +9,11 @@
 //! the owner's channel bindings, and small metadata such as the admin token's hash and each
 //! hook's waiting alert. The data dir is its owner's only ([`private`]). Every write goes to
 //! the [`journal`] and to sled — but the execution log's, written on every delivery, which go
-//! through the [`overlay`] a moment later to the log's [`table`], in memory and saved at each
-//! checkpoint, its records' bodies in [`payloads`] segments. [`Storage::sync`] makes writes
-//! durable; concurrent callers share one `fdatasync` of the journal (group commit), so a burst
-//! of deliveries costs one sync, not one each. The database records its format's version ([`migrate`]), which
-//! also holds the only readers of older formats.
+//! to the log's [`table`] ([`log_tree`]), in memory and saved at each checkpoint, its records'
+//! bodies left where the journal wrote them or in [`payloads`] segments. [`Storage::sync`]
+//! makes writes durable; concurrent callers share one `fdatasync` of the journal (group
+//! commit), so a burst of deliveries costs one sync, not one each. The database records its
+//! format's version ([`migrate`]), which also holds the only readers of older formats.
 //!
 //! A write the disk refuses (full, read-only, failing) turns the store's [`health`] bad: syncs
 //! fail with [`StoreError::Unavailable`], and callers refuse what they were asked to do. Once
@@ -45,9 +45,9 @@ mod hook_sizes;
 mod hooks;
 mod journal;
 mod keys;
+mod log_tree;
 mod meta;
 mod migrate;
-mod overlay;
 mod payloads;
 mod postgres;
 mod private;
@@ -67,7 +67,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use database::Database;
-use overlay::Batch;
+use log_tree::Batch;
 
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};

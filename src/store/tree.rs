@@ -1,7 +1,7 @@
 //! A sled tree whose writes are journaled. Reads go straight to sled (through `Deref`); the
 //! write methods shadow sled's and also append to the [`Journal`], so store code writes as it
 //! would to sled and stays durable through [`super::Storage::sync`]. (The execution log, written
-//! on every delivery, is a [`super::overlay::DeferredTree`] instead.)
+//! on every delivery, is a [`super::log_tree::LogTree`] instead.)
 
 use std::ops::Deref;
 use std::sync::Arc;

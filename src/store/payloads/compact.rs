@@ -26,8 +26,7 @@ use crate::store::table::Table;
 /// A file smaller than this is left as it is, however little of it is live (smaller in tests,
 /// which write little).
 const MIN_SIZE: u64 = if cfg!(test) { 16 * 1024 } else { 1024 * 1024 };
-/// A pass moves at most about this many live bytes: it runs between the applier's turns, which
-/// wait for it.
+/// A pass moves at most about this many live bytes: the save it runs in waits for it.
 const MOST_MOVED: i64 = 8 * 1024 * 1024;
 
 impl Payloads {
@@ -82,20 +81,19 @@ impl Payloads {
             .collect())
     }
 
-    /// Copies every place a record in `log` has in `files` to this run's segment and points
-    /// the record there; returns how many records moved. Runs between the applier's turns. A
-    /// place that cannot be read is left where it is (its file stays), and reported.
+    /// Copies every place a record in `log` has in `files` to this run's segment, and says
+    /// where each record is to point ([`Moves::commit`] points it there). Runs while writers go
+    /// on. A place that cannot be read is left where it is (its file stays), and reported.
     pub(in crate::store) fn compact(
         &self,
         log: &Arc<Table>,
         files: &BTreeSet<u64>,
-    ) -> io::Result<usize> {
+    ) -> io::Result<Moves> {
         let records = (
             Bound::Included(vec![keys::EXECUTION]),
             Bound::Excluded(vec![keys::EXECUTION + 1]),
         );
-        let mut counts = CountChanges::default();
-        let mut moved = Vec::new();
+        let mut moves = Vec::new();
         for (key, value) in log.range(records.0, records.1) {
             let Ok((Json::Filed(json), Stored::Kept(payload))) = executions::split(&value) else {
                 continue;
@@ -104,7 +102,7 @@ impl Payloads {
                 continue;
             };
             let mut places = [json, payload];
-            let mut changed = false;
+            let mut counts = CountChanges::default();
             for at in &mut places {
                 if at.len == 0 || !files.contains(&at.segment) {
                     continue;
@@ -124,19 +122,56 @@ impl Payloads {
                 counts.lower(*at);
                 counts.raise(new);
                 *at = new;
-                changed = true;
             }
-            if changed {
+            if !counts.0.is_empty() {
                 let [json, payload] = places;
-                moved.push((key, executions::filed(status, json, payload)));
+                let record = IVec::from(executions::filed(status, json, payload));
+                moves.push(Move {
+                    key,
+                    was: value,
+                    record,
+                    counts,
+                });
             }
         }
+        // Written before any record points at them, synced before a save holds one that does.
         self.write_pending()?;
-        counts.write_raised(log);
-        for (key, record) in &moved {
-            log.insert(key, IVec::from(record.as_slice()));
+        Ok(Moves(moves))
+    }
+}
+
+/// Records [`Payloads::compact`] copied, to be pointed at their new places.
+pub(in crate::store) struct Moves(Vec<Move>);
+
+struct Move {
+    key: IVec,
+    /// The record as it was when its bytes were copied.
+    was: IVec,
+    record: IVec,
+    counts: CountChanges,
+}
+
+impl Moves {
+    /// Points each record at its copied bytes, unless it was rewritten or removed since they
+    /// were copied (the copy is then left for a later compaction to find dead); returns how
+    /// many moved. Under the writers' lock.
+    pub(in crate::store) fn commit(self, log: &Table) -> usize {
+        let mut moved = 0;
+        for Move {
+            key,
+            was,
+            record,
+            counts,
+        } in self.0
+        {
+            if log.get(&key).as_ref() != Some(&was) {
+                continue;
+            }
+            counts.write_raised(log);
+            log.insert(&key, record);
+            counts.write_lowered(log);
+            moved += 1;
         }
-        counts.write_lowered(log);
-        Ok(moved.len())
+        moved
     }
 }

@@ -4,14 +4,15 @@
 //! ([`SegmentRef`], `executions::filed`). A place is in a journal file or in a segment file
 //! here. (This began when the log was a sled tree, which held a value inside its tree node,
 //! copied the node on each write and cached whole nodes: a 64 KB payload stored in sled was
-//! written to disk three times over, BENCHMARKS.md.) Writers, the overlay and the journal never
-//! see the difference: they hold records whole. (Older hubs kept small payloads and every
+//! written to disk three times over, BENCHMARKS.md.) Writers and the journal never see the
+//! difference: they hold records whole. (Older hubs kept small payloads and every
 //! record's JSON in the record; those records are read as they are.)
 //!
-//! - **Journal files.** When the applier moves a record into the table, the journal has it on
-//!   disk already, so the table points where the journal wrote its JSON and payload
-//!   ([`Journaled`]) instead of copying them (format 5; copying them into a segment was 5% of
-//!   a saturated hub's CPU, BENCHMARKS.md). A status update is journaled without its payload
+//! - **Journal files.** A writer puts a record into the table as it journals it, and the table
+//!   points where the journal writes its JSON and payload ([`Journaled`]) instead of copying
+//!   them (format 5; copying them into a segment was 5% of a saturated hub's CPU,
+//!   BENCHMARKS.md). A reader that comes before the journal has written them waits until it
+//!   has ([`Payloads::read`]). A status update is journaled without its payload
 //!   and points at the payload of the write before it. A journal file a saved table points
 //!   into is kept, renamed, once its checkpoint is done (`journal.rs`, `Kind::Kept`), and let
 //!   go once a saved table no longer does.
@@ -22,14 +23,14 @@
 //!
 //! The table keeps a count of the places that point into each file (`s` + number, see
 //! `keys.rs`; a journal file's number has [`SegmentRef`]'s journal bit), changed by the
-//! applier in the same turn as the records. A segment whose count is zero in a saved table is
+//! writers under the same lock as the records. A segment whose count is zero in a saved table is
 //! deleted once that save is on disk, and one with no count at all at open (its count was
 //! never saved) holds nothing anyone points to.
 //!
 //! Segments are written with `O_DIRECT` where the filesystem allows it, keeping their bytes
 //! out of the page cache ([`direct`]). Durability follows the journal's checkpoint: segments
 //! are fsynced before the table is saved, so a saved record never points at bytes that are
-//! not on disk, and the journal's own files are synced before the applier takes a write.
+//! not on disk, and a save waits for the journal to be durable through what it holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -42,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use sled::IVec;
 
 use super::executions::{self, Json, Stored};
-use super::journal::{self, Place};
+use super::journal::{self, Disk, Place};
 use super::keys;
 use super::table::Table;
 use crate::execution::Status;
@@ -140,7 +141,7 @@ pub(super) struct Journaled {
 pub(super) struct RecordWrite<'a> {
     pub key: &'a [u8],
     /// `None` removes the record.
-    pub value: Option<&'a IVec>,
+    pub value: Option<&'a [u8]>,
     /// Where the journal has the record's parts, when known.
     pub journaled: Option<&'a Journaled>,
     /// The table cannot have the key yet.
@@ -152,11 +153,14 @@ pub(super) struct Payloads {
     dir: PathBuf,
     /// Where the journal's files are: records' JSON and payloads are read there too.
     journal_dir: PathBuf,
+    /// How far the journal has written its files: a record's bytes there are read once it
+    /// has.
+    disk: Arc<Disk>,
     /// This run's first segment.
     first: u64,
-    /// The number the next new segment takes, the applier's or a staging one.
+    /// The number the next new segment takes, this run's own or a staging one.
     next: AtomicU64,
-    /// The applier's segment.
+    /// This run's own segment: what a replay files, what a compaction moves.
     state: Mutex<Segments>,
     staging: Mutex<staged::Staging>,
     staging_file: Mutex<staged::StagingFile>,
@@ -167,13 +171,12 @@ struct Segments {
     /// The segment's file, written directly where the filesystem allows (`direct.rs`).
     target: direct::Target,
     size: u64,
-    /// Segments written to since the last sync, the current one included once written.
+    /// Segments appended to since the last sync.
     unsynced: Vec<Arc<File>>,
     /// A segment file was created since the last sync.
     created: bool,
-    /// Payloads appended to the current segment but not written yet: they end at `size`. The
-    /// applier writes them once per turn ([`Payloads::write_pending`]) rather than one
-    /// `pwrite` each.
+    /// Payloads appended to the current segment but not written yet: they end at `size`,
+    /// written by [`Payloads::write_pending`] before a record points at them.
     pending: Vec<u8>,
     /// The bytes written last of the segment's last block when it is not full: a direct write
     /// starts on a block, so the next one writes them again.
@@ -246,7 +249,7 @@ enum Body<'a> {
     Same { len: u32, crc: u32 },
 }
 
-/// A value written to an execution record's key, as the applier sees it.
+/// A value written to an execution record's key, as the table is given it.
 enum Incoming<'a> {
     /// A record as writers make it: its status, its JSON, its payload.
     Record {
@@ -260,7 +263,7 @@ enum Incoming<'a> {
 }
 
 impl<'a> Incoming<'a> {
-    fn of(value: Option<&'a IVec>) -> Self {
+    fn of(value: Option<&'a [u8]>) -> Self {
         let Some(value) = value else {
             return Self::Removal;
         };
@@ -290,8 +293,7 @@ impl<'a> Incoming<'a> {
     }
 }
 
-/// How the applier's turn changes the counts of records' places in each file: places and
-/// bytes.
+/// How writes change the counts of records' places in each file: places and bytes.
 #[derive(Default)]
 pub(super) struct CountChanges(BTreeMap<u64, (i64, i64)>);
 
@@ -340,7 +342,7 @@ impl Payloads {
     /// Opens `dir/payloads` and starts a new segment. Segments nothing points into are
     /// deleted by [`Payloads::clean`], once the journal is replayed: a record it holds may point
     /// into a staging segment no saved count covers.
-    pub(super) fn open(dir: &Path) -> io::Result<Self> {
+    pub(super) fn open(dir: &Path, disk: Arc<Disk>) -> io::Result<Self> {
         let journal_dir = dir;
         let dir = dir.join("payloads");
         fs::create_dir_all(&dir)?;
@@ -356,6 +358,7 @@ impl Payloads {
         Ok(Self {
             dir,
             journal_dir: journal_dir.to_path_buf(),
+            disk,
             first: number,
             next: AtomicU64::new(number + 1),
             state: Mutex::new(Segments {
@@ -395,7 +398,14 @@ impl Payloads {
             return Ok(Vec::new());
         }
         let file = match at.journal_file() {
-            Some(number) => journal::open_for_reading(&self.journal_dir, number)?,
+            Some(number) => {
+                let place = Place {
+                    file: number,
+                    offset: at.offset,
+                };
+                self.disk.wait_written(place, u64::from(at.len))?;
+                journal::open_for_reading(&self.journal_dir, number)?
+            }
             None => {
                 if let Some(bytes) = self.unwritten(at) {
                     return Ok(bytes);
@@ -436,7 +446,7 @@ impl Payloads {
         counts: &mut CountChanges,
     ) -> sled::Result<Option<IVec>> {
         let record = match Incoming::of(write.value) {
-            Incoming::AsIs => return Ok(write.value.cloned()),
+            Incoming::AsIs => return Ok(write.value.map(IVec::from)),
             Incoming::Removal => None,
             Incoming::Record { status, json, body } => Some((status, json, body)),
         };
@@ -563,7 +573,7 @@ impl Payloads {
         if state.size > 0 && state.size + payload.len() as u64 > SEGMENT_BYTES {
             state.write_pending()?;
             let number = self.next.fetch_add(1, Ordering::Relaxed);
-            // The full segment was put in `unsynced` at its first append.
+            // The full segment was put in `unsynced` at its first append since a sync.
             // Through the page cache if the last segment's direct writes were refused.
             state.target = create_segment(&self.dir, number, !state.target.is_direct())?;
             state.number = number;
@@ -572,8 +582,9 @@ impl Payloads {
             state.created = true;
         }
         let offset = state.size;
-        if offset == 0 {
-            let file = state.target.file.clone();
+        let file = &state.target.file;
+        if !state.unsynced.iter().any(|f| Arc::ptr_eq(f, file)) {
+            let file = file.clone();
             state.unsynced.push(file);
         }
         state.pending.extend_from_slice(payload);
@@ -610,18 +621,13 @@ impl Payloads {
         }
         state.unsynced.clear();
         state.created = false;
-        // The current segment takes more appends: it is synced again at the next checkpoint.
-        if state.size > 0 {
-            let file = state.target.file.clone();
-            state.unsynced.push(file);
-        }
         Ok(())
     }
 
     /// The segments no record points into any more, and none may again: not the one being
     /// appended to, nor a staging segment in flight ([`staged`]). `applied_through` is the
-    /// journal position the table has taken every write up to. Called between the applier's
-    /// turns: a turn in progress may be about to raise a count that is zero now.
+    /// journal position the table has taken every write up to. Called under the writers' lock:
+    /// a write in progress may be about to raise a count that is zero now.
     pub(super) fn unused(&self, log: &Arc<Table>, applied_through: u64) -> Vec<u64> {
         let current = self.state.lock().expect("payloads lock poisoned").number;
         let staging = self.staging();
@@ -649,8 +655,8 @@ impl Payloads {
 
     /// The journal files some record in `log` points into (see [`Journaled`]). The counts
     /// of those none points into are dropped: a journal file is let go by the checkpoint that
-    /// saves this, and a count a later turn raises from nothing starts again at zero. Called
-    /// between the applier's turns.
+    /// saves this, and a count a later write raises from nothing starts again at zero. Called
+    /// under the writers' lock.
     pub(super) fn journal_files_in_use(log: &Arc<Table>) -> BTreeSet<u64> {
         let (from, to) = keys::segment_counts();
         let mut in_use = BTreeSet::new();

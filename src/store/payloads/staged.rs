@@ -1,7 +1,7 @@
 //! Large payloads written beside the journal instead of into it.
 //!
-//! A journaled payload is written to disk twice: into the journal, then by the applier into a
-//! segment. For a large body that second write is most of the work (1 MB deliveries ran at
+//! A journaled payload was written to disk twice: into the journal, then into a segment
+//! (before format 5). For a large body that second write was most of the work (1 MB deliveries ran at
 //! 0.65-0.77x the durable ceiling, BENCHMARKS.md). So a payload of [`STAGE_MIN`] bytes or
 //! more is staged instead: [`Payloads::stage`] gives it its place in a staging segment at
 //! once, the writer journals a record that points there, and in each group commit the journal
@@ -9,7 +9,7 @@
 //! ([`Payloads::write_staged`]), then syncs both at once ([`Written::sync`]); only then is
 //! anything in the frame answered. A kill -9 therefore never leaves a record pointing at bytes
 //! that are not written; after a power cut, the replay drops the newest frame if a payload it
-//! points at is not whole (`journal.rs`). The applier files a record without touching its
+//! points at is not whole (`journal.rs`). The table files a record without touching its
 //! payload, and a status update of the execution points at the same place ([`Payloads::pin`])
 //! rather than journaling the payload again.
 //!
@@ -17,10 +17,9 @@
 //! one direct write (`direct.rs`) where the filesystem allows.
 //!
 //! Until the table counts a place, the segment is protected while it is in flight: a writer
-//! holds a place it has not journaled ([`Held`]), or the overlay holds a write pointing in that
-//! the table has not taken (one journaled past the position the table has taken everything
-//! up to). A staging segment nothing was ever counted for (every record pointing in was
-//! replaced before the table took it) is deleted like one whose count fell to zero.
+//! holds a place it has not journaled ([`Held`]), or a write pointing in is journaled past the
+//! position a save holds the table up to. A staging segment nothing was ever counted for
+//! (every record pointing in was replaced) is deleted like one whose count fell to zero.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -35,7 +34,7 @@ use super::direct::{self, BLOCK, Blocks, CHUNK, Target};
 use super::{Payloads, SEGMENT_BYTES, SegmentRef, create_segment, executions};
 
 /// Payloads at least this large are staged. At 1 KB a journaled payload costs less than a second
-/// file to sync in each group commit. (Larger in tests, so the applier's own path keeps its tests
+/// file to sync in each group commit. (Larger in tests, so the journaled path keeps its tests
 /// at the sizes they use.)
 pub(in crate::store) const STAGE_MIN: usize = if cfg!(test) { 96 * 1024 } else { 32 * 1024 };
 
@@ -211,8 +210,9 @@ impl Payloads {
     }
 
     /// Holds `at`, a payload's place in a staging segment of this run, for a rewrite of its
-    /// record to point at; `None` when it is elsewhere (an older run's segment, or the applier's,
-    /// whose bytes are synced only at the next checkpoint), so the rewrite carries the payload.
+    /// record to point at; `None` when it is elsewhere (an older run's segment, or this run's
+    /// own, whose bytes are synced only at the next checkpoint), so the rewrite carries the
+    /// payload.
     pub(in crate::store) fn pin(&self, at: SegmentRef) -> Option<Held<'_>> {
         self.staging().live.get_mut(&at.segment)?.held += 1;
         Some(Held {
@@ -321,7 +321,7 @@ mod tests {
     /// refused, so this one is written through the page cache.
     fn stage_write_read(refused: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let payloads = Payloads::open(dir.path()).unwrap();
+        let payloads = Payloads::open(dir.path(), Arc::default()).unwrap();
         if refused {
             let before = dir.path().join("before");
             let file = File::create(&before).unwrap();

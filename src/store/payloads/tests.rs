@@ -95,7 +95,7 @@ fn in_files(files: impl IntoIterator<Item = std::path::PathBuf>, needle: &[u8]) 
 fn places(store: &SledStore, e: &Execution) -> (SegmentRef, SegmentRef) {
     let filed = store
         .database()
-        .overlay
+        .checkpoints
         .table()
         .get(keys::execution(e.id))
         .expect("the table has the record");
@@ -115,8 +115,8 @@ fn a_record_is_filed_and_its_payload_written_once_however_often_the_record_is() 
         .database()
         .insert_executions(&mut [big.clone(), small.clone()])
         .unwrap();
-    // Rewritten before the table took them: the checkpoint's turn holds the keys twice, and
-    // the small one's update, journaled without its payload, points at the insert's.
+    // Rewritten before a checkpoint: the small one's update, journaled without its payload,
+    // points at the insert's.
     big.status = Status::Running;
     store.update_execution(&mut big).unwrap();
     small.status = Status::Running;
@@ -137,7 +137,7 @@ fn a_record_is_filed_and_its_payload_written_once_however_often_the_record_is() 
     assert!(json.journal_file().is_some() && payload_at.journal_file().is_none());
     let sled_holds = |e: &Execution| {
         let db = store.database();
-        db.overlay.table().get(keys::execution(e.id)).unwrap()
+        db.checkpoints.table().get(keys::execution(e.id)).unwrap()
     };
     assert_eq!(sled_holds(&big).len(), 50);
     assert_eq!(
@@ -236,7 +236,7 @@ fn a_segment_goes_once_nothing_points_into_it() {
     assert_eq!(raw(&store, &all[2]), all[2].trigger.raw_body.0);
     let count = store
         .database()
-        .overlay
+        .checkpoints
         .table()
         .get(keys::segment_count(numbers[0]));
     assert!(
@@ -265,7 +265,7 @@ fn a_journal_file_records_point_into_is_kept_across_restarts_until_none_does() {
     let file = payload_at.journal_file().expect("in a journal file");
     let count = |store: &SledStore| {
         let key = keys::segment_count(payload_at.segment);
-        store.database().overlay.table().get(key)
+        store.database().checkpoints.table().get(key)
     };
     assert!(count(&store).is_some());
 
@@ -299,7 +299,7 @@ fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
     assert_eq!(store.prune(1_020, 100).unwrap(), 19);
     let last = &all[19];
     let key = keys::execution(last.id);
-    let before = store.database().overlay.table().get(&key).unwrap();
+    let before = store.database().checkpoints.table().get(&key).unwrap();
     store.flush_now().unwrap();
     assert_eq!(journal_names(dir.path(), ".kept"), Vec::<String>::new());
     // A reader that took the record before the move finds it at its new place.
@@ -383,20 +383,9 @@ fn a_record_applied_but_not_checkpointed_is_replayed_whole() {
         let store = SledStore::open(dir.path()).unwrap();
         store.insert_executions(&mut [big.clone()]).unwrap();
         synced(&store);
-        // The applier moves it into the table (pointing into the journal) a moment later; no
-        // checkpoint follows.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let table = |store: &SledStore| {
-            let key = keys::execution(big.id);
-            store.database().overlay.table().get(key)
-        };
-        while table(&store).is_none() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the applier never ran"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        // The table has it (pointing into the journal); no checkpoint follows.
+        let key = keys::execution(big.id);
+        assert!(store.database().checkpoints.table().get(key).is_some());
     }
     // As if the segments had not reached the disk: the journal still has the record whole.
     for (number, _) in segments(dir.path()) {
@@ -495,7 +484,7 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
         // segment with its count, the JSON of both in sled.
         let store = SledStore::open(dir.path()).unwrap();
         let db = store.database();
-        let tree = db.overlay.table();
+        let tree = db.checkpoints.table();
         let payload = &big.trigger.raw_body.0;
         let at = db
             .payloads
@@ -518,7 +507,7 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
             tree.insert(&keys::execution(e.id), IVec::from(record));
         }
         // And one in an older hub's journal, its status in its JSON alone.
-        let mut batch = crate::store::overlay::Batch::default();
+        let mut batch = crate::store::Batch::default();
         batch.insert(keys::hook_index("big", journaled.id), []);
         batch.insert(
             keys::execution(journaled.id),
@@ -530,7 +519,7 @@ fn records_an_older_hub_kept_in_sled_are_read_rewritten_and_pruned() {
     let store = SledStore::open_again(dir.path()).unwrap();
     let filed = store
         .database()
-        .overlay
+        .checkpoints
         .table()
         .get(keys::execution(journaled.id));
     assert_eq!(
@@ -704,7 +693,7 @@ fn a_large_payload_is_written_once_beside_the_journal_and_survives_a_crash() {
     store.flush_now().unwrap();
     let filed = store
         .database()
-        .overlay
+        .checkpoints
         .table()
         .get(keys::execution(big.id))
         .unwrap();
@@ -728,7 +717,7 @@ fn a_status_update_journals_its_payload_once_and_a_crash_replays_it_whole() {
         // Three records journaled, the payload in the first alone.
         assert_eq!(in_journal(dir.path(), &payload), 1);
         assert_eq!(in_journal(dir.path(), br#""status":"succeeded""#), 1);
-        // Read whole meanwhile: the overlay holds the whole record.
+        // Read whole meanwhile: the table points at the payload the first record holds.
         let read = store.execution(small.id).unwrap().unwrap();
         assert_eq!(read.trigger.raw_body.0, payload);
         // Dropped without a checkpoint.
@@ -792,7 +781,7 @@ fn a_journaled_update_whose_record_was_removed_before_it_is_dropped_by_the_repla
             .insert_executions(&mut [small.clone(), kept.clone()])
             .unwrap();
         // A status update made in the shorter form just as the record was removed (the
-        // removal journaled first): the live overlay has the whole record again; the journal
+        // removal journaled first): the live table has the whole record again; the journal
         // only the update's JSON.
         store.forget_executions(&[small.clone()]).unwrap();
         small.status = Status::Succeeded;
@@ -800,7 +789,7 @@ fn a_journaled_update_whose_record_was_removed_before_it_is_dropped_by_the_repla
         let record = executions::encode_with_status(&mut small).unwrap();
         let crc = crc32fast::hash(&small.trigger.raw_body.0);
         let journaled = executions::same_payload_form(&record, crc).unwrap();
-        let mut batch = crate::store::overlay::Batch::default();
+        let mut batch = crate::store::Batch::default();
         batch.insert_journaled_as(keys::execution(small.id), record, journaled);
         db.log.apply_batch(batch);
         synced(&store);
@@ -855,7 +844,7 @@ fn a_staging_segment_goes_once_nothing_points_into_it() {
 #[test]
 fn a_staging_segment_in_flight_is_not_unused() {
     let dir = tempfile::tempdir().unwrap();
-    let payloads = Payloads::open(dir.path()).unwrap();
+    let payloads = Payloads::open(dir.path(), Arc::default()).unwrap();
     let table = Arc::new(Table::new(dir.path().join("table"), Vec::new()));
     let first = payloads.stage(vec![1; 200_000].into()).unwrap();
     let segment = first.at.segment;
@@ -942,13 +931,13 @@ fn the_newest_journal_write_is_dropped_when_its_staged_payload_did_not_reach_the
     assert!(!segment_file(dir.path(), newest).exists());
 }
 
-/// The applier's appends, written a few at a time, read back whole: each direct write starts
+/// A run's own appends, written a few at a time, read back whole: each direct write starts
 /// again at the block the one before ended in (`direct.rs`), a payload larger than one direct
 /// write goes in several, and a full segment is left for a new one.
 #[test]
 fn appended_payloads_read_back_whole_across_writes_that_end_mid_block() {
     let dir = tempfile::tempdir().unwrap();
-    let payloads = Payloads::open(dir.path()).unwrap();
+    let payloads = Payloads::open(dir.path(), Arc::default()).unwrap();
     let sizes = [1, 4095, 4097, 3000, 8192, 5, 70_000, 1_500_000, 333, 12];
     let mut placed = Vec::new();
     for (n, &len) in sizes.iter().enumerate() {
@@ -973,7 +962,7 @@ fn appended_payloads_read_back_whole_across_writes_that_end_mid_block() {
     }
     drop(payloads);
     // As the next run reads them.
-    let again = Payloads::open(dir.path()).unwrap();
+    let again = Payloads::open(dir.path(), Arc::default()).unwrap();
     for (at, body) in &placed {
         assert_eq!(&again.read(*at).unwrap(), body, "{at:?}");
     }
