@@ -269,7 +269,7 @@ impl Checkpoints {
 
     /// The table, for tests that look at what it holds.
     #[cfg(test)]
-    pub(super) fn table(&self) -> &Table {
+    pub(super) fn table(&self) -> &Arc<Table> {
         &self.shared.table
     }
 

@@ -325,6 +325,33 @@ fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
 }
 
 #[test]
+fn a_record_rewritten_while_its_bytes_are_copied_keeps_its_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<Execution> = (1..=20)
+        .map(|seed| execution(seed, 5_000, Status::Succeeded))
+        .collect();
+    written_and_closed(dir.path(), &all);
+    let store = SledStore::open_again(dir.path()).unwrap();
+    assert_eq!(store.prune(1_020, 100).unwrap(), 19);
+    let db = store.database();
+    let table = db.checkpoints.table();
+    let files = db.payloads.sparse_files(table, u64::MAX).unwrap();
+    assert_eq!(files.len(), 1, "the kept file is mostly dead");
+    // The copy is made while writers go on; one rewrites the record before it is moved.
+    let moves = db.payloads.compact(table, &files).unwrap();
+    let mut last = all[19].clone();
+    last.status = Status::Failed;
+    store.update_execution(&mut last).unwrap();
+    assert_eq!(moves.commit(table), 0, "the rewritten record is not moved");
+    let read = store.execution(last.id).unwrap().unwrap();
+    assert_eq!(read.status, Status::Failed);
+    assert_eq!(read.trigger.raw_body.0, last.trigger.raw_body.0);
+    store.flush_now().unwrap();
+    let read = store.execution(last.id).unwrap().unwrap();
+    assert_eq!(read.status, Status::Failed);
+}
+
+#[test]
 fn a_retired_journal_file_records_point_into_is_kept_by_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();

@@ -146,7 +146,11 @@ impl Table {
         out.clear();
         // Nothing else writes meanwhile, so this is when the maps are packed again: at every
         // few saves, since a pack rebuilds every map (a third of the image's time).
-        if self.images.fetch_add(1, Ordering::Relaxed).is_multiple_of(PACK_EVERY) {
+        if self
+            .images
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PACK_EVERY)
+        {
             self.write_map().pack();
         }
         encode(&self.read_map(), out).expect("a write to memory cannot fail");
