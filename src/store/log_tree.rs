@@ -10,8 +10,8 @@
 //!
 //! So the table can hold writes the journal does not have on disk yet, and a save must not:
 //! should the journal fail, a delivery answered 503 would run after a restart. A save takes the
-//! table's image under the writers' lock, with the journal position the image holds every
-//! write up to, and puts it in place only once the journal is durable through that position.
+//! table's copy under the writers' lock, with the journal position the copy holds every write
+//! up to, and puts it in place only once the journal is durable through that position.
 //! A journal that fails drops the save, and the store is reopened from disk ([`super::health`]).
 //!
 //! One thread checkpoints for the journal: when a journal file is retired, it saves the table,
@@ -42,9 +42,6 @@ const COMPACT_EVERY: Duration = if cfg!(test) {
 } else {
     Duration::from_secs(10)
 };
-/// A save's image buffer is kept for the next save up to this size (a busy hook's table at
-/// the default retention is about 1.1 MiB).
-const IMAGE_KEPT: usize = 4 * 1024 * 1024;
 
 /// The thread that checkpoints the log's table, and what writers and saves share.
 pub(super) struct Checkpoints {
@@ -61,14 +58,13 @@ struct Shared {
     /// Where execution records' JSON and payloads are (none in some tests).
     payloads: Option<Arc<Payloads>>,
     /// Held by a writer from its journal append through its writes to the table, and by a save
-    /// while it takes the table's image: the journal position of the last write the table has.
+    /// while it copies the table: the journal position of the last write the table has.
     writing: Mutex<u64>,
     state: Mutex<State>,
     wake: Condvar,
     /// Held through a save, so saves reach the disk in the order they were taken (an older one
-    /// written last would lose what a newer one let the journal discard); its buffer is the
-    /// table's image, kept for the next save.
-    saving: Mutex<Vec<u8>>,
+    /// written last would lose what a newer one let the journal discard).
+    saving: Mutex<()>,
     /// The journal files the last saved table points into, which are kept.
     in_use: Mutex<BTreeSet<u64>>,
     /// When a save last looked for files to compact.
@@ -330,16 +326,16 @@ impl Shared {
 
     /// Saves the table with the segments it points into, once the journal is durable through
     /// every write the save holds; then makes sled durable and deletes the segments and kept
-    /// journal files the save no longer points into. Writers wait only while the table's image
-    /// is taken.
+    /// journal files the save no longer points into. Writers wait only while the table is
+    /// copied.
     fn save(&self) -> std::io::Result<()> {
-        let mut image = self.saving.lock().expect("checkpoint lock poisoned");
+        let _saving = self.saving.lock().expect("checkpoint lock poisoned");
         if let Some(payloads) = &self.payloads {
             self.compact_if_due(payloads);
             // What a compaction appended, synced outside the writers' lock.
             payloads.sync()?;
         }
-        let (through, unused, in_use) = {
+        let (through, unused, in_use, snapshot) = {
             let through = self.writing();
             // A writer appends to a segment only where the journal has not a record's bytes
             // (rarely): every byte a saved record points at is synced before it is saved.
@@ -353,13 +349,9 @@ impl Shared {
                 }
                 None => Default::default(),
             };
-            self.table.image(&mut image);
-            (*through, unused, in_use)
+            (*through, unused, in_use, self.table.snapshot())
         };
-        let unsynced = self.table.write_image(&image)?;
-        if image.capacity() > IMAGE_KEPT {
-            *image = Vec::new();
-        }
+        let unsynced = snapshot.write_out(&self.table)?;
         self.wait_for_journal(through)?;
         unsynced.commit()?;
         journal::make_sled_durable(&self.db)?;

@@ -27,7 +27,7 @@ type Record = [u8; RECORD_LEN];
 type Ids = BTreeMap<Id, ()>;
 
 /// Every entry of the table (see the module's comment).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Entries {
     /// `e` + id → a filed record.
     records: BTreeMap<Id, Record>,

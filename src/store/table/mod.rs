@@ -7,12 +7,12 @@
 //! wrote it, cached whole nodes and kept a file of many times what it held. With the table,
 //! a delivery costs 12% fewer instructions and a saturated hub peaks at 30-32 MiB resident
 //! instead of 51-55 (BENCHMARKS.md). The entries cost about 100 bytes of memory per execution
-//! kept ([`entries`]); a save is an image of them (1.1 MiB for a busy hook at the default
-//! retention).
+//! kept ([`entries`]); a save is a copy of them streamed to its file (1.1 MiB for a busy hook
+//! at the default retention).
 //!
 //! Durability is the journal's, as it was for sled: writers write here what they journal, and
-//! a checkpoint saves the table ([`Table::image`], then a new file, fsynced, renamed over the
-//! old) once the journal has what the save holds on disk, before the journal files it covers
+//! a checkpoint saves the table ([`Table::snapshot`], then a new file, fsynced, renamed over
+//! the old) once the journal has what the save holds on disk, before the journal files it covers
 //! are discarded (`log_tree.rs`). A start loads the last save and replays the journal over it. A save is checked whole (a CRC32 over the file) and a
 //! damaged one is refused, not half read.
 //!
@@ -24,7 +24,7 @@ mod entries;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Bound;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -39,10 +39,8 @@ const MAGIC: &[u8; 8] = b"HHLOGTB1";
 const END: u32 = u32::MAX;
 /// Entries an iterator copies out per turn of the lock.
 const CHUNK: usize = 64;
-/// The maps are packed at one image in this many ([`Table::image`]).
+/// The maps are packed at one snapshot in this many ([`Table::snapshot`]).
 const PACK_EVERY: u64 = 8;
-/// A save is written this many bytes at a time.
-const WRITE_CHUNK: usize = 256 * 1024;
 
 /// The log tree's keys and values, and the file they are saved to.
 pub(super) struct Table {
@@ -50,8 +48,8 @@ pub(super) struct Table {
     path: PathBuf,
     /// The size of the last save (or load).
     saved_len: AtomicU64,
-    /// Images taken ([`Table::image`]).
-    images: AtomicU64,
+    /// Snapshots taken ([`Table::snapshot`]).
+    snapshots: AtomicU64,
 }
 
 impl Table {
@@ -75,7 +73,7 @@ impl Table {
             map: RwLock::new(map),
             path,
             saved_len: AtomicU64::new(len),
-            images: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
         }))
     }
 
@@ -85,7 +83,7 @@ impl Table {
             map: RwLock::new(entries.into_iter().collect()),
             path,
             saved_len: AtomicU64::new(0),
-            images: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
         }
     }
 
@@ -133,53 +131,67 @@ impl Table {
 
     /// Saves the table: written to a new file, fsynced, and renamed over the last save.
     pub(super) fn save(&self) -> io::Result<()> {
-        let mut image = Vec::new();
-        self.image(&mut image);
-        self.write_image(&image)?.commit()
+        self.snapshot().write_out(self)?.commit()
     }
 
-    /// Puts the table's image, as it is saved, in `out` (its checksum left to
-    /// [`Table::write_image`]): the first part of a save, taken while nothing writes to the
-    /// table (under the writers' lock), so it is quick. It holds every entry in its own few
-    /// bytes, where a copy of the maps would take an allocation per node.
-    pub(super) fn image(&self, out: &mut Vec<u8>) {
-        out.clear();
+    /// A copy of the entries as they are, for a save: the first part of one, taken while
+    /// nothing writes to the table (under the writers' lock), so it is quick. A copy of the
+    /// maps, node by node, took a third of the time of encoding them (writers waited 15 ms at
+    /// each save of a large log instead of 45, BENCHMARKS.md); it is written out after the lock
+    /// is let go.
+    pub(super) fn snapshot(&self) -> Snapshot {
         // Nothing else writes meanwhile, so this is when the maps are packed again: at every
-        // few saves, since a pack rebuilds every map (a third of the image's time).
+        // few saves, since a pack rebuilds every map.
         if self
-            .images
+            .snapshots
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(PACK_EVERY)
         {
             self.write_map().pack();
         }
-        encode(&self.read_map(), out).expect("a write to memory cannot fail");
+        Snapshot(self.read_map().clone())
     }
+}
 
-    /// Writes an image [`Table::image`] took to a new file, with its checksum, not yet synced
-    /// or in place: [`Unsynced::commit`] finishes the save.
-    pub(super) fn write_image(&self, image: &[u8]) -> io::Result<Unsynced<'_>> {
-        let tmp = self.path.with_extension("table.new");
-        let mut file = OpenOptions::new()
+/// The table's entries as a save took them ([`Table::snapshot`]).
+pub(super) struct Snapshot(Entries);
+
+impl Snapshot {
+    /// Writes the entries out to a new file, not yet synced or in place: [`Unsynced::commit`]
+    /// finishes the save. Streamed, so no image of a large table is built in memory beside
+    /// the copy.
+    pub(super) fn write_out(self, table: &Table) -> io::Result<Unsynced<'_>> {
+        let tmp = table.path.with_extension("table.new");
+        let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(super::private::FILE_MODE)
             .open(&tmp)?;
-        let crc = crc32fast::hash(image).to_le_bytes();
-        // Each chunk's writeback begins as it is written, so the sync that commits the save
-        // waits for less, and a large one does not reach the disk all at once.
-        let mut at = 0;
-        for chunk in image.chunks(WRITE_CHUNK).chain([&crc[..]]) {
-            file.write_all(chunk)?;
-            super::writeback::start(&file, at, chunk.len());
-            at += chunk.len() as u64;
-        }
+        // Checksummed behind the buffer, so the checksum runs over whole buffers rather than
+        // over each entry's four small writes.
+        let mut out = BufWriter::with_capacity(
+            256 * 1024,
+            Checksummed {
+                inner: file,
+                crc: crc32fast::Hasher::new(),
+                len: 0,
+            },
+        );
+        encode(&self.0, &mut out)?;
+        let Checksummed {
+            inner: mut file,
+            crc,
+            len,
+        } = out.into_inner().map_err(|e| e.into_error())?;
+        let crc = crc.finalize().to_le_bytes();
+        file.write_all(&crc)?;
+        let len = len + crc.len() as u64;
         Ok(Unsynced {
-            table: self,
+            table,
             file,
             tmp,
-            len: at,
+            len,
         })
     }
 }
@@ -202,6 +214,30 @@ impl Unsynced<'_> {
         File::open(dir)?.sync_all()?;
         self.table.saved_len.store(self.len, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// A table file being written, that counts and checksums what passes into it.
+struct Checksummed {
+    inner: File,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl Write for Checksummed {
+    /// Writes a buffer's worth and starts its writeback: a large log's save is tens of MiB,
+    /// which would otherwise all go to the disk at its sync, while the journal's syncs wait
+    /// behind it.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        super::writeback::start(&self.inner, self.len, written);
+        self.crc.update(&bytes[..written]);
+        self.len += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
