@@ -285,18 +285,24 @@ fn a_journal_file_records_point_into_is_kept_across_restarts_until_none_does() {
     );
 }
 
-#[test]
-fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
-    let dir = tempfile::tempdir().unwrap();
+/// Twenty executions written to one journal file, kept at a clean close, and nineteen of them
+/// pruned: a twentieth of the file is live.
+fn one_live_in_a_kept_file(dir: &Path) -> (SledStore, Vec<Execution>) {
     let all: Vec<Execution> = (1..=20)
         .map(|seed| execution(seed, 5_000, Status::Succeeded))
         .collect();
-    written_and_closed(dir.path(), &all);
-    let store = SledStore::open_again(dir.path()).unwrap();
-    assert_eq!(journal_names(dir.path(), ".kept").len(), 1);
-    // A twentieth of the file is live once the others are pruned: the next save moves the
-    // last record's JSON and payload to a segment, and the file goes.
+    written_and_closed(dir, &all);
+    let store = SledStore::open_again(dir).unwrap();
+    assert_eq!(journal_names(dir, ".kept").len(), 1);
     assert_eq!(store.prune(1_020, 100).unwrap(), 19);
+    (store, all)
+}
+
+#[test]
+fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    // The next save moves the last record's JSON and payload to a segment, and the file goes.
+    let (store, all) = one_live_in_a_kept_file(dir.path());
     let last = &all[19];
     let key = keys::execution(last.id);
     let before = store.database().checkpoints.table().get(&key).unwrap();
@@ -327,12 +333,7 @@ fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
 #[test]
 fn a_record_rewritten_while_its_bytes_are_copied_keeps_its_rewrite() {
     let dir = tempfile::tempdir().unwrap();
-    let all: Vec<Execution> = (1..=20)
-        .map(|seed| execution(seed, 5_000, Status::Succeeded))
-        .collect();
-    written_and_closed(dir.path(), &all);
-    let store = SledStore::open_again(dir.path()).unwrap();
-    assert_eq!(store.prune(1_020, 100).unwrap(), 19);
+    let (store, all) = one_live_in_a_kept_file(dir.path());
     let db = store.database();
     let table = db.checkpoints.table();
     let files = db.payloads.sparse_files(table, u64::MAX).unwrap();
