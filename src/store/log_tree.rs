@@ -4,9 +4,10 @@
 //! lock ([`Shared::writing`]), so the table takes a key's writes in the journal's order and
 //! readers see them at once. An execution record goes into the table filed: where the journal
 //! has its JSON and payload ([`payloads`]), which the journal thread writes a moment later; a
-//! reader that meets such a place first waits for it (`Disk::wait_written`). (Until format 5's
-//! step 2 the writes waited in an overlay for an applier thread to move them into the table,
-//! 200 ms later; a delivery then cost 14% more CPU, BENCHMARKS.md.)
+//! reader that meets such a place first waits for it (`Disk::wait_written`). (The writes used
+//! to wait in an overlay for an applier thread to move them into the table, up to 200 ms
+//! later; without it a saturated hub spends 8% less CPU a delivery and takes 14% more a
+//! second, BENCHMARKS.md.)
 //!
 //! So the table can hold writes the journal does not have on disk yet, and a save must not:
 //! should the journal fail, a delivery answered 503 would run after a restart. A save takes the
