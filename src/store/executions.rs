@@ -165,12 +165,17 @@ impl Database {
         bytes: &[u8],
     ) -> Result<Option<Execution>, StoreError> {
         let error = match self.read_whole(bytes) {
+            // Written after the journal failed: not kept, and forgotten by the reopen.
+            Err(e) if never_written(&e) => return Ok(None),
             Err(e @ StoreError::Payload(_)) => e,
             read => return read.map(Some),
         };
         match self.log.get(key)? {
             None => Ok(None),
-            Some(now) if *now != *bytes => self.read_whole(&now).map(Some),
+            Some(now) if *now != *bytes => match self.read_whole(&now) {
+                Err(e) if never_written(&e) => Ok(None),
+                read => read.map(Some),
+            },
             Some(_) => Err(error),
         }
     }
@@ -284,7 +289,11 @@ impl Database {
             if carried_status(&bytes).is_some_and(|s| s != Status::Failed) {
                 continue;
             }
-            let e = decode(&self.json_of(split(&bytes)?.0)?, None)?;
+            let json = match self.json_of(split(&bytes)?.0) {
+                Err(e) if never_written(&e) => continue,
+                json => json?,
+            };
+            let e = decode(&json, None)?;
             if e.status == Status::Failed {
                 failed.push(e);
                 if failed.len() == limit {
@@ -449,6 +458,12 @@ impl Database {
         }
         status_in(&self.json_of(split(&bytes)?.0)?).map(Some)
     }
+}
+
+/// Whether a read failed because the journal failed before it wrote the record's bytes
+/// ([`super::journal::Unwritten`]): such a record was never kept, and readers pass over it.
+fn never_written(error: &StoreError) -> bool {
+    matches!(error, StoreError::Payload(e) if super::journal::Unwritten::is(e))
 }
 
 /// Executions pruning removes, written [`REMOVAL_CHUNK`] at a time: one journal record, one

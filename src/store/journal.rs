@@ -104,7 +104,7 @@ impl Disk {
 
     /// Waits until the journal has written the `len` bytes at `place`: a writer puts a record
     /// in the log's table as it appends it, before the journal thread writes it. Fails when the
-    /// journal failed (it never will) or takes far longer than a sync.
+    /// journal failed ([`Unwritten`]: it never will) or takes far longer than a sync.
     pub(super) fn wait_written(&self, place: Place, len: u64) -> io::Result<()> {
         let end = place.offset + len;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -114,7 +114,7 @@ impl Disk {
                 return Ok(());
             }
             if let Some(failure) = self.health.failure() {
-                return Err(io::Error::other(failure.message()));
+                return Err(io::Error::other(Unwritten(failure)));
             }
             if Instant::now() >= deadline {
                 return Err(io::Error::new(
@@ -124,6 +124,19 @@ impl Disk {
             }
             std::thread::sleep(Duration::from_micros(100));
         }
+    }
+}
+
+/// Why a record's bytes cannot be read: the journal failed before it wrote them, and never
+/// will. The record was not kept: the reopen after the failure forgets it.
+#[derive(Debug, thiserror::Error)]
+#[error("the journal failed before it wrote these bytes: {}", .0.message())]
+pub(super) struct Unwritten(pub Failure);
+
+impl Unwritten {
+    /// Whether `error` is one.
+    pub(super) fn is(error: &io::Error) -> bool {
+        error.get_ref().is_some_and(|e| e.is::<Unwritten>())
     }
 }
 

@@ -353,6 +353,33 @@ fn a_record_rewritten_while_its_bytes_are_copied_keeps_its_rewrite() {
 }
 
 #[test]
+fn a_record_the_failed_journal_never_wrote_is_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = execution(1, 300, Status::Failed);
+    written_and_closed(dir.path(), std::slice::from_ref(&kept));
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let lost = execution(2, 300, Status::Failed);
+    store.insert_executions(&mut [lost.clone()]).unwrap();
+    synced(&store);
+    // As if the journal had failed before it wrote the second record: the table points at
+    // bytes that will never be on disk, and the reopen forgets the record.
+    let disk = store.database().checkpoints.disk();
+    let mut written = disk.written.lock().unwrap();
+    written.offset = 0;
+    drop(written);
+    store
+        .health()
+        .failed(&std::io::Error::from_raw_os_error(28));
+    assert!(store.execution(lost.id).unwrap().is_none());
+    assert_eq!(store.execution(kept.id).unwrap().unwrap().id, kept.id);
+    let page = store.executions_of(&kept.hook_id, None, 10, None).unwrap();
+    let ids: Vec<_> = page.executions.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [kept.id]);
+    let failures = store.recent_failures(10, 10).unwrap();
+    assert_eq!(failures.iter().map(|e| e.id).collect::<Vec<_>>(), [kept.id]);
+}
+
+#[test]
 fn a_retired_journal_file_records_point_into_is_kept_by_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
