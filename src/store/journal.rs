@@ -127,8 +127,9 @@ impl Disk {
     }
 }
 
-/// Why a record's bytes cannot be read: the journal failed before it wrote them, and never
-/// will. The record was not kept: the reopen after the failure forgets it.
+/// Why a record's bytes cannot be read: the store failed before the journal wrote them. The
+/// reopen after the failure keeps the record only if the journal wrote it after all; until
+/// then readers pass it over.
 #[derive(Debug, thiserror::Error)]
 #[error("the journal failed before it wrote these bytes: {}", .0.message())]
 pub(super) struct Unwritten(pub Failure);

@@ -158,8 +158,8 @@ struct TableWrite<'a> {
     value: Option<&'a [u8]>,
     /// The table cannot have the key yet.
     fresh: bool,
-    /// Where the journal has the record's parts, for an execution record.
-    journaled: Option<Journaled>,
+    /// Where the record's parts are in its batch's journal record, for an execution record.
+    parts: Option<Parts>,
 }
 
 /// Where an execution record's parts are in the journal record of its batch, from that record's
@@ -250,9 +250,9 @@ impl Checkpoints {
             key: &key,
             value: value.as_deref(),
             fresh: false,
-            journaled: None,
+            parts: None,
         };
-        self.shared.write(std::slice::from_ref(&write), true)
+        self.shared.write(std::slice::from_ref(&write), None, true)
     }
 
     /// The journal files the last saved table points into (see [`journal::discard`]).
@@ -415,8 +415,14 @@ impl Shared {
     }
 
     /// Writes into the table, execution records filed (`payloads.rs`), each seeing the table
-    /// as the writes before it left it.
-    fn write(&self, writes: &[TableWrite<'_>], replaying: bool) -> sled::Result<()> {
+    /// as the writes before it left it; `record` is where the journal has the writes' record,
+    /// when it is known.
+    fn write(
+        &self,
+        writes: &[TableWrite<'_>],
+        record: Option<Place>,
+        replaying: bool,
+    ) -> sled::Result<()> {
         let Some(payloads) = &self.payloads else {
             for w in writes {
                 self.write_one(w.key, w.value.map(IVec::from), w.fresh);
@@ -426,13 +432,14 @@ impl Shared {
         let mut counts = payloads::CountChanges::default();
         for w in writes {
             let value = if w.key.first() == Some(&keys::EXECUTION) {
-                let record = payloads::RecordWrite {
+                let journaled = w.parts.zip(record).map(|(parts, record)| parts.at(record));
+                let write = payloads::RecordWrite {
                     key: w.key,
                     value: w.value,
-                    journaled: w.journaled.as_ref(),
+                    journaled: journaled.as_ref(),
                     fresh: w.fresh,
                 };
-                let value = payloads.convert(&self.table, record, replaying, &mut counts)?;
+                let value = payloads.convert(&self.table, write, replaying, &mut counts)?;
                 // Bytes appended to a segment are written before a record points at them.
                 payloads.write_pending()?;
                 value
@@ -553,15 +560,19 @@ impl LogTree {
     /// table, in order; returns the record's journal position.
     pub(super) fn apply_batch(&self, batch: Batch) -> u64 {
         let shared = self.shared();
-        // Where a record's parts will be in the journal record (for the table to point there),
-        // found before the lock every writer takes.
-        let parts: Vec<Option<Parts>> = match shared.payloads {
-            Some(_) => journal::value_offsets(&batch)
-                .zip(&batch.writes)
-                .map(|(offset, w)| offset.and_then(|at| Parts::of(w, at)))
-                .collect(),
-            None => Vec::new(),
-        };
+        // The writes as the table takes them, with where a record's parts will be in the
+        // journal record (for the table to point there), made before the lock every writer
+        // takes.
+        let journaled = shared.payloads.is_some();
+        let writes: Vec<TableWrite<'_>> = journal::value_offsets(&batch)
+            .zip(&batch.writes)
+            .map(|(offset, w)| TableWrite {
+                key: &w.key,
+                value: w.value.as_deref(),
+                fresh: w.fresh,
+                parts: offset.filter(|_| journaled).and_then(|at| Parts::of(w, at)),
+            })
+            .collect();
         let mut writing = shared.writing();
         // Journaled under the writers' lock, so the journal has a key's writes in the order
         // the table takes them.
@@ -569,18 +580,7 @@ impl LogTree {
             .journal
             .append_placed(|out| journal::encode_batch(self.tag, &batch, out));
         *writing = pos;
-        let writes: Vec<TableWrite<'_>> = batch
-            .writes
-            .iter()
-            .enumerate()
-            .map(|(i, w)| TableWrite {
-                key: &w.key,
-                value: w.value.as_deref(),
-                fresh: w.fresh,
-                journaled: parts.get(i).copied().flatten().map(|p| p.at(record)),
-            })
-            .collect();
-        if let Err(e) = shared.write(&writes, false) {
+        if let Err(e) = shared.write(&writes, Some(record), false) {
             // The journal has the writes; the table is reopened from it.
             shared.failed(&e);
             tracing::error!(error = %e, "could not write to the execution log's table");

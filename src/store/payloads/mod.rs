@@ -130,7 +130,7 @@ impl SegmentRef {
 
 /// Where the journal has an execution record's JSON and, when it holds the bytes, its payload:
 /// the table points there rather than copying them into a segment. A status update journaled
-/// without its payload carries the place of the write before it that had it.
+/// without its payload has none: its payload's place is the one the table's record has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Journaled {
     pub json: Place,
@@ -510,8 +510,7 @@ impl Payloads {
             Body::Here(payload) => payload,
         };
         let crc = crc32fast::hash(payload);
-        // The table's place first: a status update's journal place is the write's before it,
-        // which the table may have taken, and moved, since.
+        // The table's place first: a rewrite with the same payload keeps it where it is.
         let at = match (before.payload, journaled.and_then(|j| j.payload)) {
             (Some(at), _)
                 if at.len as usize == payload.len()
