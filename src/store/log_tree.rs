@@ -448,6 +448,8 @@ impl Shared {
             };
             self.write_one(w.key, value, w.fresh);
         }
+        // The batch's count changes at once, after its records: counts are read under the
+        // writers' lock (by saves), never between a batch's writes.
         counts.write_raised(&self.table);
         counts.write_lowered(&self.table);
         Ok(())
