@@ -448,8 +448,9 @@ impl Shared {
             };
             self.write_one(w.key, value, w.fresh);
         }
-        // The batch's count changes at once, after its records: counts are read under the
-        // writers' lock (by saves), never between a batch's writes.
+        // The batch's count changes at once, after its records: a save reads counts under the
+        // writers' lock, never between a batch's writes (compaction's choice of files reads
+        // them without it, as a hint its swaps check).
         counts.write_raised(&self.table);
         counts.write_lowered(&self.table);
         Ok(())
