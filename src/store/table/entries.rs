@@ -1,9 +1,10 @@
 //! The table's entries, kept by kind. Two kinds are nearly all of a log: an execution's filed
 //! record (`e` + id → 50 bytes) and its place in its hook's index (`h` + hook + 0 + id →
 //! nothing). In one map of byte strings each took a node slot and an allocation or two, about
-//! 370 bytes an execution kept (BENCHMARKS.md); here a record is 66 bytes of one map's node
-//! and an index entry 16 bytes of its hook's set. Every other key (pending jobs, segment
-//! counts, records in an older hub's form) is in a map of byte strings.
+//! 370 bytes an execution kept (BENCHMARKS.md); here a record is 66 bytes of a run of records
+//! and an index entry 16 bytes of a run of its hook's ids ([`Runs`], which a save copies a
+//! run at a time). Every other key (pending jobs, segment counts, records in an older hub's
+//! form) is in a map of byte strings: few, so a save copies them whole.
 //!
 //! A key is in one place only, chosen by its bytes and its value's length, and a range reads
 //! the three as one map in key order: the typed keys are encoded in that order (a record's id,
@@ -17,6 +18,7 @@ use std::ops::Bound;
 use sled::IVec;
 
 use super::as_slice;
+use super::runs::Runs;
 use crate::store::executions::FILED_LEN as RECORD_LEN;
 use crate::store::keys;
 
@@ -24,15 +26,14 @@ type Id = [u8; 16];
 /// A filed record (`executions.rs`); a record of any other length is kept as bytes.
 type Record = [u8; RECORD_LEN];
 /// One hook's part of the index.
-type Ids = BTreeMap<Id, ()>;
+type Ids = Runs<Id, ()>;
 
 /// Every entry of the table (see the module's comment).
 #[derive(Default, Clone)]
 pub(super) struct Entries {
     /// `e` + id → a filed record.
-    records: BTreeMap<Id, Record>,
-    /// `h` + hook + 0 + id → nothing: per hook id (its bytes), the ids in its index (a map
-    /// to nothing rather than a set, so one [`packed`] serves both).
+    records: Runs<Id, Record>,
+    /// `h` + hook + 0 + id → nothing: per hook id (its bytes), the ids in its index.
     index: BTreeMap<Box<[u8]>, Ids>,
     /// How many ids `index` holds, over every hook.
     index_len: usize,
@@ -98,7 +99,9 @@ impl Entries {
                 let added = match self.index.get_mut(hook) {
                     Some(ids) => ids.insert(id, ()).is_none(),
                     None => {
-                        self.index.insert(hook.into(), Ids::from([(id, ())]));
+                        let mut ids = Ids::default();
+                        ids.insert(id, ());
+                        self.index.insert(hook.into(), ids);
                         true
                     }
                 };
@@ -147,7 +150,7 @@ impl Entries {
         let mut found = Vec::new();
         let prefix = [keys::EXECUTION];
         if let Some(range) = id_range(&prefix, lower, upper) {
-            let records = self.records.range(range);
+            let records = self.records.range((range.0.as_ref(), range.1.as_ref()));
             take(
                 &mut found,
                 records.map(|(id, r)| (joined(&prefix, id), IVec::from(&r[..]))),
@@ -172,7 +175,7 @@ impl Entries {
                 keys::set_hook_prefix(&mut prefix, hook);
                 if let Some(range) = id_range(&prefix, lower, upper) {
                     let ids = ids
-                        .range(range)
+                        .range((range.0.as_ref(), range.1.as_ref()))
                         .map(|(id, ())| (joined(&prefix, id), IVec::default()));
                     take(&mut from_index, ids, forward, wanted);
                 }
@@ -199,17 +202,6 @@ impl Entries {
         found
     }
 
-    /// Rebuilds each map with its nodes full. Grown one key at a time at its end, as the log
-    /// grows, a map's nodes are left a little over half full; this takes it back to the size a
-    /// load gives (BENCHMARKS.md). Linear, and light: see [`packed`].
-    pub(super) fn pack(&mut self) {
-        packed(&mut self.records);
-        for ids in self.index.values_mut() {
-            packed(ids);
-        }
-        packed(&mut self.other);
-    }
-
     /// Calls `each` with every entry, each part in key order (not the three merged: a save
     /// is read back into its parts).
     pub(super) fn for_each(
@@ -217,7 +209,7 @@ impl Entries {
         mut each: impl FnMut(&[u8], &[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
         let mut key = vec![keys::EXECUTION];
-        for (id, record) in &self.records {
+        for (id, record) in self.records.iter() {
             key.truncate(1);
             key.extend_from_slice(id);
             each(&key, record)?;
@@ -225,7 +217,7 @@ impl Entries {
         let mut prefix = Vec::new();
         for (hook, ids) in &self.index {
             keys::set_hook_prefix(&mut prefix, hook);
-            for id in ids.keys() {
+            for (id, ()) in ids.iter() {
                 key.clear();
                 key.extend_from_slice(&prefix);
                 key.extend_from_slice(id);
@@ -240,50 +232,13 @@ impl Entries {
 }
 
 impl FromIterator<(Box<[u8]>, IVec)> for Entries {
-    /// Entries built at once, as a load does: each map is built from its sorted entries, which
-    /// packs its nodes full (a map grown one key at a time at its end leaves them half full).
     fn from_iter<I: IntoIterator<Item = (Box<[u8]>, IVec)>>(entries: I) -> Self {
-        let mut records = Vec::new();
-        let mut index: BTreeMap<Box<[u8]>, Vec<Id>> = BTreeMap::new();
-        let mut other = Vec::new();
+        let mut all = Self::default();
         for (key, value) in entries {
-            match kind(&key) {
-                Kind::Record(id) if value.len() == RECORD_LEN => {
-                    records.push((id, Record::try_from(&*value).expect("its length")));
-                }
-                Kind::Index { hook, id } if value.is_empty() => match index.get_mut(hook) {
-                    Some(ids) => ids.push(id),
-                    None => {
-                        index.insert(hook.into(), vec![id]);
-                    }
-                },
-                _ => other.push((key, value)),
-            }
+            all.insert(&key, value);
         }
-        let index: BTreeMap<Box<[u8]>, Ids> = index
-            .into_iter()
-            .map(|(hook, ids)| (hook, ids.into_iter().map(|id| (id, ())).collect()))
-            .collect();
-        Self {
-            records: records.into_iter().collect(),
-            index_len: index.values().map(Ids::len).sum(),
-            index,
-            other: other.into_iter().collect(),
-        }
+        all
     }
-}
-
-/// Rebuilds `map` with full nodes: [`BTreeMap::append`] builds its result from both maps'
-/// entries in order, packed, freeing their old nodes as it goes, so at most a few nodes more
-/// than the map are held meanwhile. (Collecting the map into a new one would hold all its
-/// entries a second time in a vector first.)
-fn packed<K: Ord, V>(map: &mut BTreeMap<K, V>) {
-    let Some(first) = map.pop_first() else {
-        return;
-    };
-    let mut rebuilt = BTreeMap::from([first]);
-    rebuilt.append(map);
-    *map = rebuilt;
 }
 
 /// Bounds on byte strings, borrowed.
@@ -496,9 +451,6 @@ mod tests {
             } else {
                 entries.insert(&key, IVec::from(value.clone()));
                 model.insert(key.clone(), value);
-            }
-            if round % 700 == 0 {
-                entries.pack();
             }
             assert_eq!(entries.len(), model.len());
             assert_eq!(

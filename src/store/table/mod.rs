@@ -6,9 +6,9 @@
 //! segments), but sled paid tens of microseconds of copy-on-write per key on the thread that
 //! wrote it, cached whole nodes and kept a file of many times what it held. With the table,
 //! a delivery costs 12% fewer instructions and a saturated hub peaks at 30-32 MiB resident
-//! instead of 51-55 (BENCHMARKS.md). The entries cost about 100 bytes of memory per execution
-//! kept ([`entries`]); a save is a copy of them streamed to its file (1.1 MiB for a busy hook
-//! at the default retention).
+//! instead of 51-55 (BENCHMARKS.md). The entries cost about 90 bytes of memory per execution
+//! kept ([`entries`]); a save is a copy of them, taken in a few microseconds however large the
+//! log, streamed to its file (1.1 MiB for a busy hook at the default retention).
 //!
 //! Durability is the journal's, as it was for sled: writers write here what they journal, and
 //! a checkpoint saves the table ([`Table::snapshot`], then a new file, fsynced, renamed over
@@ -21,6 +21,7 @@
 //! before it (u32 LE).
 
 mod entries;
+mod runs;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -39,8 +40,6 @@ const MAGIC: &[u8; 8] = b"HHLOGTB1";
 const END: u32 = u32::MAX;
 /// Entries an iterator copies out per turn of the lock.
 const CHUNK: usize = 64;
-/// The maps are packed at one snapshot in this many ([`Table::snapshot`]).
-const PACK_EVERY: u64 = 8;
 
 /// The log tree's keys and values, and the file they are saved to.
 pub(super) struct Table {
@@ -48,8 +47,6 @@ pub(super) struct Table {
     path: PathBuf,
     /// The size of the last save (or load).
     saved_len: AtomicU64,
-    /// Snapshots taken ([`Table::snapshot`]).
-    snapshots: AtomicU64,
 }
 
 impl Table {
@@ -73,7 +70,6 @@ impl Table {
             map: RwLock::new(map),
             path,
             saved_len: AtomicU64::new(len),
-            snapshots: AtomicU64::new(0),
         }))
     }
 
@@ -83,7 +79,6 @@ impl Table {
             map: RwLock::new(entries.into_iter().collect()),
             path,
             saved_len: AtomicU64::new(0),
-            snapshots: AtomicU64::new(0),
         }
     }
 
@@ -134,21 +129,12 @@ impl Table {
         self.snapshot().write_out(self)?.commit()
     }
 
-    /// A copy of the entries as they are, for a save: the first part of one, taken while
-    /// nothing writes to the table (under the writers' lock), so it is quick. A copy of the
-    /// maps, node by node, took a third of the time of encoding them (writers waited 15 ms at
-    /// each save of a large log instead of 45, BENCHMARKS.md); it is written out after the lock
-    /// is let go.
+    /// The entries as they are, for a save: taken while nothing writes to the table (under
+    /// the writers' lock), and written out after the lock is let go. A log's records and
+    /// index are copied a pointer a run of 64 ([`entries`]), so writers wait a few
+    /// microseconds for each 10,000 executions kept; a write after it copies the run it
+    /// lands in, which the snapshot still holds.
     pub(super) fn snapshot(&self) -> Snapshot {
-        // Nothing else writes meanwhile, so this is when the maps are packed again: at every
-        // few saves, since a pack rebuilds every map.
-        if self
-            .snapshots
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(PACK_EVERY)
-        {
-            self.write_map().pack();
-        }
         Snapshot(self.read_map().clone())
     }
 }
@@ -417,6 +403,62 @@ mod tests {
         fs::write(&path, &saved[..saved.len() - 3]).unwrap();
         let error = Table::load(path).err().unwrap().to_string();
         assert!(error.contains("cut short"), "{error}");
+    }
+
+    /// A log's keys: execution records, their index entries and a count, each kind kept in
+    /// its own map ([`entries`]).
+    fn log_entries(ids: std::ops::Range<u16>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        use crate::store::executions::FILED_LEN;
+        use crate::store::keys;
+        ids.flat_map(|n| {
+            let mut id = [0u8; 16];
+            id[..2].copy_from_slice(&n.to_be_bytes());
+            let record = [[keys::EXECUTION].as_slice(), &id].concat();
+            let index = [[keys::HOOK_INDEX].as_slice(), b"hook\0", &id].concat();
+            let count = [[keys::SEGMENT_COUNT].as_slice(), &n.to_be_bytes()].concat();
+            let value = vec![n as u8; FILED_LEN];
+            [(record, value), (index, Vec::new()), (count, vec![1; 8])]
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_entries_as_they_were_when_it_was_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Table::new(Table::path_in(dir.path()), []);
+        let before = log_entries(0..3000);
+        for (key, value) in &before {
+            t.insert(key, IVec::from(value.as_slice()));
+        }
+        let snapshot = t.snapshot();
+        // Written after it: new keys at either end, rewrites and removals in the middle.
+        let later = log_entries(3000..3100);
+        for (key, value) in &later {
+            t.insert(key, IVec::from(value.as_slice()));
+        }
+        for (key, _) in &before[..300] {
+            t.remove(key);
+        }
+        for (key, _) in &before[3000..3300] {
+            t.insert(key, IVec::from(&b"rewritten"[..]));
+        }
+        snapshot.write_out(&t).unwrap().commit().unwrap();
+
+        let entries = |table: &Arc<Table>| -> Vec<(Vec<u8>, Vec<u8>)> {
+            table
+                .range(Bound::Unbounded, Bound::Unbounded)
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect()
+        };
+        let mut expected = before.clone();
+        expected.sort();
+        let saved = Arc::new(Table::load(Table::path_in(dir.path())).unwrap().unwrap());
+        assert_eq!(entries(&saved), expected);
+        // The table itself has every write.
+        let now = Arc::new(t);
+        let live = entries(&now);
+        assert_eq!(live.len(), before.len() - 300 + later.len());
+        assert!(live.iter().any(|(_, v)| v == b"rewritten"));
     }
 
     #[test]
