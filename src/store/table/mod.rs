@@ -7,8 +7,8 @@
 //! wrote it, cached whole nodes and kept a file of many times what it held. With the table,
 //! a delivery costs 12% fewer instructions and a saturated hub peaks at 30-32 MiB resident
 //! instead of 51-55 (BENCHMARKS.md). The entries cost about 90 bytes of memory per execution
-//! kept ([`entries`]); a save is a copy of them, taken in a few microseconds however large the
-//! log, streamed to its file (1.1 MiB for a busy hook at the default retention).
+//! kept ([`entries`]); a save is a copy of them (one pointer for every 64 executions),
+//! streamed to its file (1.1 MiB for a busy hook at the default retention).
 //!
 //! Durability is the journal's, as it was for sled: writers write here what they journal, and
 //! a checkpoint saves the table ([`Table::snapshot`], then a new file, fsynced, renamed over
@@ -131,9 +131,9 @@ impl Table {
 
     /// The entries as they are, for a save: taken while nothing writes to the table (under
     /// the writers' lock), and written out after the lock is let go. A log's records and
-    /// index are copied a pointer a run of 64 ([`entries`]), so writers wait a few
-    /// microseconds for each 10,000 executions kept; a write after it copies the run it
-    /// lands in, which the snapshot still holds.
+    /// index are copied a pointer a run of 64 entries ([`entries`]), so writers wait a 64th
+    /// of what a copy of every entry took; a write after it copies the run it lands in,
+    /// which the snapshot still holds.
     pub(super) fn snapshot(&self) -> Snapshot {
         Snapshot(self.read_map().clone())
     }
