@@ -6,7 +6,7 @@
 //! segments), but sled paid tens of microseconds of copy-on-write per key on the thread that
 //! wrote it, cached whole nodes and kept a file of many times what it held. With the table,
 //! a delivery costs 12% fewer instructions and a saturated hub peaks at 30-32 MiB resident
-//! instead of 51-55 (BENCHMARKS.md). The entries cost about 90 bytes of memory per execution
+//! instead of 51-55 (BENCHMARKS.md). The entries cost about 100 bytes of memory per execution
 //! kept ([`entries`]); a save is a copy of them (one pointer for every 64 executions),
 //! streamed to its file (1.1 MiB for a busy hook at the default retention).
 //!
@@ -262,7 +262,10 @@ fn read(mut from: impl Read) -> io::Result<Entries> {
     if take(MAGIC.len(), &mut crc)? != MAGIC {
         return Err(invalid("it is not a log table"));
     }
-    let mut entries = Vec::new();
+    // Filed as they are read, not gathered first: a large log's entries side by side as byte
+    // strings took twice the table's own memory at start, and left it fragmented.
+    let mut entries = Entries::default();
+    let mut read = 0u64;
     loop {
         let key_len = u32_of(&take(4, &mut crc)?);
         if key_len == END {
@@ -271,7 +274,8 @@ fn read(mut from: impl Read) -> io::Result<Entries> {
         let value_len = u32_of(&take(4, &mut crc)?);
         let key = take(key_len as usize, &mut crc)?;
         let value = take(value_len as usize, &mut crc)?;
-        entries.push((key.into_boxed_slice(), IVec::from(value)));
+        entries.insert(&key, IVec::from(value));
+        read += 1;
     }
     let count = u64::from_le_bytes(take(8, &mut crc)?.try_into().expect("8 bytes"));
     let expected = crc.clone().finalize();
@@ -279,10 +283,10 @@ fn read(mut from: impl Read) -> io::Result<Entries> {
     if stored != expected {
         return Err(invalid("it fails its checksum"));
     }
-    if count != entries.len() as u64 {
+    if count != read {
         return Err(invalid("its entry count is wrong"));
     }
-    Ok(entries.into_iter().collect())
+    Ok(entries)
 }
 
 fn u32_of(bytes: &[u8]) -> u32 {
