@@ -131,9 +131,8 @@ impl Table {
 
     /// The entries as they are, for a save: taken while nothing writes to the table (under
     /// the writers' lock), and written out after the lock is let go. A log's records and
-    /// index are copied a pointer a run of 64 entries ([`entries`]), so writers wait a 64th
-    /// of what a copy of every entry took; a write after it copies the run it lands in,
-    /// which the snapshot still holds.
+    /// index are copied one pointer for each run of 64 entries ([`entries`]), not entry by
+    /// entry; a write after it copies the run it lands in, which the snapshot still holds.
     pub(super) fn snapshot(&self) -> Snapshot {
         Snapshot(self.read_map().clone())
     }
@@ -263,7 +262,7 @@ fn read(mut from: impl Read) -> io::Result<Entries> {
         return Err(invalid("it is not a log table"));
     }
     // Filed as they are read, not gathered first: a large log's entries side by side as byte
-    // strings took twice the table's own memory at start, and left it fragmented.
+    // strings took more than twice the table's own memory at start, and left it fragmented.
     let mut entries = Entries::default();
     let mut read = 0u64;
     loop {
