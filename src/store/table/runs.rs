@@ -79,7 +79,7 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
     /// Inserts or replaces `key`'s value; returns the value replaced.
     pub(super) fn insert(&mut self, key: K, value: V) -> Option<V> {
         let Some(bound) = self.run_of(&key).cloned() else {
-            self.runs.insert(key.clone(), new_run(vec![(key, value)]));
+            self.runs.insert(key.clone(), Arc::new(vec![(key, value)]));
             self.len = 1;
             return None;
         };
@@ -89,14 +89,21 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
             Ok(i) => return Some(std::mem::replace(&mut run[i].1, value)),
             Err(at) => at,
         };
-        run.insert(at, (key, value));
         self.len += 1;
-        if run.len() > RUN {
-            // Appended at the end, as the log's ids come: the run stays full and the new key
-            // starts the next one. Anywhere else, the run is halved.
-            let from = if at == RUN { RUN } else { RUN / 2 };
-            let rest = run.split_off(from);
-            self.runs.insert(rest[0].0.clone(), new_run(rest));
+        if run.len() < RUN {
+            make_room(run);
+            run.insert(at, (key, value));
+        } else if at == RUN {
+            // Appended past a full run, as the log's ids come: the key starts the next one.
+            self.runs.insert(key.clone(), Arc::new(vec![(key, value)]));
+        } else {
+            // Anywhere else, the run is halved first.
+            let mut rest = run.split_off(RUN / 2);
+            match at.checked_sub(RUN / 2) {
+                None => run.insert(at, (key, value)),
+                Some(at) => rest.insert(at, (key, value)),
+            }
+            self.runs.insert(rest[0].0.clone(), Arc::new(rest));
         }
         if below_every_run {
             let run = self.runs.remove(&bound).expect("the run found");
@@ -139,6 +146,7 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
             let next = next.clone();
             let moved = self.runs.remove(&next).expect("the next run");
             let run = writable(self.runs.get_mut(bound).expect("the run"));
+            run.reserve_exact(moved.len());
             run.extend(moved.iter().cloned());
             return;
         }
@@ -149,6 +157,7 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
             let previous = previous.clone();
             let moved = self.runs.remove(bound).expect("the run");
             let run = writable(self.runs.get_mut(&previous).expect("the previous run"));
+            run.reserve_exact(moved.len());
             run.extend(moved.iter().cloned());
         }
     }
@@ -207,19 +216,18 @@ fn bound_above<Q: Ord + ?Sized>(key: &Q, upper: Bound<&Q>) -> bool {
     }
 }
 
-fn new_run<K, V>(mut entries: Vec<(K, V)>) -> Run<K, V> {
-    entries.reserve_exact((RUN + 1).saturating_sub(entries.len()));
-    Arc::new(entries)
+/// Makes room for one more entry in a run under [`RUN`]: its capacity doubles up to the
+/// run's size, never past it (a copy of a run has room for what it holds, no more).
+fn make_room<T>(run: &mut Vec<T>) {
+    if run.len() == run.capacity() {
+        let to = (run.len() * 2).clamp(4, RUN);
+        run.reserve_exact(to - run.len());
+    }
 }
 
 /// The run's entries to write, copied first if a copy of the map shares them.
 fn writable<K: Clone, V: Clone>(run: &mut Run<K, V>) -> &mut Vec<(K, V)> {
-    if Arc::get_mut(run).is_none() {
-        let mut own = Vec::with_capacity(RUN + 1);
-        own.extend(run.iter().cloned());
-        *run = Arc::new(own);
-    }
-    Arc::get_mut(run).expect("a run of its own")
+    Arc::make_mut(run)
 }
 
 #[cfg(test)]
@@ -250,6 +258,12 @@ mod tests {
         let mut previous: Option<&K> = None;
         for (bound, run) in &runs.runs {
             assert!(!run.is_empty() && run.len() <= RUN);
+            assert!(
+                run.capacity() <= RUN,
+                "a run of {} has room for {}",
+                run.len(),
+                run.capacity()
+            );
             assert!(bound <= &run[0].0);
             assert!(previous.is_none_or(|last| last < bound));
             previous = Some(&run[run.len() - 1].0);
