@@ -84,7 +84,7 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
             return None;
         };
         let below_every_run = key < bound;
-        let run = writable(self.runs.get_mut(&bound).expect("the run found"));
+        let run = Arc::make_mut(self.runs.get_mut(&bound).expect("the run found"));
         let at = match run.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(i) => return Some(std::mem::replace(&mut run[i].1, value)),
             Err(at) => at,
@@ -120,7 +120,7 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
         let bound = self.run_of(key)?.clone();
         let shared = self.runs.get_mut::<K>(&bound).expect("the run found");
         let i = shared.binary_search_by(|(k, _)| k.borrow().cmp(key)).ok()?;
-        let run = writable(shared);
+        let run = Arc::make_mut(shared);
         let (_, value) = run.remove(i);
         self.len -= 1;
         let left = run.len();
@@ -145,7 +145,7 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
         {
             let next = next.clone();
             let moved = self.runs.remove(&next).expect("the next run");
-            let run = writable(self.runs.get_mut(bound).expect("the run"));
+            let run = Arc::make_mut(self.runs.get_mut(bound).expect("the run"));
             run.reserve_exact(moved.len());
             run.extend(moved.iter().cloned());
             return;
@@ -156,7 +156,7 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
         {
             let previous = previous.clone();
             let moved = self.runs.remove(bound).expect("the run");
-            let run = writable(self.runs.get_mut(&previous).expect("the previous run"));
+            let run = Arc::make_mut(self.runs.get_mut(&previous).expect("the previous run"));
             run.reserve_exact(moved.len());
             run.extend(moved.iter().cloned());
         }
@@ -179,27 +179,21 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
     {
         // The runs that can hold keys in range: from the one the lower bound falls in up to
         // the last whose bound is at or below the upper bound.
-        let first = match range.0 {
+        let from = match range.0 {
             Bound::Included(key) | Bound::Excluded(key) => self.run_of(key),
             Bound::Unbounded => None,
         };
-        let last = match range.1 {
+        let to = match range.1 {
             Bound::Included(key) | Bound::Excluded(key) => Bound::Included(key),
             Bound::Unbounded => Bound::Unbounded,
         };
-        let runs: Box<dyn DoubleEndedIterator<Item = &'a Run<K, V>> + 'a> = match first {
-            Some(first) if bound_above(first.borrow(), last) => Box::new(std::iter::empty()),
-            Some(first) => Box::new(
-                self.runs
-                    .range::<Q, _>((Bound::Included(first.borrow()), last))
-                    .map(|(_, run)| run),
-            ),
-            None => Box::new(
-                self.runs
-                    .range::<Q, _>((Bound::Unbounded, last))
-                    .map(|(_, run)| run),
-            ),
-        };
+        let any = from.is_none_or(|from| !bound_above(from.borrow(), to));
+        let from = from.map_or(Bound::Unbounded, |from| Bound::Included(from.borrow()));
+        let runs = any
+            .then(|| self.runs.range::<Q, _>((from, to)))
+            .into_iter()
+            .flatten()
+            .map(|(_, run)| run);
         // Only the first and last runs hold keys out of range.
         runs.flat_map(|run| run.iter().map(|(k, v)| (k, v)))
             .filter(move |(k, _)| {
@@ -223,11 +217,6 @@ fn make_room<T>(run: &mut Vec<T>) {
         let to = (run.len() * 2).clamp(4, RUN);
         run.reserve_exact(to - run.len());
     }
-}
-
-/// The run's entries to write, copied first if a copy of the map shares them.
-fn writable<K: Clone, V: Clone>(run: &mut Run<K, V>) -> &mut Vec<(K, V)> {
-    Arc::make_mut(run)
 }
 
 #[cfg(test)]
@@ -314,6 +303,9 @@ mod tests {
             if valid {
                 let got: Vec<_> = runs.range((lower, upper)).rev().collect();
                 let expected: Vec<_> = model.range((lower, upper)).rev().collect();
+                assert_eq!(got, expected, "{lower:?}..{upper:?} from the back");
+                let got: Vec<_> = runs.range((lower, upper)).collect();
+                let expected: Vec<_> = model.range((lower, upper)).collect();
                 assert_eq!(got, expected, "{lower:?}..{upper:?}");
             }
             assert_eq!(runs.get(&key), model.get(&key));
