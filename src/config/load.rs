@@ -167,8 +167,8 @@ fn load(
     rules: Rules,
 ) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
     let substituted = env::substitute(text, env);
-    let index = PositionIndex::build(&substituted.text);
     if !substituted.problems.is_empty() {
+        let index = PositionIndex::build(&substituted.text);
         let issues = substituted
             .problems
             .iter()
@@ -187,22 +187,27 @@ fn load(
             .collect();
         return Err(sorted(issues));
     }
-    let config = parse(&substituted.text, file, &index)?;
+    let config = parse(&substituted.text, file)?;
     let (mut errors, warnings) = validate::validate_config(&config);
-    if rules.hooks_required {
+    // A file that gave hooks has the list; only one without can lack it.
+    if rules.hooks_required && config.hooks.is_empty() {
         errors.extend(no_hooks_list(&substituted.text));
     }
     if !errors.is_empty() {
-        return Err(sorted(place(errors, file, &index)));
+        return Err(sorted(place(errors, file, &substituted.text)));
     }
-    Ok((config, sorted(place(warnings, file, &index)).issues))
+    Ok((
+        config,
+        sorted(place(warnings, file, &substituted.text)).issues,
+    ))
 }
 
 /// Parses YAML into the model, naming the field serde stopped at.
-fn parse(text: &str, file: &str, index: &PositionIndex) -> Result<Config, ConfigError> {
+fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = readable_path(&e.path().to_string());
+        let index = PositionIndex::for_paths(text, [path.as_str()]);
         let inner = e.inner();
         let mut serde_at = inner.location().map(|l| (l.line(), l.column()));
         let mut message = bare_message(&inner.to_string(), &path, serde_at);
@@ -297,7 +302,12 @@ fn parent_path(path: &str) -> &str {
     &path[..path.rfind(['.', '[']).unwrap_or(0)]
 }
 
-fn place(problems: Vec<Problem>, file: &str, index: &PositionIndex) -> Vec<ConfigIssue> {
+/// Each problem with the place in `text` of the field it names.
+fn place(problems: Vec<Problem>, file: &str, text: &str) -> Vec<ConfigIssue> {
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    let index = PositionIndex::for_paths(text, problems.iter().map(|(path, _)| path.as_str()));
     problems
         .into_iter()
         .map(|(path, message)| {

@@ -3,7 +3,7 @@
 //! events. Validation works on the parsed model, which has no positions; this index puts them
 //! back so every error can name its place in the file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
@@ -24,6 +24,26 @@ impl PositionIndex {
     /// because the parser's own error is what gets reported then.
     pub fn build(text: &str) -> Self {
         let mut builder = Builder::default();
+        let _ = Parser::new_from_str(text).load(&mut builder, false);
+        builder.index
+    }
+
+    /// [`PositionIndex::build`] keeping only `paths` and their parents, which is all that
+    /// [`PositionIndex::get`] and [`PositionIndex::locate`] need for them; nothing is kept for
+    /// [`PositionIndex::field_at`]. A file of thousands of hooks indexed whole holds a string
+    /// for every field, megabytes for the few an error or a warning names.
+    pub fn for_paths<'a>(text: &str, paths: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut wanted = HashSet::new();
+        for path in paths {
+            let mut current = Some(path);
+            while let Some(path) = current.filter(|p| wanted.insert(p.to_string())) {
+                current = parent(path);
+            }
+        }
+        let mut builder = Builder {
+            wanted: Some(wanted),
+            ..Builder::default()
+        };
         let _ = Parser::new_from_str(text).load(&mut builder, false);
         builder.index
     }
@@ -92,6 +112,8 @@ enum Frame {
 struct Builder {
     index: PositionIndex,
     stack: Vec<Frame>,
+    /// The only paths to keep, when not all are (see [`PositionIndex::for_paths`]).
+    wanted: Option<HashSet<String>>,
 }
 
 impl Builder {
@@ -120,10 +142,13 @@ impl Builder {
         if is_key {
             self.pull_back_parent(pos);
         }
-        if is_key || !self.index.by_path.contains_key(path) {
+        let kept = self.wanted.as_ref().is_none_or(|w| w.contains(path));
+        if kept && (is_key || !self.index.by_path.contains_key(path)) {
             self.index.by_path.insert(path.to_string(), pos);
         }
-        self.index.marks.push((pos, path.to_string()));
+        if self.wanted.is_none() {
+            self.index.marks.push((pos, path.to_string()));
+        }
     }
 
     /// yaml-rust2 marks a block mapping's start after its first key, so an item `- id: a`
@@ -226,6 +251,28 @@ hooks:
         );
         assert_eq!(index.field_at((1, 20)), Some("server.listen"));
         assert_eq!(index.field_at((4, 28)), Some("tools.log-event.command[1]"));
+    }
+
+    #[test]
+    fn an_index_for_some_paths_places_them_as_the_whole_one_does() {
+        let whole = PositionIndex::build(TEXT);
+        let wanted = [
+            "hooks[1].actionConfig.webhookUrl",
+            "hooks[0].triggerConfig.webhookPath",
+            "server.listen",
+        ];
+        let some = PositionIndex::for_paths(TEXT, wanted);
+        for path in wanted {
+            assert_eq!(some.locate(path), whole.locate(path), "{path}");
+        }
+        // Parents are kept, a mapping item's start pulled back to its first key as in the
+        // whole index; nothing else is.
+        assert_eq!(some.get("hooks[1]"), Some((9, 5)));
+        assert_eq!(some.get("hooks[1]"), whole.get("hooks[1]"));
+        assert_eq!(some.get("hooks[1].id"), None);
+        assert_eq!(some.get("tools"), None);
+        assert_eq!(some.by_path.len(), 7);
+        assert!(some.marks.is_empty());
     }
 
     #[test]
