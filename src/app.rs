@@ -25,7 +25,7 @@ use crate::api;
 use crate::channels::Channels;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::hooks::reload::{ConfigStatusCell, Reloader};
+use crate::hooks::reload::{ConfigStatusCell, Reloader, StartedWith};
 use crate::hooks::{BuildError, RebuildError, Registry, Snapshot};
 use crate::ingress;
 use crate::queue::{Queue, QueueDeps};
@@ -62,6 +62,9 @@ pub struct RunOptions {
     /// A file that would be used instead of `config_path` at a restart (`./hooks.yaml` while
     /// the example stands in); the hub warns when it appears.
     pub preferred_config: Option<PathBuf>,
+    /// `config_path` as the config given to [`run_with`] was loaded from, so that the reloader
+    /// does not load it again at start.
+    pub started_with: Option<StartedWith>,
     /// Connection and request limits.
     pub limits: Limits,
 }
@@ -72,6 +75,7 @@ impl Default for RunOptions {
             clock: Arc::new(SystemClock),
             config_path: None,
             preferred_config: None,
+            started_with: None,
             limits: Limits::default(),
         }
     }
@@ -91,7 +95,7 @@ pub async fn run_with(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    options: RunOptions,
+    mut options: RunOptions,
 ) -> Result<(), RunError> {
     let data_dir = config
         .server
@@ -132,10 +136,12 @@ pub async fn run_with(
         options.config_path.as_deref(),
         options.clock.now_ms(),
     ));
+    let started_with = options.started_with.take();
     let reloader = options.config_path.clone().map(|path| {
         let (status, clock) = (config_status.clone(), options.clock.clone());
         Reloader::new(path, store.clone(), registry.clone(), clock, status)
             .preferring(options.preferred_config.clone())
+            .started_with(started_with)
             .spawn()
     });
     let scheduler = crate::schedule::spawn(crate::schedule::SchedulerDeps {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigChoice};
+use crate::hooks::reload::StartedWith;
 
 /// A single-binary, self-hosted personal automation hub.
 #[derive(Debug, Parser)]
@@ -152,7 +153,7 @@ pub fn main() -> i32 {
 
 fn serve(args: ServeArgs) -> i32 {
     logs::init(args.log_format);
-    let Some((mut config, choice)) = load_for_serve(args.config.as_deref()) else {
+    let Some((mut config, choice, started_with)) = load_for_serve(args.config.as_deref()) else {
         return 1;
     };
     if let Some(dir) = args.data_dir {
@@ -192,6 +193,7 @@ fn serve(args: ServeArgs) -> i32 {
         let options = crate::RunOptions {
             config_path: Some(choice.path),
             preferred_config: choice.preferred,
+            started_with: Some(started_with),
             ..crate::RunOptions::default()
         };
         match crate::run_with(config, listener, shutdown_signal(), options).await {
@@ -206,7 +208,8 @@ fn serve(args: ServeArgs) -> i32 {
 
 /// Finds and loads the config file, logging which one it is and why, and its warnings.
 /// `None` (the error printed) when there is none or it is invalid.
-fn load_for_serve(explicit: Option<&Path>) -> Option<(Config, ConfigChoice)> {
+/// The config file to serve, loaded, and what the reloader needs to know it is in force.
+fn load_for_serve(explicit: Option<&Path>) -> Option<(Config, ConfigChoice, StartedWith)> {
     let Some(choice) = crate::config::choose_config(explicit) else {
         eprintln!(
             "hookhub: no config file: pass --config, set HOOKHUB_CONFIG, or create ./hooks.yaml \
@@ -216,12 +219,19 @@ fn load_for_serve(explicit: Option<&Path>) -> Option<(Config, ConfigChoice)> {
     };
     let shown = std::path::absolute(&choice.path).unwrap_or_else(|_| choice.path.clone());
     tracing::info!("config file: {} ({})", shown.display(), choice.reason);
-    match crate::config::load_file_with_warnings(&choice.path) {
-        Ok((config, warnings)) => {
+    let name = choice.path.display().to_string();
+    let loaded = crate::config::read_file(&choice.path).and_then(|text| {
+        let (config, warnings) =
+            crate::config::load_file_text(&text, &name, &|var| std::env::var(var).ok())?;
+        let started_with = StartedWith::new(text, &config, &warnings);
+        Ok((config, started_with, warnings))
+    });
+    match loaded {
+        Ok((config, started_with, warnings)) => {
             for warning in warnings {
                 tracing::warn!("{warning}");
             }
-            Some((config, choice))
+            Some((config, choice, started_with))
         }
         Err(e) => {
             eprintln!("{e}");

@@ -100,17 +100,23 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// [`load_file`], also returning the warnings of a valid file (such as a hook with no secret).
 pub fn load_file_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigIssue>), ConfigError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = read_file(path)?;
+    load_file_text(&text, &path.display().to_string(), &|var| {
+        std::env::var(var).ok()
+    })
+}
+
+/// The text of the config file at `path`.
+pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
         issues: vec![ConfigIssue {
-            file: name.clone(),
+            file: path.display().to_string(),
             line: 0,
             column: 0,
             path: String::new(),
             message: format!("cannot read the file: {e}"),
         }],
-    })?;
-    load_file_text(&text, &name, &|var| std::env::var(var).ok())
+    })
 }
 
 /// [`load_str_with_warnings`] for the text of a config *file*, which must also say which

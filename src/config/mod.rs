@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AlertsConfig, ChannelKind, Hook, duration};
 
 pub use load::{
-    ConfigChoice, ConfigError, choose_config, find_config_path, load_file, load_file_text,
-    load_file_with_warnings, load_str, load_str_with_warnings,
+    ConfigChoice, ConfigError, ConfigIssue, choose_config, find_config_path, load_file,
+    load_file_text, load_file_with_warnings, load_str, load_str_with_warnings, read_file,
 };
 pub use validate::validate_hook;
 

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::Registry;
 pub use super::config_status::ConfigStatusCell;
 use crate::clock::{Clock, Millis};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::store::Store;
 
 /// How long the directory must be quiet before the file is read: editors write in steps.
@@ -91,6 +91,29 @@ pub struct Reloader {
     file_restart_only: Option<RestartOnly>,
     /// The file that would be used instead of this one at the next start, once it exists.
     preferred: Option<Preferred>,
+    /// The file as the hub's hooks were built from at start, if they were.
+    started_with: Option<StartedWith>,
+}
+
+/// The config file as the hub started with it, loaded already: the reloader finds this text
+/// in force and does not load and apply it a second time (for a file of thousands of hooks, a
+/// second parse and rebuild would double the start's time and peak memory).
+#[derive(Debug, Clone)]
+pub struct StartedWith {
+    text: String,
+    warnings: Vec<String>,
+    restart_only: RestartOnly,
+}
+
+impl StartedWith {
+    /// `config` as loaded from `text`, before any command-line value replaced a setting of it.
+    pub fn new(text: String, config: &Config, warnings: &[ConfigIssue]) -> Self {
+        Self {
+            text,
+            warnings: warnings.iter().map(ToString::to_string).collect(),
+            restart_only: RestartOnly::of(config),
+        }
+    }
 }
 
 /// A config file that takes precedence over the watched one at start (`./hooks.yaml` over
@@ -132,7 +155,15 @@ impl Reloader {
             last_text: None,
             file_restart_only: None,
             preferred: None,
+            started_with: None,
         }
+    }
+
+    /// The hooks in force were built from this file's `started`; the first check loads the
+    /// file only if it changed since.
+    pub fn started_with(mut self, started: Option<StartedWith>) -> Self {
+        self.started_with = started;
+        self
     }
 
     /// Also watches for `path`, a file that would be used instead of this one at a restart.
@@ -152,7 +183,19 @@ impl Reloader {
         // Registered before the first request is served, so a SIGHUP never finds the default
         // action (terminate) in place once the hub answers.
         let hangup = hangup_signal();
-        self.check(true);
+        let started = self.started_with.take();
+        let force = started.is_none();
+        if let Some(started) = started {
+            let hooks = self.registry.snapshot().hooks().len();
+            self.last_text = Some(started.text);
+            self.in_force(
+                started.restart_only,
+                started.warnings,
+                hooks,
+                self.clock.now_ms(),
+            );
+        }
+        self.check(force);
         tokio::spawn(async move {
             // Dropping the watcher (when this task ends or is aborted) stops its thread.
             let _watcher = watcher;
@@ -260,12 +303,20 @@ impl Reloader {
             RestartOnly::of(&current.config).apply_to(&mut config);
             Arc::new(config)
         });
-        let count = match rebuilt {
-            Ok(count) => count,
-            Err(error) => return self.refuse(error.to_string()),
-        };
+        match rebuilt {
+            Ok(count) => {
+                self.in_force(in_file, warnings, count, now);
+                true
+            }
+            Err(error) => self.refuse(error.to_string()),
+        }
+    }
+
+    /// Records that the file's text last read, with these restart-only settings and warnings,
+    /// is what `hooks` hooks in force were built from.
+    fn in_force(&mut self, in_file: RestartOnly, warnings: Vec<String>, hooks: usize, now: Millis) {
         self.file_restart_only = Some(in_file);
-        tracing::info!(path = %self.path.display(), hooks = count, "config loaded");
+        tracing::info!(path = %self.path.display(), hooks, "config loaded");
         let mut warnings = warnings;
         warnings.extend(self.preferred_warning());
         self.status.update(|s| {
@@ -274,7 +325,6 @@ impl Reloader {
             s.loaded_at = crate::clock::rfc3339(now);
             s.warnings = warnings;
         });
-        true
     }
 
     /// The warning about the preferred file, while it exists.

@@ -340,3 +340,68 @@ async fn an_empty_file_is_refused_and_only_an_explicit_empty_list_removes_every_
     assert_eq!(hub.deliver("first", "s3cret", "{}").await.status(), 404);
     hub.stop().await;
 }
+
+/// The binary loads its file once at start; the reloader takes that load as in force. So the
+/// status has the file's warnings from the first request, a later edit is applied, and a
+/// restart-only setting is compared with the file's own value, not with `--listen`'s.
+#[tokio::test]
+async fn the_file_the_binary_started_with_is_in_force_and_the_next_edit_applies() {
+    let target = Target::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hooks.yaml");
+    let unsigned = "  - id: open\n    triggerConfig: { webhookPath: open }\n    action: webhook\n    \
+                    actionConfig: { webhookUrl: \"http://127.0.0.1:9/x\" }\n";
+    // The file's listen differs from the `--listen` the binary is given.
+    let good = config(
+        &dir.path().join("data"),
+        &[hook("first", "first", &target.url), unsigned.to_string()],
+    )
+    .replace(
+        "server: {",
+        "server: { listen: \"127.0.0.1:9\", workers: 4,",
+    );
+    std::fs::write(&path, &good).unwrap();
+    let hub = Binary::start(&path, free_port(), dir.path()).await;
+
+    let first = binary_status(&hub).await;
+    assert_eq!(first["ok"], true, "{first:#}");
+    let warnings = first["warnings"].to_string();
+    assert!(
+        warnings.contains("hooks[1].triggerConfig.webhookSecret: no secret"),
+        "{first:#}"
+    );
+    assert_eq!(hub.log_text().matches("config loaded").count(), 1);
+
+    let added = good.clone() + &hook("second", "second", &target.url);
+    replace_by_rename(&path, &added);
+    let read = async || binary_status(&hub).await;
+    poll_status("the edit is applied", read, |s| {
+        s["loadedAt"] != first["loadedAt"]
+    })
+    .await;
+    let delivered = reqwest::Client::new()
+        .post(format!("{}/api/webhooks/second", hub.url))
+        .header(
+            "X-Hub-Signature-256",
+            common::github_signature("s3cret", b"{}"),
+        )
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), 202);
+    assert!(
+        !hub.log_text().contains("only after a restart"),
+        "the file's listen did not change: {}",
+        hub.log_text()
+    );
+
+    replace_by_rename(&path, &added.replace("workers: 4", "workers: 8"));
+    let log = || hub.log_text();
+    eventually("the log names the restart-only change", async || {
+        log().contains("only after a restart") && log().contains("server.workers")
+    })
+    .await;
+    assert!(!log().contains("server.listen"), "{}", log());
+}
