@@ -198,7 +198,7 @@ impl Alerts {
 
 /// The alerts in force for a hook in `snapshot`.
 fn policy(snapshot: &Snapshot, hook_id: &str) -> Option<AlertsConfig> {
-    let hook = snapshot.hook(hook_id).map(|h| &h.hook);
+    let hook = snapshot.hook(hook_id).map(|h| &*h.hook);
     snapshot.config.alerts_for(hook).cloned()
 }
 

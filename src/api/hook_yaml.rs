@@ -296,6 +296,6 @@ mod tests {
         let yaml = document([(&forward(), Source::Api)]).unwrap();
         let config = crate::config::load_str(&yaml, "exported.yaml", &env)
             .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-        assert_eq!(config.hooks, vec![forward()]);
+        assert_eq!(config.hooks, vec![std::sync::Arc::new(forward())]);
     }
 }

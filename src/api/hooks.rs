@@ -107,7 +107,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let snapshot = app.registry.snapshot();
     if format.yaml()? {
-        let hooks = snapshot.hooks().iter().map(|h| (&h.hook, h.source));
+        let hooks = snapshot.hooks().iter().map(|h| (&*h.hook, h.source));
         return hook_yaml::answer(hooks);
     }
     let hooks = snapshot
@@ -131,7 +131,7 @@ pub async fn get(
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(&id).ok_or_else(|| not_found(&id))?;
     if format.yaml()? {
-        return hook_yaml::answer([(&live.hook, live.source)]);
+        return hook_yaml::answer([(&*live.hook, live.source)]);
     }
     Ok(Json(hook_out(&app, live)?).into_response())
 }

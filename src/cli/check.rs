@@ -48,7 +48,7 @@ fn count(n: usize, noun: &str) -> String {
 
 /// The hook table: id, trigger, path, auth, action, with columns aligned.
 pub fn render_hooks(config: &Config) -> String {
-    let rows: Vec<[String; 5]> = config.hooks.iter().map(row).collect();
+    let rows: Vec<[String; 5]> = config.hooks.iter().map(|hook| row(hook)).collect();
     let mut widths = [0; 5];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {

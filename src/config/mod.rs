@@ -12,6 +12,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -47,8 +48,9 @@ pub struct Config {
     /// Telling the owner of failed executions, for every hook without its own `alerts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertsConfig>,
+    /// Shared with the hooks in force built from them (`hooks::LiveHook`), not copied.
     #[serde(default)]
-    pub hooks: Vec<Hook>,
+    pub hooks: Vec<Arc<Hook>>,
 }
 
 /// `server:`

@@ -2,6 +2,7 @@
 //! the exact text.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::*;
 use crate::config::ToolActionDef;
@@ -381,12 +382,14 @@ fn hook_ids_are_required_and_unique() {
     let mut config = Config::default();
     let mut nameless = forward("http://x");
     nameless.id = String::new();
-    config.hooks = vec![
+    config.hooks = [
         forward("http://x"),
         nameless,
         forward("http://x"),
         forward("http://x"),
-    ];
+    ]
+    .map(Arc::new)
+    .into();
     assert_eq!(
         config_problems(&config),
         vec![

@@ -26,7 +26,7 @@ pub enum Source {
 /// A hook ready to receive deliveries.
 #[derive(Debug)]
 pub struct LiveHook {
-    pub hook: Hook,
+    pub hook: Arc<Hook>,
     pub source: Source,
     /// The trigger in its typed form, made once when the set is built.
     pub trigger: Trigger,
@@ -136,8 +136,8 @@ impl Snapshot {
         let sources = config
             .hooks
             .iter()
-            .map(|h| (h, Source::ConfigFile))
-            .chain(api_hooks.iter().map(|h| (h, Source::Api)));
+            .map(|h| (h.clone(), Source::ConfigFile))
+            .chain(api_hooks.iter().map(|h| (Arc::new(h.clone()), Source::Api)));
         for (hook, source) in sources {
             if snapshot.by_id.contains_key(&hook.id) {
                 errors.push(HookProblem::DuplicateId(hook.id.clone()));
@@ -193,12 +193,12 @@ impl Snapshot {
 }
 
 /// A hook with its trigger and action typed.
-fn live(hook: &Hook, source: Source, config: &Config) -> Result<LiveHook, HookProblem> {
+fn live(hook: Arc<Hook>, source: Source, config: &Config) -> Result<LiveHook, HookProblem> {
     Ok(LiveHook {
-        hook: hook.clone(),
+        trigger: Trigger::of(&hook)?,
+        action: Action::of(&hook, config),
+        hook,
         source,
-        trigger: Trigger::of(hook)?,
-        action: Action::of(hook, config),
     })
 }
 
