@@ -282,7 +282,7 @@ fn live_hook(events: &[&str], filter: Option<&str>) -> Arc<crate::hooks::LiveHoo
     }))
     .unwrap();
     let config = crate::config::Config::default();
-    let snapshot = crate::hooks::Snapshot::build(Arc::new(config), &[hook]).unwrap();
+    let snapshot = crate::hooks::Snapshot::build(Arc::new(config), vec![hook]).unwrap();
     snapshot.hooks()[0].clone()
 }
 
@@ -374,7 +374,7 @@ fn a_snapshot_refuses_a_filter_that_does_not_compile() {
     }))
     .unwrap();
     let config = Arc::new(crate::config::Config::default());
-    let errors = crate::hooks::Snapshot::build(config, &[hook])
+    let errors = crate::hooks::Snapshot::build(config, vec![hook])
         .unwrap_err()
         .0;
     assert_eq!(errors.len(), 1);

@@ -127,7 +127,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds the set. Fails, naming the hooks, when two share an id or a verifier or filter
     /// cannot be built.
-    pub fn build(config: Arc<Config>, api_hooks: &[Hook]) -> Result<Self, BuildError> {
+    pub fn build(config: Arc<Config>, api_hooks: Vec<Hook>) -> Result<Self, BuildError> {
         let mut snapshot = Snapshot {
             config: config.clone(),
             ..Snapshot::default()
@@ -137,7 +137,7 @@ impl Snapshot {
             .hooks
             .iter()
             .map(|h| (h.clone(), Source::ConfigFile))
-            .chain(api_hooks.iter().map(|h| (Arc::new(h.clone()), Source::Api)));
+            .chain(api_hooks.into_iter().map(|h| (Arc::new(h), Source::Api)));
         for (hook, source) in sources {
             if snapshot.by_id.contains_key(&hook.id) {
                 errors.push(HookProblem::DuplicateId(hook.id.clone()));
@@ -157,7 +157,7 @@ impl Snapshot {
 
     /// The set the config file's hooks and the database's make.
     pub fn load(config: Arc<Config>, store: &Store) -> Result<Self, RebuildError> {
-        Ok(Self::build(config, &store.api_hooks()?)?)
+        Ok(Self::build(config, store.api_hooks()?)?)
     }
 
     fn add(&mut self, live: LiveHook) {

@@ -33,7 +33,7 @@ fn fixture() -> Fixture {
     // As `--listen` would: the running value differs from the file's.
     config.server.listen = Some("127.0.0.1:5000".into());
     let registry = Arc::new(Registry::new(
-        Snapshot::build(Arc::new(config), &[]).unwrap(),
+        Snapshot::build(Arc::new(config), Vec::new()).unwrap(),
     ));
     let status = Arc::new(ConfigStatusCell::new(Some(&path), 0));
     let clock = Arc::new(ManualClock::new(1_000));

@@ -209,7 +209,7 @@ mod tests {
             "actionConfig": {"webhookUrl": "http://127.0.0.1:9/x"},
         }))
         .unwrap();
-        let snapshot = Snapshot::build(Arc::default(), &[hook]).unwrap();
+        let snapshot = Snapshot::build(Arc::default(), vec![hook]).unwrap();
         assert!(snapshot.hook("nightly").is_some());
         assert_eq!(snapshot.enabled_on_path("").count(), 0);
     }
