@@ -116,3 +116,72 @@ fn main() {
     }
     std::process::exit(hookhub::main());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blocks `Allocator` maps itself, the way `vec![0; n]` and a `Vec` grown from it use
+    /// them: zeroed, writable, moved whole to mimalloc when resized, unmapped when dropped.
+    #[test]
+    fn large_zeroed_blocks_are_mapped_and_move_to_mimalloc_when_resized() {
+        let layout = Layout::from_size_align(FRESH_ZEROED, 8).unwrap();
+        // SAFETY: each block is used within its layout and freed once, with that layout.
+        unsafe {
+            let block = GLOBAL.alloc_zeroed(layout);
+            assert!(!block.is_null());
+            assert!(
+                Allocator::mapped(block, layout),
+                "a fresh mapping, not mimalloc's"
+            );
+            let bytes = std::slice::from_raw_parts_mut(block, layout.size());
+            assert!(bytes.iter().all(|b| *b == 0));
+            bytes[0] = 1;
+            bytes[layout.size() - 1] = 2;
+
+            let grown = GLOBAL.realloc(block, layout, 2 * FRESH_ZEROED);
+            let grown_layout = Layout::from_size_align(2 * FRESH_ZEROED, 8).unwrap();
+            assert!(!Allocator::mapped(grown, grown_layout), "moved to mimalloc");
+            assert_eq!(*grown, 1);
+            assert_eq!(*grown.add(layout.size() - 1), 2);
+            GLOBAL.dealloc(grown, grown_layout);
+
+            let again = GLOBAL.alloc_zeroed(layout);
+            assert!(Allocator::mapped(again, layout));
+            assert!(
+                std::slice::from_raw_parts(again, layout.size())
+                    .iter()
+                    .all(|b| *b == 0)
+            );
+            GLOBAL.dealloc(again, layout);
+        }
+    }
+
+    #[test]
+    fn small_or_plain_blocks_are_mimallocs() {
+        let small = Layout::from_size_align(FRESH_ZEROED - 1, 8).unwrap();
+        let large = Layout::from_size_align(FRESH_ZEROED, 8).unwrap();
+        // SAFETY: each block is freed once, with the layout it was made with.
+        unsafe {
+            let zeroed = GLOBAL.alloc_zeroed(small);
+            assert!(
+                std::slice::from_raw_parts(zeroed, small.size())
+                    .iter()
+                    .all(|b| *b == 0)
+            );
+            assert!(libmimalloc_sys::mi_is_in_heap_region(zeroed.cast()));
+            GLOBAL.dealloc(zeroed, small);
+            let plain = GLOBAL.alloc(large);
+            assert!(
+                !Allocator::mapped(plain, large),
+                "only zeroed blocks are mapped"
+            );
+            GLOBAL.dealloc(plain, large);
+        }
+        // And what the hub does with them, through the global allocator.
+        let mut histogram = vec![0_usize; FRESH_ZEROED / 8];
+        histogram[7] = 7;
+        histogram.extend_from_slice(&[1; 1024]);
+        assert_eq!(histogram[7] + histogram[histogram.len() - 1], 8);
+    }
+}
