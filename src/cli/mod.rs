@@ -206,9 +206,9 @@ fn serve(args: ServeArgs) -> i32 {
     })
 }
 
-/// Finds and loads the config file, logging which one it is and why, and its warnings.
-/// `None` (the error printed) when there is none or it is invalid.
-/// The config file to serve, loaded, and what the reloader needs to know it is in force.
+/// Finds and loads the config file, logging which one it is and why, and its warnings; with
+/// the text it was loaded from, for the reloader to take as in force. `None` (the error
+/// printed) when there is none or it is invalid.
 fn load_for_serve(explicit: Option<&Path>) -> Option<(Config, ConfigChoice, StartedWith)> {
     let Some(choice) = crate::config::choose_config(explicit) else {
         eprintln!(

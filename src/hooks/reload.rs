@@ -97,8 +97,9 @@ pub struct Reloader {
 
 /// The config file as the hub started with it, loaded already: the reloader finds this text
 /// in force and does not load and apply it a second time (for a file of thousands of hooks, a
-/// second parse and rebuild would double the start's time and peak memory).
-#[derive(Debug, Clone)]
+/// second parse and rebuild would double the start's time and peak memory). Not `Debug`: the
+/// text and the settings hold secrets.
+#[derive(Clone)]
 pub struct StartedWith {
     text: String,
     warnings: Vec<String>,
