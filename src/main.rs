@@ -24,10 +24,10 @@ const PAGE: usize = 4096;
 ///
 /// mimalloc knows memory is zero only when it is new from the OS; a zeroed block carved from
 /// memory it used before is filled with zeros, which makes every page of it resident. sled
-/// makes 42 metric histograms of 512 KiB at open, zeroed and hardly ever written. A hub whose
-/// config file lists 30 hooks or more has freed enough memory by then (the file's parse) for
-/// them to land in it: 100 hooks idled at 27 MiB instead of 15. Fresh pages stay
-/// untouched until written, as with glibc, which maps such blocks itself.
+/// makes 42 metric histograms of 512 KiB at open, zeroed and hardly ever written. With 30
+/// hooks or more in the config file they landed in memory used before (by the file's parse, it
+/// seems) and were filled: 100 hooks idled at 28-29 MiB instead of 16 (BENCHMARKS.md). Fresh
+/// pages stay untouched until written, as with glibc, which maps such blocks itself.
 struct Allocator;
 
 impl Allocator {
