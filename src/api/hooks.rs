@@ -159,7 +159,7 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
         None
     };
     validate(&app, &hook)?;
-    commit(&app, |store| store.put_api_hook(&hook)).await?;
+    commit(&app, &hook.id, |store| store.put_api_hook(&hook)).await?;
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(&hook.id).ok_or_else(|| not_found(&hook.id))?;
     let mut out = serde_json::to_value(hook_out(&app, live)?).map_err(ApiError::internal)?;
@@ -201,20 +201,21 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     editable(&app, &id)?;
-    commit(&app, |store| store.delete_api_hook(&id)).await?;
+    commit(&app, &id, |store| store.delete_api_hook(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Makes one change to the database's hooks (`write`), waits until it is on disk, and puts the
-/// rebuilt hook set in force: every API edit of a hook ends here, so it is live once answered.
+/// Makes one change to the database's hook `id` (`write`), waits until it is on disk, and puts
+/// the hook as stored in force: every API edit of a hook ends here, so it is live once
+/// answered. The rest of the set is kept as it is ([`crate::hooks::Registry::refresh_api_hook`]).
 pub(super) async fn commit<T>(
     app: &AppState,
+    id: &str,
     write: impl FnOnce(&Store) -> Result<T, StoreError>,
 ) -> Result<(), ApiError> {
     write(&*app.store)?;
     app.store.sync().await?;
-    app.registry
-        .rebuild(&*app.store, |current| current.config.clone())?;
+    app.registry.refresh_api_hook(&*app.store, id)?;
     Ok(())
 }
 
@@ -261,7 +262,7 @@ async fn save_edit(
     }
     restore_redacted(&mut hook, Some(&existing))?;
     validate(app, &hook)?;
-    commit(app, |store| store.put_api_hook(&hook)).await?;
+    commit(app, &hook.id, |store| store.put_api_hook(&hook)).await?;
     let snapshot = app.registry.snapshot();
     let live = snapshot.hook(&hook.id).ok_or_else(|| not_found(&hook.id))?;
     let mut out = serde_json::to_value(hook_out(app, live)?).map_err(ApiError::internal)?;

@@ -69,7 +69,7 @@ pub async fn rotate_secret(
         }
         _ => e,
     })?;
-    commit(&app, |store| store.put_api_hook(&hook)).await?;
+    commit(&app, &hook.id, |store| store.put_api_hook(&hook)).await?;
     let mut response = Json(json!({
         "webhookSecret": secret,
         "previousValidUntil": valid_until.map(rfc3339),
@@ -92,7 +92,7 @@ pub async fn rotate_path(
     hook.trigger_config.webhook_path =
         rotated_path(&hook.trigger_config.webhook_path, &id, &suffix);
     validate(&app, &hook)?;
-    commit(&app, |store| store.put_api_hook(&hook)).await?;
+    commit(&app, &hook.id, |store| store.put_api_hook(&hook)).await?;
     let path = hook.trigger_config.webhook_path;
     Ok(Json(
         json!({ "url": app.webhook_url(&path), "webhookPath": path }),

@@ -1,5 +1,7 @@
 //! The live hook set: config-file hooks and API hooks merged, each with its trigger and action
 //! typed, swapped whole when either source changes so a request always sees one consistent set.
+//! A config reload builds every hook again; a change of one API hook through the API builds
+//! that one and keeps the others as they are.
 
 use std::sync::{Arc, RwLock};
 
@@ -144,7 +146,7 @@ impl Snapshot {
                 continue;
             }
             match live(hook, source, &config) {
-                Ok(live) => snapshot.add(live),
+                Ok(live) => snapshot.add(Arc::new(live)),
                 Err(problem) => errors.push(problem),
             }
         }
@@ -160,8 +162,50 @@ impl Snapshot {
         Ok(Self::build(config, store.api_hooks()?)?)
     }
 
-    fn add(&mut self, live: LiveHook) {
-        let live = Arc::new(live);
+    /// This set with the API hook `id` as the database now holds it (`stored`, None once
+    /// deleted) in place of the one it had, or added among the API hooks in order of id as a
+    /// rebuild puts it. Every other hook is kept as it is, not built again: an API edit costs
+    /// one hook's build, whatever the set's size. Fails as [`Snapshot::build`] would over the
+    /// hook, when a config-file hook has its id or its verifier or filter cannot be built.
+    pub fn with_api_hook(&self, id: &str, stored: Option<Hook>) -> Result<Self, BuildError> {
+        let mut new = match stored {
+            Some(_)
+                if self
+                    .hook(id)
+                    .is_some_and(|h| h.source == Source::ConfigFile) =>
+            {
+                return Err(BuildError(vec![HookProblem::DuplicateId(id.to_string())]));
+            }
+            Some(hook) => Some(Arc::new(
+                live(Arc::new(hook), Source::Api, &self.config).map_err(|p| BuildError(vec![p]))?,
+            )),
+            None => None,
+        };
+        let mut next = Snapshot {
+            config: self.config.clone(),
+            ..Snapshot::default()
+        };
+        for hook in &self.hooks {
+            if hook.source == Source::Api {
+                if hook.hook.id == id {
+                    next.add_some(new.take());
+                    continue;
+                }
+                next.add_some(new.take_if(|new| new.hook.id.as_str() < hook.hook.id.as_str()));
+            }
+            next.add(hook.clone());
+        }
+        next.add_some(new);
+        Ok(next)
+    }
+
+    fn add_some(&mut self, live: Option<Arc<LiveHook>>) {
+        if let Some(live) = live {
+            self.add(live);
+        }
+    }
+
+    fn add(&mut self, live: Arc<LiveHook>) {
         self.by_id.insert(live.hook.id.clone(), live.clone());
         // Scheduled hooks have no sender: they must never be reachable at /api/webhooks.
         if matches!(live.trigger, Trigger::Webhook(_)) {
@@ -247,8 +291,119 @@ impl Registry {
         Ok(count)
     }
 
+    /// Puts in force the API hook `id` as the database now holds it, or takes it out of force
+    /// once the database has it no more; the other hooks stay as they are
+    /// ([`Snapshot::with_api_hook`]). One change at a time, as [`Registry::rebuild`]. Returns
+    /// how many hooks the set holds.
+    pub fn refresh_api_hook(&self, store: &Store, id: &str) -> Result<usize, RebuildError> {
+        let _one_at_a_time = self.rebuilding.lock().expect("registry lock poisoned");
+        let snapshot = self.snapshot().with_api_hook(id, store.api_hook(id)?)?;
+        let count = snapshot.hooks().len();
+        self.replace(snapshot);
+        Ok(count)
+    }
+
     pub fn replace(&self, snapshot: Snapshot) {
         *self.current.write().expect("registry lock poisoned") = Arc::new(snapshot);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hook(id: &str, path: &str) -> Hook {
+        serde_json::from_value(json!({
+            "id": id,
+            "triggerConfig": {"webhookPath": path, "webhookSecret": "s"},
+            "action": "webhook",
+            "actionConfig": {"webhookUrl": "http://127.0.0.1:9/x"}
+        }))
+        .unwrap()
+    }
+
+    fn ids(snapshot: &Snapshot) -> Vec<&str> {
+        snapshot
+            .hooks()
+            .iter()
+            .map(|h| h.hook.id.as_str())
+            .collect()
+    }
+
+    fn on_path<'a>(snapshot: &'a Snapshot, path: &str) -> Vec<&'a str> {
+        let hooks = snapshot.enabled_on_path(path);
+        hooks.map(|h| h.hook.id.as_str()).collect()
+    }
+
+    #[test]
+    fn one_api_hook_changed_in_place_keeps_the_others_and_the_order_a_rebuild_gives() {
+        let config = Config {
+            hooks: vec![Arc::new(hook("file", "shared"))],
+            ..Config::default()
+        };
+        let config = Arc::new(config);
+        let stored = [hook("b", "b"), hook("d", "shared")];
+        let before = Snapshot::build(config.clone(), stored.to_vec()).unwrap();
+
+        // Added between the two it sorts between, as a rebuild puts it.
+        let added = before.with_api_hook("c", Some(hook("c", "c"))).unwrap();
+        assert_eq!(ids(&added), ["file", "b", "c", "d"]);
+        let rebuilt = Snapshot::build(
+            config.clone(),
+            vec![hook("b", "b"), hook("c", "c"), hook("d", "shared")],
+        );
+        assert_eq!(ids(&added), ids(&rebuilt.unwrap()));
+        for id in ["file", "b", "d"] {
+            assert!(
+                Arc::ptr_eq(added.hook(id).unwrap(), before.hook(id).unwrap()),
+                "`{id}` was built again"
+            );
+        }
+        assert_eq!(on_path(&added, "c"), ["c"]);
+        let last = added.with_api_hook("e", Some(hook("e", "e"))).unwrap();
+        assert_eq!(ids(&last), ["file", "b", "c", "d", "e"]);
+
+        // Replaced where it stood, its path moved.
+        let moved = added
+            .with_api_hook("d", Some(hook("d", "elsewhere")))
+            .unwrap();
+        assert_eq!(ids(&moved), ["file", "b", "c", "d"]);
+        assert_eq!(on_path(&moved, "shared"), ["file"]);
+        assert_eq!(on_path(&moved, "elsewhere"), ["d"]);
+
+        // Deleted: gone by id and by path.
+        let deleted = moved.with_api_hook("c", None).unwrap();
+        assert_eq!(ids(&deleted), ["file", "b", "d"]);
+        assert!(deleted.hook("c").is_none());
+        assert!(on_path(&deleted, "c").is_empty());
+        assert_eq!(
+            ids(&deleted.with_api_hook("gone", None).unwrap()),
+            ids(&deleted)
+        );
+    }
+
+    #[test]
+    fn an_api_hook_changed_in_place_is_refused_as_a_rebuild_refuses_it() {
+        let config = Arc::new(Config {
+            hooks: vec![Arc::new(hook("file", "file"))],
+            ..Config::default()
+        });
+        let before = Snapshot::build(config, Vec::new()).unwrap();
+        let clash = before
+            .with_api_hook("file", Some(hook("file", "other")))
+            .unwrap_err();
+        assert_eq!(clash.0, [HookProblem::DuplicateId("file".into())]);
+        // Deleting an id only the file has leaves the file's hook alone.
+        assert_eq!(ids(&before.with_api_hook("file", None).unwrap()), ["file"]);
+
+        let mut bad = hook("bad", "bad");
+        bad.trigger_config.filter = Some("body.x ==".into());
+        let problem = before.with_api_hook("bad", Some(bad)).unwrap_err();
+        assert!(
+            matches!(&problem.0[..], [HookProblem::Filter { hook, .. }] if hook == "bad"),
+            "{problem}"
+        );
     }
 }
