@@ -151,6 +151,10 @@ pub async fn run_with(
         clock: options.clock.clone(),
     });
     let channel_tasks = channels.spawn();
+    // On a shared database, other hubs' changes to the API hooks come into force here too.
+    let hooks_followed = store
+        .hook_changes()
+        .map(|changes| tokio::spawn(registry.clone().follow(store.clone(), changes)));
     let storage_tasks = [
         tokio::spawn(recover_storage(store.clone())),
         crate::alerts::storage::spawn(crate::alerts::storage::StorageAlertDeps {
@@ -194,6 +198,9 @@ pub async fn run_with(
     // Nothing new may start once the queue is stopping.
     scheduler.abort();
     resets.abort();
+    if let Some(task) = hooks_followed {
+        task.abort();
+    }
     for task in channel_tasks {
         task.abort();
     }

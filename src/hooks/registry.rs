@@ -1,7 +1,7 @@
 //! The live hook set: config-file hooks and API hooks merged, each with its trigger and action
 //! typed, swapped whole when either source changes so a request always sees one consistent set.
-//! A config reload builds every hook again; a change of one API hook through the API builds
-//! that one and keeps the others as they are.
+//! A config reload builds every hook again; a change of one API hook (through this hub's API,
+//! or another hub's on a shared database) builds that one and keeps the others as they are.
 
 use std::sync::{Arc, RwLock};
 
@@ -12,7 +12,7 @@ use super::{Action, ActionConfigError, Trigger};
 use crate::config::Config;
 use crate::filter::{CompileError, FilterInput, Skip};
 use crate::model::Hook;
-use crate::store::{Store, StoreError};
+use crate::store::{HookChange, HookChanges, Store, StoreError};
 use crate::verify::{Delivery, SchemeError, Signed, VerifyError};
 
 /// Where a hook was defined.
@@ -301,6 +301,25 @@ impl Registry {
         let count = snapshot.hooks().len();
         self.replace(snapshot);
         Ok(count)
+    }
+
+    /// Takes up the API hooks other hubs write or delete on a shared database, for as long
+    /// as the hub runs: each hook told of is read again, or the whole set when any may have
+    /// changed unheard.
+    pub async fn follow(self: Arc<Self>, store: Arc<Store>, changes: Arc<HookChanges>) {
+        loop {
+            let taken = match changes.next().await {
+                HookChange::All => self
+                    .rebuild(&*store, |current| current.config.clone())
+                    .map(drop),
+                HookChange::These(ids) => ids
+                    .iter()
+                    .try_for_each(|id| self.refresh_api_hook(&*store, id).map(drop)),
+            };
+            if let Err(error) = taken {
+                tracing::warn!(%error, "could not take up a change of the database's hooks");
+            }
+        }
     }
 
     pub fn replace(&self, snapshot: Snapshot) {

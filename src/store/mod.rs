@@ -41,6 +41,7 @@ mod database;
 mod dedupe;
 mod executions;
 mod health;
+mod hook_changes;
 mod hook_sizes;
 mod hooks;
 mod journal;
@@ -78,6 +79,7 @@ pub use changes::ExecutionChange;
 pub use dedupe::Claim;
 pub use executions::{ExecutionPage, PendingJob};
 pub use health::{Failure, Health};
+pub use hook_changes::{HookChange, HookChanges};
 pub use private::{keep_new_files_private, original_umask, restore_umask};
 pub use shared_tables::{
     NewLinkCode, SessionLimits, Shared, SharedTables, StoredRejection, StoredSession,
@@ -383,6 +385,12 @@ pub trait Storage: Send + Sync {
     /// The sessions, link codes and refused deliveries this store shares with other hubs
     /// ([`SharedTables`]). `None` (sled) means this hub keeps them in memory.
     fn shared_tables(&self) -> Option<&dyn SharedTables> {
+        None
+    }
+
+    /// The API hooks other hubs sharing the database write or delete ([`HookChanges`]).
+    /// `None` (sled) means this hub is the only one that changes them.
+    fn hook_changes(&self) -> Option<Arc<HookChanges>> {
         None
     }
 }

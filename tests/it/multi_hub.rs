@@ -39,6 +39,8 @@ struct Pair {
     hubs: [Binary; 2],
     client: reqwest::Client,
     dir: tempfile::TempDir,
+    /// The database's URL.
+    database: String,
 }
 
 /// Starts two hubs at once (so they race for the schema migrations, as two hubs behind a load
@@ -91,6 +93,7 @@ hooks:
         hubs: [a, b],
         client: reqwest::Client::new(),
         dir,
+        database,
     }
 }
 
@@ -636,4 +639,120 @@ async fn one_generated_admin_token_and_a_reset_reach_every_hub() {
         }
         assert_eq!(with_token(client, &hub.url, first).await, 401);
     }
+}
+
+/// The status of `POST {path}` on a signed `body` to the hub at `url` once it is `want`,
+/// asking again for up to 5 s (the other hub's change reaches this one through PostgreSQL);
+/// the last status when it never is.
+async fn status_becomes(client: &reqwest::Client, url: &str, path: &str, want: u16) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = send(client, url, path, r#"{"n":1}"#, &[])
+            .await
+            .map_or(0, |(status, _)| status);
+        if status == want || Instant::now() >= deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_made_edited_or_deleted_through_one_hub_is_in_force_on_the_other() {
+    let (url, seen) = target(Duration::ZERO).await;
+    let pair = two_hubs(&forward_hook("fwd", &url, "", 4), "").await;
+    let client = &pair.client;
+    let [made_on, other] = pair.hubs.each_ref().map(|h| h.url.clone());
+    let hook = serde_json::json!({
+        "id": "made",
+        "triggerConfig": { "webhookPath": "made", "webhookSecret": "s3cret" },
+        "action": "webhook",
+        "actionConfig": { "webhookUrl": url, "sign": "standard", "signingSecret": SIGNING_SECRET },
+    });
+    let created = client
+        .post(format!("{made_on}/api/hooks"))
+        .bearer_auth(TOKEN)
+        .json(&hook)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+
+    // The other hub takes its deliveries, and they run.
+    assert_eq!(status_becomes(client, &other, "made", 202).await, 202);
+    let id = accepted(client, &other, "made", r#"{"n":2}"#).await;
+    let run = settled(
+        client,
+        &other,
+        &id,
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert!(seen.lock().unwrap().times.contains_key(&id));
+
+    // A new path given through the first hub: the other answers on it, and not on the old.
+    let rotated: Value = client
+        .post(format!("{made_on}/api/hooks/made/rotate-path"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = rotated["webhookPath"].as_str().unwrap().to_string();
+    assert_eq!(status_becomes(client, &other, &path, 202).await, 202);
+    assert_eq!(status_becomes(client, &other, "made", 404).await, 404);
+
+    // Deleted through the first hub: gone from the other too.
+    let deleted = client
+        .delete(format!("{made_on}/api/hooks/made"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(status_becomes(client, &other, &path, 404).await, 404);
+    let listed: Value = client
+        .get(format!("{other}/api/hooks"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["fwd"]);
+
+    // Made while the other hub's listening connection is down, so it is never told: it reads
+    // the set again once listening anew.
+    let (db, connection) = tokio_postgres::connect(&pair.database, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let cut = db
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut, 2, "each hub had one listening connection");
+    let created = client
+        .post(format!("{made_on}/api/hooks"))
+        .bearer_auth(TOKEN)
+        .json(&hook)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(status_becomes(client, &other, "made", 202).await, 202);
 }

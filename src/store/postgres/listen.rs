@@ -1,8 +1,10 @@
 //! What other hubs did, heard through PostgreSQL's LISTEN: every change of an execution (the
 //! schema's trigger notifies `hookhub_changes` with its id), announced to this hub's live
-//! views, and new work (`hookhub_work`, notified with each commit of runnable executions),
-//! which wakes this hub's queue. One connection listens; when it drops, it is made again, and
-//! the queue is woken so nothing committed meanwhile waits for long.
+//! views; new work (`hookhub_work`, notified with each commit of runnable executions), which
+//! wakes this hub's queue; and every API hook written or deleted (`hookhub_hooks`, by id), for
+//! this hub's hook set. One connection listens; when it drops, it is made again, the queue is
+//! woken so nothing committed meanwhile waits for long, and the hook set is read again whole
+//! since changes made meanwhile went unheard.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,36 +13,51 @@ use tokio::sync::Notify;
 
 use super::conn::Pg;
 use super::{db, read_brief};
-use crate::store::{StoreError, changes::Changes};
+use crate::store::{HookChanges, StoreError, changes::Changes};
 
 /// How long to wait before listening again after the connection dropped.
 const RECONNECT: Duration = Duration::from_secs(1);
 
+/// Those told of what is heard.
+pub(super) struct Hearers {
+    /// This hub's live views.
+    pub changes: Changes,
+    /// This hub's queue.
+    pub work: Arc<Notify>,
+    /// This hub's hook set.
+    pub hooks: Arc<HookChanges>,
+}
+
 /// Starts listening on the backend's runtime, for as long as it runs.
-pub(super) fn start(pg: &Pg, changes: Changes, work: Arc<Notify>) {
+pub(super) fn start(pg: &Pg, hearers: Hearers) {
     let listener = pg.clone();
     pg.spawn_forever(async move {
         loop {
-            if let Err(e) = listen(&listener, &changes, &work).await {
+            if let Err(e) = listen(&listener, &hearers).await {
                 tracing::warn!(error = %e, "not hearing other hubs' changes; listening again");
             }
-            work.notify_one();
+            hearers.work.notify_one();
             tokio::time::sleep(RECONNECT).await;
         }
     });
 }
 
-async fn listen(pg: &Pg, changes: &Changes, work: &Notify) -> Result<(), StoreError> {
+async fn listen(pg: &Pg, hearers: &Hearers) -> Result<(), StoreError> {
     let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
     let client = pg.connect(Some(tx)).await?;
     client
-        .batch_execute("LISTEN hookhub_changes; LISTEN hookhub_work")
+        .batch_execute("LISTEN hookhub_changes; LISTEN hookhub_work; LISTEN hookhub_hooks")
         .await
         .map_err(db)?;
+    // Whatever changed before this connection listened went unheard.
+    hearers.hooks.all();
     while let Some(notice) = notices.recv().await {
         match notice.channel() {
-            "hookhub_work" => work.notify_one(),
-            _ if changes.listened() => announce(pg, changes, notice.payload()).await,
+            "hookhub_work" => hearers.work.notify_one(),
+            "hookhub_hooks" => hearers.hooks.one(notice.payload()),
+            _ if hearers.changes.listened() => {
+                announce(pg, &hearers.changes, notice.payload()).await;
+            }
             _ => {}
         }
     }

@@ -10,7 +10,9 @@
 //! one database must share that key, and a hub with another key refuses to start.
 //!
 //! Browser sessions, link codes and refused deliveries, which a lone hub keeps in memory, are
-//! tables here too ([`tables`]), so any hub answers any request, the UI's included.
+//! tables here too ([`tables`]), so any hub answers any request, the UI's included. Each hub
+//! hears of the others' changes through `LISTEN` ([`listen`]): executions for the live log, new
+//! work for the queue, and API hooks for the hook set.
 //!
 //! The operations block their caller while the query runs on the backend's own thread
 //! ([`conn`]); the hub's runtime keeps running its other tasks meanwhile.
@@ -31,8 +33,8 @@ use super::executions::{Json, decode, encode, split};
 use super::hooks::{decode_hook, encode_hook};
 use super::seal::Sealer;
 use super::{
-    Activity, Claim, Durably, ExecutionChange, ExecutionPage, Health, PendingJob, SharedWork,
-    Storage, StoreError, changes, executions::Stored,
+    Activity, Claim, Durably, ExecutionChange, ExecutionPage, Health, HookChanges, PendingJob,
+    SharedWork, Storage, StoreError, changes, executions::Stored,
 };
 use crate::clock::Millis;
 use crate::execution::{Execution, ExecutionId, Status};
@@ -65,6 +67,8 @@ pub(crate) struct PgStore {
     seal: Arc<Sealer>,
     health: Health,
     changes: changes::Changes,
+    /// API hooks written or deleted, by any hub.
+    hook_changes: Arc<HookChanges>,
     commits: commit::Commits,
     work: work::Work,
 }
@@ -89,7 +93,15 @@ impl PgStore {
         let hub: Arc<str> = format!("hub_{}", ulid::Ulid::new()).into();
         let changes = changes::Changes::default();
         let work = work::Work::new(pg.clone(), hub.clone(), lease);
-        listen::start(&pg, changes.clone(), work.arrived.clone());
+        let hook_changes = Arc::new(HookChanges::default());
+        listen::start(
+            &pg,
+            listen::Hearers {
+                changes: changes.clone(),
+                work: work.arrived.clone(),
+                hooks: hook_changes.clone(),
+            },
+        );
         Ok(Self {
             commits: commit::Commits::new(pg.clone()),
             pg,
@@ -97,6 +109,7 @@ impl PgStore {
             seal,
             health: Health::default(),
             changes,
+            hook_changes,
             work,
         })
     }
@@ -698,5 +711,9 @@ impl Storage for PgStore {
 
     fn shared_tables(&self) -> Option<&dyn super::SharedTables> {
         Some(self)
+    }
+
+    fn hook_changes(&self) -> Option<Arc<HookChanges>> {
+        Some(self.hook_changes.clone())
     }
 }

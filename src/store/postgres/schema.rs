@@ -80,6 +80,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX rejections_by_path ON rejections (path, seq DESC);
     "#,
+    // 3: every hub hears of every API hook written or deleted, by id (`hook_changes.rs`).
+    r#"
+    CREATE FUNCTION hookhub_api_hook_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            PERFORM pg_notify('hookhub_hooks', OLD.id);
+        ELSE
+            PERFORM pg_notify('hookhub_hooks', NEW.id);
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER api_hooks_changed AFTER INSERT OR UPDATE OR DELETE ON api_hooks
+        FOR EACH ROW EXECUTE FUNCTION hookhub_api_hook_changed();
+    "#,
 ];
 
 /// Brings the database to the newest schema this hub knows.
