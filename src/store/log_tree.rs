@@ -407,6 +407,10 @@ impl Shared {
                     Ok(moves.commit(&self.table))
                 }
             });
+        if payloads.sparse_unsettled() {
+            // Seen mostly dead but not yet still: looked at again by the next save.
+            *self.compacted.lock().expect("checkpoint lock poisoned") = None;
+        }
         match compacted {
             Ok(0) => {}
             Ok(records) => tracing::debug!(records, "moved records out of mostly dead files"),

@@ -8,12 +8,21 @@
 //! them) are under a quarter of their size, copies the places still in them to this run's
 //! segment and points the records there; the save that follows no longer counts the file, and
 //! it goes with that save.
+//!
+//! A file is compacted only once its live bytes held still between two looks (a look that
+//! finds one not yet still has the next save look again, not wait ten seconds). Retention prunes
+//! a busy hook oldest first, a batch at a time, so a file the busy hook filled dies over a few
+//! batches; caught between two of them, its last busy records were copied only to be pruned
+//! a moment later, and the segments they went to held them, dead, until those were mostly
+//! dead in turn. In a soak beside a quiet hook that made ~6 KB of segments for each quiet
+//! execution kept, whose record and payload are ~2 (BENCHMARKS.md).
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use sled::IVec;
 
@@ -33,7 +42,8 @@ impl Payloads {
     /// The files to compact (as their count keys number them): kept journal files and segments
     /// of whole size, nothing new may point into (not the one being appended to, nor a
     /// staging segment in flight; `applied_through` as for [`Payloads::unused`]), whose live
-    /// bytes are under a quarter of their size. The sparsest first, up to [`MOST_MOVED`].
+    /// bytes are under a quarter of their size, and were the same at the last look (a file
+    /// still losing records is left until it stops). The sparsest first, up to [`MOST_MOVED`].
     pub(in crate::store) fn sparse_files(
         &self,
         log: &Arc<Table>,
@@ -45,6 +55,9 @@ impl Payloads {
         let current = self.state.lock().expect("payloads lock poisoned").number;
         let (from, to) = keys::segment_counts();
         let mut sparse = Vec::new();
+        let mut seen = self.sparse_seen.lock().expect("payloads lock poisoned");
+        let last_look = std::mem::take(&mut *seen);
+        let mut unsettled = false;
         for (key, value) in log.range(from, to) {
             let Some(number) = keys::segment_of_count(&key) else {
                 continue;
@@ -66,9 +79,16 @@ impl Payloads {
             };
             let live = live.max(0);
             if size >= MIN_SIZE && live.unsigned_abs() < size / 4 {
-                sparse.push((live, number));
+                seen.insert(number, live);
+                if last_look.get(&number) == Some(&live) {
+                    sparse.push((live, number));
+                } else {
+                    unsettled = true;
+                }
             }
         }
+        drop(seen);
+        self.sparse_unsettled.store(unsettled, Ordering::Relaxed);
         sparse.sort_unstable();
         let mut moved = 0;
         Ok(sparse
@@ -79,6 +99,13 @@ impl Payloads {
             })
             .map(|(_, number)| number)
             .collect())
+    }
+
+    /// Whether the last look found a mostly dead file it had not seen hold still: the next
+    /// save should look again rather than wait the usual interval (`log_tree.rs`), so that
+    /// such a file, once still, is kept about one save longer, not ten seconds.
+    pub(in crate::store) fn sparse_unsettled(&self) -> bool {
+        self.sparse_unsettled.load(Ordering::Relaxed)
     }
 
     /// Copies every place a record in `log` has in `files` to this run's segment, and says

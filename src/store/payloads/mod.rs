@@ -37,7 +37,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sled::IVec;
@@ -164,6 +164,11 @@ pub(super) struct Payloads {
     state: Mutex<Segments>,
     staging: Mutex<staged::Staging>,
     staging_file: Mutex<staged::StagingFile>,
+    /// The mostly dead files the last look for them found, with their live bytes then
+    /// (`compact.rs`): one is compacted once its live bytes held still between two looks.
+    sparse_seen: Mutex<BTreeMap<u64, i64>>,
+    /// The last look found one it had not seen hold still.
+    sparse_unsettled: AtomicBool,
 }
 
 struct Segments {
@@ -373,6 +378,8 @@ impl Payloads {
             }),
             staging: Mutex::default(),
             staging_file: Mutex::default(),
+            sparse_seen: Mutex::default(),
+            sparse_unsettled: AtomicBool::new(false),
         })
     }
 

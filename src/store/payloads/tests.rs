@@ -301,11 +301,14 @@ fn one_live_in_a_kept_file(dir: &Path) -> (SledStore, Vec<Execution>) {
 #[test]
 fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
     let dir = tempfile::tempdir().unwrap();
-    // The next save moves the last record's JSON and payload to a segment, and the file goes.
+    // The save after the one that first saw it mostly dead moves the last record's JSON and
+    // payload to a segment, and the file goes.
     let (store, all) = one_live_in_a_kept_file(dir.path());
     let last = &all[19];
     let key = keys::execution(last.id);
     let before = store.database().checkpoints.table().get(&key).unwrap();
+    store.flush_now().unwrap();
+    assert_eq!(journal_names(dir.path(), ".kept").len(), 1, "seen once");
     store.flush_now().unwrap();
     assert_eq!(journal_names(dir.path(), ".kept"), Vec::<String>::new());
     // A reader that took the record before the move finds it at its new place.
@@ -331,13 +334,41 @@ fn a_mostly_dead_file_gives_its_last_record_to_a_segment_and_goes() {
 }
 
 #[test]
+fn a_file_still_losing_records_is_compacted_only_once_it_holds_still() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<Execution> = (1..=20)
+        .map(|seed| execution(seed, 5_000, Status::Succeeded))
+        .collect();
+    written_and_closed(dir.path(), &all);
+    let store = SledStore::open_again(dir.path()).unwrap();
+    let db = store.database();
+    let table = db.checkpoints.table();
+    assert_eq!(store.prune(1_018, 100).unwrap(), 17);
+    let sparse = || db.payloads.sparse_files(table, u64::MAX).unwrap();
+    assert!(sparse().is_empty(), "three of twenty live, seen once");
+    assert_eq!(store.prune(1_019, 100).unwrap(), 1);
+    assert!(sparse().is_empty(), "it lost one since the last look");
+    assert_eq!(sparse().len(), 1, "it held still since the last look");
+}
+
+#[test]
 fn a_record_rewritten_while_its_bytes_are_copied_keeps_its_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let (store, all) = one_live_in_a_kept_file(dir.path());
     let db = store.database();
     let table = db.checkpoints.table();
+    assert!(
+        db.payloads
+            .sparse_files(table, u64::MAX)
+            .unwrap()
+            .is_empty()
+    );
     let files = db.payloads.sparse_files(table, u64::MAX).unwrap();
-    assert_eq!(files.len(), 1, "the kept file is mostly dead");
+    assert_eq!(
+        files.len(),
+        1,
+        "the kept file is mostly dead, and held still"
+    );
     // The copy is made while writers go on; one rewrites the record before it is moved.
     let moves = db.payloads.compact(table, &files).unwrap();
     let mut last = all[19].clone();
