@@ -641,9 +641,15 @@ async fn one_generated_admin_token_and_a_reset_reach_every_hub() {
     }
 }
 
-/// The status of `POST {path}` on a signed `body` to the hub at `url` once it is `want`,
-/// asking again for up to 5 s (the other hub's change reaches this one through PostgreSQL);
-/// the last status when it never is.
+/// The JSON answer to an admin API request.
+async fn admin_json(request: reqwest::RequestBuilder) -> Value {
+    let response = request.bearer_auth(TOKEN).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+/// The status of a signed delivery to `path` on the hub at `url` once it is `want`, sending
+/// again for up to 5 s (the other hub's change reaches this one through PostgreSQL); the last
+/// status when it never is.
 async fn status_becomes(client: &reqwest::Client, url: &str, path: &str, want: u16) -> u16 {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -692,15 +698,7 @@ async fn a_hook_made_edited_or_deleted_through_one_hub_is_in_force_on_the_other(
     assert!(seen.lock().unwrap().times.contains_key(&id));
 
     // A new path given through the first hub: the other answers on it, and not on the old.
-    let rotated: Value = client
-        .post(format!("{made_on}/api/hooks/made/rotate-path"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rotated = admin_json(client.post(format!("{made_on}/api/hooks/made/rotate-path"))).await;
     let path = rotated["webhookPath"].as_str().unwrap().to_string();
     assert_eq!(status_becomes(client, &other, &path, 202).await, 202);
     assert_eq!(status_becomes(client, &other, "made", 404).await, 404);
@@ -714,15 +712,7 @@ async fn a_hook_made_edited_or_deleted_through_one_hub_is_in_force_on_the_other(
         .unwrap();
     assert_eq!(deleted.status(), 204);
     assert_eq!(status_becomes(client, &other, &path, 404).await, 404);
-    let listed: Value = client
-        .get(format!("{other}/api/hooks"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = admin_json(client.get(format!("{other}/api/hooks"))).await;
     let ids: Vec<&str> = listed["hooks"]
         .as_array()
         .unwrap()
