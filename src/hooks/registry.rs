@@ -307,17 +307,24 @@ impl Registry {
     /// as the hub runs: each hook told of is read again, or the whole set when any may have
     /// changed unheard.
     pub async fn follow(self: Arc<Self>, store: Arc<Store>, changes: Arc<HookChanges>) {
+        let refused = |error: RebuildError| {
+            tracing::warn!(%error, "could not take up a change of the database's hooks");
+        };
         loop {
-            let taken = match changes.next().await {
-                HookChange::All => self
-                    .rebuild(&*store, |current| current.config.clone())
-                    .map(drop),
-                HookChange::These(ids) => ids
-                    .iter()
-                    .try_for_each(|id| self.refresh_api_hook(&*store, id).map(drop)),
-            };
-            if let Err(error) = taken {
-                tracing::warn!(%error, "could not take up a change of the database's hooks");
+            match changes.next().await {
+                HookChange::All => {
+                    if let Err(error) = self.rebuild(&*store, |current| current.config.clone()) {
+                        refused(error);
+                    }
+                }
+                // One refused hook does not hold back the others.
+                HookChange::These(ids) => {
+                    for id in ids {
+                        if let Err(error) = self.refresh_api_hook(&*store, &id) {
+                            refused(error);
+                        }
+                    }
+                }
             }
         }
     }
