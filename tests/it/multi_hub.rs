@@ -675,13 +675,11 @@ async fn a_hook_made_edited_or_deleted_through_one_hub_is_in_force_on_the_other(
         "action": "webhook",
         "actionConfig": { "webhookUrl": url, "sign": "standard", "signingSecret": SIGNING_SECRET },
     });
-    let created = client
-        .post(format!("{made_on}/api/hooks"))
-        .bearer_auth(TOKEN)
-        .json(&hook)
-        .send()
-        .await
-        .unwrap();
+    let create = || async {
+        let request = client.post(format!("{made_on}/api/hooks")).json(&hook);
+        request.bearer_auth(TOKEN).send().await.unwrap()
+    };
+    let created = create().await;
     assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
 
     // The other hub takes its deliveries, and they run.
@@ -736,13 +734,6 @@ async fn a_hook_made_edited_or_deleted_through_one_hub_is_in_force_on_the_other(
         .await
         .unwrap();
     assert_eq!(cut, 2, "each hub had one listening connection");
-    let created = client
-        .post(format!("{made_on}/api/hooks"))
-        .bearer_auth(TOKEN)
-        .json(&hook)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    assert_eq!(create().await.status(), 201);
     assert_eq!(status_becomes(client, &other, "made", 202).await, 202);
 }
