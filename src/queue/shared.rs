@@ -5,14 +5,13 @@
 //! It looks again when told work arrived (its own deliveries, or another hub's through the
 //! database), when a run ends, and at least every second for retries coming due.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Queue, worker};
 use crate::execution::Execution;
-use crate::store::{Leased, SharedWork};
+use crate::store::{Concurrency, Leased, SharedWork};
 
 /// The longest the queue waits before looking for work again.
 const POLL: Duration = Duration::from_secs(1);
@@ -53,11 +52,9 @@ fn lease(queue: &Arc<Queue>, work: &dyn SharedWork) -> bool {
         return false;
     }
     let snapshot = queue.deps.registry.snapshot();
-    let concurrency: HashMap<String, usize> = snapshot
-        .hooks()
-        .iter()
-        .map(|h| (h.hook.id.clone(), h.concurrency()))
-        .collect();
+    // A hook no longer in the set runs one at a time.
+    let concurrency: Concurrency =
+        Arc::new(move |id: &str| snapshot.hook(id).map_or(1, |h| h.concurrency()));
     let leases = match work.lease(queue.deps.clock.now_ms(), free, concurrency) {
         Ok(leases) => leases,
         Err(e) => {

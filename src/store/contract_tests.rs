@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::executions::tests::execution;
-use super::{Claim, SledStore, Store, postgres::PgStore};
+use super::{Claim, Concurrency, SledStore, Store, postgres::PgStore};
 use crate::execution::{Execution, ExecutionId, Status};
 
 const DAY: u64 = 24 * 3600 * 1000;
@@ -486,8 +486,10 @@ pub(super) fn two_hubs(lease: Duration) -> (Arc<Store>, Arc<Store>, tempfile::Te
     (a, b, dir)
 }
 
-fn limits(pairs: &[(&str, usize)]) -> HashMap<String, usize> {
-    pairs.iter().map(|(h, n)| (h.to_string(), *n)).collect()
+/// Each hook's concurrency; a hook not named runs one at a time.
+fn limits(pairs: &[(&str, usize)]) -> Concurrency {
+    let limits: HashMap<String, usize> = pairs.iter().map(|(h, n)| (h.to_string(), *n)).collect();
+    Arc::new(move |hook: &str| limits.get(hook).copied().unwrap_or(1))
 }
 
 #[test]

@@ -403,6 +403,9 @@ pub struct Leased {
     pub lock_key: Option<String>,
 }
 
+/// Each hook's concurrency by its id, as [`SharedWork::lease`] asks it.
+pub type Concurrency = Arc<dyn Fn(&str) -> usize + Send + Sync>;
+
 /// What one [`SharedWork::lease`] found.
 #[derive(Debug, Default)]
 pub struct Leases {
@@ -423,12 +426,12 @@ pub trait SharedWork: Send + Sync {
     /// Leases up to `max` executions that are due and not leased, in arrival order, such that
     /// no hook runs more than its concurrency across all hubs and no two executions of one
     /// `(hook, lockKey)` run at once; and takes over orphaned ones (see [`Leases`]).
-    /// `concurrency` is each hook's limit by id; a hook not in it runs one at a time.
+    /// `concurrency` gives a hook's limit by its id (asked only of the hooks with work waiting).
     fn lease(
         &self,
         now_ms: Millis,
         max: usize,
-        concurrency: std::collections::HashMap<String, usize>,
+        concurrency: Concurrency,
     ) -> Result<Leases, StoreError>;
 
     /// How long a lease lasts unless renewed.

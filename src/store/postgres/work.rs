@@ -21,7 +21,7 @@ use super::{ExecutionRow, db, parse_id, read_record};
 use crate::clock::Millis;
 use crate::execution::ExecutionId;
 use crate::execution::lane::{Entry, Lane};
-use crate::store::{Leased, Leases, SharedWork, StoreError};
+use crate::store::{Concurrency, Leased, Leases, SharedWork, StoreError};
 
 /// Held while leasing; any constant of ours, the same in every hub.
 const LEASE_LOCK: i64 = 0x686f_6f6b_6875_6233;
@@ -53,7 +53,7 @@ impl SharedWork for Work {
         &self,
         now_ms: Millis,
         max: usize,
-        concurrency: HashMap<String, usize>,
+        concurrency: Concurrency,
     ) -> Result<Leases, StoreError> {
         let (pg, hub, lease_ms) = (self.pg.clone(), self.hub.clone(), self.lease_ms);
         let now = now_ms as i64;
@@ -98,7 +98,7 @@ impl SharedWork for Work {
                 )
                 .await
                 .map_err(db)?;
-            let mut leases = pick(&held, &candidates, max, &concurrency)?;
+            let mut leases = pick(&held, &candidates, max, &*concurrency)?;
             let ids: Vec<String> = leases.runnable.iter().map(|l| l.id.to_string()).collect();
             if !ids.is_empty() {
                 tx.execute(
@@ -176,7 +176,7 @@ fn pick(
     held: &[Row],
     candidates: &[Row],
     max: usize,
-    concurrency: &HashMap<String, usize>,
+    concurrency: &(dyn Fn(&str) -> usize + Send + Sync),
 ) -> Result<Leases, StoreError> {
     let mut lanes: HashMap<String, Lane> = HashMap::new();
     for row in held {
@@ -196,7 +196,7 @@ fn pick(
     }
     let mut runnable: Vec<Leased> = Vec::new();
     for (hook, lane) in &mut lanes {
-        let limit = concurrency.get(hook).copied().unwrap_or(1);
+        let limit = concurrency(hook);
         while let Some(entry) = lane.start_next(limit) {
             runnable.push(Leased {
                 id: entry.id,
