@@ -345,7 +345,7 @@ impl Deliveries {
 async fn health(
     axum::extract::State(app): axum::extract::State<AppState>,
 ) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let hooks = app.registry.snapshot().hooks().len();
+    let hooks = app.registry.snapshot().hook_count();
     let version = env!("CARGO_PKG_VERSION");
     match app.store.health().failure() {
         None => (

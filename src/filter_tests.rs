@@ -283,7 +283,7 @@ fn live_hook(events: &[&str], filter: Option<&str>) -> Arc<crate::hooks::LiveHoo
     .unwrap();
     let config = crate::config::Config::default();
     let snapshot = crate::hooks::Snapshot::build(Arc::new(config), vec![hook]).unwrap();
-    snapshot.hooks()[0].clone()
+    snapshot.hooks().next().unwrap().clone()
 }
 
 /// The verdict, the skip reason as its text.

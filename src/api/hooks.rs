@@ -107,12 +107,11 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let snapshot = app.registry.snapshot();
     if format.yaml()? {
-        let hooks = snapshot.hooks().iter().map(|h| (&*h.hook, h.source));
+        let hooks = snapshot.hooks().map(|h| (&*h.hook, h.source));
         return hook_yaml::answer(hooks);
     }
     let hooks = snapshot
         .hooks()
-        .iter()
         .map(|h| {
             let mut out = hook_out(&app, h)?;
             out.last24h = Some(activity_out(&app, &h.hook.id)?);

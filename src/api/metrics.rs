@@ -11,7 +11,6 @@ pub async fn get(State(app): State<AppState>) -> impl IntoResponse {
     let snapshot = app.registry.snapshot();
     let depths: Vec<(String, usize)> = snapshot
         .hooks()
-        .iter()
         .map(|h| (h.hook.id.clone(), app.queue.queued(&h.hook.id)))
         .collect();
     let writable = app.store.health().failure().is_none();

@@ -116,14 +116,32 @@ pub enum RebuildError {
     Hooks(#[from] BuildError),
 }
 
-/// One consistent view of the config file in force and every hook.
-#[derive(Debug, Default)]
+/// A map whose copies share their nodes, so the set one API edit makes from another copies a
+/// few nodes of each map, not every hook.
+type SharedMap<V> = imbl::GenericHashMap<
+    Arc<str>,
+    V,
+    foldhash::fast::RandomState,
+    imbl::shared_ptr::DefaultSharedPtr,
+>;
+
+/// One consistent view of the config file in force and every hook. Its maps share their nodes
+/// with the set it was made from, so an API edit ([`Snapshot::with_api_hook`]) costs that
+/// hook's build and a few nodes of each map, whatever the set's size.
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// The config file these hooks came from (its `hooks` are merged below).
     pub config: Arc<Config>,
-    hooks: Vec<Arc<LiveHook>>,
-    by_id: HashMap<String, Arc<LiveHook>>,
-    by_path: HashMap<String, Vec<Arc<LiveHook>>>,
+    /// The config file's hooks, in its order.
+    file_hooks: Arc<[Arc<LiveHook>]>,
+    /// The database's hooks, in order of id.
+    api_hooks: imbl::OrdMap<Arc<str>, Arc<LiveHook>>,
+    by_id: SharedMap<Arc<LiveHook>>,
+    /// The webhooks on each path: the config file's first, in its order, then the database's
+    /// in order of id.
+    by_path: SharedMap<Arc<[Arc<LiveHook>]>>,
+    /// How many hooks name each header that carries a secret (`triggerConfig.header`).
+    secret_headers: imbl::OrdMap<Arc<str>, usize>,
 }
 
 impl Snapshot {
@@ -134,6 +152,7 @@ impl Snapshot {
             config: config.clone(),
             ..Snapshot::default()
         };
+        let mut file_hooks = Vec::with_capacity(config.hooks.len());
         let mut errors = Vec::new();
         let sources = config
             .hooks
@@ -141,20 +160,48 @@ impl Snapshot {
             .map(|h| (h.clone(), Source::ConfigFile))
             .chain(api_hooks.into_iter().map(|h| (Arc::new(h), Source::Api)));
         for (hook, source) in sources {
-            if snapshot.by_id.contains_key(&hook.id) {
+            if snapshot.by_id.contains_key(hook.id.as_str()) {
                 errors.push(HookProblem::DuplicateId(hook.id.clone()));
                 continue;
             }
-            match live(hook, source, &config) {
-                Ok(live) => snapshot.add(Arc::new(live)),
-                Err(problem) => errors.push(problem),
+            let live = match live(hook, source, &config) {
+                Ok(live) => Arc::new(live),
+                Err(problem) => {
+                    errors.push(problem);
+                    continue;
+                }
+            };
+            let id: Arc<str> = live.hook.id.as_str().into();
+            snapshot.by_id.insert(id.clone(), live.clone());
+            match source {
+                Source::ConfigFile => file_hooks.push(live),
+                Source::Api => {
+                    snapshot.api_hooks.insert(id, live);
+                }
             }
         }
-        if errors.is_empty() {
-            Ok(snapshot)
-        } else {
-            Err(BuildError(errors))
+        if !errors.is_empty() {
+            return Err(BuildError(errors));
         }
+        snapshot.file_hooks = file_hooks.into();
+        // Each path's hooks gathered whole, in the set's order, before they go in the map.
+        let mut paths: HashMap<&str, Vec<Arc<LiveHook>>> = HashMap::default();
+        let mut secret_headers = imbl::OrdMap::new();
+        for live in snapshot.hooks() {
+            if let Some(path) = webhook_path(live) {
+                paths.entry(path).or_default().push(live.clone());
+            }
+            if let Some(header) = &live.hook.trigger_config.header {
+                count(&mut secret_headers, header, 1);
+            }
+        }
+        let by_path = paths
+            .into_iter()
+            .map(|(path, hooks)| (Arc::from(path), Arc::from(hooks)))
+            .collect();
+        snapshot.by_path = by_path;
+        snapshot.secret_headers = secret_headers;
+        Ok(snapshot)
     }
 
     /// The set the config file's hooks and the database's make.
@@ -164,11 +211,11 @@ impl Snapshot {
 
     /// This set with the API hook `id` as the database now holds it (`stored`, None once
     /// deleted) in place of the one it had, or added among the API hooks in order of id as a
-    /// rebuild puts it. Every other hook is kept as it is, not built again: an API edit costs
-    /// one hook's build, whatever the set's size. Fails as [`Snapshot::build`] would over the
-    /// hook, when a config-file hook has its id or its verifier or filter cannot be built.
+    /// rebuild puts it. Every other hook is kept as it is, not built again. Fails as
+    /// [`Snapshot::build`] would over the hook, when a config-file hook has its id or its
+    /// verifier or filter cannot be built.
     pub fn with_api_hook(&self, id: &str, stored: Option<Hook>) -> Result<Self, BuildError> {
-        let mut new = match stored {
+        let new = match stored {
             Some(_)
                 if self
                     .hook(id)
@@ -181,45 +228,71 @@ impl Snapshot {
             )),
             None => None,
         };
-        let mut next = Snapshot {
-            config: self.config.clone(),
-            ..Snapshot::default()
-        };
-        for hook in &self.hooks {
-            if hook.source == Source::Api {
-                if hook.hook.id == id {
-                    next.add_some(new.take());
-                    continue;
-                }
-                next.add_some(new.take_if(|new| new.hook.id.as_str() < hook.hook.id.as_str()));
-            }
-            next.add(hook.clone());
+        let mut next = self.clone();
+        if let Some(old) = next.api_hooks.remove(id) {
+            next.take_out(&old);
         }
-        next.add_some(new);
+        if let Some(new) = new {
+            next.put_in(new);
+        }
         Ok(next)
     }
 
-    fn add_some(&mut self, live: Option<Arc<LiveHook>>) {
-        if let Some(live) = live {
-            self.add(live);
+    /// Takes an API hook out of every map but `api_hooks`.
+    fn take_out(&mut self, old: &Arc<LiveHook>) {
+        self.by_id.remove(old.hook.id.as_str());
+        if let Some(path) = webhook_path(old) {
+            let left: Vec<Arc<LiveHook>> = self
+                .by_path
+                .get(path)
+                .into_iter()
+                .flat_map(|hooks| hooks.iter())
+                .filter(|h| !Arc::ptr_eq(h, old))
+                .cloned()
+                .collect();
+            if left.is_empty() {
+                self.by_path.remove(path);
+            } else {
+                self.by_path.insert(path.into(), left.into());
+            }
+        }
+        if let Some(header) = &old.hook.trigger_config.header {
+            count(&mut self.secret_headers, header, -1);
         }
     }
 
-    fn add(&mut self, live: Arc<LiveHook>) {
-        self.by_id.insert(live.hook.id.clone(), live.clone());
-        // Scheduled hooks have no sender: they must never be reachable at /api/webhooks.
-        if matches!(live.trigger, Trigger::Webhook(_)) {
-            self.by_path
-                .entry(live.hook.trigger_config.webhook_path.clone())
-                .or_default()
-                .push(live.clone());
+    /// Puts an API hook in every map; on its path, after the config file's hooks and the API
+    /// hooks whose ids sort before its own.
+    fn put_in(&mut self, new: Arc<LiveHook>) {
+        let id: Arc<str> = new.hook.id.as_str().into();
+        self.api_hooks.insert(id.clone(), new.clone());
+        self.by_id.insert(id, new.clone());
+        if let Some(path) = webhook_path(&new) {
+            let mut hooks = self
+                .by_path
+                .get(path)
+                .map(|h| h.to_vec())
+                .unwrap_or_default();
+            let at = hooks
+                .iter()
+                .position(|h| h.source == Source::Api && h.hook.id > new.hook.id)
+                .unwrap_or(hooks.len());
+            hooks.insert(at, new.clone());
+            self.by_path.insert(path.into(), hooks.into());
         }
-        self.hooks.push(live);
+        if let Some(header) = &new.hook.trigger_config.header {
+            count(&mut self.secret_headers, header, 1);
+        }
     }
 
-    /// Every hook, config-file ones first.
-    pub fn hooks(&self) -> &[Arc<LiveHook>] {
-        &self.hooks
+    /// Every hook, the config file's first, in its order, then the database's in order of id.
+    pub fn hooks(&self) -> impl Iterator<Item = &Arc<LiveHook>> {
+        self.file_hooks.iter().chain(self.api_hooks.values())
+    }
+
+    /// How many hooks the set holds.
+    pub fn hook_count(&self) -> usize {
+        self.file_hooks.len() + self.api_hooks.len()
     }
 
     pub fn hook(&self, id: &str) -> Option<&Arc<LiveHook>> {
@@ -231,8 +304,35 @@ impl Snapshot {
         self.by_path
             .get(path)
             .into_iter()
-            .flatten()
+            .flat_map(|hooks| hooks.iter())
             .filter(|h| h.hook.enabled)
+    }
+
+    /// Every header some hook's secret or signature is carried in (`triggerConfig.header`),
+    /// in order and once each.
+    pub fn secret_headers(&self) -> Vec<String> {
+        self.secret_headers.keys().map(|h| h.to_string()).collect()
+    }
+}
+
+/// The path a webhook listens on. Scheduled hooks have no sender: they must never be reachable
+/// at /api/webhooks.
+fn webhook_path(live: &LiveHook) -> Option<&str> {
+    matches!(live.trigger, Trigger::Webhook(_))
+        .then_some(live.hook.trigger_config.webhook_path.as_str())
+}
+
+/// Counts one hook more (`by` 1) or fewer (-1) naming `header`; a name no hook names is gone.
+fn count(counts: &mut imbl::OrdMap<Arc<str>, usize>, header: &str, by: isize) {
+    let n = counts
+        .get(header)
+        .copied()
+        .unwrap_or(0)
+        .saturating_add_signed(by);
+    if n == 0 {
+        counts.remove(header);
+    } else {
+        counts.insert(header.into(), n);
     }
 }
 
@@ -286,7 +386,7 @@ impl Registry {
     ) -> Result<usize, RebuildError> {
         let _one_at_a_time = self.rebuilding.lock().expect("registry lock poisoned");
         let snapshot = Snapshot::load(config(&self.snapshot()), store)?;
-        let count = snapshot.hooks().len();
+        let count = snapshot.hook_count();
         self.replace(snapshot);
         Ok(count)
     }
@@ -298,7 +398,7 @@ impl Registry {
     pub fn refresh_api_hook(&self, store: &Store, id: &str) -> Result<usize, RebuildError> {
         let _one_at_a_time = self.rebuilding.lock().expect("registry lock poisoned");
         let snapshot = self.snapshot().with_api_hook(id, store.api_hook(id)?)?;
-        let count = snapshot.hooks().len();
+        let count = snapshot.hook_count();
         self.replace(snapshot);
         Ok(count)
     }
@@ -351,11 +451,7 @@ mod tests {
     }
 
     fn ids(snapshot: &Snapshot) -> Vec<&str> {
-        snapshot
-            .hooks()
-            .iter()
-            .map(|h| h.hook.id.as_str())
-            .collect()
+        snapshot.hooks().map(|h| h.hook.id.as_str()).collect()
     }
 
     fn on_path<'a>(snapshot: &'a Snapshot, path: &str) -> Vec<&'a str> {
@@ -408,6 +504,36 @@ mod tests {
             ids(&deleted.with_api_hook("gone", None).unwrap()),
             ids(&deleted)
         );
+    }
+
+    #[test]
+    fn the_secret_headers_follow_the_hooks_that_name_them() {
+        let keyed = |id: &str, header: &str| {
+            let mut hook = hook(id, id);
+            hook.trigger_config.scheme = Some("header".into());
+            hook.trigger_config.header = Some(header.into());
+            hook
+        };
+        let config = Arc::new(Config {
+            hooks: vec![Arc::new(keyed("file", "x-file-key"))],
+            ..Config::default()
+        });
+        let before = Snapshot::build(config.clone(), vec![keyed("a", "x-key")]).unwrap();
+        assert_eq!(before.secret_headers(), ["x-file-key", "x-key"]);
+
+        let two = before
+            .with_api_hook("b", Some(keyed("b", "x-key")))
+            .unwrap();
+        let one_left = two.with_api_hook("a", None).unwrap();
+        assert_eq!(one_left.secret_headers(), ["x-file-key", "x-key"]);
+        let renamed = one_left
+            .with_api_hook("b", Some(keyed("b", "x-other")))
+            .unwrap();
+        assert_eq!(renamed.secret_headers(), ["x-file-key", "x-other"]);
+        let rebuilt = Snapshot::build(config, vec![keyed("b", "x-other")]).unwrap();
+        assert_eq!(renamed.secret_headers(), rebuilt.secret_headers());
+        let gone = renamed.with_api_hook("b", None).unwrap();
+        assert_eq!(gone.secret_headers(), ["x-file-key"]);
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl Reloader {
         let started = self.started_with.take();
         let force = started.is_none();
         if let Some(started) = started {
-            let hooks = self.registry.snapshot().hooks().len();
+            let hooks = self.registry.snapshot().hook_count();
             self.last_text = Some(started.text);
             self.in_force(
                 started.restart_only,

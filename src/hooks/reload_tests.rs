@@ -49,7 +49,7 @@ fn fixture() -> Fixture {
 
 fn ids(registry: &Registry) -> Vec<String> {
     let snapshot = registry.snapshot();
-    snapshot.hooks().iter().map(|h| h.hook.id.clone()).collect()
+    snapshot.hooks().map(|h| h.hook.id.clone()).collect()
 }
 
 #[test]

@@ -98,7 +98,7 @@ impl Seen<'_> {
             body_bytes: declared_length(self.headers),
             // Every hook's, not only the path's: a delivery sent to a wrong path may well carry the
             // right hook's key.
-            headers: redact::headers(self.headers, &super::secret_headers(snapshot.hooks())),
+            headers: redact::headers(self.headers, &snapshot.secret_headers()),
             path: self.path.to_string(),
         });
     }

@@ -116,6 +116,36 @@ async fn custom_key_headers_are_redacted_in_rejections_and_executions() {
     hub.stop().await;
 }
 
+/// A rejection keeps none of the keys the hooks made through the API carry in their own
+/// headers either: the set's header names change with each API edit, not only at start.
+#[tokio::test]
+async fn a_key_header_of_a_hook_made_through_the_api_is_redacted_in_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(&keyed_config(), dir.path(), None).await;
+    let made = hub
+        .api(Method::POST, "/api/hooks")
+        .json(&json!({
+            "id": "made",
+            "triggerConfig": {"webhookPath": "made", "scheme": "header", "header": "X-Made-Key",
+                              "webhookSecret": RIGHT_KEY},
+            "action": "webhook",
+            "actionConfig": {"webhookUrl": "http://127.0.0.1:9/unused"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201, "{}", made.text().await.unwrap());
+    // The right key, sent to a path no hook has: refused, and kept with no hook.
+    let refused = post(&hub, "no-such-hook", &[("X-Made-Key", RIGHT_KEY)]).await;
+    assert_eq!(refused.status(), 404);
+    let listed = text(&hub, "/api/rejections").await;
+    assert!(!listed.contains(RIGHT_KEY), "{listed}");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let headers = &listed["rejections"][0]["headers"];
+    assert_eq!(headers["x-made-key"], "[redacted]", "{listed:#}");
+    hub.stop().await;
+}
+
 fn forward_config(target: &str) -> String {
     format!(
         r#"
