@@ -10,7 +10,9 @@
 # CONFIG=another hooks file with the same ingest-only hook (e.g. retention changed)
 # QUIET_PER_S=2: beside the soak, that many deliveries a second to a second hook (bench-tool, one
 # /bin/true run each), which retention keeps for the whole soak: their records share the busy
-# hook's files, which only compaction lets go (the "quiet" column counts them).
+# hook's files, which only compaction lets go (the "quiet" column counts them). They are sent
+# by bench/quiet.py over one connection: a process started per delivery would take a core from
+# the hub for milliseconds each time and show in the p99 (BENCHMARKS.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -56,16 +58,8 @@ start_hub
 # The quiet hook's deliveries, counted in $WORK/quiet as they are answered 202.
 : >"$WORK/quiet"
 if ((QUIET_PER_S > 0)); then
-    (
-        pause=$(awk -v n="$QUIET_PER_S" 'BEGIN {printf "%.3f", 1 / n}')
-        while kill -0 "$PID" 2>/dev/null; do
-            code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' \
-                -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $SIG" --data-binary "@$WORK/body.json" \
-                "http://127.0.0.1:$PORT/api/webhooks/bench-tool") || true
-            [[ $code == 202 ]] && echo >>"$WORK/quiet"
-            sleep "$pause"
-        done
-    ) &
+    python3 bench/quiet.py "http://127.0.0.1:$PORT/api/webhooks/bench-tool" "$QUIET_PER_S" "$SIG" \
+        "$WORK/body.json" "$WORK/quiet" "$PID" &
     QUIET=$!
 fi
 
