@@ -32,6 +32,8 @@ mod state;
 mod store;
 mod telemetry;
 mod template;
+#[cfg(test)]
+mod test_alloc;
 mod token_reset;
 mod verify;
 mod web;

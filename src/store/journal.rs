@@ -483,6 +483,7 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
             (bytes, place, pending.appended, group, pending.closing)
         };
         if !bytes.is_empty() {
+            let started = Instant::now();
             let written = writer
                 .move_to(place)
                 .and_then(|()| writer.append(&mut bytes));
@@ -505,6 +506,7 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
             };
             writer.disk.durable.store(end, Ordering::Release);
             let _ = durable[(group % 2) as usize].send_replace(Ok(end));
+            crate::telemetry::journal_sync(started.elapsed());
             if bytes.capacity() <= SPARE_CAPACITY {
                 bytes.clear();
                 spare = bytes;

@@ -75,6 +75,9 @@ async fn metrics_count_deliveries_executions_latency_and_queue() {
     assert!(
         page.contains(r#"hookhub_action_duration_seconds_bucket{action="webhook",le="0.005"}"#)
     );
+    // The accepted delivery waited for at least one journal sync.
+    at_least_one("hookhub_journal_sync_seconds_count");
+    assert!(page.contains(r#"hookhub_journal_sync_seconds_bucket{le="0.005"}"#));
     assert_eq!(
         sample(&page, r#"hookhub_queue_depth{hook="m-hook"}"#),
         Some(0.0)
