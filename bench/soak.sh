@@ -8,6 +8,7 @@
 # time and idle RSS are printed. Run by hand: bench/soak.sh.
 # Results: stdout and bench/results/soak.md.
 # Knobs: SOAK_MINUTES=30 SLICE=30 CONNECTIONS=20 DELAY_MS=10 BENCH_NO_BUILD=1 HUB=path/to/hookhub
+# CEILING_BIN=path/to/examples/ceiling (the sink and CEILING_BESIDE's ceiling)
 # CONFIG=another hooks file with the same ingest-only hook (e.g. retention changed)
 # QUIET_PER_S=2: beside the soak, that many deliveries a second to a second hook (bench-tool, one
 # /bin/true run each), which retention keeps for the whole soak: their records share the busy
@@ -31,6 +32,7 @@ SLICE=${SLICE:-30}
 CONNECTIONS=${CONNECTIONS:-20}
 DELAY_MS=${DELAY_MS:-10}
 HUB=${HUB:-$PWD/target/release/hookhub}
+CEILING_BIN=${CEILING_BIN:-$PWD/target/release/examples/ceiling}
 CONFIG=${CONFIG:-bench/hooks.bench.yaml}
 RESULTS=$PWD/bench/results
 mkdir -p "$RESULTS"
@@ -97,7 +99,7 @@ SIG=$(bench_signature "$WORK/body.json")
 trap 'kill ${CEILING_PID:-} ${SINK_PID:-} 2>/dev/null || true; stop_and_clean' EXIT
 if [[ $HOOK == bench ]]; then
     SINK_PORT=$(free_port)
-    "$(dirname "$HUB")/examples/ceiling" --mode nostore --listen "127.0.0.1:$SINK_PORT" 2>"$WORK/sink.err" &
+    "$CEILING_BIN" --mode nostore --listen "127.0.0.1:$SINK_PORT" 2>"$WORK/sink.err" &
     SINK_PID=$!
     SINK_URL="http://127.0.0.1:$SINK_PORT/sink"
     wait_healthy "$SINK_PORT" "$SINK_PID" "$WORK/sink.err"
@@ -106,7 +108,7 @@ PORT=$(free_port)
 start_hub
 if [[ -n $CEILING_BESIDE ]]; then
     CEILING_PORT=$(free_port)
-    "$(dirname "$HUB")/examples/ceiling" --mode durable --listen "127.0.0.1:$CEILING_PORT" \
+    "$CEILING_BIN" --mode durable --listen "127.0.0.1:$CEILING_PORT" \
         --file "$WORK/ceiling.log" 2>"$WORK/ceiling.err" &
     CEILING_PID=$!
     wait_healthy "$CEILING_PORT" "$CEILING_PID" "$WORK/ceiling.err"
