@@ -25,10 +25,10 @@ const SYNC_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// The recorder keeps each histogram sample until its samples are drained into bucket counts,
-/// which it does only when asked: a hub nobody scrapes would otherwise keep 8 bytes for every
-/// action attempt and group commit, for good (BENCHMARKS.md). So every this many samples
-/// the one recording drains them all.
+/// The recorder keeps each histogram sample (a value and a time, ~16 bytes) until its samples
+/// are drained into bucket counts, which it does only when asked (at a scrape): a hub nobody
+/// scrapes would otherwise keep one for every action attempt and group commit, for good
+/// (BENCHMARKS.md). So every this many samples, the one recording drains them all.
 const DRAIN_EVERY: u64 = 1024;
 static SAMPLES: AtomicU64 = AtomicU64::new(0);
 
