@@ -128,8 +128,7 @@ fi
     ((QUIET_PER_S == 0)) || echo "- beside it, $QUIET_PER_S deliveries a second to bench-tool (/bin/true), all kept by retention"
     echo
     [[ -z $CEILING_BESIDE ]] || echo "- each hub slice is followed by one of the durable ceiling under the same load (the ceiling columns)"
-    echo
-    echo "- syncs over 5 ms: the hub's journal syncs (write and fdatasync) in the slice that took longer, from /metrics, and the bucket its slowest fell in"
+    ((!METRICS)) || echo "- syncs over 5 ms: the hub's journal syncs (write and fdatasync) in the slice that took longer, from /metrics, and the bucket its slowest fell in"
     echo
     echo "| minute | deliveries/s | p50 ms | p99 ms | errors | hub RSS MiB | anon / file MiB | data dir MiB | journal / db / payloads MiB | quiet | steal % | syncs over 5 ms |$([[ -z $CEILING_BESIDE ]] || echo " ceiling p50 / p99 ms | ceiling errors | ceiling steal % |")"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|$([[ -z $CEILING_BESIDE ]] || echo "---|---|---|")"
