@@ -27,9 +27,11 @@
 //! Discarding keeps one full-sized file as the spare that the next rotation writes over: an
 //! `fdatasync` after writing over blocks a file already has is a data flush alone, while one
 //! after an append also commits the file's new size and blocks to the filesystem's journal
-//! (p50 0.22 → 0.16 ms, and less CPU per sync, on this project's machines). So that what the
-//! file held before cannot pass for new records, each write of the journal thread is framed
-//! with a checksum seeded with the file's number.
+//! (p50 0.22 → 0.16 ms, and less CPU per sync, on this project's machines). The checkpoint
+//! thread renames the spare to the next file's name ahead of the rotation
+//! ([`make_next_ready`]), so a rotation only switches files. So that what the file held
+//! before cannot pass for new records, each write of the journal thread is framed with a
+//! checksum seeded with the file's number.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -83,6 +85,17 @@ pub(super) struct Disk {
     /// readable.
     pub(super) written: Mutex<Place>,
     pub health: Arc<Health>,
+    /// The file the next rotation starts, made ready ahead of it ([`make_next_ready`]).
+    next: Mutex<NextFile>,
+}
+
+/// The journal file the next rotation starts.
+#[derive(Debug, Default)]
+struct NextFile {
+    /// The number the journal rotates to next; 0 until a journal has opened.
+    number: u64,
+    /// That file, its name on disk already.
+    ready: Option<File>,
 }
 
 impl Disk {
@@ -100,6 +113,22 @@ impl Disk {
 
     fn written(&self) -> MutexGuard<'_, Place> {
         self.written.lock().expect("journal lock poisoned")
+    }
+
+    fn next(&self) -> MutexGuard<'_, NextFile> {
+        self.next.lock().expect("journal lock poisoned")
+    }
+
+    /// Journal file `number`, the next after the one written now: the file made ready for it,
+    /// or one started now if none was.
+    fn take_next(&self, dir: &Path, number: u64) -> io::Result<File> {
+        let mut next = self.next();
+        let file = match next.ready.take() {
+            Some(ready) if next.number == number => ready,
+            _ => start_file(dir, number)?,
+        };
+        next.number = number + 1;
+        Ok(file)
     }
 
     /// Waits until the journal has written the `len` bytes at `place`: a writer puts a record
@@ -314,7 +343,12 @@ impl Journal {
                 tracing::info!(writes = replayed, "replayed the journal");
             }
         }
-        let writer = Writer::create(dir, checkpoints, disk.clone(), number)?;
+        let first = start_file(dir, number)?;
+        *disk.next() = NextFile {
+            number: number + 1,
+            ready: None,
+        };
+        let writer = Writer::new(dir, checkpoints, disk.clone(), number, first);
         let shared = Arc::new(Shared {
             state: Mutex::new(Pending {
                 file: number,
@@ -484,22 +518,26 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
         };
         if !bytes.is_empty() {
             let started = Instant::now();
-            let written = writer
-                .move_to(place)
-                .and_then(|()| writer.append(&mut bytes));
-            if let Err(e) = written {
-                // What was taken is not on disk, and nothing after it will be: the records
-                // still to come could depend on these. The failure is final for this journal;
-                // the store is reopened once the disk takes writes again.
-                writer.disk.health.failed(&e);
-                writer.cut_back();
-                shared.state.lock().expect("journal lock poisoned").failed = true;
-                for waiters in durable {
-                    let _ = waiters.send_replace(Err(Failure::of(&e)));
+            let written = writer.move_to(place).and_then(|retired| {
+                writer.append(&mut bytes)?;
+                Ok(retired)
+            });
+            let retired = match written {
+                Ok(retired) => retired,
+                Err(e) => {
+                    // What was taken is not on disk, and nothing after it will be: the records
+                    // still to come could depend on these. The failure is final for this journal;
+                    // the store is reopened once the disk takes writes again.
+                    writer.disk.health.failed(&e);
+                    writer.cut_back();
+                    shared.state.lock().expect("journal lock poisoned").failed = true;
+                    for waiters in durable {
+                        let _ = waiters.send_replace(Err(Failure::of(&e)));
+                    }
+                    wait_for_close(shared);
+                    return;
                 }
-                wait_for_close(shared);
-                return;
-            }
+            };
             *writer.disk.written() = Place {
                 file: place.file,
                 offset: place.offset + bytes.len() as u64,
@@ -507,6 +545,11 @@ fn write_loop(mut writer: Writer, shared: &Shared, durable: &[watch::Sender<Dura
             writer.disk.durable.store(end, Ordering::Release);
             let _ = durable[(group % 2) as usize].send_replace(Ok(end));
             crate::telemetry::journal_sync(started.elapsed());
+            // Handed over once this group's waiters are woken: the checkpoint thread, woken
+            // sooner, could take this thread's core while they wait.
+            if let Some(retired) = retired {
+                writer.checkpoints.retire(retired);
+            }
             if bytes.capacity() <= SPARE_CAPACITY {
                 bytes.clear();
                 spare = bytes;
@@ -528,34 +571,22 @@ fn wait_for_close(shared: &Shared) {
 }
 
 impl Writer {
-    /// Starts journal file `number`: the spare, renamed, if there is one, else a new file.
-    fn create(
+    /// Writes journal file `number`, just started ([`start_file`]).
+    fn new(
         dir: &Path,
         checkpoints: Arc<Checkpoints>,
         disk: Arc<Disk>,
         number: u64,
-    ) -> io::Result<Self> {
-        let path = journal_path(dir, number);
-        let file = match spare(dir)? {
-            Some(spare) => {
-                fs::rename(&spare.path, &path)?;
-                OpenOptions::new().write(true).open(&path)?
-            }
-            None => OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(super::private::FILE_MODE)
-                .open(&path)?,
-        };
-        File::open(dir)?.sync_all()?;
-        Ok(Self {
+        file: File,
+    ) -> Self {
+        Self {
             dir: dir.to_path_buf(),
             checkpoints,
             disk,
             file,
             number,
             size: 0,
-        })
+        }
     }
 
     /// Writes `frame` (a header's room, then records) after what the file holds, and syncs.
@@ -612,33 +643,78 @@ impl Writer {
     }
 
     /// Gets ready to write a frame the appends placed at `place`: starts the next file when
-    /// they moved to it. A file that cannot be started fails the journal, as a failed write
-    /// does: the frame's records were told where they would be.
-    fn move_to(&mut self, place: Place) -> io::Result<()> {
+    /// they moved to it, and returns the file it retired. A file that cannot be started fails
+    /// the journal, as a failed write does: the frame's records were told where they would be.
+    fn move_to(&mut self, place: Place) -> io::Result<Option<PathBuf>> {
+        let mut retired = None;
         if place.file != self.number {
             debug_assert_eq!(place.file, self.number + 1, "the appends skipped a file");
-            self.rotate()?;
+            retired = Some(self.rotate()?);
         }
         debug_assert_eq!(
             place.offset, self.size,
             "a frame written where it was not placed"
         );
-        Ok(())
+        Ok(retired)
     }
 
-    /// Starts a new file and retires the old one: the checkpoint thread removes it once the
-    /// table and sled hold everything it did, durably. Every write in it was made (to sled or the table)
-    /// before it was journaled.
-    fn rotate(&mut self) -> io::Result<()> {
-        let next = Writer::create(
+    /// Starts the next file (made ready ahead, as a rule: [`make_next_ready`]) and returns the
+    /// old one, for the checkpoint thread to remove once the table and sled hold everything it
+    /// did, durably. Every write in it was made (to sled or the table) before it was journaled.
+    fn rotate(&mut self) -> io::Result<PathBuf> {
+        let number = self.number + 1;
+        let file = self.disk.take_next(&self.dir, number)?;
+        let next = Writer::new(
             &self.dir,
             self.checkpoints.clone(),
             self.disk.clone(),
-            self.number + 1,
-        )?;
+            number,
+            file,
+        );
         let old = std::mem::replace(self, next);
-        old.checkpoints.retire(journal_path(&old.dir, old.number));
-        Ok(())
+        Ok(journal_path(&old.dir, old.number))
+    }
+}
+
+/// Starts journal file `number`: the file a failed [`make_next_ready`] named but did not sync,
+/// else the spare, renamed, if there is one, else a new file. The directory is synced before
+/// it returns, so that the file's name is on disk before any record written to it.
+fn start_file(dir: &Path, number: u64) -> io::Result<File> {
+    let path = journal_path(dir, number);
+    let file = match OpenOptions::new().write(true).open(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match spare(dir)? {
+            Some(spare) => {
+                fs::rename(&spare.path, &path)?;
+                OpenOptions::new().write(true).open(&path)?
+            }
+            None => OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(super::private::FILE_MODE)
+                .open(&path)?,
+        },
+        opened => opened?,
+    };
+    File::open(dir)?.sync_all()?;
+    Ok(file)
+}
+
+/// Makes the journal's next file ready before the rotation that starts it, on the checkpoint
+/// thread: renaming the spare and syncing the directory took the journal thread ~0.4 ms, and
+/// every delivery waiting on that group commit waited with it (BENCHMARKS.md). Called after
+/// each checkpoint, which has just made a spare, as a rule. The file is named as the journal
+/// file it will be; until the journal writes it, what it holds is what it held as the spare,
+/// whose frames are checksummed with the spare's own number and so end its replay at once,
+/// as in a file the rotation just started.
+pub(super) fn make_next_ready(dir: &Path, disk: &Disk) {
+    let mut next = disk.next();
+    if next.number == 0 || next.ready.is_some() {
+        return;
+    }
+    match start_file(dir, next.number) {
+        Ok(file) => next.ready = Some(file),
+        // The rotation tries again itself, and fails the journal if it cannot either.
+        Err(e) => tracing::debug!(error = %e, "could not make the next journal file ready"),
     }
 }
 

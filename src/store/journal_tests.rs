@@ -1,6 +1,6 @@
 //! The journal replays what was synced into a database that never saw it, stops cleanly at a
-//! torn tail, never replays what a reused file held before, still reads files from before
-//! frames, and encodes records losslessly.
+//! torn tail, never replays what a reused file held before (nor a file made ready ahead of its
+//! rotation), still reads files from before frames, and encodes records losslessly.
 
 use super::*;
 use std::io::Write;
@@ -179,7 +179,7 @@ async fn wait_for(what: &str, check: impl Fn() -> bool) {
 }
 
 #[tokio::test]
-async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the_new_writes() {
+async fn rotation_writes_over_a_checkpointed_file_made_ready_ahead_and_a_replay_skips_it() {
     let dir = tempfile::tempdir().unwrap();
     let db_dir = tempfile::tempdir().unwrap();
     let (db, tree) = sled_in(db_dir.path());
@@ -201,36 +201,76 @@ async fn rotation_writes_over_the_checkpointed_file_and_a_crash_replays_only_the
             .write(|| Ok::<_, sled::Error>(((), vec![op.clone()])))
             .unwrap();
     };
+    let writing_to = || journal.lock().file;
     // Written only to file 1, which sled then holds and which becomes the spare.
     write("first".into());
     journal.sync().await.unwrap();
-    while !has(2, Kind::Framed) {
+    while writing_to() < 2 {
         write(format!("k{n:04}"));
         journal.sync().await.unwrap();
         n += 1;
     }
-    wait_for("file 1 becomes the spare", || has(1, Kind::Spare)).await;
-    while !has(3, Kind::Framed) {
-        write(format!("k{n:04}"));
-        journal.sync().await.unwrap();
-        n += 1;
-    }
-    assert!(!has(1, Kind::Spare), "the spare was taken");
+    let in_file_2 = n - 1;
+    // File 1's checkpoint makes it the spare, and the spare file 3, before the journal
+    // needs file 3.
+    wait_for("file 1 is made ready as file 3", || {
+        has(3, Kind::Framed) && !has(1, Kind::Spare)
+    })
+    .await;
     let third = journal_path(dir.path(), 3);
     assert!(fs::metadata(&third).unwrap().len() >= ROTATE_BYTES);
+    while writing_to() < 3 {
+        write(format!("k{n:04}"));
+        journal.sync().await.unwrap();
+        n += 1;
+    }
+    let in_file_3 = n - 1;
     write("final".into());
     journal.sync().await.unwrap();
-    // File 2 retired when file 3 began; its checkpoint runs on its own thread, which `close` does
-    // not stop: a replay that starts before it is done rightly replays file 2 (`k0003` on).
-    wait_for("file 2 is checkpointed", || !has(2, Kind::Framed)).await;
+    // File 2 retired when file 3 began; its checkpoint runs on its own thread, which `close`
+    // does not stop: a replay that starts before it is done rightly replays file 2. After it,
+    // file 2 is the spare made ready as file 4, which the replay must not take for records.
+    wait_for("file 2 is made ready as file 4", || {
+        !has(2, Kind::Framed) && has(4, Kind::Framed)
+    })
+    .await;
     journal.close();
 
     // As after a crash: the journal files alone, into a database that has nothing.
     let (replay, replayed, _db) = open_fresh(dir.path());
     assert_eq!(replayed.get("final").as_deref(), Some(value.as_bytes()));
+    assert_eq!(
+        replayed.get(format!("k{in_file_3:04}")).as_deref(),
+        Some(value.as_bytes())
+    );
     for stale in ["first", "k0000", "k0001", "k0002", "k0003"] {
         assert_eq!(replayed.get(stale), None, "{stale} came back from file 1");
     }
+    for stale in in_file_2..in_file_3 {
+        let key = format!("k{stale:04}");
+        assert_eq!(replayed.get(&key), None, "{key} came back from file 2");
+    }
+    replay.close();
+}
+
+/// A file `make_next_ready` renamed but could not sync the directory for is named already: the
+/// rotation starts it all the same (it is not ready, so it syncs the directory itself).
+#[tokio::test]
+async fn a_next_file_named_but_not_made_ready_is_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _tree, _db) = open_fresh(dir.path());
+    fs::write(journal_path(dir.path(), 2), vec![7; 4096]).unwrap();
+    let value = "v".repeat(1024 * 1024);
+    let mut n = 0;
+    while journal.lock().file < 2 {
+        put_synced(&journal, &format!("k{n}"), &value).await;
+        n += 1;
+    }
+    put_synced(&journal, "after", "rotation").await;
+    journal.close();
+
+    let (replay, tree, _db) = open_fresh(dir.path());
+    assert_eq!(tree.get("after").as_deref(), Some(&b"rotation"[..]));
     replay.close();
 }
 

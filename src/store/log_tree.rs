@@ -21,7 +21,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::RangeBounds;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -493,7 +493,8 @@ fn checkpoint_loop(shared: &Shared) {
 
 /// Makes the table (and sled) hold everything the retired journal files do, durably, then
 /// discards them (one may be kept to be written over, others kept while the table points into
-/// them: [`journal::discard`]).
+/// them: [`journal::discard`]), and makes the journal's next file ready from the spare
+/// ([`journal::make_next_ready`]).
 ///
 /// A checkpoint saves the whole table, so one whose save would be larger than the journal
 /// files it lets go is put off until enough have retired: a hub keeping many executions
@@ -512,13 +513,26 @@ fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
+    let dir = files
+        .first()
+        .and_then(|f| f.parent())
+        .map(Path::to_path_buf);
     if journal_bytes < shared.table.saved_len() {
         shared.lock().held = files;
-        return;
+    } else {
+        save_and_discard(shared, files, dir.as_deref());
     }
+    if let Some(dir) = dir
+        && shared.disk.health.failure().is_none()
+    {
+        journal::make_next_ready(&dir, &shared.disk);
+    }
+}
+
+/// The checkpoint of `files`, retired from the journal in `dir`.
+fn save_and_discard(shared: &Shared, files: Vec<PathBuf>, dir: Option<&Path>) {
     match shared.make_durable() {
         Ok(()) => {
-            let dir = files.first().and_then(|f| f.parent());
             let in_use = shared
                 .in_use
                 .lock()
