@@ -4,7 +4,9 @@
 # data dir, 3 s of warm-up, then DURATION s of wrk (2 threads, CONNECTIONS connections, the 1 KB
 # GitHub-signed body) on the ingest-only hook; the hub's CPU per delivery from /proc over the
 # run, its peak RSS (sampled every 0.5 s) and RSS 2 s after, and the host's steal time.
-# Usage: bench/pairs.sh ROUNDS BINARY... (e.g. target/release/hookhub /tmp/hookhub-before)
+# Usage: bench/pairs.sh ROUNDS BINARY... (e.g. target/release/hookhub /tmp/hookhub-before); the
+# word `ceiling` in place of a binary runs the durable ceiling (target/release/examples/ceiling
+# --mode durable) in its turn, for the hub's p99 beside the machine's durable limit.
 # Knobs: DURATION=8 CONNECTIONS=32 CONFIG=bench/hooks.bench.yaml (another hooks file with the same hook)
 # Output: a Markdown table on stdout.
 set -euo pipefail
@@ -27,11 +29,16 @@ for r in $(seq "$ROUNDS"); do
     for bin in "$@"; do
         rm -rf "$WORK/data"; mkdir -p "$WORK/data"
         PORT=$(free_port)
-        "$bin" serve --config "$CONFIG" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/hub.out" 2>"$WORK/hub.err" &
+        if [[ $bin == ceiling ]]; then
+            target/release/examples/ceiling --mode durable --file "$WORK/data/ceiling.log" --listen "127.0.0.1:$PORT" 2>"$WORK/hub.err" &
+            URL="http://127.0.0.1:$PORT/api/webhooks/bench"
+        else
+            "$bin" serve --config "$CONFIG" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/hub.out" 2>"$WORK/hub.err" &
+            URL="http://127.0.0.1:$PORT/api/webhooks/bench-ingest"
+        fi
         P=$!
         PID=$P
         wait_healthy "$PORT" "$P" "$WORK/hub.err"
-        URL="http://127.0.0.1:$PORT/api/webhooks/bench-ingest"
         BENCH_BODY_FILE="$WORK/body.json" BENCH_SIGNATURE="$SIG" wrk -t2 -c"$CONNECTIONS" -d3s -s bench/post.lua "$URL" >/dev/null
         c0=$(awk '{print $14+$15}' "/proc/$P/stat"); s0=$(cpu_times)
         ( while kill -0 "$P" 2>/dev/null; do rss_kb "$P"; sleep 0.5; done ) >"$WORK/rss.txt" 2>/dev/null &
