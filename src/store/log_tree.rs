@@ -496,13 +496,12 @@ fn checkpoint_loop(shared: &Shared) {
 /// them: [`journal::discard`]), and makes the journal's next file ready from the spare
 /// ([`journal::make_next_ready`]).
 ///
-/// A checkpoint saves the whole table, so one whose save would be larger than the journal
-/// files it lets go is put off until enough have retired: a hub keeping many executions
-/// writes its table at most once per as many journal bytes, and replays at most that many
-/// at start. (With one busy hook at the default retention the save is ~1.2 MiB, less than a
-/// journal file: every file is checkpointed as it retires, 28 times a second at saturation.
-/// Putting checkpoints off to every 16 MiB cost 8% of the saturated rate: rotations then
-/// seldom find a spare file to write over, BENCHMARKS.md.)
+/// A checkpoint whose last save was larger than the journal files it would let go is put off
+/// until enough have retired. Most saves are deltas, a tenth of a journal file or less
+/// (`table/mod.rs`), so nearly every file is checkpointed as it retires; after a whole save of
+/// a large table, the next checkpoint waits for as many journal bytes, and a start replays at
+/// most that many. (Putting checkpoints off to every 16 MiB cost 8% of the saturated rate:
+/// rotations then seldom find a spare file to write over, BENCHMARKS.md.)
 fn checkpoint(shared: &Shared, retired: Vec<PathBuf>) {
     let files = {
         let mut state = shared.lock();

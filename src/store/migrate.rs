@@ -30,8 +30,10 @@ use crate::model::hash_token;
 /// `RECORD_SAME_PAYLOAD`), which a hub of format 3 would misread in a journal a crash left;
 /// going from 3 to 4 rewrites nothing. 5: the table points into journal files for records'
 /// JSON and payloads (`payloads.rs`, `Journaled`), which a hub of format 4 would read as
-/// segments; going from 4 to 5 rewrites nothing.
-pub(super) const FORMAT: u64 = 5;
+/// segments; going from 4 to 5 rewrites nothing. 6: the table is saved as a whole save and
+/// deltas after it (`table/mod.rs`), of which a hub of format 5 would read neither; going from
+/// 5 to 6 rewrites nothing.
+pub(super) const FORMAT: u64 = 6;
 /// The first format whose execution log is in the table.
 pub(super) const TABLE_FORMAT: u64 = 3;
 const KEY: &str = "format_version";

@@ -231,6 +231,108 @@ impl Entries {
     }
 }
 
+impl Entries {
+    /// Calls `each` with what changed since `old`, a copy of these entries taken earlier and
+    /// kept since: an entry that may be new or changed (`Some(value)`; some are neither) or a
+    /// key that is gone (`None`). The typed kinds are compared a run at a time, by whether
+    /// the two share it ([`Runs::changes_since`]); every other key one by one (they are few).
+    ///
+    /// Every key gone comes before every entry: a key can move between the kinds (a record
+    /// rewritten at another length), and applied in this order the two never undo each other.
+    pub(super) fn for_each_change(
+        &self,
+        old: &Self,
+        mut each: impl FnMut(&[u8], Option<&[u8]>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.changes(old, |key, value| match value {
+            None => each(key, None),
+            Some(_) => Ok(()),
+        })?;
+        self.changes(old, |key, value| match value {
+            Some(value) => each(key, Some(value)),
+            None => Ok(()),
+        })
+    }
+
+    /// Every change since `old`, each kind in key order (see [`Self::for_each_change`]).
+    fn changes(
+        &self,
+        old: &Self,
+        mut each: impl FnMut(&[u8], Option<&[u8]>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut key = vec![keys::EXECUTION];
+        self.records.changes_since(&old.records, |id, record| {
+            key.truncate(1);
+            key.extend_from_slice(id);
+            each(&key, record.map(|r| &r[..]))
+        })?;
+        let mut prefix = Vec::new();
+        let mut index_changes = |hook: &[u8], now: &Ids, then: &Ids| {
+            keys::set_hook_prefix(&mut prefix, hook);
+            now.changes_since(then, |id, present| {
+                key.clear();
+                key.extend_from_slice(&prefix);
+                key.extend_from_slice(id);
+                each(&key, present.map(|()| &[][..]))
+            })
+        };
+        let none = Ids::default();
+        for (hook, change) in changed(&self.index, &old.index) {
+            match change {
+                Change::Both(now, then) => index_changes(hook, now, then)?,
+                Change::New(now) => index_changes(hook, now, &none)?,
+                Change::Gone(then) => index_changes(hook, &none, then)?,
+            }
+        }
+        for (key, change) in changed(&self.other, &old.other) {
+            match change {
+                Change::Both(now, then) if now == then => {}
+                Change::Both(now, _) | Change::New(now) => each(key, Some(now))?,
+                Change::Gone(_) => each(key, None)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key's values in two maps (see [`changed`]).
+enum Change<'a, V> {
+    Both(&'a V, &'a V),
+    New(&'a V),
+    Gone(&'a V),
+}
+
+/// Every key of either map, in key order, with its values in `now` and `then`.
+fn changed<'a, V>(
+    now: &'a BTreeMap<Box<[u8]>, V>,
+    then: &'a BTreeMap<Box<[u8]>, V>,
+) -> impl Iterator<Item = (&'a [u8], Change<'a, V>)> {
+    let mut now = now.iter().peekable();
+    let mut then = then.iter().peekable();
+    std::iter::from_fn(move || {
+        let order = match (now.peek(), then.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        Some(match order {
+            std::cmp::Ordering::Less => {
+                let (key, value) = now.next()?;
+                (&**key, Change::New(value))
+            }
+            std::cmp::Ordering::Greater => {
+                let (key, value) = then.next()?;
+                (&**key, Change::Gone(value))
+            }
+            std::cmp::Ordering::Equal => {
+                let ((key, a), (_, b)) = (now.next()?, then.next()?);
+                (&**key, Change::Both(a, b))
+            }
+        })
+    })
+}
+
 impl FromIterator<(Box<[u8]>, IVec)> for Entries {
     fn from_iter<I: IntoIterator<Item = (Box<[u8]>, IVec)>>(entries: I) -> Self {
         let mut all = Self::default();

@@ -10,7 +10,7 @@
 //! pruning a busy hook's records from among a quiet one's leaves no runs of one or two.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
@@ -84,8 +84,17 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
             return None;
         };
         let below_every_run = key < bound;
-        let run = Arc::make_mut(self.runs.get_mut(&bound).expect("the run found"));
-        let at = match run.binary_search_by(|(k, _)| k.cmp(&key)) {
+        let shared = self.runs.get_mut(&bound).expect("the run found");
+        let at = shared.binary_search_by(|(k, _)| k.cmp(&key));
+        if at == Err(RUN) {
+            // Appended past a full run, as the log's ids come: the key starts the next one,
+            // and the full run is left as it is (shared with a save, it is not copied).
+            self.len += 1;
+            self.runs.insert(key.clone(), Arc::new(vec![(key, value)]));
+            return None;
+        }
+        let run = Arc::make_mut(shared);
+        let at = match at {
             Ok(i) => return Some(std::mem::replace(&mut run[i].1, value)),
             Err(at) => at,
         };
@@ -93,9 +102,6 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
         if run.len() < RUN {
             make_room(run);
             run.insert(at, (key, value));
-        } else if at == RUN {
-            // Appended past a full run, as the log's ids come: the key starts the next one.
-            self.runs.insert(key.clone(), Arc::new(vec![(key, value)]));
         } else {
             // Anywhere else, the run is halved first.
             let mut rest = run.split_off(RUN / 2);
@@ -160,6 +166,44 @@ impl<K: Ord + Clone, V: Clone> Runs<K, V> {
             run.reserve_exact(moved.len());
             run.extend(moved.iter().cloned());
         }
+    }
+
+    /// What changed since `old`, a copy of this map taken earlier and kept since, in key
+    /// order: `each` is given every entry of the runs this map does not share with `old`
+    /// (`Some(value)`, whether or not its value changed) and every key of `old`'s unshared
+    /// runs that this map no longer holds (`None`). A write copies the run it lands in while
+    /// `old` shares it, so a run both hold is unchanged; the rest is a few runs a save.
+    pub(super) fn changes_since<E>(
+        &self,
+        old: &Self,
+        mut each: impl FnMut(&K, Option<&V>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (in_old, in_new) = (old.run_addresses(), self.run_addresses());
+        let (now, gone) = (self.unshared(&in_old), old.unshared(&in_new));
+        // A key of an unshared old run that this map holds is in one of its unshared runs:
+        // a run both share holds the same keys in both.
+        let mut now = now.into_iter().peekable();
+        for (key, _) in gone {
+            while let Some((k, v)) = now.next_if(|(k, _)| k < key) {
+                each(k, Some(v))?;
+            }
+            if now.peek().is_none_or(|(k, _)| k != key) {
+                each(key, None)?;
+            }
+        }
+        now.try_for_each(|(k, v)| each(k, Some(v)))
+    }
+
+    fn run_addresses(&self) -> HashSet<*const Vec<(K, V)>> {
+        self.runs.values().map(Arc::as_ptr).collect()
+    }
+
+    /// The entries of the runs not among `others`, in key order.
+    fn unshared(&self, others: &HashSet<*const Vec<(K, V)>>) -> Vec<&(K, V)> {
+        let runs = self.runs.values();
+        runs.filter(|run| !others.contains(&Arc::as_ptr(run)))
+            .flat_map(|run| run.iter())
+            .collect()
     }
 
     /// Every entry in key order.
@@ -314,6 +358,48 @@ mod tests {
         for (copy, then) in &copies {
             check(copy, then);
         }
+    }
+
+    #[test]
+    fn the_changes_since_a_kept_copy_turn_that_copy_into_the_map() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut runs = Runs::default();
+        let mut saved = runs.clone();
+        let mut on_disk = BTreeMap::new();
+        let mut sizes = Vec::new();
+        for round in 0..30_000u64 {
+            // Mostly the log's appends and pruning from its front, some writes anywhere.
+            let key = match rng.below(4) {
+                0 | 1 => round * 10,
+                2 => runs.iter().next().map_or(0, |(k, _)| *k),
+                _ => rng.below(round * 10 + 1),
+            };
+            if rng.below(3) == 0 {
+                runs.remove(&key);
+            } else {
+                runs.insert(key, round);
+            }
+            if round % 500 == 499 {
+                let mut changes = 0;
+                runs.changes_since(&saved, |key, value| {
+                    changes += 1;
+                    match value {
+                        Some(value) => on_disk.insert(*key, *value),
+                        None => on_disk.remove(key),
+                    };
+                    Ok::<_, ()>(())
+                })
+                .unwrap();
+                check(&runs, &on_disk);
+                sizes.push((changes, runs.len()));
+                saved = runs.clone();
+            }
+        }
+        // What changed is found a run at a time: about the entries written since, never the
+        // whole map.
+        let (changes, len) = sizes[sizes.len() - 1];
+        assert!(len > 2_000, "{len}");
+        assert!(changes < len / 2, "{changes} changes of {len}");
     }
 
     #[test]
