@@ -232,3 +232,126 @@ hooks:
         assert_eq!(e["attempts"].as_array().unwrap().len(), 1);
     }
 }
+
+/// The log's saves after the first hold only what changed (`log.table.<number>` beside
+/// `log.table`). Across enough journal files for several saves, with retention pruning the
+/// oldest, a SIGKILL and a restart read the whole save, its deltas and the journal back: the
+/// log lists what it listed before the kill, each execution with its payload; a clean stop
+/// and another start do too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_survives_a_sigkill_after_saves_of_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("hooks.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+server: {{ dataDir: "{data}", rateLimit: {{ perSecond: 0 }}, retention: {{ maxPerHook: 150 }} }}
+admin: {{ token: {TOKEN} }}
+hooks:
+  - id: log
+    triggerConfig: {{ webhookPath: log, webhookSecret: s3cret, events: [never-sent] }}
+    action: webhook
+    actionConfig: {{ webhookUrl: "http://127.0.0.1:9/x" }}
+"#,
+            data = data.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut hub = Binary::start(&config, port, dir.path()).await;
+    let client = reqwest::Client::new();
+    let listed = |url: String| {
+        let client = client.clone();
+        async move {
+            let page: Value = client
+                .get(format!("{url}/api/hooks/log/executions?limit=1000"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["executions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    // 24 KB bodies, under the size staged beside the journal: ~170 fill a 4 MiB journal
+    // file, so 520 make three checkpoints, each saving the table.
+    let mut sent = 0;
+    let deltas = || {
+        std::fs::read_dir(&data)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("log.table.0")
+            })
+            .count()
+    };
+    while sent < 520 || deltas() == 0 {
+        assert!(sent < 2_000, "no delta saved after {sent} deliveries");
+        let sends: Vec<_> = (0..8)
+            .map(|s| {
+                let body = format!(r#"{{"n":{},"pad":"{}"}}"#, sent + s, "x".repeat(24_000));
+                let (client, url) = (client.clone(), hub.url.clone());
+                tokio::spawn(async move { deliver(&client, &url, "log", &body).await })
+            })
+            .collect();
+        for send in sends {
+            assert!(send.await.unwrap().is_some(), "a delivery was refused");
+        }
+        sent += 8;
+    }
+    // Retention prunes once the hook has gained its margin (100) past its limit; the log is
+    // read once it holds still, then the hub is killed.
+    let mut before = listed(hub.url.clone()).await;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = listed(hub.url.clone()).await;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    assert!(
+        (150..=250).contains(&before.len()),
+        "{} listed",
+        before.len()
+    );
+    hub.kill();
+
+    // A start prunes each hook back to its limit, in the background: the newest 150 are left.
+    before.truncate(150);
+    let mut hub = Binary::start(&config, port, dir.path()).await;
+    let mut after = listed(hub.url.clone()).await;
+    for _ in 0..200 {
+        if after.len() <= 150 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = listed(hub.url.clone()).await;
+    }
+    assert_eq!(after, before, "the log after the kill");
+    for id in &before {
+        let e = execution(&client, &hub.url, id).await;
+        assert_eq!(e["status"], "skipped", "{e:#}");
+        assert_eq!(
+            e["trigger"]["body"]["pad"].as_str().map(str::len),
+            Some(24_000)
+        );
+    }
+    hub.terminate();
+    assert_eq!(hub.wait_exit(Duration::from_secs(10)).await, Some(0));
+    let hub = Binary::start(&config, port, dir.path()).await;
+    assert_eq!(
+        listed(hub.url.clone()).await,
+        before,
+        "the log after a clean stop"
+    );
+}
