@@ -121,7 +121,8 @@ impl Table {
                     ),
                 ));
             }
-            let file = File::open(&delta)?;
+            let file = File::open(&delta)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", delta.display())))?;
             saves.deltas_len += file.metadata()?.len();
             saves.deltas += 1;
             number = read(file, &delta, &mut map, Kind::Delta(n))?;
@@ -305,9 +306,14 @@ impl Unsynced<'_> {
         saves.deltas_len = 0;
         saves.deltas = 0;
         drop(saves);
-        // Numbered below the whole save, they are not read again; deleted, they need no sync.
-        for (_, delta) in deltas(&self.table.path)? {
-            fs::remove_file(delta)?;
+        // Numbered below the whole save, they are not read again: one that cannot be deleted
+        // costs its room until the next whole save, not the save. Deleted, they need no sync.
+        let deleted = deltas(&self.table.path).and_then(|old| {
+            old.into_iter()
+                .try_for_each(|(_, delta)| fs::remove_file(delta))
+        });
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, "could not delete the execution log's older saves");
         }
         Ok(())
     }
