@@ -783,6 +783,39 @@ mod tests {
     }
 
     #[test]
+    fn a_save_from_before_numbers_is_read_and_saved_on_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Table::path_in(dir.path());
+        // As a format-5 hub wrote it: no number after the magic.
+        let mut old = WHOLE_UNNUMBERED.to_vec();
+        for (key, value) in [(&b"a"[..], &b"A"[..]), (b"b", b"B")] {
+            old.extend_from_slice(&len32(key.len()).to_le_bytes());
+            old.extend_from_slice(&len32(value.len()).to_le_bytes());
+            old.extend_from_slice(key);
+            old.extend_from_slice(value);
+        }
+        old.extend_from_slice(&END.to_le_bytes());
+        old.extend_from_slice(&2u64.to_le_bytes());
+        let crc = crc32fast::hash(&old);
+        old.extend_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &old).unwrap();
+
+        let t = loaded(dir.path());
+        assert_eq!(t.get(b"b").as_deref(), Some(&b"B"[..]));
+        t.remove(b"a");
+        t.insert(b"c", IVec::from(&b"C"[..]));
+        t.save().unwrap();
+        assert_eq!(saved_deltas(dir.path()), [1], "the first delta after it");
+        assert_eq!(
+            all(&loaded(dir.path())),
+            [
+                (b"b".to_vec(), b"B".to_vec()),
+                (b"c".to_vec(), b"C".to_vec())
+            ]
+        );
+    }
+
+    #[test]
     fn a_key_that_changes_kind_is_saved_as_it_ends() {
         use crate::store::executions::FILED_LEN;
         let dir = tempfile::tempdir().unwrap();
