@@ -53,9 +53,10 @@ async fn deliver(client: &reqwest::Client, url: &str, path: &str, body: &str) ->
     Some(body["executions"][0]["executionId"].as_str()?.to_string())
 }
 
-async fn execution(client: &reqwest::Client, url: &str, id: &str) -> Value {
+/// An admin API answer, as JSON.
+async fn admin_get(client: &reqwest::Client, url: &str, path: &str) -> Value {
     client
-        .get(format!("{url}/api/executions/{id}"))
+        .get(format!("{url}{path}"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -63,6 +64,21 @@ async fn execution(client: &reqwest::Client, url: &str, id: &str) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+async fn execution(client: &reqwest::Client, url: &str, id: &str) -> Value {
+    admin_get(client, url, &format!("/api/executions/{id}")).await
+}
+
+/// The ids the `log` hook's executions list, newest first.
+async fn listed(client: &reqwest::Client, url: &str) -> Vec<String> {
+    let page = admin_get(client, url, "/api/hooks/log/executions?limit=1000").await;
+    page["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The execution once it has succeeded, or as it stands after 10 s.
@@ -262,26 +278,6 @@ hooks:
     let port = free_port();
     let mut hub = Binary::start(&config, port, dir.path()).await;
     let client = reqwest::Client::new();
-    let listed = |url: String| {
-        let client = client.clone();
-        async move {
-            let page: Value = client
-                .get(format!("{url}/api/hooks/log/executions?limit=1000"))
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            page["executions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["id"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        }
-    };
     // 24 KB bodies, under the size staged beside the journal: ~170 fill a 4 MiB journal
     // file, so 520 make three checkpoints, each saving the table.
     let mut sent = 0;
@@ -310,10 +306,10 @@ hooks:
     }
     // Retention prunes once the hook has gained its margin (100) past its limit; the log is
     // read once it holds still, then the hub is killed.
-    let mut before = listed(hub.url.clone()).await;
+    let mut before = listed(&client, &hub.url).await;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = listed(hub.url.clone()).await;
+        let now = listed(&client, &hub.url).await;
         if now == before {
             break;
         }
@@ -329,13 +325,13 @@ hooks:
     // A start prunes each hook back to its limit, in the background: the newest 150 are left.
     before.truncate(150);
     let mut hub = Binary::start(&config, port, dir.path()).await;
-    let mut after = listed(hub.url.clone()).await;
+    let mut after = listed(&client, &hub.url).await;
     for _ in 0..200 {
         if after.len() <= 150 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        after = listed(hub.url.clone()).await;
+        after = listed(&client, &hub.url).await;
     }
     assert_eq!(after, before, "the log after the kill");
     for id in &before {
@@ -350,7 +346,7 @@ hooks:
     assert_eq!(hub.wait_exit(Duration::from_secs(10)).await, Some(0));
     let hub = Binary::start(&config, port, dir.path()).await;
     assert_eq!(
-        listed(hub.url.clone()).await,
+        listed(&client, &hub.url).await,
         before,
         "the log after a clean stop"
     );

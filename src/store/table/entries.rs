@@ -229,9 +229,7 @@ impl Entries {
         }
         Ok(())
     }
-}
 
-impl Entries {
     /// Calls `each` with what changed since `old`, a copy of these entries taken earlier and
     /// kept since: an entry that may be new or changed (`Some(value)`; some are neither) or a
     /// key that is gone (`None`). The typed kinds are compared a run at a time, by whether
